@@ -1,0 +1,148 @@
+# lockbox - one non-recursive Makefile.
+#
+#   make            build/lockbox
+#   make run        install packages, build, init ./demo if absent, serve it
+#   make test       normal + ASan/UBSan builds, unit and integration tests
+#   make bench      benchmarks against peers, one summary line each
+#   make fuzz       every libFuzzer harness for FUZZ_TIME seconds
+#   make asan       the sanitizer build only
+#   make analyze    cppcheck and clang-tidy
+#   make install    PREFIX=/usr/local
+
+PREFIX    ?= /usr/local
+CC        ?= cc
+FUZZ_CC   ?= clang
+FUZZ_TIME ?= 60
+BUILD     := build
+
+PKGS      := openssl sqlite3 libmicrohttpd gnutls jansson libcurl ldap lber
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lgfshare -lpthread
+
+WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+             -Wmissing-prototypes -Wformat=2
+DEFS      := -D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED
+CFLAGS    ?= -O2 -g
+CFLAGS    += -std=c17 $(WARN) $(DEFS) -I. -I$(BUILD)/gen $(PKG_CFLAGS) \
+             -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE -MMD -MP
+LDFLAGS   += -pie -Wl,-z,relro,-z,now
+ASAN_FLAGS := -std=c17 -O1 -g -fno-omit-frame-pointer \
+             -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+             $(WARN) $(DEFS) -I. -I$(BUILD)/gen $(PKG_CFLAGS) -MMD -MP
+
+MODULES   := core ca directory crl archive enroll web
+LIB_SRCS  := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
+CLI_SRCS  := $(wildcard cli/*.c)
+GEN_SRCS  := $(BUILD)/gen/schema.c
+SCHEMA    := $(sort $(wildcard schema/*.sql))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+BENCH_SRCS := $(wildcard bench/*.c)
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/schema.o
+CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
+ALIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/asan/%.o) $(BUILD)/asan/gen/schema.o
+ACLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/asan/%.o)
+FLIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzzobj/%.o) $(BUILD)/fuzzobj/gen/schema.o
+
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+AUNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/asan/tests/%)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
+
+.PHONY: all deps run test bench fuzz asan analyze clean install unit
+
+all: $(BUILD)/lockbox
+
+deps:
+	@sh scripts/deps.sh build
+
+$(BUILD)/gen/schema.c: $(SCHEMA) scripts/embed.sh
+	@mkdir -p $(@D)
+	sh scripts/embed.sh $@ $(SCHEMA)
+
+$(BUILD)/obj/gen/schema.o: $(BUILD)/gen/schema.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+$(BUILD)/asan/gen/schema.o: $(BUILD)/gen/schema.c
+	@mkdir -p $(@D)
+	$(CC) $(ASAN_FLAGS) -c -o $@ $<
+$(BUILD)/fuzzobj/gen/schema.o: $(BUILD)/gen/schema.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(ASAN_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -c -o $@ $<
+$(BUILD)/asan/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC asan $<"
+	@$(CC) $(ASAN_FLAGS) -c -o $@ $<
+$(BUILD)/fuzzobj/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC fuzz $<"
+	@$(FUZZ_CC) $(ASAN_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(BUILD)/lockbox: $(CLI_OBJS) $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+$(BUILD)/asan/lockbox: $(ACLI_OBJS) $(ALIB_OBJS)
+	$(CC) -fsanitize=address,undefined -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+$(BUILD)/asan/tests/%: $(BUILD)/asan/tests/unit/%.o $(ALIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) -fsanitize=address,undefined -o $@ $^ $(PKG_LIBS) -lcmocka
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FLIB_OBJS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(ASAN_FLAGS) -fsanitize=fuzzer -o $@ $(filter %.c %.o,$^) $(PKG_LIBS)
+
+$(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+asan: $(BUILD)/asan/lockbox $(AUNIT_BINS)
+
+unit: $(UNIT_BINS) $(TOOL_BINS)
+
+run:
+	@sh scripts/deps.sh build
+	$(MAKE) all
+	@if [ ! -f demo/ca.pem ]; then $(BUILD)/lockbox init --dir demo --name "lockbox Demo S/MIME CA"; fi
+	$(BUILD)/lockbox serve --dir demo
+
+test:
+	@sh scripts/deps.sh test
+	$(MAKE) all unit
+	$(MAKE) asan
+	$(MAKE) $(FUZZ_BINS)
+	@sh tests/run.sh
+
+bench:
+	@sh scripts/deps.sh bench
+	$(MAKE) all $(BENCH_BINS)
+	@sh bench/run.sh
+
+fuzz: $(FUZZ_BINS)
+	@sh tests/fuzz/run.sh $(FUZZ_TIME)
+
+analyze:
+	@sh scripts/analyze.sh
+
+install: $(BUILD)/lockbox
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BUILD)/lockbox $(DESTDIR)$(PREFIX)/bin/lockbox
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,321 @@
+/*
+ * ca.h - the certificate authority: the state directory and its CA key,
+ * certificate profiles, issuance, revocation, the certificate store,
+ * operators and their roles, and key/PKCS#12 helpers.
+ *
+ * The CA private key is used only through ca_sign_cert() (and, later, the
+ * CRL/OCSP/receipt signers), each of which checks its input against a
+ * profile first, so that the key can move into a separate signer process.
+ * ca calls only core.
+ */
+#ifndef LOCKBOX_CA_H
+#define LOCKBOX_CA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "core/core.h"
+
+/* File names inside the state directory. */
+#define CA_CONF_FILE     "lockbox.conf"
+#define CA_DB_FILE       "lockbox.db"
+#define CA_CERT_FILE     "ca.pem"
+#define CA_KEY_FILE      "ca.key"
+#define CA_KEY_PASS_FILE "ca.key.pass"
+#define CA_CSR_FILE      "ca.csr"
+#define CA_TLS_CERT_FILE "tls.pem"
+#define CA_TLS_KEY_FILE  "tls.key"
+#define CA_PUB_DIR       "pub"
+#define CA_ADMIN_P12     "admin.p12"
+
+/* ------------------------------------------------------------------ */
+/* Keys                                                                */
+
+/* Key types lockbox accepts by name: "rsa-2048" ... "ec-p384". */
+enum ca_key_type {
+	CA_KEY_NONE = 0,
+	CA_KEY_RSA2048,
+	CA_KEY_RSA3072,
+	CA_KEY_RSA4096,
+	CA_KEY_ECP256,
+	CA_KEY_ECP384,
+};
+
+/* Parses a key type name; CA_KEY_NONE when unknown. */
+enum ca_key_type ca_key_type_parse(const char *name);
+const char *ca_key_type_name(enum ca_key_type t);
+/* The key type of a public or private key; CA_KEY_NONE when not allowed
+ * (RSA < 2048, other curves, other algorithms). RSA sizes above 4096 map
+ * to CA_KEY_RSA4096. */
+enum ca_key_type ca_key_type_of(const EVP_PKEY *key);
+/* Generates a key pair; NULL with err set on failure. */
+EVP_PKEY *ca_keygen(enum ca_key_type t, lb_err *err);
+/* Writes a private key as PKCS#8 PEM, encrypted (AES-256-CBC, PBKDF2) when
+ * pass is non-NULL, to path with mode 0600; excl refuses an existing file. */
+int ca_key_write(const char *path, EVP_PKEY *key, const char *pass, bool excl,
+    lb_err *err);
+/* Reads a PEM or DER private key, decrypting with pass when given. */
+EVP_PKEY *ca_key_read(const char *path, const char *pass, lb_err *err);
+
+/*
+ * Parses a PKCS#10 request from PEM or DER (at most 64 KiB) and verifies
+ * its self-signature.  NULL with err (LB_EINVAL) on anything malformed.
+ */
+X509_REQ *ca_csr_parse(const unsigned char *buf, size_t len, lb_err *err);
+
+/* A certificate's serial as uppercase hex, malloc'ed; NULL on failure. */
+char *ca_cert_serial(const X509 *x);
+
+/* A distinguished name in RFC 2253 form (UTF-8), malloc'ed. */
+char *ca_name_string(const X509_NAME *name);
+
+/* Parses the first certificate of a PEM or DER buffer. */
+X509 *ca_cert_parse(const unsigned char *buf, size_t len, lb_err *err);
+
+/* ------------------------------------------------------------------ */
+/* PKCS#12                                                             */
+
+enum ca_p12_format {
+	CA_P12_MODERN = 0, /* PBES2 AES-256-CBC, PBKDF2-SHA256, HMAC-SHA256 MAC */
+	CA_P12_LEGACY,     /* PBE-SHA1-3DES, SHA-1 MAC, for older clients */
+};
+
+/*
+ * Writes key + cert (+ chain, may be NULL) as PKCS#12 to path (0600).
+ * With pass_file NULL, generates a password and writes it to path.pass
+ * (0600); otherwise reads it from pass_file.
+ */
+int ca_p12_write(const char *path, const char *pass_file, EVP_PKEY *key,
+    X509 *cert, STACK_OF(X509) *chain, const char *friendly,
+    enum ca_p12_format fmt, lb_err *err);
+/*
+ * Reads a PKCS#12 credential.  The password comes from path.pass when that
+ * exists, else pass_file, else the terminal.  Out parameters get owned
+ * objects; chain may be NULL.
+ */
+int ca_p12_read(const char *path, const char *pass_file, EVP_PKEY **key,
+    X509 **cert, STACK_OF(X509) **chain, lb_err *err);
+
+/* ------------------------------------------------------------------ */
+/* The CA                                                              */
+
+typedef struct ca_ctx ca_ctx;
+typedef struct ca_profile ca_profile;
+
+/* Options of ca_init; NULL/0 fields take the defaults. */
+typedef struct ca_init_opts {
+	const char *name;        /* "Example S/MIME CA" */
+	enum ca_key_type key_type; /* CA_KEY_RSA3072 */
+	int days;                /* CA validity, 3650 */
+	const char *base_url;    /* http://127.0.0.1:8080 */
+	const char *listen;      /* 127.0.0.1:8443 */
+	const char *http_listen; /* 127.0.0.1:8080 */
+	const char *admin_email; /* admin@localhost */
+	const char *admin_name;  /* Administrator */
+	bool subordinate;        /* write ca.csr instead of a self-signed root */
+	const char *admin_p12_pass_file; /* NULL: generate admin.p12.pass */
+} ca_init_opts;
+
+/*
+ * Creates the state directory dir (mode 0700) and everything in it: the
+ * config, the database, the encrypted CA key and its passphrase file, the
+ * root certificate (or ca.csr with opts->subordinate), the TLS server
+ * certificate and the first administrator credential.  Refuses with
+ * LB_ECONFLICT when dir already holds a CA.  Subordinate CAs get their TLS
+ * certificate and admin credential from ca_install().
+ */
+int ca_init(const char *dir, const ca_init_opts *opts, lb_err *err);
+
+/*
+ * Installs the certificate (PEM, optionally followed by its chain) that a
+ * parent CA signed for a subordinate initialised with ca.csr; checks that
+ * it matches the CA key and is a CA certificate, then issues the TLS
+ * certificate and the administrator credential.
+ */
+int ca_install(const char *dir, const char *cert_file, lb_err *err);
+
+/* Flags for ca_open. */
+#define CA_OPEN_NO_KEY 0x1 /* do not load the private key */
+
+/*
+ * Opens the CA in dir: reads lockbox.conf, the CA certificate chain, the
+ * key (unless CA_OPEN_NO_KEY) and builds the profiles.  Thread-safe to use
+ * from many threads once opened; each thread needs its own database handle.
+ */
+ca_ctx *ca_open(const char *dir, unsigned flags, lb_err *err);
+void ca_free(ca_ctx *ca);
+
+const char *ca_get0_dir(const ca_ctx *ca);
+const core_conf *ca_get0_conf(const ca_ctx *ca);
+X509 *ca_get0_cert(const ca_ctx *ca);
+/* The chain above and including the CA certificate. */
+STACK_OF(X509) *ca_get0_chain(const ca_ctx *ca);
+/* A trust store of this CA for verifying client certificates. */
+X509_STORE *ca_get0_store(const ca_ctx *ca);
+/* Opens this CA's database on the calling thread. */
+sqlite3 *ca_db_open(const ca_ctx *ca, lb_err *err);
+
+/* ------------------------------------------------------------------ */
+/* Profiles                                                            */
+
+/* Looks a profile up by name; NULL when unknown. */
+const ca_profile *ca_profile_get(const ca_ctx *ca, const char *name);
+const char *ca_profile_name(const ca_profile *p);
+/* Subscriber profiles (smime-*) follow the S/MIME BR and may be escrowed. */
+bool ca_profile_is_subscriber(const ca_profile *p);
+/* The encryption profile: only with escrow. */
+bool ca_profile_needs_escrow(const ca_profile *p);
+/* Writes the names of all profiles, comma-separated, into out. */
+void ca_profile_names(const ca_ctx *ca, char *out, size_t outlen);
+
+/* ------------------------------------------------------------------ */
+/* Issuance                                                            */
+
+/* What to issue: identity from the caller (never from the CSR). */
+typedef struct ca_request {
+	const char *profile;
+	const char *email;       /* required for subscriber and operator certs */
+	const char *given_name;  /* validation = individual */
+	const char *surname;
+	const char *common_name; /* operator / agent / tls-server: the name */
+	const char *dns_name;    /* tls-server SAN (plus ip) */
+	const char *ip;
+	EVP_PKEY *pubkey;        /* the subject public key (borrowed) */
+	int days;                /* 0: the profile's validity */
+} ca_request;
+
+/*
+ * Checks req against its profile (known profile, valid e-mail, names when
+ * required, key type allowed) and builds and signs the certificate.
+ * Nothing is stored.  Returns the certificate or NULL with err.
+ */
+X509 *ca_sign_cert(ca_ctx *ca, const ca_request *req, lb_err *err);
+
+/*
+ * Stores a certificate issued by ca_sign_cert in the database, inside the
+ * caller's transaction, with an audit row naming actor.
+ */
+int ca_store_cert(sqlite3 *db, X509 *cert, const char *profile,
+    const char *email, const char *actor, lb_err *err);
+
+/*
+ * ca_sign_cert + ca_store_cert in one committed transaction: the
+ * certificate is durable when this returns it.  Refuses profiles that need
+ * escrow (LB_EINVAL naming the archive path).
+ */
+X509 *ca_issue(ca_ctx *ca, sqlite3 *db, const ca_request *req,
+    const char *actor, lb_err *err);
+
+/*
+ * Group commit for concurrent issuers: a committer thread stores what many
+ * threads signed in one transaction, so that N certificates cost one fsync.
+ * ca_committer_issue blocks until its certificate is committed.
+ */
+typedef struct ca_committer ca_committer;
+ca_committer *ca_committer_new(ca_ctx *ca, lb_err *err);
+X509 *ca_committer_issue(ca_committer *c, const ca_request *req,
+    const char *actor, lb_err *err);
+void ca_committer_free(ca_committer *c);
+
+/* ------------------------------------------------------------------ */
+/* Certificate store                                                   */
+
+/* Revocation reasons accepted by name (RFC 5280 CRLReason). */
+int ca_reason_parse(const char *name); /* -1 when unknown */
+const char *ca_reason_name(int reason);
+
+/* A stored certificate's record; strings are owned by the record. */
+typedef struct ca_cert_info {
+	char *serial;   /* uppercase hex */
+	char *profile;
+	char *email;
+	char *subject;
+	time_t not_before, not_after, issued_at, revoked_at;
+	char *status;   /* valid, revoked, expired (computed), superseded */
+	int reason;     /* -1 when not revoked */
+	unsigned char *der;
+	size_t der_len;
+} ca_cert_info;
+
+void ca_cert_info_clear(ca_cert_info *ci);
+
+/* Filter for ca_cert_list; NULL fields do not filter. */
+typedef struct ca_cert_filter {
+	const char *email;
+	const char *profile;
+	const char *status; /* valid | revoked | expired */
+	int limit;          /* 0 = no limit */
+} ca_cert_filter;
+
+/* Normalises a serial given by a user (hex, optional colons, any case)
+ * into out (uppercase, no leading zero pairs); -1 when malformed. */
+int ca_serial_normalise(const char *in, char *out, size_t outlen);
+
+/* Calls fn for each matching certificate, newest first. */
+int ca_cert_list(sqlite3 *db, const ca_cert_filter *f,
+    int (*fn)(const ca_cert_info *ci, void *arg), void *arg, lb_err *err);
+/* Reads one certificate by serial; LB_ENOTFOUND when absent. */
+int ca_cert_get(sqlite3 *db, const char *serial, ca_cert_info *out,
+    lb_err *err);
+
+/*
+ * Revokes a stored certificate with reason (and, for keyCompromise, an
+ * optional invalidity date, 0 for none), appending an audit row, in one
+ * committed transaction.  LB_ECONFLICT when already revoked.
+ */
+int ca_revoke(sqlite3 *db, const char *serial, int reason,
+    time_t invalidity, const char *actor, lb_err *err);
+
+/* ------------------------------------------------------------------ */
+/* Operators and roles                                                 */
+
+enum ca_role {
+	CA_ROLE_NONE = 0,
+	CA_ROLE_ADMIN = 1 << 0,
+	CA_ROLE_OFFICER = 1 << 1,
+	CA_ROLE_RECOVERY_OFFICER = 1 << 2,
+	CA_ROLE_RECOVERY_AGENT = 1 << 3,
+	CA_ROLE_AUDITOR = 1 << 4,
+};
+
+enum ca_role ca_role_parse(const char *name);
+const char *ca_role_name(enum ca_role r);
+
+/* An operator as stored. */
+typedef struct ca_operator {
+	int64_t id;
+	char *name, *email, *role, *serial, *status;
+	time_t created, not_after;
+} ca_operator;
+
+void ca_operator_clear(ca_operator *op);
+
+/*
+ * Issues an operator credential for pubkey with the operator profile and
+ * records the role, in one transaction.  Refuses (LB_ECONFLICT) when role
+ * separation is on and the e-mail already holds a role of the other kind.
+ * Returns the certificate.
+ */
+X509 *ca_operator_add(ca_ctx *ca, sqlite3 *db, enum ca_role role,
+    const char *name, const char *email, EVP_PKEY *pubkey,
+    const char *actor, lb_err *err);
+/* Calls fn for every operator (active and removed). */
+int ca_operator_list(sqlite3 *db, int (*fn)(const ca_operator *op, void *arg),
+    void *arg, lb_err *err);
+/* Removes an operator (by id, or by certificate serial) and revokes the
+ * credential with privilegeWithdrawn. */
+int ca_operator_remove(sqlite3 *db, const char *id_or_serial,
+    const char *actor, lb_err *err);
+/*
+ * The roles held by the active operator whose credential has this serial;
+ * CA_ROLE_NONE when unknown, removed, revoked or expired.  *email (optional)
+ * gets a malloc'ed copy of the operator's e-mail.
+ */
+unsigned ca_operator_roles(sqlite3 *db, const char *serial, char **email,
+    lb_err *err);
+
+#endif /* LOCKBOX_CA_H */

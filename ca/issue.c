@@ -1,0 +1,565 @@
+/*
+ * issue.c - building, signing and storing certificates.  ca_sign_cert is
+ * the one place a certificate is made: it checks the request against its
+ * profile (identity from the caller, never the CSR; key type allowed),
+ * copies the profile's pre-encoded extensions and adds only what depends on
+ * the subject (serial, names, SAN, SKI).  ca_store_cert writes it inside the
+ * caller's transaction; ca_issue and the group committer commit it.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+#include "ca/ca_int.h"
+
+#define SERIAL_BYTES 16
+/* notBefore is set this far in the past to absorb client clock skew */
+#define BACKDATE_SECONDS 300
+
+static int
+check_request(const struct ca_profile *p, const ca_request *req,
+    enum ca_key_type *kt, lb_err *err)
+{
+	bool subscriber = ca_profile_is_subscriber(p);
+	size_t i;
+
+	if (req->pubkey == NULL)
+		return lb_err_set(err, LB_EINVAL, "no public key to certify");
+	if (subscriber || p->kind == PROFILE_OPERATOR ||
+	    p->kind == PROFILE_RECOVERY_AGENT) {
+		if (!core_email_valid(req->email))
+			return lb_err_set(err, LB_EINVAL,
+			    "'%s' is not an e-mail address of the form "
+			    "local@domain", req->email ? req->email : "");
+	}
+	if (subscriber && p->individual) {
+		if (req->given_name == NULL || req->given_name[0] == '\0' ||
+		    req->surname == NULL || req->surname[0] == '\0')
+			return lb_err_set(err, LB_EINVAL,
+			    "profile '%s' is individual-validated: give "
+			    "--given-name and --surname", p->name);
+	}
+	if ((p->kind == PROFILE_OPERATOR || p->kind == PROFILE_RECOVERY_AGENT ||
+	    p->kind == PROFILE_TLS_SERVER || p->kind == PROFILE_OCSP_SIGNING) &&
+	    (req->common_name == NULL || req->common_name[0] == '\0'))
+		return lb_err_set(err, LB_EINVAL, "profile '%s' needs a name",
+		    p->name);
+	if (req->days < 0 || (req->days > 0 && req->days > p->days))
+		return lb_err_set(err, LB_EINVAL,
+		    "validity of %d days exceeds the %ld days of profile '%s'",
+		    req->days, p->days, p->name);
+	*kt = ca_key_type_of(req->pubkey);
+	if (*kt == CA_KEY_NONE || (p->key_types & (1u << *kt)) == 0) {
+		char allowed[128] = "";
+		size_t used = 0;
+
+		for (i = CA_KEY_RSA2048; i <= CA_KEY_ECP384; i++)
+			if (p->key_types & (1u << i))
+				used += (size_t)snprintf(allowed + used,
+				    sizeof(allowed) - used, "%s%s",
+				    used ? ", " : "",
+				    ca_key_type_name((enum ca_key_type)i));
+		return lb_err_set(err, LB_EINVAL,
+		    "key is %s: profile '%s' accepts %s",
+		    *kt == CA_KEY_NONE ? "of a type or size lockbox refuses" :
+		    ca_key_type_name(*kt), p->name, allowed);
+	}
+	/* names are bounded by X.520 upper bounds */
+	if ((req->given_name && strlen(req->given_name) > 64) ||
+	    (req->surname && strlen(req->surname) > 64) ||
+	    (req->common_name && strlen(req->common_name) > 64))
+		return lb_err_set(err, LB_EINVAL,
+		    "names are limited to 64 characters");
+	return 0;
+}
+
+static int
+add_name(X509_NAME *n, int nid, const char *v)
+{
+	return X509_NAME_add_entry_by_NID(n, nid, MBSTRING_UTF8,
+	    (const unsigned char *)v, -1, -1, 0) == 1 ? 0 : -1;
+}
+
+static X509_NAME *
+build_subject(const struct ca_profile *p, const ca_request *req)
+{
+	X509_NAME *n = X509_NAME_new();
+	char cn[160];
+	int rc = -1;
+
+	if (n == NULL)
+		return NULL;
+	if (ca_profile_is_subscriber(p)) {
+		if (p->individual) {
+			snprintf(cn, sizeof(cn), "%s %s", req->given_name,
+			    req->surname);
+			rc = add_name(n, NID_givenName, req->given_name) ||
+			    add_name(n, NID_surname, req->surname) ||
+			    add_name(n, NID_commonName, cn) ? -1 : 0;
+		} else {
+			rc = add_name(n, NID_commonName, req->email);
+		}
+	} else {
+		rc = add_name(n, NID_commonName, req->common_name);
+	}
+	if (rc == -1) {
+		X509_NAME_free(n);
+		return NULL;
+	}
+	return n;
+}
+
+static int
+add_san(X509 *x, const struct ca_profile *p, const ca_request *req)
+{
+	GENERAL_NAMES *gens = NULL;
+	GENERAL_NAME *g = NULL;
+	ASN1_IA5STRING *ia5 = NULL;
+	ASN1_OCTET_STRING *ip = NULL;
+	int rc = -1;
+
+	if ((gens = sk_GENERAL_NAME_new_null()) == NULL)
+		goto out;
+	if (req->email != NULL && p->kind != PROFILE_TLS_SERVER &&
+	    p->kind != PROFILE_OCSP_SIGNING) {
+		if ((ia5 = ASN1_IA5STRING_new()) == NULL ||
+		    ASN1_STRING_set(ia5, req->email, -1) != 1 ||
+		    (g = GENERAL_NAME_new()) == NULL)
+			goto out;
+		GENERAL_NAME_set0_value(g, GEN_EMAIL, ia5);
+		ia5 = NULL;
+		if (sk_GENERAL_NAME_push(gens, g) <= 0)
+			goto out;
+		g = NULL;
+	}
+	if (p->kind == PROFILE_TLS_SERVER) {
+		if (req->dns_name != NULL) {
+			if ((ia5 = ASN1_IA5STRING_new()) == NULL ||
+			    ASN1_STRING_set(ia5, req->dns_name, -1) != 1 ||
+			    (g = GENERAL_NAME_new()) == NULL)
+				goto out;
+			GENERAL_NAME_set0_value(g, GEN_DNS, ia5);
+			ia5 = NULL;
+			if (sk_GENERAL_NAME_push(gens, g) <= 0)
+				goto out;
+			g = NULL;
+		}
+		if (req->ip != NULL) {
+			if ((ip = a2i_IPADDRESS(req->ip)) == NULL ||
+			    (g = GENERAL_NAME_new()) == NULL)
+				goto out;
+			GENERAL_NAME_set0_value(g, GEN_IPADD, ip);
+			ip = NULL;
+			if (sk_GENERAL_NAME_push(gens, g) <= 0)
+				goto out;
+			g = NULL;
+		}
+	}
+	if (sk_GENERAL_NAME_num(gens) == 0) {
+		rc = 0;
+		goto out;
+	}
+	if (X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, 0) != 1)
+		goto out;
+	rc = 0;
+out:
+	ASN1_IA5STRING_free(ia5);
+	ASN1_OCTET_STRING_free(ip);
+	GENERAL_NAME_free(g);
+	GENERAL_NAMES_free(gens);
+	return rc;
+}
+
+/* SKI method 1 of RFC 5280 4.2.1.2: SHA-1 of the subjectPublicKey bits. */
+static int
+add_ski(X509 *x)
+{
+	ASN1_OCTET_STRING *ski = NULL;
+	const unsigned char *pk = NULL;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	int pklen = 0, rc = -1;
+
+	if (X509_PUBKEY_get0_param(NULL, &pk, &pklen, NULL,
+	    X509_get_X509_PUBKEY(x)) != 1 ||
+	    EVP_Digest(pk, (size_t)pklen, md, &mdlen, EVP_sha1(), NULL) != 1 ||
+	    (ski = ASN1_OCTET_STRING_new()) == NULL ||
+	    ASN1_OCTET_STRING_set(ski, md, (int)mdlen) != 1)
+		goto out;
+	if (X509_add1_ext_i2d(x, NID_subject_key_identifier, ski, 0, 0) == 1)
+		rc = 0;
+out:
+	ASN1_OCTET_STRING_free(ski);
+	return rc;
+}
+
+int
+ca_random_serial(X509 *x)
+{
+	unsigned char r[SERIAL_BYTES];
+	BIGNUM *bn = NULL;
+	int rc = -1;
+
+	if (RAND_bytes(r, sizeof(r)) != 1)
+		goto out;
+	/* positive, and always 16 bytes long in DER */
+	r[0] = (unsigned char)((r[0] & 0x7f) | 0x40);
+	if ((bn = BN_bin2bn(r, sizeof(r), NULL)) == NULL ||
+	    BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) == NULL)
+		goto out;
+	rc = 0;
+out:
+	BN_free(bn);
+	return rc;
+}
+
+X509 *
+ca_sign_cert(ca_ctx *ca, const ca_request *req, lb_err *err)
+{
+	const struct ca_profile *p;
+	X509 *x = NULL;
+	X509_NAME *subj = NULL;
+	enum ca_key_type kt = CA_KEY_NONE;
+	time_t now = time(NULL);
+	long days;
+	int i;
+	char names[256];
+
+	if (ca->key == NULL) {
+		lb_err_set(err, LB_EINTERNAL, "the CA key is not loaded");
+		return NULL;
+	}
+	if ((p = ca_profile_get(ca, req->profile)) == NULL) {
+		ca_profile_names(ca, names, sizeof(names));
+		lb_err_set(err, LB_EINVAL, "unknown profile '%s' (profiles: %s)",
+		    req->profile ? req->profile : "", names);
+		return NULL;
+	}
+	if (check_request(p, req, &kt, err) == -1)
+		return NULL;
+	days = req->days > 0 ? req->days : p->days;
+	if ((x = X509_new()) == NULL ||
+	    X509_set_version(x, X509_VERSION_3) != 1 || ca_random_serial(x) == -1 ||
+	    X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) != 1 ||
+	    (subj = build_subject(p, req)) == NULL ||
+	    X509_set_subject_name(x, subj) != 1 ||
+	    X509_time_adj_ex(X509_getm_notBefore(x), 0, -BACKDATE_SECONDS,
+	    &now) == NULL ||
+	    /* inclusive count: notAfter - notBefore + 1 s == days */
+	    X509_time_adj_ex(X509_getm_notAfter(x), (int)days,
+	    -BACKDATE_SECONDS - 1, &now) == NULL ||
+	    X509_set_pubkey(x, req->pubkey) != 1)
+		goto fail;
+	/* keyUsage right after basicConstraints, the profile's first */
+	for (i = 0; i < sk_X509_EXTENSION_num(p->exts); i++) {
+		if (X509_add_ext(x, sk_X509_EXTENSION_value(p->exts, i), -1) !=
+		    1)
+			goto fail;
+		if (i == 0 && X509_add_ext(x, kt == CA_KEY_ECP256 ||
+		    kt == CA_KEY_ECP384 ? p->ku_ec : p->ku_rsa, -1) != 1)
+			goto fail;
+	}
+	if (add_ski(x) == -1 || add_san(x, p, req) == -1)
+		goto fail;
+	if (X509_sign(x, ca->key, ca_sig_md(ca->key)) <= 0)
+		goto fail;
+	X509_NAME_free(subj);
+	return x;
+fail:
+	log_openssl("ca_sign_cert");
+	lb_err_set(err, LB_EINTERNAL, "cannot build the certificate");
+	X509_NAME_free(subj);
+	X509_free(x);
+	return NULL;
+}
+
+static char *
+serial_hex(const X509 *x)
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+	char *h = NULL, *s = NULL;
+
+	if (bn != NULL && (h = BN_bn2hex(bn)) != NULL)
+		s = strdup(h);
+	OPENSSL_free(h);
+	BN_free(bn);
+	return s;
+}
+
+char *
+ca_cert_serial(const X509 *x)
+{
+	return serial_hex(x);
+}
+
+char *
+ca_name_string(const X509_NAME *name)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data, *s = NULL;
+	long len;
+
+	if (bio == NULL)
+		return NULL;
+	if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253 &
+	    ~ASN1_STRFLGS_ESC_MSB) >= 0 &&
+	    (len = BIO_get_mem_data(bio, &data)) >= 0)
+		s = strndup(data, (size_t)len);
+	BIO_free(bio);
+	return s;
+}
+
+static time_t
+asn1_time(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	if (ASN1_TIME_to_tm(t, &tm) != 1)
+		return 0;
+	return timegm(&tm);
+}
+
+int
+ca_store_cert(sqlite3 *db, X509 *cert, const char *profile, const char *email,
+    const char *actor, lb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	char *serial = NULL, *subject = NULL, spki[65], detail[512];
+	unsigned char *der = NULL;
+	int len, rc = -1;
+
+	if ((serial = serial_hex(cert)) == NULL ||
+	    (subject = ca_name_string(X509_get_subject_name(cert))) == NULL ||
+	    ca_spki_sha256(cert, spki) == -1 ||
+	    (len = i2d_X509(cert, &der)) <= 0) {
+		log_openssl("ca_store_cert");
+		lb_err_set(err, LB_EINTERNAL, "cannot encode the certificate");
+		goto out;
+	}
+	if (sqlite3_prepare_v2(db,
+	    "INSERT INTO certificates (serial, profile, email, subject, "
+	    "not_before, not_after, issued_at, spki_sha256, der) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK) {
+		core_db_fail(db, "store certificate", err);
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, profile, -1, SQLITE_STATIC);
+	if (email != NULL)
+		sqlite3_bind_text(st, 3, email, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, subject, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, asn1_time(X509_get0_notBefore(cert)));
+	sqlite3_bind_int64(st, 6, asn1_time(X509_get0_notAfter(cert)));
+	sqlite3_bind_int64(st, 7, (sqlite3_int64)time(NULL));
+	sqlite3_bind_text(st, 8, spki, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 9, der, len, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		core_db_fail(db, "store certificate", err);
+		goto out;
+	}
+	snprintf(detail, sizeof(detail), "profile=%s email=%s subject=%s",
+	    profile, email ? email : "-", subject);
+	if (core_audit_append(db, actor, "issue", serial, detail, err) == -1)
+		goto out;
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	OPENSSL_free(der);
+	free(subject);
+	free(serial);
+	return rc;
+}
+
+X509 *
+ca_issue(ca_ctx *ca, sqlite3 *db, const ca_request *req, const char *actor,
+    lb_err *err)
+{
+	const ca_profile *p = ca_profile_get(ca, req->profile);
+	X509 *x = NULL;
+
+	if (p != NULL && ca_profile_needs_escrow(p)) {
+		lb_err_set(err, LB_EINVAL, "profile '%s' requires key escrow: "
+		    "an encryption certificate is issued only together with "
+		    "its archived private key, and this lockbox has no key "
+		    "archive yet; nothing was issued", req->profile);
+		return NULL;
+	}
+	if ((x = ca_sign_cert(ca, req, err)) == NULL)
+		return NULL;
+	if (core_db_begin(db, err) == -1)
+		goto fail;
+	if (ca_store_cert(db, x, req->profile, req->email, actor, err) == -1) {
+		core_db_rollback(db);
+		goto fail;
+	}
+	if (core_db_commit(db, err) == -1)
+		goto fail;
+	return x;
+fail:
+	X509_free(x);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Group commit                                                        */
+
+struct pending {
+	X509 *cert;
+	const char *profile, *email, *actor;
+	lb_err *err;
+	int result; /* set by the committer without the lock */
+	int state;  /* 0 waiting, 1 committed, -1 failed; under the lock */
+	struct pending *next;
+};
+
+struct ca_committer {
+	ca_ctx *ca;
+	sqlite3 *db;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t work, done;
+	struct pending *head, **tail;
+	bool stop;
+};
+
+static void
+commit_batch(struct ca_committer *c, struct pending *batch)
+{
+	struct pending *p;
+	lb_err berr = { 0 };
+	int ok = core_db_begin(c->db, &berr) == 0;
+
+	for (p = batch; ok && p != NULL; p = p->next) {
+		/* a savepoint per certificate: one bad row fails only itself */
+		sqlite3_exec(c->db, "SAVEPOINT one", NULL, NULL, NULL);
+		if (ca_store_cert(c->db, p->cert, p->profile, p->email,
+		    p->actor, p->err) == -1) {
+			sqlite3_exec(c->db, "ROLLBACK TO one; RELEASE one",
+			    NULL, NULL, NULL);
+			p->result = -1;
+		} else {
+			sqlite3_exec(c->db, "RELEASE one", NULL, NULL, NULL);
+		}
+	}
+	if (ok && core_db_commit(c->db, &berr) == -1)
+		ok = 0;
+	for (p = batch; p != NULL; p = p->next) {
+		if (!ok && p->result == 0) {
+			lb_err_set(p->err, berr.code, "%s", berr.msg);
+			p->result = -1;
+		} else if (p->result == 0) {
+			p->result = 1;
+		}
+	}
+}
+
+static void *
+committer_main(void *arg)
+{
+	struct ca_committer *c = arg;
+	struct pending *batch, *p, *next;
+
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		while (c->head == NULL && !c->stop)
+			pthread_cond_wait(&c->work, &c->mu);
+		if (c->head == NULL && c->stop)
+			break;
+		batch = c->head;
+		c->head = NULL;
+		c->tail = &c->head;
+		pthread_mutex_unlock(&c->mu);
+		commit_batch(c, batch);
+		pthread_mutex_lock(&c->mu);
+		/* once state is set its waiter may return: read next first */
+		for (p = batch; p != NULL; p = next) {
+			next = p->next;
+			p->state = p->result;
+		}
+		pthread_cond_broadcast(&c->done);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+ca_committer *
+ca_committer_new(ca_ctx *ca, lb_err *err)
+{
+	struct ca_committer *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+		return NULL;
+	}
+	c->ca = ca;
+	c->tail = &c->head;
+	if ((c->db = ca_db_open(ca, err)) == NULL) {
+		free(c);
+		return NULL;
+	}
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->work, NULL);
+	pthread_cond_init(&c->done, NULL);
+	if (pthread_create(&c->thread, NULL, committer_main, c) != 0) {
+		lb_err_set(err, LB_EINTERNAL, "cannot start the committer");
+		core_db_close(c->db);
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+X509 *
+ca_committer_issue(ca_committer *c, const ca_request *req, const char *actor,
+    lb_err *err)
+{
+	struct pending p;
+	const ca_profile *prof = ca_profile_get(c->ca, req->profile);
+
+	if (prof != NULL && ca_profile_needs_escrow(prof)) {
+		lb_err_set(err, LB_EINVAL, "profile '%s' requires key escrow",
+		    req->profile);
+		return NULL;
+	}
+	memset(&p, 0, sizeof(p));
+	if ((p.cert = ca_sign_cert(c->ca, req, err)) == NULL)
+		return NULL;
+	p.profile = req->profile;
+	p.email = req->email;
+	p.actor = actor;
+	p.err = err;
+	pthread_mutex_lock(&c->mu);
+	*c->tail = &p;
+	c->tail = &p.next;
+	pthread_cond_signal(&c->work);
+	while (p.state == 0)
+		pthread_cond_wait(&c->done, &c->mu);
+	pthread_mutex_unlock(&c->mu);
+	if (p.state == -1) {
+		X509_free(p.cert);
+		return NULL;
+	}
+	return p.cert;
+}
+
+void
+ca_committer_free(ca_committer *c)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->mu);
+	c->stop = true;
+	pthread_cond_signal(&c->work);
+	pthread_mutex_unlock(&c->mu);
+	pthread_join(c->thread, NULL);
+	core_db_close(c->db);
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->done);
+	pthread_cond_destroy(&c->work);
+	free(c);
+}

@@ -1,0 +1,331 @@
+/*
+ * profile.c - certificate profiles: the built-in defaults (S/MIME BR
+ * strict for subscribers), overridden per profile by a [profile.NAME]
+ * section of lockbox.conf.  Every extension that does not depend on the
+ * subject is DER-encoded once here, at ca_open, so that issuing a
+ * certificate only copies them.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "ca/ca_int.h"
+
+/* CA/Browser Forum S/MIME BR reserved policy identifiers, strict. */
+#define POLICY_MAILBOX_STRICT    "2.23.140.1.5.1.3"
+#define POLICY_INDIVIDUAL_STRICT "2.23.140.1.5.4.3"
+/* Microsoft's key recovery agent EKU. */
+#define EKU_KEY_RECOVERY_AGENT   "1.3.6.1.4.1.311.21.6"
+
+#define KT(t) (1u << (t))
+#define KT_ALL (KT(CA_KEY_RSA2048) | KT(CA_KEY_RSA3072) | KT(CA_KEY_RSA4096) | \
+    KT(CA_KEY_ECP256) | KT(CA_KEY_ECP384))
+#define KT_RSA3072UP (KT(CA_KEY_RSA3072) | KT(CA_KEY_RSA4096))
+
+static const struct {
+	const char *name;
+	enum ca_profile_kind kind;
+	long days;
+	unsigned key_types;
+} builtin[] = {
+	{ "smime-sign", PROFILE_SMIME_SIGN, 365, KT_ALL },
+	{ "smime-enc", PROFILE_SMIME_ENC, 365, KT_ALL },
+	{ "recovery-agent", PROFILE_RECOVERY_AGENT, 730, KT_RSA3072UP },
+	{ "operator", PROFILE_OPERATOR, 365, KT_ALL },
+	{ "tls-server", PROFILE_TLS_SERVER, 365, KT_ALL },
+	{ "ocsp-signing", PROFILE_OCSP_SIGNING, 7, KT_ALL },
+};
+
+static int
+add_ext(STACK_OF(X509_EXTENSION) *sk, X509V3_CTX *ctx, int nid,
+    const char *value, lb_err *err)
+{
+	X509_EXTENSION *ext;
+
+	if ((ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value)) == NULL) {
+		log_openssl("X509V3_EXT_conf_nid");
+		return lb_err_set(err, LB_EINVAL,
+		    "cannot encode extension %s = %s", OBJ_nid2sn(nid), value);
+	}
+	if (sk_X509_EXTENSION_push(sk, ext) <= 0) {
+		X509_EXTENSION_free(ext);
+		return lb_err_set(err, LB_EINTERNAL, "out of memory");
+	}
+	return 0;
+}
+
+/* certificatePolicies with one bare policy OID (no qualifiers). */
+static int
+add_policy(STACK_OF(X509_EXTENSION) *sk, const char *oid, lb_err *err)
+{
+	CERTIFICATEPOLICIES *pols = NULL;
+	POLICYINFO *pi = NULL;
+	X509_EXTENSION *ext = NULL;
+	int rc = -1;
+
+	if ((pols = sk_POLICYINFO_new_null()) == NULL ||
+	    (pi = POLICYINFO_new()) == NULL)
+		goto out;
+	ASN1_OBJECT_free(pi->policyid);
+	if ((pi->policyid = OBJ_txt2obj(oid, 1)) == NULL ||
+	    sk_POLICYINFO_push(pols, pi) <= 0)
+		goto out;
+	pi = NULL;
+	if ((ext = X509V3_EXT_i2d(NID_certificate_policies, 0, pols)) == NULL ||
+	    sk_X509_EXTENSION_push(sk, ext) <= 0)
+		goto out;
+	ext = NULL;
+	rc = 0;
+out:
+	if (rc == -1) {
+		log_openssl("certificatePolicies");
+		lb_err_set(err, LB_EINTERNAL, "cannot encode policy %s", oid);
+	}
+	X509_EXTENSION_free(ext);
+	POLICYINFO_free(pi);
+	CERTIFICATEPOLICIES_free(pols);
+	return rc;
+}
+
+static X509_EXTENSION *
+ku(const char *value, lb_err *err)
+{
+	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, NULL, NID_key_usage,
+	    value);
+
+	if (ext == NULL) {
+		log_openssl("X509V3_EXT_conf_nid keyUsage");
+		lb_err_set(err, LB_EINTERNAL, "cannot encode keyUsage %s",
+		    value);
+	}
+	return ext;
+}
+
+static int
+parse_key_types(const char *list, unsigned *out, const char *section,
+    lb_err *err)
+{
+	char buf[256], *tok, *save = NULL;
+	unsigned m = 0;
+	enum ca_key_type t;
+
+	if (strlen(list) >= sizeof(buf))
+		return lb_err_set(err, LB_EINVAL,
+		    "lockbox.conf: [%s] key_types is too long", section);
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (tok = strtok_r(buf, ", ", &save); tok != NULL;
+	    tok = strtok_r(NULL, ", ", &save)) {
+		if ((t = ca_key_type_parse(tok)) == CA_KEY_NONE)
+			return lb_err_set(err, LB_EINVAL,
+			    "lockbox.conf: [%s] key_types: unknown key type "
+			    "'%s' (rsa-2048, rsa-3072, rsa-4096, ec-p256, "
+			    "ec-p384)", section, tok);
+		m |= KT(t);
+	}
+	if (m == 0)
+		return lb_err_set(err, LB_EINVAL,
+		    "lockbox.conf: [%s] key_types is empty", section);
+	*out = m;
+	return 0;
+}
+
+/* Reads the [profile.NAME] overrides into p. */
+static int
+profile_conf(struct ca_ctx *ca, struct ca_profile *p, lb_err *err)
+{
+	char section[64];
+	const char *v;
+	long max = p->kind == PROFILE_SMIME_SIGN || p->kind == PROFILE_SMIME_ENC ?
+	    CA_MAX_SUBSCRIBER_DAYS : 3650;
+
+	snprintf(section, sizeof(section), "profile.%s", p->name);
+	if (core_conf_get_long(ca->conf, section, "validity_days", p->days, 1,
+	    max, &p->days, err) == -1)
+		return -1;
+	if (core_conf_get_bool(ca->conf, section, "non_repudiation", true,
+	    &p->non_repudiation, err) == -1)
+		return -1;
+	v = core_conf_get(ca->conf, section, "validation", "mailbox");
+	if (strcmp(v, "individual") == 0)
+		p->individual = true;
+	else if (strcmp(v, "mailbox") != 0)
+		return lb_err_set(err, LB_EINVAL,
+		    "lockbox.conf: [%s] validation = '%s': use mailbox or "
+		    "individual", section, v);
+	if ((v = core_conf_get(ca->conf, section, "key_types", NULL)) != NULL) {
+		unsigned m = 0;
+
+		if (parse_key_types(v, &m, section, err) == -1)
+			return -1;
+		/* a config may narrow a profile's key types, never widen */
+		if ((m & ~p->key_types) != 0)
+			return lb_err_set(err, LB_EINVAL,
+			    "lockbox.conf: [%s] key_types names a type this "
+			    "profile never allows", section);
+		p->key_types = m;
+	}
+	return 0;
+}
+
+static int
+profile_build(struct ca_ctx *ca, struct ca_profile *p, lb_err *err)
+{
+	X509V3_CTX ctx;
+	STACK_OF(X509_EXTENSION) *sk;
+	char cdp[1024], aia[2048];
+	bool subscriber = p->kind == PROFILE_SMIME_SIGN ||
+	    p->kind == PROFILE_SMIME_ENC;
+
+	if ((p->exts = sk = sk_X509_EXTENSION_new_null()) == NULL)
+		return lb_err_set(err, LB_EINTERNAL, "out of memory");
+	X509V3_set_ctx(&ctx, ca->cert, NULL, NULL, NULL, 0);
+	snprintf(cdp, sizeof(cdp), "URI:%s/ca.crl", ca->base_url);
+	snprintf(aia, sizeof(aia), "OCSP;URI:%s/ocsp,caIssuers;URI:%s/ca.crt",
+	    ca->base_url, ca->base_url);
+
+	if (add_ext(sk, NULL, NID_basic_constraints, "critical,CA:FALSE",
+	    err) == -1)
+		return -1;
+	switch (p->kind) {
+	case PROFILE_SMIME_SIGN:
+		p->ku_rsa = ku(p->non_repudiation ?
+		    "critical,digitalSignature,nonRepudiation" :
+		    "critical,digitalSignature", err);
+		p->ku_ec = p->ku_rsa != NULL ? X509_EXTENSION_dup(p->ku_rsa) :
+		    NULL;
+		if (add_ext(sk, NULL, NID_ext_key_usage, "emailProtection",
+		    err) == -1)
+			return -1;
+		break;
+	case PROFILE_SMIME_ENC:
+		p->ku_rsa = ku("critical,keyEncipherment", err);
+		p->ku_ec = ku("critical,keyAgreement", err);
+		if (add_ext(sk, NULL, NID_ext_key_usage, "emailProtection",
+		    err) == -1)
+			return -1;
+		break;
+	case PROFILE_RECOVERY_AGENT:
+		p->ku_rsa = ku("critical,digitalSignature,keyEncipherment", err);
+		p->ku_ec = X509_EXTENSION_dup(p->ku_rsa);
+		if (add_ext(sk, NULL, NID_ext_key_usage,
+		    "clientAuth," EKU_KEY_RECOVERY_AGENT, err) == -1)
+			return -1;
+		break;
+	case PROFILE_OPERATOR:
+		p->ku_rsa = ku("critical,digitalSignature", err);
+		p->ku_ec = X509_EXTENSION_dup(p->ku_rsa);
+		if (add_ext(sk, NULL, NID_ext_key_usage, "clientAuth",
+		    err) == -1)
+			return -1;
+		break;
+	case PROFILE_TLS_SERVER:
+		p->ku_rsa = ku("critical,digitalSignature,keyEncipherment", err);
+		p->ku_ec = ku("critical,digitalSignature", err);
+		if (add_ext(sk, NULL, NID_ext_key_usage, "serverAuth",
+		    err) == -1)
+			return -1;
+		break;
+	case PROFILE_OCSP_SIGNING:
+		p->ku_rsa = ku("critical,digitalSignature", err);
+		p->ku_ec = X509_EXTENSION_dup(p->ku_rsa);
+		if (add_ext(sk, NULL, NID_ext_key_usage, "OCSPSigning",
+		    err) == -1 ||
+		    add_ext(sk, NULL, NID_id_pkix_OCSP_noCheck, "yes",
+		    err) == -1)
+			return -1;
+		break;
+	}
+	if (p->ku_rsa == NULL || p->ku_ec == NULL)
+		return lb_err_set(err, LB_EINTERNAL, "cannot encode keyUsage");
+	if (subscriber && add_policy(sk, p->individual ?
+	    POLICY_INDIVIDUAL_STRICT : POLICY_MAILBOX_STRICT, err) == -1)
+		return -1;
+	if (add_ext(sk, &ctx, NID_authority_key_identifier, "keyid:always",
+	    err) == -1)
+		return -1;
+	/* an OCSP responder's own certificate is not checked for revocation */
+	if (p->kind != PROFILE_OCSP_SIGNING &&
+	    (add_ext(sk, NULL, NID_crl_distribution_points, cdp, err) == -1 ||
+	    add_ext(sk, NULL, NID_info_access, aia, err) == -1))
+		return -1;
+	return 0;
+}
+
+int
+ca_profiles_load(struct ca_ctx *ca, lb_err *err)
+{
+	size_t i;
+	struct ca_profile *p;
+
+	for (i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++) {
+		p = &ca->profiles[ca->nprofiles++];
+		memset(p, 0, sizeof(*p));
+		snprintf(p->name, sizeof(p->name), "%s", builtin[i].name);
+		p->kind = builtin[i].kind;
+		p->days = builtin[i].days;
+		p->key_types = builtin[i].key_types;
+		p->non_repudiation = true;
+		if (profile_conf(ca, p, err) == -1 ||
+		    profile_build(ca, p, err) == -1)
+			return -1;
+	}
+	ERR_clear_error();
+	return 0;
+}
+
+void
+ca_profiles_free(struct ca_ctx *ca)
+{
+	int i;
+
+	for (i = 0; i < ca->nprofiles; i++) {
+		sk_X509_EXTENSION_pop_free(ca->profiles[i].exts,
+		    X509_EXTENSION_free);
+		X509_EXTENSION_free(ca->profiles[i].ku_rsa);
+		X509_EXTENSION_free(ca->profiles[i].ku_ec);
+	}
+	ca->nprofiles = 0;
+}
+
+const ca_profile *
+ca_profile_get(const ca_ctx *ca, const char *name)
+{
+	int i;
+
+	for (i = 0; name != NULL && i < ca->nprofiles; i++)
+		if (strcmp(ca->profiles[i].name, name) == 0)
+			return &ca->profiles[i];
+	return NULL;
+}
+
+const char *
+ca_profile_name(const ca_profile *p)
+{
+	return p->name;
+}
+
+bool
+ca_profile_is_subscriber(const ca_profile *p)
+{
+	return p->kind == PROFILE_SMIME_SIGN || p->kind == PROFILE_SMIME_ENC;
+}
+
+bool
+ca_profile_needs_escrow(const ca_profile *p)
+{
+	return p->kind == PROFILE_SMIME_ENC;
+}
+
+void
+ca_profile_names(const ca_ctx *ca, char *out, size_t outlen)
+{
+	size_t used = 0;
+	int i;
+
+	out[0] = '\0';
+	for (i = 0; i < ca->nprofiles && used < outlen; i++)
+		used += (size_t)snprintf(out + used, outlen - used, "%s%s",
+		    i ? ", " : "", ca->profiles[i].name);
+}

@@ -1,0 +1,312 @@
+/*
+ * store.c - the certificate store: look-ups, listings and revocation.
+ * Only ca/ touches the certificates table; other modules call these.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ca/ca_int.h"
+
+static const struct {
+	int code;
+	const char *name;
+} reasons[] = {
+	{ 1, "keyCompromise" },
+	{ 3, "affiliationChanged" },
+	{ 4, "superseded" },
+	{ 5, "cessationOfOperation" },
+	{ 9, "privilegeWithdrawn" },
+};
+
+int
+ca_reason_parse(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name != NULL && i < sizeof(reasons) / sizeof(reasons[0]);
+	    i++)
+		if (strcmp(name, reasons[i].name) == 0)
+			return reasons[i].code;
+	return -1;
+}
+
+const char *
+ca_reason_name(int reason)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+		if (reasons[i].code == reason)
+			return reasons[i].name;
+	return "unspecified";
+}
+
+int
+ca_serial_normalise(const char *in, char *out, size_t outlen)
+{
+	size_t n = 0;
+	const char *p;
+
+	if (in == NULL)
+		return -1;
+	if (strncmp(in, "0x", 2) == 0 || strncmp(in, "0X", 2) == 0)
+		in += 2;
+	for (p = in; *p != '\0'; p++) {
+		if (*p == ':')
+			continue;
+		if (!isxdigit((unsigned char)*p))
+			return -1;
+		/* drop leading zeros as BN_bn2hex does, keep one digit pair */
+		if (n == 0 && *p == '0' && p[1] != '\0')
+			continue;
+		if (n + 1 >= outlen)
+			return -1;
+		out[n++] = (char)toupper((unsigned char)*p);
+	}
+	if (n == 0)
+		return -1;
+	out[n] = '\0';
+	/* BN_bn2hex prints whole bytes: pad an odd digit count */
+	if (n % 2 == 1) {
+		if (n + 2 > outlen)
+			return -1;
+		memmove(out + 1, out, n + 1);
+		out[0] = '0';
+	}
+	return 0;
+}
+
+void
+ca_cert_info_clear(ca_cert_info *ci)
+{
+	if (ci == NULL)
+		return;
+	free(ci->serial);
+	free(ci->profile);
+	free(ci->email);
+	free(ci->subject);
+	free(ci->status);
+	free(ci->der);
+	memset(ci, 0, sizeof(*ci));
+	ci->reason = -1;
+}
+
+static char *
+dup_col(sqlite3_stmt *st, int i)
+{
+	const char *s = (const char *)sqlite3_column_text(st, i);
+
+	return s != NULL ? strdup(s) : NULL;
+}
+
+#define CERT_COLS "serial, profile, email, subject, not_before, not_after, " \
+	"issued_at, status, revoked_at, reason, der"
+
+static int
+row_to_info(sqlite3_stmt *st, ca_cert_info *ci)
+{
+	const void *der;
+	int len;
+	time_t now = time(NULL);
+
+	memset(ci, 0, sizeof(*ci));
+	ci->serial = dup_col(st, 0);
+	ci->profile = dup_col(st, 1);
+	ci->email = dup_col(st, 2);
+	ci->subject = dup_col(st, 3);
+	ci->not_before = (time_t)sqlite3_column_int64(st, 4);
+	ci->not_after = (time_t)sqlite3_column_int64(st, 5);
+	ci->issued_at = (time_t)sqlite3_column_int64(st, 6);
+	ci->status = dup_col(st, 7);
+	ci->revoked_at = (time_t)sqlite3_column_int64(st, 8);
+	ci->reason = sqlite3_column_type(st, 9) == SQLITE_NULL ? -1 :
+	    sqlite3_column_int(st, 9);
+	der = sqlite3_column_blob(st, 10);
+	len = sqlite3_column_bytes(st, 10);
+	if (der != NULL && len > 0 && (ci->der = malloc((size_t)len)) != NULL) {
+		memcpy(ci->der, der, (size_t)len);
+		ci->der_len = (size_t)len;
+	}
+	if (ci->status != NULL && strcmp(ci->status, "valid") == 0 &&
+	    ci->not_after < now) {
+		free(ci->status);
+		ci->status = strdup("expired");
+	}
+	if (ci->serial == NULL || ci->profile == NULL || ci->subject == NULL ||
+	    ci->status == NULL || ci->der == NULL) {
+		ca_cert_info_clear(ci);
+		return -1;
+	}
+	return 0;
+}
+
+int
+ca_cert_list(sqlite3 *db, const ca_cert_filter *f,
+    int (*fn)(const ca_cert_info *ci, void *arg), void *arg, lb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	ca_cert_info ci;
+	int rc = -1, r, stop;
+	const char *status = f ? f->status : NULL;
+
+	if (status != NULL && strcmp(status, "valid") != 0 &&
+	    strcmp(status, "revoked") != 0 && strcmp(status, "expired") != 0)
+		return lb_err_set(err, LB_EINVAL, "unknown status '%s': use "
+		    "valid, revoked or expired", status);
+	if (sqlite3_prepare_v2(db, "SELECT " CERT_COLS " FROM certificates "
+	    "WHERE (?1 IS NULL OR email = ?1) AND (?2 IS NULL OR profile = ?2) "
+	    "AND (?3 IS NULL "
+	    " OR (?3 = 'valid' AND status = 'valid' AND not_after >= ?4) "
+	    " OR (?3 = 'revoked' AND status = 'revoked') "
+	    " OR (?3 = 'expired' AND status <> 'revoked' AND not_after < ?4)) "
+	    "ORDER BY issued_at DESC, serial LIMIT ?5", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		core_db_fail(db, "list certificates", err);
+		goto out;
+	}
+	if (f != NULL && f->email != NULL)
+		sqlite3_bind_text(st, 1, f->email, -1, SQLITE_STATIC);
+	if (f != NULL && f->profile != NULL)
+		sqlite3_bind_text(st, 2, f->profile, -1, SQLITE_STATIC);
+	if (status != NULL)
+		sqlite3_bind_text(st, 3, status, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
+	sqlite3_bind_int(st, 5, f != NULL && f->limit > 0 ? f->limit : -1);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		if (row_to_info(st, &ci) == -1) {
+			lb_err_set(err, LB_EINTERNAL, "out of memory");
+			goto out;
+		}
+		stop = fn(&ci, arg);
+		ca_cert_info_clear(&ci);
+		if (stop != 0) {
+			rc = 0;
+			goto out;
+		}
+	}
+	if (r != SQLITE_DONE) {
+		core_db_fail(db, "list certificates", err);
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+ca_cert_get(sqlite3 *db, const char *serial, ca_cert_info *out, lb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	char norm[130];
+	int rc = -1, r;
+
+	memset(out, 0, sizeof(*out));
+	out->reason = -1;
+	if (ca_serial_normalise(serial, norm, sizeof(norm)) == -1)
+		return lb_err_set(err, LB_EINVAL, "'%s' is not a serial number "
+		    "(hexadecimal expected)", serial ? serial : "");
+	if (sqlite3_prepare_v2(db, "SELECT " CERT_COLS " FROM certificates "
+	    "WHERE serial = ?", -1, &st, NULL) != SQLITE_OK) {
+		core_db_fail(db, "read certificate", err);
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, norm, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	if (r == SQLITE_DONE) {
+		lb_err_set(err, LB_ENOTFOUND, "no certificate with serial %s",
+		    norm);
+		goto out;
+	}
+	if (r != SQLITE_ROW) {
+		core_db_fail(db, "read certificate", err);
+		goto out;
+	}
+	if (row_to_info(st, out) == -1) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+ca_revoke_in_tx(sqlite3 *db, const char *serial, int reason, time_t invalidity,
+    const char *actor, lb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	char detail[128];
+	int rc = -1, r;
+
+	if (sqlite3_prepare_v2(db, "SELECT status FROM certificates WHERE "
+	    "serial = ?", -1, &st, NULL) != SQLITE_OK) {
+		core_db_fail(db, "revoke", err);
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	if (r == SQLITE_DONE) {
+		lb_err_set(err, LB_ENOTFOUND, "no certificate with serial %s",
+		    serial);
+		goto out;
+	}
+	if (r != SQLITE_ROW) {
+		core_db_fail(db, "revoke", err);
+		goto out;
+	}
+	if (strcmp((const char *)sqlite3_column_text(st, 0), "revoked") == 0) {
+		lb_err_set(err, LB_ECONFLICT, "certificate %s is already "
+		    "revoked", serial);
+		goto out;
+	}
+	sqlite3_finalize(st);
+	if (sqlite3_prepare_v2(db, "UPDATE certificates SET status = 'revoked', "
+	    "revoked_at = ?, reason = ?, invalidity = ? WHERE serial = ?", -1,
+	    &st, NULL) != SQLITE_OK) {
+		st = NULL;
+		core_db_fail(db, "revoke", err);
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
+	sqlite3_bind_int(st, 2, reason);
+	if (reason == 1 && invalidity > 0)
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)invalidity);
+	sqlite3_bind_text(st, 4, serial, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		core_db_fail(db, "revoke", err);
+		goto out;
+	}
+	snprintf(detail, sizeof(detail), "reason=%s", ca_reason_name(reason));
+	if (core_audit_append(db, actor, "revoke", serial, detail, err) == -1)
+		goto out;
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+ca_revoke(sqlite3 *db, const char *serial, int reason, time_t invalidity,
+    const char *actor, lb_err *err)
+{
+	char norm[130];
+
+	if (ca_serial_normalise(serial, norm, sizeof(norm)) == -1)
+		return lb_err_set(err, LB_EINVAL, "'%s' is not a serial number "
+		    "(hexadecimal expected)", serial ? serial : "");
+	if (ca_reason_name(reason)[0] == 'u')
+		return lb_err_set(err, LB_EINVAL, "revocation reason must be "
+		    "keyCompromise, affiliationChanged, superseded, "
+		    "cessationOfOperation or privilegeWithdrawn");
+	if (core_db_begin(db, err) == -1)
+		return -1;
+	if (ca_revoke_in_tx(db, norm, reason, invalidity, actor, err) == -1) {
+		core_db_rollback(db);
+		return -1;
+	}
+	return core_db_commit(db, err);
+}

@@ -1,0 +1,53 @@
+/*
+ * cli.h - what the lockbox subcommands share: the state directory default,
+ * opening the CA and its database, error reporting with the exit codes
+ * every command uses (0 ok, 1 failure, 2 usage) and --help handling.
+ */
+#ifndef LOCKBOX_CLI_H
+#define LOCKBOX_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+
+#include "ca/ca.h"
+
+#define EXIT_USAGE 2
+
+/* A subcommand: argv[0] is its name. */
+typedef int (*cli_cmd_fn)(int argc, char **argv);
+
+int cmd_init(int argc, char **argv);
+int cmd_ca(int argc, char **argv);
+int cmd_issue(int argc, char **argv);
+int cmd_revoke(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_operator(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+
+/* --dir, else $LOCKBOX_DIR, else ./lockbox-data. */
+const char *cli_dir(const char *opt);
+/* Prints "lockbox: MSG" for err and returns 1. */
+int cli_fail(const lb_err *err);
+/* Prints a usage error and a hint to --help; returns EXIT_USAGE. */
+int cli_usage(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Opens the CA (flags as ca_open) and its database; 1 on failure. */
+int cli_open(const char *dir, unsigned flags, ca_ctx **ca, sqlite3 **db);
+/* "local:USER": the actor recorded in the audit log for CLI changes. */
+const char *cli_actor(void);
+/*
+ * Runs getopt_long over a subcommand's argv, handling -h/--help by printing
+ * help and returning -2 (caller exits 0) and unknown options by returning
+ * -3 (caller exits 2).  Otherwise returns what getopt_long returns.
+ */
+int cli_getopt(int argc, char **argv, const struct option *opts,
+    const char *help);
+/* Reads a whole file (or "-" for stdin) of at most max bytes. */
+int cli_read_input(const char *path, size_t max, unsigned char **buf,
+    size_t *len, lb_err *err);
+/* Writes a certificate as PEM to path (0644), or stdout when path is NULL. */
+int cli_write_cert(const char *path, X509 *cert, lb_err *err);
+
+#endif

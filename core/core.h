@@ -1,0 +1,215 @@
+/*
+ * core.h - the bottom layer every lockbox module stands on: logging, the
+ * error type that carries a user-facing message, configuration (OpenSSL
+ * NCONF), the SQLite store (open, migrate, transactions), the hash-chained
+ * audit log and small file and string helpers.
+ *
+ * core calls nothing above it.  Everything here is thread-safe except where
+ * a contract says otherwise; a sqlite3 handle belongs to one thread at a time.
+ */
+#ifndef LOCKBOX_CORE_H
+#define LOCKBOX_CORE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+
+/*
+ * The class of a failure: decides the CLI exit code and the HTTP status.
+ * LB_EINVAL is bad input (exit 1, 400), LB_ENOTFOUND 404, LB_ECONFLICT 409
+ * (state forbids it: already revoked, CA exists), LB_EFORBIDDEN 403,
+ * LB_ETOOBIG 413, LB_EINTERNAL everything else (500).
+ */
+enum lb_errcode {
+	LB_OK = 0,
+	LB_EINVAL,
+	LB_ENOTFOUND,
+	LB_ECONFLICT,
+	LB_EFORBIDDEN,
+	LB_ETOOBIG,
+	LB_EINTERNAL,
+};
+
+/* A failure's class and its one-line message for the user. */
+typedef struct lb_err {
+	enum lb_errcode code;
+	char msg[512];
+} lb_err;
+
+/*
+ * Records a failure in err (which may be NULL) unless one is already
+ * recorded: the first, most specific message wins.  Always returns -1 so
+ * that callers can write `return lb_err_set(err, ...)`.
+ */
+int lb_err_set(lb_err *err, enum lb_errcode code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Clears err to LB_OK with an empty message. */
+void lb_err_clear(lb_err *err);
+
+/* The HTTP status matching an error class (400, 403, 404, 409, 413, 500). */
+int lb_err_http_status(enum lb_errcode code);
+
+/* ------------------------------------------------------------------ */
+/* Logging (stderr in the foreground, syslog for the daemon)           */
+
+/* Sets the program name and the sink; call once at start-up. */
+void log_init(const char *progname, bool use_syslog);
+/* 0 = warnings and errors, 1 = info, 2 = debug. */
+void log_set_verbosity(int level);
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* As log_warnx, appending strerror(errno); errno is preserved. */
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * Logs a line naming the failed call and drains OpenSSL's error queue into
+ * the log, both at debug level (`lockbox -v -v`): the caller reports the
+ * failure to the user through lb_err.  Returns -1.
+ */
+int log_openssl(const char *what);
+
+/* ------------------------------------------------------------------ */
+/* Configuration: lockbox.conf in OpenSSL config syntax (NCONF)        */
+
+typedef struct core_conf core_conf;
+
+/*
+ * Loads a config file with OpenSSL's NCONF parser.  Refuses files larger
+ * than 1 MiB, NUL bytes and the .include/.pragma directives (the whole
+ * configuration is one file).  Returns NULL with err set (naming the line)
+ * on failure.
+ */
+core_conf *core_conf_load(const char *path, lb_err *err);
+/* Parses config text from memory (used by tests and the fuzzer). */
+core_conf *core_conf_load_mem(const char *text, size_t len, lb_err *err);
+/* An empty configuration: every getter returns its default. */
+core_conf *core_conf_new_empty(void);
+void core_conf_free(core_conf *conf);
+
+/* The value of name in section, or def when absent.  Borrowed. */
+const char *core_conf_get(const core_conf *conf, const char *section,
+    const char *name, const char *def);
+/*
+ * A whole number in [min, max], optionally a duration with a unit suffix
+ * (s, m, h, d; the result in seconds); def when absent.  Returns -1 with err
+ * set when present but malformed or out of range.
+ */
+int core_conf_get_long(const core_conf *conf, const char *section,
+    const char *name, long def, long min, long max, long *out, lb_err *err);
+/* A byte count in [min, max] with an optional k (KiB) or m (MiB) suffix;
+ * def when absent; -1 with err when malformed or out of range. */
+int core_conf_get_size(const core_conf *conf, const char *section,
+    const char *name, size_t def, size_t min, size_t max, size_t *out,
+    lb_err *err);
+/* yes/no/true/false/on/off/1/0; def when absent; -1 with err if neither. */
+int core_conf_get_bool(const core_conf *conf, const char *section,
+    const char *name, bool def, bool *out, lb_err *err);
+/*
+ * Parses a duration such as "30", "90s", "15m", "24h", "7d" into seconds.
+ * Returns -1 on malformed input.
+ */
+int core_parse_duration(const char *s, long *out);
+
+/* ------------------------------------------------------------------ */
+/* Files and paths                                                     */
+
+/* dir + "/" + name, malloc'ed; NULL on allocation failure. */
+char *core_path(const char *dir, const char *name);
+/*
+ * Reads a whole file of at most max bytes into a malloc'ed buffer with a
+ * trailing NUL not counted in *len.  -1 with err set on failure or when the
+ * file is larger than max (LB_ETOOBIG).
+ */
+int core_file_read(const char *path, size_t max, unsigned char **out,
+    size_t *len, lb_err *err);
+/*
+ * Writes buf to path atomically: a temporary file in the same folder with
+ * the given mode, fsync'ed, renamed over path.  With excl, fails with
+ * LB_ECONFLICT when path already exists.
+ */
+int core_file_write(const char *path, const void *buf, size_t len,
+    mode_t mode, bool excl, lb_err *err);
+/* Reads a one-line secret (passphrase) file, stripping the newline. */
+char *core_secret_read(const char *path, lb_err *err);
+/* Frees a NUL-terminated secret after cleansing it. */
+void core_secret_free(char *s);
+
+/* ------------------------------------------------------------------ */
+/* Small helpers                                                       */
+
+/* True for a plausible `local@domain` address (no spaces, one @, a dot-free
+ * or dotted domain of letters, digits, '-', '.'; at most 254 bytes). */
+bool core_email_valid(const char *addr);
+/* Uppercase hex of buf, malloc'ed. */
+char *core_hex(const unsigned char *buf, size_t len);
+/* Fills out with len random base64url characters and a NUL (len+1 bytes). */
+int core_random_password(char *out, size_t len);
+/* "2026-11-28T20:34:40Z" into out (at least 21 bytes). */
+void core_time_fmt(time_t t, char *out, size_t outlen);
+/* Installs SIGPIPE ignore, umask 077 and disables core dumps. */
+void core_process_harden(void);
+
+/* ------------------------------------------------------------------ */
+/* Database                                                            */
+
+/*
+ * Opens (or, with create, creates) the SQLite database at path: WAL mode,
+ * foreign keys on, synchronous=FULL, a busy timeout, and every migration
+ * from schema/ applied in one transaction each, tracked by
+ * PRAGMA user_version.  A database from a newer lockbox is refused.
+ */
+sqlite3 *core_db_open(const char *path, bool create, lb_err *err);
+void core_db_close(sqlite3 *db);
+/* The schema version this build creates. */
+int core_db_schema_version(void);
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK; log on failure. */
+int core_db_begin(sqlite3 *db, lb_err *err);
+int core_db_commit(sqlite3 *db, lb_err *err);
+void core_db_rollback(sqlite3 *db);
+/* Logs sqlite3_errmsg under the name of the failed call, sets err, -1. */
+int core_db_fail(sqlite3 *db, const char *what, lb_err *err);
+
+/* ------------------------------------------------------------------ */
+/* Audit log: an append-only, hash-chained table                        */
+
+/*
+ * Appends an audit row: who (actor), what (action), on what (object) and a
+ * free-text detail, chained to the previous row by SHA-256.  Call inside the
+ * transaction that makes the change so both land or neither does.
+ */
+int core_audit_append(sqlite3 *db, const char *actor, const char *action,
+    const char *object, const char *detail, lb_err *err);
+
+/* One audit row as read back. */
+typedef struct core_audit_row {
+	int64_t id;
+	char ts[32];
+	const char *actor, *action, *object, *detail;
+	const char *prev_hash, *hash;
+} core_audit_row;
+
+/*
+ * Calls fn for every audit row with id > after_id in order, at most limit
+ * rows (0 = all); strings are borrowed for the call only.  Stops early
+ * (still returning 0) when fn returns non-zero; -1 on a database failure.
+ */
+int core_audit_foreach(sqlite3 *db, int64_t after_id, int limit,
+    int (*fn)(const core_audit_row *row, void *arg), void *arg, lb_err *err);
+
+/*
+ * Recomputes the chain.  Returns 0 when intact (*rows = count), 1 when a row
+ * is wrong (*bad_id names the first), -1 on a database failure.
+ */
+int core_audit_verify(sqlite3 *db, int64_t *rows, int64_t *bad_id,
+    char *why, size_t whylen, lb_err *err);
+
+#endif /* LOCKBOX_CORE_H */

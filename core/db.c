@@ -1,0 +1,153 @@
+/*
+ * db.c - the SQLite store: open with the settings durability needs (WAL,
+ * synchronous=FULL, foreign keys), apply the migrations embedded from
+ * schema/ under PRAGMA user_version, and transaction helpers.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/core.h"
+
+/* generated from the files in schema/ by scripts/embed.sh */
+extern const char *const core_schema_migrations[];
+
+int
+core_db_schema_version(void)
+{
+	int n = 0;
+
+	while (core_schema_migrations[n] != NULL)
+		n++;
+	return n;
+}
+
+int
+core_db_fail(sqlite3 *db, const char *what, lb_err *err)
+{
+	const char *msg = db != NULL ? sqlite3_errmsg(db) : "no database";
+
+	log_warnx("%s: %s", what, msg);
+	return lb_err_set(err, LB_EINTERNAL, "database: %s: %s", what, msg);
+}
+
+static int
+exec(sqlite3 *db, const char *sql, lb_err *err)
+{
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return core_db_fail(db, sql, err);
+	return 0;
+}
+
+static int
+user_version(sqlite3 *db, int *v, lb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) !=
+	    SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+		core_db_fail(db, "PRAGMA user_version", err);
+		goto out;
+	}
+	*v = sqlite3_column_int(st, 0);
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+migrate(sqlite3 *db, lb_err *err)
+{
+	int have, want = core_db_schema_version(), v;
+	char pragma[64];
+
+	if (user_version(db, &have, err) == -1)
+		return -1;
+	if (have > want)
+		return lb_err_set(err, LB_ECONFLICT,
+		    "database schema version %d is newer than this lockbox "
+		    "(%d): upgrade lockbox", have, want);
+	for (v = have; v < want; v++) {
+		if (core_db_begin(db, err) == -1)
+			return -1;
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d",
+		    v + 1);
+		if (exec(db, core_schema_migrations[v], err) == -1 ||
+		    exec(db, pragma, err) == -1) {
+			core_db_rollback(db);
+			return -1;
+		}
+		if (core_db_commit(db, err) == -1)
+			return -1;
+		log_info("database migrated to schema version %d", v + 1);
+	}
+	return 0;
+}
+
+sqlite3 *
+core_db_open(const char *path, bool create, lb_err *err)
+{
+	sqlite3 *db = NULL;
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+
+	if (create)
+		flags |= SQLITE_OPEN_CREATE;
+	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+		lb_err_set(err, create ? LB_EINTERNAL : LB_ENOTFOUND,
+		    "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
+		goto fail;
+	}
+	/* the database holds escrow records: owner only (WAL and SHM files
+	 * take the database file's mode) */
+	if (create && chmod(path, 0600) == -1) {
+		lb_err_set(err, LB_EINTERNAL, "%s: cannot make it 0600", path);
+		goto fail;
+	}
+	sqlite3_busy_timeout(db, 10000);
+	sqlite3_extended_result_codes(db, 1);
+	if (exec(db, "PRAGMA journal_mode = WAL", err) == -1 ||
+	    exec(db, "PRAGMA synchronous = FULL", err) == -1 ||
+	    exec(db, "PRAGMA foreign_keys = ON", err) == -1 ||
+	    migrate(db, err) == -1)
+		goto fail;
+	return db;
+fail:
+	sqlite3_close(db);
+	return NULL;
+}
+
+void
+core_db_close(sqlite3 *db)
+{
+	if (db == NULL)
+		return;
+	if (sqlite3_close(db) != SQLITE_OK)
+		log_warnx("sqlite3_close: %s", sqlite3_errmsg(db));
+}
+
+int
+core_db_begin(sqlite3 *db, lb_err *err)
+{
+	return exec(db, "BEGIN IMMEDIATE", err);
+}
+
+int
+core_db_commit(sqlite3 *db, lb_err *err)
+{
+	if (exec(db, "COMMIT", err) == -1) {
+		core_db_rollback(db);
+		return -1;
+	}
+	return 0;
+}
+
+void
+core_db_rollback(sqlite3 *db)
+{
+	if (sqlite3_get_autocommit(db))
+		return;
+	if (sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
+		log_warnx("ROLLBACK: %s", sqlite3_errmsg(db));
+}

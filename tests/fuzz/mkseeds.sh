@@ -1,0 +1,110 @@
+#!/bin/sh
+# mkseeds.sh - (re)creates the seed inputs of the fuzz corpora that come
+# from the openssl command line and from hand-written text: PKCS#10
+# requests (RSA-2048, P-256, P-384, Ed25519, RSA-1024; PEM and DER; broken
+# variants), certificates, and lockbox.conf variants.  The seeds named
+# lb-* were made by lockbox itself and are not touched here.
+#   sh tests/fuzz/mkseeds.sh
+set -eu
+cd "$(dirname "$0")/corpus"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/lockbox-seeds.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+req() { # name keyopts...
+    name=$1; shift
+    openssl req -new -newkey "$@" -nodes -keyout "$tmp/$name.key" \
+        -subj "/CN=alice@example.org" -out "csr/$name.pem" 2>/dev/null
+    openssl req -in "csr/$name.pem" -outform DER -out "csr/$name.der"
+}
+req rsa2048 rsa:2048
+req p256 ec -pkeyopt ec_paramgen_curve:P-256
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-384 -nodes \
+    -keyout /dev/null -subj "/CN=p384" -outform DER -out csr/p384.der 2>/dev/null
+openssl req -new -newkey ed25519 -nodes -keyout /dev/null -subj "/CN=ed" \
+    -outform DER -out csr/ed25519.der 2>/dev/null
+openssl req -new -newkey rsa:1024 -nodes -keyout /dev/null -subj "/CN=weak" \
+    -outform DER -out csr/rsa1024.der 2>/dev/null
+openssl req -new -key "$tmp/p256.key" -subj "/CN=Bob/emailAddress=bob@example.org" \
+    -addext "subjectAltName=email:bob@example.org" \
+    -addext "keyUsage=critical,digitalSignature" \
+    -out csr/p256-exts.pem
+# broken variants of the P-256 request
+der=csr/p256.der
+n=$(wc -c <"$der")
+head -c $((n / 2)) "$der" >csr/bad-truncated.der
+{ cat "$der"; printf '\000'; } >csr/bad-trailing.der
+head -c $((n - 1)) "$der" >"$tmp/x"
+last=$(tail -c 1 "$der" | od -An -tu1 | tr -d ' ')
+printf "\\$(printf '%03o' $(( (last ^ 1) & 255 )))" >>"$tmp/x"
+mv "$tmp/x" csr/bad-signature.der
+{ printf '\n \r\n'; cat csr/p256.pem; } >csr/blank-lines.pem
+printf -- '-----BEGIN CERTIFICATE REQUEST-----\nbm90IGJhc2U2NCE=!!\n-----END CERTIFICATE REQUEST-----\n' \
+    >csr/bad-base64.pem
+: >csr/empty
+
+# certificates
+openssl req -x509 -key "$tmp/rsa2048.key" -subj "/CN=Self Signed RSA" \
+    -days 30 -out cert/selfsigned-rsa.pem 2>/dev/null
+openssl x509 -in cert/selfsigned-rsa.pem -outform DER -out cert/selfsigned-rsa.der
+openssl req -x509 -key "$tmp/p256.key" -subj "/CN=Self Signed EC" \
+    -addext "subjectAltName=email:alice@example.org" -days 30 \
+    -set_serial 0x00ff -out cert/selfsigned-ec.pem 2>/dev/null
+cat cert/selfsigned-ec.pem cert/selfsigned-rsa.pem >cert/chain.pem
+n=$(wc -c <cert/selfsigned-rsa.der)
+head -c $((n - 7)) cert/selfsigned-rsa.der >cert/bad-truncated.der
+cp csr/p256.pem cert/bad-csr-not-cert.pem
+printf -- '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n' \
+    >cert/bad-short.pem
+: >cert/empty
+
+# configurations (lb-lockbox.conf is ca_conf_template's output)
+cat >conf/minimal.conf <<'X'
+[ca]
+name = Minimal CA
+base_url = http://127.0.0.1:8080
+X
+cat >conf/profiles.conf <<'X'
+[ca]
+role_separation = off
+[server]
+threads = 8
+body_limit = 64k
+connection_timeout = 2m
+[profile.smime-sign]
+validity_days = 90
+validation = individual
+key_types = ec-p256, ec-p384
+non_repudiation = no
+[profile.smime-enc]
+validity_days = 825
+key_types = rsa-3072,rsa-4096
+[profile.recovery-agent]
+key_types = rsa-4096
+[profile.ocsp-signing]
+validity_days = 1d
+X
+cat >conf/variables.conf <<'X'
+host = ca.example.org
+[ca]
+name = "Quoted # not a comment" \$literal
+base_url = http://$host:8080/
+alias = ${ca::name}
+escaped = tab\there\nline \\ back
+X
+cat >conf/bad-values.conf <<'X'
+[ca]
+role_separation = sometimes
+[server]
+threads = -4
+connection_timeout = 99999999999999999999d
+[profile.smime-sign]
+validity_days = 826
+validation = organisation
+key_types = dsa-1024,,
+non_repudiation = maybe
+X
+printf '[ca]\nname = x\n[profile.smime-sign\nvalidity_days = 30\n' >conf/bad-section.conf
+printf '[ca]\nname = $nosuch\n' >conf/bad-variable.conf
+printf '[ca]\njust words without an equals sign\n' >conf/bad-noequals.conf
+printf '[ca]\nname = a\000b\n' >conf/bad-nul.conf
+: >conf/empty

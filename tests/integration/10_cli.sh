@@ -1,0 +1,125 @@
+#!/bin/bash
+# 10_cli.sh - the admin CLI end to end through real clients: init, issue
+# from an openssl-made CSR, openssl verify, list/show, revoke, operators and
+# role separation, the audit chain (and its tamper detection), refusal to
+# overwrite a CA, a subordinate CA installed from a parent's signature.
+. "$SRC/tests/integration/lib.sh"
+
+DIR=$T/ca
+check "init creates a CA (ec-p256)" $LOCKBOX init --dir "$DIR" --key-type ec-p256 --name "Test S/MIME CA"
+for f in lockbox.conf lockbox.db ca.pem ca.key ca.key.pass tls.pem tls.key admin.p12 admin.p12.pass pub/ca.crt; do
+    [ -e "$DIR/$f" ] || fail "init wrote $f"
+done
+ok "state directory holds every file"
+mode() { stat -c %a "$1"; }
+if [ "$(mode "$DIR/ca.key.pass")" = 600 ] && [ "$(mode "$DIR/ca.key")" = 600 ] &&
+   [ "$(mode "$DIR/admin.p12.pass")" = 600 ] && [ "$(mode "$DIR/tls.key")" = 600 ]; then
+    ok "secret files are 0600"
+else
+    fail "secret files are 0600"
+fi
+check "CA key is encrypted PKCS#8" grep -q "BEGIN ENCRYPTED PRIVATE KEY" "$DIR/ca.key"
+check "CA key decrypts with its passphrase file" openssl pkey -in "$DIR/ca.key" -passin "file:$DIR/ca.key.pass" -noout
+check "config parses with openssl's own parser" openssl req -config "$DIR/lockbox.conf" -new -x509 -key "$DIR/tls.key" -subj /CN=x -out /dev/null
+check "schema versioned with user_version" test "$(sqlite3 "$DIR/lockbox.db" 'PRAGMA user_version')" -ge 1
+check "admin.p12 opens with its password file" openssl pkcs12 -in "$DIR/admin.p12" -passin "file:$DIR/admin.p12.pass" -nokeys -out /dev/null
+check "TLS certificate verifies against the CA" openssl verify -CAfile "$DIR/ca.pem" -purpose sslserver "$DIR/tls.pem"
+expect_code "init refuses to overwrite an existing CA" 1 $LOCKBOX init --dir "$DIR" --key-type ec-p256
+check "CA key unchanged after refused init" openssl pkey -in "$DIR/ca.key" -passin "file:$DIR/ca.key.pass" -noout
+
+# a failed init leaves nothing behind, so that a retry works
+mkdir -p "$T/half/admin.p12"
+expect_code "init fails when admin.p12 cannot be written" 1 $LOCKBOX init --dir "$T/half" --key-type ec-p256
+if [ -z "$(ls "$T/half" | grep -v '^admin.p12$')" ]; then ok "  ... and removes what it wrote"; else fail "  ... left $(ls "$T/half" | tr '\n' ' ')"; fi
+rmdir "$T/half/admin.p12"
+check "  ... so a retry succeeds" $LOCKBOX init --dir "$T/half" --key-type ec-p256
+
+# a signing certificate from a CSR whose subject and SAN must be ignored
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/alice.key" \
+    -out "$T/alice.csr" -subj "/CN=Mallory/emailAddress=mallory@evil.example" \
+    -addext "subjectAltName=email:mallory@evil.example" 2>/dev/null
+serial=$($LOCKBOX issue --dir "$DIR" --profile smime-sign --csr "$T/alice.csr" --email alice@example.org --out "$T/alice.pem")
+check "issue prints the serial" test -n "$serial"
+check "issued certificate verifies (openssl verify -purpose smimesign)" openssl verify -CAfile "$DIR/ca.pem" -purpose smimesign "$T/alice.pem"
+check "subject comes from --email, not the CSR" sh -c "openssl x509 -in '$T/alice.pem' -noout -subject | grep -q 'CN = alice@example.org'"
+if openssl x509 -in "$T/alice.pem" -noout -text | grep -qi mallory; then fail "CSR identity leaked into the certificate"; else ok "CSR identity ignored"; fi
+check "SAN is the rfc822Name" sh -c "openssl x509 -in '$T/alice.pem' -noout -ext subjectAltName | grep -q 'email:alice@example.org'"
+check "signing certificate signs S/MIME that openssl cms verifies" sh -c "
+    echo hello > '$T/msg.txt' &&
+    openssl cms -sign -in '$T/msg.txt' -signer '$T/alice.pem' -inkey '$T/alice.key' -out '$T/msg.p7m' &&
+    openssl cms -verify -in '$T/msg.p7m' -CAfile '$DIR/ca.pem' -out /dev/null"
+check "the certificate is stored (list --email)" sh -c "$LOCKBOX list --dir '$DIR' --email alice@example.org | grep -q '$serial'"
+check "show prints the serial and profile" sh -c "$LOCKBOX show --dir '$DIR' '$serial' | grep -q 'profile:     smime-sign'"
+check "show --pem matches the issued certificate" sh -c "$LOCKBOX show --dir '$DIR' --pem '$serial' | openssl x509 | cmp - '$T/alice.pem'"
+check "list --json is valid JSON" sh -c "$LOCKBOX list --dir '$DIR' --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert any(c[\"serial\"]==\"$serial\" for c in d)'"
+check "DER CSR on standard input" sh -c "openssl req -in '$T/alice.csr' -outform DER | $LOCKBOX issue --dir '$DIR' --profile smime-sign --csr - --email bob@example.org | openssl verify -CAfile '$DIR/ca.pem'"
+
+# issuance without escrow is refused for the encryption profile
+expect_code "smime-enc without escrow is refused" 1 $LOCKBOX issue --dir "$DIR" --profile smime-enc --csr "$T/alice.csr" --email alice@example.org
+check "smime-enc refusal names escrow" grep -q "escrow" "$T/.out"
+
+# revocation
+check "revoke with a reason" $LOCKBOX revoke --dir "$DIR" "$serial" --reason keyCompromise
+check "list --status revoked shows it" sh -c "$LOCKBOX list --dir '$DIR' --status revoked | grep -q '$serial'"
+check "show names the reason" sh -c "$LOCKBOX show --dir '$DIR' '$serial' | grep -q 'reason:      keyCompromise'"
+expect_code "second revoke fails" 1 $LOCKBOX revoke --dir "$DIR" "$serial"
+expect_code "unknown serial fails" 1 $LOCKBOX revoke --dir "$DIR" 0123456789ABCDEF
+expect_code "unknown reason is a usage error" 2 $LOCKBOX revoke --dir "$DIR" "$serial" --reason unspecified
+
+# operators and role separation
+check "operator add --keygen (officer)" $LOCKBOX operator add --dir "$DIR" --role officer --keygen --out-p12 "$T/officer.p12" --name "Olivia Officer" --email olivia@example.org
+check "officer.p12.pass is 0600" test "$(mode "$T/officer.p12.pass")" = 600
+check "officer credential opens" openssl pkcs12 -in "$T/officer.p12" -passin "file:$T/officer.p12.pass" -nokeys -out "$T/officer.pem"
+check "officer credential is a client certificate of this CA" openssl verify -CAfile "$DIR/ca.pem" -purpose sslclient "$T/officer.pem"
+expect_code "role separation: officer may not become a recovery agent" 1 $LOCKBOX operator add --dir "$DIR" --role recovery-agent --keygen --out-p12 "$T/x.p12" --email olivia@example.org
+openssl req -new -newkey rsa:3072 -nodes -keyout "$T/agent.key" -out "$T/agent.csr" -subj "/CN=x" 2>/dev/null
+check "operator add --csr (recovery-agent, RSA-3072)" $LOCKBOX operator add --dir "$DIR" --role recovery-agent --csr "$T/agent.csr" --name "Rita Agent" --email rita@example.org --out "$T/agent.pem"
+check "agent certificate carries the key recovery agent EKU" sh -c "openssl x509 -in '$T/agent.pem' -noout -text | grep -q '1.3.6.1.4.1.311.21.6'"
+check "operator list shows both" sh -c "$LOCKBOX operator list --dir '$DIR' | grep -q olivia@example.org && $LOCKBOX operator list --dir '$DIR' | grep -q rita@example.org"
+off_serial=$($LOCKBOX operator list --dir "$DIR" --json | python3 -c 'import json,sys; print([o["serial"] for o in json.load(sys.stdin) if o["email"]=="olivia@example.org"][0])')
+check "operator remove" $LOCKBOX operator remove --dir "$DIR" "$off_serial"
+check "removed operator's credential is revoked" sh -c "$LOCKBOX show --dir '$DIR' '$off_serial' | grep -q 'privilegeWithdrawn'"
+check "after removal the e-mail may take a recovery role" $LOCKBOX operator add --dir "$DIR" --role recovery-officer --keygen --out-p12 "$T/ro.p12" --email olivia@example.org
+
+# the audit chain
+check "audit verify passes" $LOCKBOX audit verify --dir "$DIR"
+check "audit list --json names issue, revoke and operator rows" sh -c "$LOCKBOX audit list --dir '$DIR' --json | python3 -c '
+import json,sys; a={r[\"action\"] for r in json.load(sys.stdin)}
+assert {\"init\",\"issue\",\"revoke\",\"operator-add\",\"operator-remove\"} <= a, a'"
+sqlite3 "$DIR/lockbox.db" "UPDATE audit SET detail = 'reason=superseded' WHERE action = 'revoke' AND object = '$serial'"
+bad=$(sqlite3 "$DIR/lockbox.db" "SELECT id FROM audit WHERE action = 'revoke' AND object = '$serial'")
+expect_code "audit verify fails on a tampered row" 1 $LOCKBOX audit verify --dir "$DIR"
+check "audit verify names the first bad row" grep -q "row $bad" "$T/.out"
+expect_code "audit with no subcommand is a usage error" 2 $LOCKBOX audit
+
+# --help on every command, exit 0
+for c in init ca issue revoke list show operator audit serve; do
+    $LOCKBOX $c --help >/dev/null 2>&1 || fail "$c --help"
+done
+ok "every command answers --help"
+expect_code "unknown command is a usage error" 2 $LOCKBOX frobnicate
+
+# LOCKBOX_DIR default
+check "LOCKBOX_DIR selects the state directory" env LOCKBOX_DIR="$DIR" $LOCKBOX list --status revoked
+
+# a subordinate CA signed by this one (via openssl as the parent)
+SUB=$T/sub
+check "init --subordinate writes a CSR" $LOCKBOX init --dir "$SUB" --subordinate --key-type ec-p256 --name "Test Issuing CA"
+check "subordinate CSR verifies" openssl req -in "$SUB/ca.csr" -verify -noout
+cat > "$T/parent.cnf" <<'CNF'
+[v3_sub]
+basicConstraints = critical, CA:TRUE, pathlen:0
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+CNF
+openssl req -new -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/root.key" \
+    -out "$T/root.pem" -subj "/CN=Parent Root" -days 30 2>/dev/null
+openssl x509 -req -in "$SUB/ca.csr" -CA "$T/root.pem" -CAkey "$T/root.key" -CAcreateserial \
+    -days 20 -extfile "$T/parent.cnf" -extensions v3_sub -out "$T/sub.pem" 2>/dev/null
+cat "$T/sub.pem" "$T/root.pem" > "$T/sub-chain.pem"
+expect_fail "ca install refuses a certificate for another key" $LOCKBOX ca install --dir "$SUB" "$T/root.pem"
+check "ca install accepts the parent's signature" $LOCKBOX ca install --dir "$SUB" "$T/sub-chain.pem"
+check "subordinate issues" $LOCKBOX issue --dir "$SUB" --profile smime-sign --csr "$T/alice.csr" --email alice@example.org --out "$T/sub-alice.pem"
+check "chain verifies to the parent root" openssl verify -CAfile "$T/root.pem" -untrusted "$SUB/ca.pem" -purpose smimesign "$T/sub-alice.pem"
+exit 0

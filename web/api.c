@@ -1,0 +1,477 @@
+/*
+ * api.c - the operator JSON API under /api/v1/: certificate listings and
+ * look-ups, revocation and the audit log.  The router has already checked
+ * the operator's certificate and roles; each handler validates its own
+ * query parameters and body (unknown names are refused rather than
+ * ignored, so a typo never widens a listing or loses a field) and answers
+ * with JSON, errors as {"error": ..., "detail": ...}.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/pem.h>
+
+#include "web/web_int.h"
+
+#define LIMIT_DEFAULT 100
+#define LIMIT_MAX     1000
+/* Clock skew allowed for an invalidity date "now". */
+#define SKEW_SECONDS  300
+
+/* ------------------------------------------------------------------ */
+/* JSON helpers                                                        */
+
+/* Sets o[key] = v (consumed); -1 when v is NULL or the set fails. */
+static int
+put(json_t *o, const char *key, json_t *v)
+{
+	if (v == NULL)
+		return -1;
+	return json_object_set_new(o, key, v);
+}
+
+static json_t *
+jtime(time_t t)
+{
+	char buf[32];
+
+	core_time_fmt(t, buf, sizeof(buf));
+	return json_string(buf);
+}
+
+static json_t *
+der_pem(const unsigned char *der, size_t len)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	json_t *j = NULL;
+	char *data;
+	long n;
+
+	if (bio != NULL && PEM_write_bio(bio, "CERTIFICATE", "", der,
+	    (long)len) > 0 && (n = BIO_get_mem_data(bio, &data)) > 0)
+		j = json_stringn(data, (size_t)n);
+	BIO_free(bio);
+	return j;
+}
+
+/* A certificate record as JSON; with_pem adds the certificate itself. */
+static json_t *
+cert_json(const ca_cert_info *ci, bool with_pem)
+{
+	json_t *j = json_object();
+	int bad = 0;
+
+	if (j == NULL)
+		return NULL;
+	bad |= put(j, "serial", web_json_str(ci->serial));
+	bad |= put(j, "profile", web_json_str(ci->profile));
+	bad |= put(j, "email", web_json_str(ci->email));
+	bad |= put(j, "subject", web_json_str(ci->subject));
+	bad |= put(j, "status", web_json_str(ci->status));
+	bad |= put(j, "not_before", jtime(ci->not_before));
+	bad |= put(j, "not_after", jtime(ci->not_after));
+	bad |= put(j, "issued_at", jtime(ci->issued_at));
+	if (strcmp(ci->status, "revoked") == 0) {
+		bad |= put(j, "revoked_at", jtime(ci->revoked_at));
+		bad |= put(j, "reason", json_string(ca_reason_name(
+		    ci->reason)));
+	}
+	if (with_pem)
+		bad |= put(j, "pem", der_pem(ci->der, ci->der_len));
+	if (bad) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+/* ------------------------------------------------------------------ */
+/* Query parameters                                                    */
+
+/* An integer parameter in [min, max]; def when absent. */
+static int
+query_int(struct web_req *r, const char *name, long long def, long long min,
+    long long max, long long *out, lb_err *err)
+{
+	const char *s = web_query(r, name);
+	char *end = NULL;
+	long long v;
+
+	if (s == NULL && MHD_lookup_connection_value_n(r->conn,
+	    MHD_GET_ARGUMENT_KIND, name, strlen(name), NULL, NULL) != MHD_YES) {
+		*out = def;
+		return 0;
+	}
+	errno = 0;
+	v = s != NULL && isdigit((unsigned char)s[0]) ?
+	    strtoll(s, &end, 10) : 0;
+	if (end == NULL || *end != '\0' || errno != 0 || v < min || v > max)
+		return lb_err_set(err, LB_EINVAL, "query parameter %s must be "
+		    "a whole number from %lld to %lld", name, min, max);
+	*out = v;
+	return 0;
+}
+
+/* A text parameter: NULL when absent, refused when given empty. */
+static int
+query_text(struct web_req *r, const char *name, const char **out,
+    lb_err *err)
+{
+	const char *s = web_query(r, name);
+
+	*out = NULL;
+	if (s == NULL && MHD_lookup_connection_value_n(r->conn,
+	    MHD_GET_ARGUMENT_KIND, name, strlen(name), NULL, NULL) != MHD_YES)
+		return 0;
+	if (s == NULL || s[0] == '\0')
+		return lb_err_set(err, LB_EINVAL, "query parameter %s needs a "
+		    "value", name);
+	*out = s;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* GET /api/v1/certificates                                            */
+
+struct list_ctx {
+	json_t *items;
+	long long limit, count;
+	bool more, oom;
+};
+
+static int
+list_one(const ca_cert_info *ci, void *arg)
+{
+	struct list_ctx *lc = arg;
+	json_t *j;
+
+	if (lc->count == lc->limit) {
+		lc->more = true;
+		return 1;
+	}
+	if ((j = cert_json(ci, false)) == NULL ||
+	    json_array_append_new(lc->items, j) == -1) {
+		lc->oom = true;
+		return 1;
+	}
+	lc->count++;
+	return 0;
+}
+
+enum MHD_Result
+web_api_cert_list(struct web_req *r)
+{
+	static const char *const params[] = { "email", "profile", "status",
+	    "limit", NULL };
+	ca_cert_filter f;
+	struct list_ctx lc;
+	json_t *out = NULL;
+	sqlite3 *db;
+	char names[256];
+	long long limit = 0;
+	lb_err err;
+
+	lb_err_clear(&err);
+	memset(&f, 0, sizeof(f));
+	memset(&lc, 0, sizeof(lc));
+	if (web_query_check(r, params, &err) == -1 ||
+	    query_text(r, "email", &f.email, &err) == -1 ||
+	    query_text(r, "profile", &f.profile, &err) == -1 ||
+	    query_text(r, "status", &f.status, &err) == -1 ||
+	    query_int(r, "limit", LIMIT_DEFAULT, 1, LIMIT_MAX, &limit,
+	    &err) == -1)
+		return web_send_lb_err(r, &err);
+	if (f.profile != NULL && ca_profile_get(r->srv->ca, f.profile) ==
+	    NULL) {
+		ca_profile_names(r->srv->ca, names, sizeof(names));
+		lb_err_set(&err, LB_EINVAL, "unknown profile '%s' (profiles: "
+		    "%s)", f.profile, names);
+		return web_send_lb_err(r, &err);
+	}
+	/* one more than asked tells whether there is more */
+	f.limit = (int)limit + 1;
+	lc.limit = limit;
+	if ((lc.items = json_array()) == NULL)
+		return web_send_json(r, 500, NULL);
+	if ((db = web_db(r->srv, &err)) == NULL ||
+	    ca_cert_list(db, &f, list_one, &lc, &err) == -1) {
+		json_decref(lc.items);
+		return web_send_lb_err(r, &err);
+	}
+	if (lc.oom || (out = json_object()) == NULL ||
+	    put(out, "certificates", lc.items) == -1) {
+		if (out == NULL)
+			json_decref(lc.items);
+		json_decref(out);
+		return web_send_json(r, 500, NULL);
+	}
+	if (put(out, "count", json_integer(lc.count)) == -1 ||
+	    put(out, "more", json_boolean(lc.more)) == -1) {
+		json_decref(out);
+		out = NULL;
+	}
+	return web_send_json(r, 200, out);
+}
+
+/* ------------------------------------------------------------------ */
+/* GET /api/v1/certificates/{serial}                                   */
+
+enum MHD_Result
+web_api_cert_get(struct web_req *r)
+{
+	static const char *const params[] = { NULL };
+	ca_cert_info ci;
+	sqlite3 *db;
+	json_t *j;
+	lb_err err;
+
+	lb_err_clear(&err);
+	memset(&ci, 0, sizeof(ci));
+	if (web_query_check(r, params, &err) == -1 ||
+	    (db = web_db(r->srv, &err)) == NULL ||
+	    ca_cert_get(db, r->param, &ci, &err) == -1) {
+		ca_cert_info_clear(&ci);
+		return web_send_lb_err(r, &err);
+	}
+	j = cert_json(&ci, true);
+	ca_cert_info_clear(&ci);
+	return web_send_json(r, 200, j);
+}
+
+/* ------------------------------------------------------------------ */
+/* POST /api/v1/certificates/{serial}/revoke                           */
+
+/* ISO 8601 UTC "YYYY-MM-DDTHH:MM:SSZ" (or +00:00) or "YYYY-MM-DD"; -1. */
+static long long
+iso_time(const char *s)
+{
+	struct tm tm;
+	const char *end;
+
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (end == NULL || (strcmp(end, "Z") != 0 &&
+	    strcmp(end, "+00:00") != 0)) {
+		memset(&tm, 0, sizeof(tm));
+		end = strptime(s, "%Y-%m-%d", &tm);
+		if (end == NULL || *end != '\0')
+			return -1;
+	}
+	return (long long)timegm(&tm);
+}
+
+/* Seconds since the epoch (a number, or digits in a string) or ISO 8601. */
+static int
+parse_when(const json_t *v, time_t *out, lb_err *err)
+{
+	const char *s;
+	long long t = -1;
+
+	if (json_is_integer(v)) {
+		t = json_integer_value(v);
+	} else if (json_is_string(v)) {
+		s = json_string_value(v);
+		if (s[0] != '\0' && strspn(s, "0123456789") == strlen(s)) {
+			errno = 0;
+			t = strtoll(s, NULL, 10);
+			if (errno != 0)
+				t = -1;
+		} else {
+			t = iso_time(s);
+		}
+	}
+	if (t <= 0)
+		return lb_err_set(err, LB_EINVAL, "invalidity_date must be "
+		    "seconds since the epoch or an ISO 8601 UTC time such as "
+		    "2025-01-31T12:00:00Z");
+	if (t > (long long)time(NULL) + SKEW_SECONDS)
+		return lb_err_set(err, LB_EINVAL, "invalidity_date lies in "
+		    "the future: give the time the key is known or suspected "
+		    "to have been compromised");
+	*out = (time_t)t;
+	return 0;
+}
+
+int
+web_revoke_body_parse(const unsigned char *buf, size_t len, int *reason,
+    time_t *invalidity, lb_err *err)
+{
+	json_t *body = NULL, *v;
+	json_error_t jerr;
+	const char *key;
+	int rc = -1;
+
+	*reason = -1;
+	*invalidity = 0;
+	if (len == 0) {
+		lb_err_set(err, LB_EINVAL, "a JSON body such as {\"reason\": "
+		    "\"keyCompromise\"} is needed");
+		goto out;
+	}
+	if ((body = json_loadb((const char *)buf, len,
+	    JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
+		lb_err_set(err, LB_EINVAL, "malformed JSON at line %d, column "
+		    "%d: %s", jerr.line, jerr.column, jerr.text);
+		goto out;
+	}
+	if (!json_is_object(body)) {
+		lb_err_set(err, LB_EINVAL, "the body must be a JSON object");
+		goto out;
+	}
+	json_object_foreach(body, key, v) {
+		if (strcmp(key, "reason") != 0 &&
+		    strcmp(key, "invalidity_date") != 0) {
+			lb_err_set(err, LB_EINVAL, "unknown field '%s' (known: "
+			    "reason, invalidity_date)", key);
+			goto out;
+		}
+	}
+	v = json_object_get(body, "reason");
+	if (!json_is_string(v) ||
+	    (*reason = ca_reason_parse(json_string_value(v))) == -1) {
+		lb_err_set(err, LB_EINVAL, "reason must be one of "
+		    "keyCompromise, affiliationChanged, superseded, "
+		    "cessationOfOperation, privilegeWithdrawn");
+		goto out;
+	}
+	v = json_object_get(body, "invalidity_date");
+	if (v != NULL && !json_is_null(v)) {
+		if (strcmp(json_string_value(json_object_get(body, "reason")),
+		    "keyCompromise") != 0) {
+			lb_err_set(err, LB_EINVAL, "invalidity_date goes only "
+			    "with reason keyCompromise");
+			goto out;
+		}
+		if (parse_when(v, invalidity, err) == -1)
+			goto out;
+	}
+	rc = 0;
+out:
+	json_decref(body);
+	return rc;
+}
+
+enum MHD_Result
+web_api_cert_revoke(struct web_req *r)
+{
+	static const char *const params[] = { NULL };
+	ca_cert_info ci;
+	char actor[320];
+	time_t invalidity;
+	int reason;
+	sqlite3 *db;
+	json_t *j;
+	lb_err err;
+
+	lb_err_clear(&err);
+	memset(&ci, 0, sizeof(ci));
+	if (web_query_check(r, params, &err) == -1 ||
+	    web_revoke_body_parse(r->body, r->body_len, &reason, &invalidity,
+	    &err) == -1 ||
+	    (db = web_db(r->srv, &err)) == NULL)
+		return web_send_lb_err(r, &err);
+	snprintf(actor, sizeof(actor), "api:%s", r->op_email);
+	if (ca_revoke(db, r->param, reason, invalidity, actor, &err) == -1)
+		return web_send_lb_err(r, &err);
+	log_info("certificate %s revoked (%s) by %s", r->param,
+	    ca_reason_name(reason), actor);
+	/* committed: answer with the record as it now stands */
+	if (ca_cert_get(db, r->param, &ci, &err) == -1) {
+		ca_cert_info_clear(&ci);
+		return web_send_lb_err(r, &err);
+	}
+	j = cert_json(&ci, false);
+	ca_cert_info_clear(&ci);
+	return web_send_json(r, 200, j);
+}
+
+/* ------------------------------------------------------------------ */
+/* GET /api/v1/audit                                                   */
+
+struct audit_ctx {
+	json_t *items;
+	long long limit, count;
+	int64_t last;
+	bool more, oom;
+};
+
+static int
+audit_one(const core_audit_row *row, void *arg)
+{
+	struct audit_ctx *ac = arg;
+	json_t *j;
+	int bad = 0;
+
+	if (ac->count == ac->limit) {
+		ac->more = true;
+		return 1;
+	}
+	if ((j = json_object()) == NULL) {
+		ac->oom = true;
+		return 1;
+	}
+	bad |= put(j, "id", json_integer(row->id));
+	bad |= put(j, "ts", json_string(row->ts));
+	bad |= put(j, "actor", web_json_str(row->actor));
+	bad |= put(j, "action", web_json_str(row->action));
+	bad |= put(j, "object", web_json_str(row->object));
+	bad |= put(j, "detail", web_json_str(row->detail));
+	bad |= put(j, "prev_hash", web_json_str(row->prev_hash));
+	bad |= put(j, "hash", web_json_str(row->hash));
+	if (bad || json_array_append_new(ac->items, j) == -1) {
+		if (bad)
+			json_decref(j);
+		ac->oom = true;
+		return 1;
+	}
+	ac->last = row->id;
+	ac->count++;
+	return 0;
+}
+
+enum MHD_Result
+web_api_audit(struct web_req *r)
+{
+	static const char *const params[] = { "after", "limit", NULL };
+	struct audit_ctx ac;
+	long long after = 0, limit = 0;
+	json_t *out = NULL;
+	sqlite3 *db;
+	lb_err err;
+
+	lb_err_clear(&err);
+	memset(&ac, 0, sizeof(ac));
+	if (web_query_check(r, params, &err) == -1 ||
+	    query_int(r, "after", 0, 0, INT64_MAX, &after, &err) == -1 ||
+	    query_int(r, "limit", LIMIT_DEFAULT, 1, LIMIT_MAX, &limit,
+	    &err) == -1)
+		return web_send_lb_err(r, &err);
+	ac.limit = limit;
+	ac.last = after;
+	if ((ac.items = json_array()) == NULL)
+		return web_send_json(r, 500, NULL);
+	if ((db = web_db(r->srv, &err)) == NULL ||
+	    core_audit_foreach(db, after, (int)limit + 1, audit_one, &ac,
+	    &err) == -1) {
+		json_decref(ac.items);
+		return web_send_lb_err(r, &err);
+	}
+	if (ac.oom || (out = json_object()) == NULL ||
+	    put(out, "entries", ac.items) == -1) {
+		if (out == NULL)
+			json_decref(ac.items);
+		json_decref(out);
+		return web_send_json(r, 500, NULL);
+	}
+	if (put(out, "count", json_integer(ac.count)) == -1 ||
+	    put(out, "more", json_boolean(ac.more)) == -1 ||
+	    put(out, "next_after", json_integer(ac.last)) == -1) {
+		json_decref(out);
+		out = NULL;
+	}
+	return web_send_json(r, 200, out);
+}

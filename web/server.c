@@ -1,0 +1,512 @@
+/*
+ * server.c - `lockbox serve`: reads [server] from lockbox.conf, opens the CA
+ * without its private key (the daemon signs nothing yet, so the
+ * network-facing process never holds it), starts the HTTPS listener for
+ * operators and the plain-HTTP listener for relying parties, and waits for
+ * SIGTERM or SIGINT with sigwait in the main thread (no work in signal
+ * handlers).  Shutdown stops accepting, lets in-flight requests finish,
+ * stops both daemons and closes every worker's database handle.
+ *
+ * Each MHD worker thread opens its own SQLite handle on first use
+ * (web_db); the handles are registered here so that shutdown closes them
+ * after the workers are gone.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "web/web_int.h"
+
+#define DEFAULT_LISTEN      "127.0.0.1:8443"
+#define DEFAULT_HTTP_LISTEN "127.0.0.1:8080"
+#define PEM_MAX             ((size_t)1024 * 1024)
+/* Per-connection memory: request line, headers and MHD's buffers. */
+#define CONN_MEMORY_LIMIT   ((size_t)128 * 1024)
+/* How long shutdown waits for in-flight requests. */
+#define DRAIN_SECONDS       10
+/* TLS 1.2 and 1.3 only, no SHA-1 signatures. */
+#define TLS_PRIORITIES      "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:" \
+	"-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:-SIGN-DSA-SHA1:%SERVER_PRECEDENCE"
+
+/* A listen address "ADDR:PORT" or "[ADDR6]:PORT", resolved. */
+struct listen_addr {
+	struct sockaddr_storage ss;
+	bool v6;
+	uint16_t port;
+	char host[256];             /* as written, brackets kept for IPv6 */
+};
+
+/* TLS material handed to MHD; lives until the daemon is stopped. */
+struct tls_files {
+	unsigned char *cert, *key;
+	size_t cert_len, key_len;
+	char *trust;
+};
+
+/* MHD's error log, into ours. */
+__attribute__((format(printf, 2, 0)))
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	log_warnx("httpd: %s", buf);
+}
+
+static int
+conf_uint(const core_conf *conf, const char *name, long def, long min,
+    long max, unsigned *out, lb_err *err)
+{
+	long v;
+
+	if (core_conf_get_long(conf, "server", name, def, min, max, &v,
+	    err) == -1)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int
+read_config(struct web_server *srv, lb_err *err)
+{
+	const core_conf *conf = ca_get0_conf(srv->ca);
+
+	if (conf_uint(conf, "threads", 4, 1, 256, &srv->threads, err) == -1 ||
+	    core_conf_get_size(conf, "server", "body_limit", 65536, 1024,
+	    (size_t)64 * 1024 * 1024,
+	    &srv->body_limit, err) == -1 ||
+	    conf_uint(conf, "connection_timeout", 30, 1, 3600, &srv->timeout,
+	    err) == -1 ||
+	    conf_uint(conf, "connection_limit", 256, 1, 65536,
+	    &srv->conn_limit, err) == -1 ||
+	    conf_uint(conf, "per_ip_connection_limit", 64, 0, 65536,
+	    &srv->per_ip_limit, err) == -1)
+		return -1;
+	/* MHD shares the connection limit out among the pool's threads */
+	if (srv->conn_limit < srv->threads)
+		return lb_err_set(err, LB_EINVAL, "lockbox.conf: [server] "
+		    "connection_limit (%u) must be at least threads (%u)",
+		    srv->conn_limit, srv->threads);
+	return 0;
+}
+
+/*
+ * Splits "ADDR:PORT" or "[ADDR6]:PORT" into host (brackets dropped) and
+ * port, and keeps the text before the port in la->host.  False when
+ * malformed.
+ */
+static bool
+split_listen(const char *s, struct listen_addr *la, char *host,
+    size_t hostlen, char *port, size_t portlen)
+{
+	const char *colon, *close, *p;
+	size_t hlen;
+
+	if (s[0] == '[') {
+		if ((close = strchr(s, ']')) == NULL || close[1] != ':')
+			return false;
+		colon = close + 1;
+		hlen = (size_t)(close - s - 1);
+		if (hlen == 0 || hlen >= hostlen)
+			return false;
+		memcpy(host, s + 1, hlen);
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL)
+			return false;
+		hlen = (size_t)(colon - s);
+		if (hlen == 0 || hlen >= hostlen || memchr(s, ':', hlen))
+			return false;
+		memcpy(host, s, hlen);
+	}
+	host[hlen] = '\0';
+	if (colon[1] == '\0' || strlen(colon + 1) >= portlen ||
+	    (size_t)(colon - s) >= sizeof(la->host))
+		return false;
+	for (p = colon + 1; *p != '\0'; p++)
+		if (!isdigit((unsigned char)*p))
+			return false;
+	if (atoi(colon + 1) > 65535)
+		return false;
+	snprintf(port, portlen, "%s", colon + 1);
+	la->port = (uint16_t)atoi(port);
+	memcpy(la->host, s, (size_t)(colon - s));
+	la->host[colon - s] = '\0';
+	return true;
+}
+
+/* Parses and resolves "ADDR:PORT" (IPv6 as "[ADDR]:PORT"). */
+static int
+parse_listen(const char *what, const char *s, struct listen_addr *la,
+    lb_err *err)
+{
+	struct addrinfo hints, *res = NULL;
+	char host[256], port[8];
+	int rc = -1, r;
+
+	memset(la, 0, sizeof(*la));
+	if (!split_listen(s, la, host, sizeof(host), port, sizeof(port))) {
+		lb_err_set(err, LB_EINVAL, "%s '%s' must be ADDR:PORT (IPv6 "
+		    "as [ADDR]:PORT), e.g. 127.0.0.1:8443", what, s);
+		goto out;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+	if ((r = getaddrinfo(host, port, &hints, &res)) != 0) {
+		lb_err_set(err, LB_EINVAL, "%s %s: %s", what, s,
+		    gai_strerror(r));
+		goto out;
+	}
+	if (res->ai_addrlen > sizeof(la->ss)) {
+		lb_err_set(err, LB_EINVAL, "%s %s: address too long", what, s);
+		goto out;
+	}
+	memcpy(&la->ss, res->ai_addr, res->ai_addrlen);
+	la->v6 = res->ai_family == AF_INET6;
+	rc = 0;
+out:
+	if (res != NULL)
+		freeaddrinfo(res);
+	return rc;
+}
+
+/* A path from [server] (relative to the state directory). */
+static char *
+server_path(const struct web_server *srv, const char *name, const char *def)
+{
+	const char *v = core_conf_get(ca_get0_conf(srv->ca), "server", name,
+	    def);
+
+	if (v[0] == '/')
+		return strdup(v);
+	return core_path(ca_get0_dir(srv->ca), v);
+}
+
+/* Warns when the daemon's own certificate is about to expire. */
+static void
+check_tls_expiry(const unsigned char *pem, size_t len, const char *path)
+{
+	BIO *bio = BIO_new_mem_buf(pem, (int)len);
+	X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	time_t soon = time(NULL) + 30L * 86400;
+
+	if (x == NULL)
+		log_warnx("%s: no PEM certificate inside", path);
+	else if (X509_cmp_time(X509_get0_notAfter(x), &soon) < 0)
+		log_warnx("%s: the TLS certificate expires within 30 days "
+		    "(or has expired): clients will refuse the daemon", path);
+	X509_free(x);
+	BIO_free(bio);
+}
+
+/* The CA chain as PEM: whom client certificates must chain to. */
+static char *
+chain_pem(const ca_ctx *ca, lb_err *err)
+{
+	STACK_OF(X509) *chain = ca_get0_chain(ca);
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data, *out = NULL;
+	long len;
+	int i;
+
+	if (bio == NULL)
+		goto out;
+	for (i = 0; i < sk_X509_num(chain); i++)
+		if (PEM_write_bio_X509(bio, sk_X509_value(chain, i)) != 1)
+			goto out;
+	len = BIO_get_mem_data(bio, &data);
+	if (len > 0 && (out = malloc((size_t)len + 1)) != NULL) {
+		memcpy(out, data, (size_t)len);
+		out[len] = '\0';
+	}
+out:
+	if (out == NULL) {
+		log_openssl("CA chain as PEM");
+		lb_err_set(err, LB_EINTERNAL, "cannot encode the CA chain");
+	}
+	BIO_free(bio);
+	return out;
+}
+
+static int
+tls_load(struct web_server *srv, struct tls_files *tf, lb_err *err)
+{
+	char *cpath = NULL, *kpath = NULL;
+	int rc = -1;
+
+	if ((cpath = server_path(srv, "tls_cert", CA_TLS_CERT_FILE)) == NULL ||
+	    (kpath = server_path(srv, "tls_key", CA_TLS_KEY_FILE)) == NULL) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+		goto out;
+	}
+	if (core_file_read(cpath, PEM_MAX, &tf->cert, &tf->cert_len,
+	    err) == -1 ||
+	    core_file_read(kpath, PEM_MAX, &tf->key, &tf->key_len, err) == -1)
+		goto out;
+	check_tls_expiry(tf->cert, tf->cert_len, cpath);
+	if ((tf->trust = chain_pem(srv->ca, err)) == NULL)
+		goto out;
+	rc = 0;
+out:
+	free(cpath);
+	free(kpath);
+	return rc;
+}
+
+static void
+tls_free(struct tls_files *tf)
+{
+	if (tf->key != NULL)
+		OPENSSL_cleanse(tf->key, tf->key_len);
+	free(tf->key);
+	free(tf->cert);
+	free(tf->trust);
+	memset(tf, 0, sizeof(*tf));
+}
+
+/* Starts one listener; with tf, HTTPS asking for client certificates. */
+static int
+start_listener(struct web_server *srv, struct web_listener *lst,
+    const char *what, const char *addr, const struct tls_files *tf,
+    lb_err *err)
+{
+	struct listen_addr la;
+	struct MHD_OptionItem extra[8];
+	const union MHD_DaemonInfo *info;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+	    MHD_USE_ITC | MHD_USE_AUTO;
+	int n = 0;
+
+	if (parse_listen(what, addr, &la, err) == -1)
+		return -1;
+	if (la.v6)
+		flags |= MHD_USE_IPv6;
+	/* MHD: a pool of one is no pool, and it warns when given one */
+	if (srv->threads > 1)
+		extra[n++] = (struct MHD_OptionItem){
+		    MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)srv->threads, NULL };
+	if (tf != NULL) {
+		flags |= MHD_USE_TLS;
+		extra[n++] = (struct MHD_OptionItem){
+		    MHD_OPTION_HTTPS_MEM_CERT, 0, tf->cert };
+		extra[n++] = (struct MHD_OptionItem){
+		    MHD_OPTION_HTTPS_MEM_KEY, 0, tf->key };
+		/* a trust list makes GnuTLS request (not require) a client
+		 * certificate; auth.c verifies it with OpenSSL */
+		extra[n++] = (struct MHD_OptionItem){
+		    MHD_OPTION_HTTPS_MEM_TRUST, 0, tf->trust };
+		extra[n++] = (struct MHD_OptionItem){
+		    MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES };
+	}
+	extra[n] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+	lst->srv = srv;
+	lst->kind = tf != NULL ? WEB_HTTPS : WEB_HTTP;
+	/* the port only shows in MHD's messages: SOCK_ADDR decides */
+	lst->daemon = MHD_start_daemon(flags, la.port, NULL, NULL, web_handle,
+	    lst,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, lst,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&la.ss,
+	    MHD_OPTION_CONNECTION_TIMEOUT, srv->timeout,
+	    MHD_OPTION_CONNECTION_LIMIT, srv->conn_limit,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, srv->per_ip_limit,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY_LIMIT,
+	    MHD_OPTION_NOTIFY_COMPLETED, web_request_done, lst,
+	    MHD_OPTION_NOTIFY_CONNECTION, web_conn_notify, lst,
+	    MHD_OPTION_ARRAY, extra,
+	    MHD_OPTION_END);
+	if (lst->daemon == NULL)
+		return lb_err_set(err, LB_EINVAL, "cannot listen on %s (%s): "
+		    "is the port in use, or the TLS certificate unreadable? "
+		    "See the log above", addr, what);
+	info = MHD_get_daemon_info(lst->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	snprintf(lst->url, sizeof(lst->url), "%s://%s:%u",
+	    tf != NULL ? "https" : "http", la.host,
+	    info != NULL ? (unsigned)info->port : 0);
+	return 0;
+}
+
+sqlite3 *
+web_db(struct web_server *srv, lb_err *err)
+{
+	struct web_dbslot *slot = pthread_getspecific(srv->db_key);
+
+	if (slot != NULL)
+		return slot->db;
+	if ((slot = calloc(1, sizeof(*slot))) == NULL) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+		return NULL;
+	}
+	if ((slot->db = ca_db_open(srv->ca, err)) == NULL) {
+		free(slot);
+		return NULL;
+	}
+	pthread_mutex_lock(&srv->db_lock);
+	slot->next = srv->dbs;
+	srv->dbs = slot;
+	pthread_mutex_unlock(&srv->db_lock);
+	pthread_setspecific(srv->db_key, slot);
+	return slot->db;
+}
+
+/* Closes every worker's database handle; the workers have stopped. */
+static void
+close_dbs(struct web_server *srv)
+{
+	struct web_dbslot *slot, *next;
+
+	for (slot = srv->dbs; slot != NULL; slot = next) {
+		next = slot->next;
+		core_db_close(slot->db);
+		free(slot);
+	}
+	srv->dbs = NULL;
+}
+
+/* Fails early, with the reason, when the database cannot be opened. */
+static int
+check_db(const struct web_server *srv, lb_err *err)
+{
+	sqlite3 *db = ca_db_open(srv->ca, err);
+
+	if (db == NULL)
+		return -1;
+	core_db_close(db);
+	return 0;
+}
+
+/*
+ * Stops accepting, waits up to DRAIN_SECONDS for in-flight requests (a
+ * second signal cuts the wait short), then stops both daemons.
+ */
+static void
+shutdown_listeners(struct web_server *srv, const sigset_t *sigs)
+{
+	struct web_listener *lst[2] = { &srv->https, &srv->http };
+	MHD_socket fds[2] = { MHD_INVALID_SOCKET, MHD_INVALID_SOCKET };
+	struct timespec tick = { 0, 50L * 1000 * 1000 };
+	int i, waited;
+
+	atomic_store(&srv->stopping, true);
+	for (i = 0; i < 2; i++)
+		if (lst[i]->daemon != NULL)
+			fds[i] = MHD_quiesce_daemon(lst[i]->daemon);
+	for (waited = 0; atomic_load(&srv->inflight) > 0 &&
+	    waited < DRAIN_SECONDS * 20; waited++)
+		if (sigtimedwait(sigs, NULL, &tick) > 0) {
+			log_warnx("second signal: not waiting for %d "
+			    "request(s) in flight", atomic_load(&srv->inflight));
+			break;
+		}
+	if (atomic_load(&srv->inflight) > 0)
+		log_warnx("stopping with %d request(s) still in flight",
+		    atomic_load(&srv->inflight));
+	for (i = 0; i < 2; i++) {
+		if (lst[i]->daemon != NULL)
+			MHD_stop_daemon(lst[i]->daemon);
+		lst[i]->daemon = NULL;
+		/* MHD leaves the quiesced socket to us, after the stop */
+		if (fds[i] != MHD_INVALID_SOCKET)
+			close(fds[i]);
+	}
+}
+
+int
+web_serve(const web_opts *o, lb_err *err)
+{
+	struct web_server srv;
+	struct tls_files tf;
+	const core_conf *conf;
+	const char *listen, *http_listen;
+	sigset_t sigs, old;
+	struct timespec zero = { 0, 0 };
+	bool key_ok = false, lock_ok = false, masked = false;
+	int rc = -1, sig = 0;
+
+	memset(&srv, 0, sizeof(srv));
+	memset(&tf, 0, sizeof(tf));
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	atomic_init(&srv.inflight, 0);
+	atomic_init(&srv.stopping, false);
+	if ((srv.ca = ca_open(o->dir, CA_OPEN_NO_KEY, err)) == NULL)
+		goto out;
+	conf = ca_get0_conf(srv.ca);
+	listen = o->listen ? o->listen :
+	    core_conf_get(conf, "server", "listen", DEFAULT_LISTEN);
+	http_listen = o->http_listen ? o->http_listen :
+	    core_conf_get(conf, "server", "http_listen", DEFAULT_HTTP_LISTEN);
+	if (read_config(&srv, err) == -1 || check_db(&srv, err) == -1 ||
+	    tls_load(&srv, &tf, err) == -1)
+		goto out;
+	key_ok = pthread_key_create(&srv.db_key, NULL) == 0;
+	lock_ok = key_ok && pthread_mutex_init(&srv.db_lock, NULL) == 0;
+	if (!lock_ok) {
+		lb_err_set(err, LB_EINTERNAL, "cannot set up worker state");
+		goto out;
+	}
+	/* block the signals before MHD's threads inherit our mask, so that
+	 * only sigwait below ever sees them */
+	if (pthread_sigmask(SIG_BLOCK, &sigs, &old) != 0) {
+		lb_err_set(err, LB_EINTERNAL, "cannot block signals");
+		goto out;
+	}
+	masked = true;
+	signal(SIGPIPE, SIG_IGN);
+
+	if (start_listener(&srv, &srv.https, "listen", listen, &tf,
+	    err) == -1 ||
+	    start_listener(&srv, &srv.http, "http_listen", http_listen, NULL,
+	    err) == -1)
+		goto out;
+	fprintf(stderr, "lockbox: serving %s and %s\n", srv.https.url,
+	    srv.http.url);
+	fflush(stderr);
+	log_info("body_limit %zu, threads %u per listener, connection_limit "
+	    "%u (%u per address), timeout %u s", srv.body_limit, srv.threads,
+	    srv.conn_limit, srv.per_ip_limit, srv.timeout);
+
+	while (sigwait(&sigs, &sig) != 0)
+		;
+	log_info("%s: shutting down", strsignal(sig));
+	rc = 0;
+out:
+	if (srv.https.daemon != NULL || srv.http.daemon != NULL)
+		shutdown_listeners(&srv, &sigs);
+	if (masked) {
+		/* a signal that came during shutdown must not kill us once
+		 * unblocked: we are already stopping */
+		while (sigtimedwait(&sigs, NULL, &zero) > 0)
+			;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+	close_dbs(&srv);
+	if (key_ok)
+		pthread_key_delete(srv.db_key);
+	if (lock_ok)
+		pthread_mutex_destroy(&srv.db_lock);
+	tls_free(&tf);
+	ca_free(srv.ca);
+	if (rc == 0)
+		log_info("stopped");
+	return rc;
+}

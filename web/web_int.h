@@ -1,0 +1,194 @@
+/*
+ * web_int.h - what the files of web/ share: the server (its listeners,
+ * limits and per-thread database handles), one request's state, the route
+ * table and the response helpers.
+ *
+ *   server.c   start-up, configuration, listeners, signals, shutdown and
+ *              the per-thread database handles
+ *   router.c   the request life cycle: the route table, limits, body
+ *              collection, operator checks, responses
+ *   auth.c     TLS client certificates (the only file that sees GnuTLS)
+ *   api.c      the operator JSON API under /api/v1/
+ *   public.c   what relying parties fetch without credentials
+ */
+#ifndef LOCKBOX_WEB_INT_H
+#define LOCKBOX_WEB_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "ca/ca.h"
+#include "web/web.h"
+
+/* Which listener a request came in on; routes name the ones they serve. */
+#define WEB_HTTPS 0x1
+#define WEB_HTTP  0x2
+
+/* A database handle opened by one worker thread, kept for shutdown. */
+struct web_dbslot {
+	sqlite3 *db;
+	struct web_dbslot *next;
+};
+
+struct web_server;
+
+/* The closure MHD hands to the callbacks of one listener. */
+struct web_listener {
+	struct web_server *srv;
+	unsigned kind;              /* WEB_HTTPS or WEB_HTTP */
+	struct MHD_Daemon *daemon;
+	char url[300];              /* "https://ADDR:PORT", for messages */
+};
+
+struct web_server {
+	ca_ctx *ca;
+	struct web_listener https, http;
+	/* [server] settings */
+	unsigned threads, timeout, conn_limit, per_ip_limit;
+	size_t body_limit;
+	/* database handles, one per worker thread, opened lazily */
+	pthread_key_t db_key;
+	pthread_mutex_t db_lock;
+	struct web_dbslot *dbs;
+	/* requests between their first callback and completion */
+	atomic_int inflight;
+	/* set once SIGTERM arrived: answers carry "Connection: close" */
+	atomic_bool stopping;
+};
+
+struct web_req;
+
+/* A route: '*' in path matches one non-empty path segment. */
+struct web_route {
+	const char *path;
+	const char *method;         /* GET routes answer HEAD as well */
+	unsigned listeners;         /* WEB_HTTPS | WEB_HTTP */
+	unsigned roles;             /* operator roles allowed; 0: anyone */
+	bool json_body;             /* needs Content-Type: application/json */
+	enum MHD_Result (*fn)(struct web_req *r);
+};
+
+/* One request, from its first callback to MHD's completion notice. */
+struct web_req {
+	struct web_server *srv;
+	struct web_listener *lst;
+	struct MHD_Connection *conn;
+	const struct web_route *route;
+	char *param;                /* the segment '*' matched, or NULL */
+	char method[16];
+	char path[256];             /* for the access log, truncated */
+	/* the body, at most srv->body_limit bytes, NUL-terminated */
+	unsigned char *body;
+	size_t body_len;
+	bool too_big;               /* over body_limit: drain, then 413 */
+	size_t drained;             /* bytes of an oversized body discarded */
+	bool answered;
+	int status;                 /* the status queued, for the log */
+	/* the operator behind the client certificate, once checked */
+	char *op_serial;
+	char *op_email;
+	unsigned op_roles;
+	char allow[64];             /* Allow header of a 405 */
+};
+
+/* ---- server.c ---------------------------------------------------- */
+
+/*
+ * The calling worker thread's database handle, opened on first use and
+ * closed at shutdown.  NULL with err set when the database cannot be
+ * opened.
+ */
+sqlite3 *web_db(struct web_server *srv, lb_err *err);
+
+/* ---- router.c ---------------------------------------------------- */
+
+/* MHD_AccessHandlerCallback of both listeners (cls: web_listener). */
+enum MHD_Result web_handle(void *cls, struct MHD_Connection *conn,
+    const char *url, const char *method, const char *version,
+    const char *upload_data, size_t *upload_data_size, void **con_cls);
+/* MHD_OPTION_NOTIFY_COMPLETED: logs and frees the request state. */
+void web_request_done(void *cls, struct MHD_Connection *conn,
+    void **con_cls, enum MHD_RequestTerminationCode toe);
+
+/*
+ * Queues a response: a copy of buf with the given status and content type
+ * and the headers every answer carries.  cache is the Cache-Control value
+ * (NULL: no-store).
+ */
+enum MHD_Result web_send(struct web_req *r, int status, const char *ctype,
+    const char *cache, const void *buf, size_t len);
+/* A JSON string of s; bytes that are not UTF-8 become '?'. */
+json_t *web_json_str(const char *s);
+/* Queues j (consumed) as compact JSON. */
+enum MHD_Result web_send_json(struct web_req *r, int status, json_t *j);
+/* Queues {"error": short name of status, "detail": detail}. */
+enum MHD_Result web_send_error(struct web_req *r, int status,
+    const char *detail);
+/*
+ * Queues the error err carries with its HTTP status.  Internal errors are
+ * logged and answered without their detail, which may name files.
+ */
+enum MHD_Result web_send_lb_err(struct web_req *r, const lb_err *err);
+
+/*
+ * Refuses query parameters other than those in allowed (NULL-terminated):
+ * -1 with err (LB_EINVAL) naming the first stranger.
+ */
+int web_query_check(struct web_req *r, const char *const *allowed,
+    lb_err *err);
+/* The value of query parameter name, or NULL when absent. */
+const char *web_query(struct web_req *r, const char *name);
+
+/* ---- auth.c ------------------------------------------------------ */
+
+/* MHD_OPTION_NOTIFY_CONNECTION: per-connection client certificate cache. */
+void web_conn_notify(void *cls, struct MHD_Connection *conn,
+    void **socket_context, enum MHD_ConnectionNotificationCode toe);
+
+/*
+ * Checks the TLS client certificate of r's connection: it must chain to
+ * this CA (verified with OpenSSL, purpose clientAuth) and be the
+ * credential of an active operator in the database.  Fills r->op_serial,
+ * r->op_email and r->op_roles.  -1 with err: LB_EFORBIDDEN when the
+ * certificate is missing or not accepted, LB_EINTERNAL when the database
+ * fails.
+ */
+int web_auth_operator(struct web_req *r, sqlite3 *db, lb_err *err);
+
+/*
+ * ---- api.c and public.c: route handlers ---------------------------
+ * Each runs once the whole body is in, queues exactly one response and
+ * returns what MHD_queue_response returned.  The router has checked the
+ * route's roles; r->param holds the '*' segment (a serial).
+ */
+
+/* GET /api/v1/certificates?email=&profile=&status=&limit= (newest first;
+ * "more" tells that the limit cut the list). */
+enum MHD_Result web_api_cert_list(struct web_req *r);
+/* GET /api/v1/certificates/SERIAL: the record and its "pem". */
+enum MHD_Result web_api_cert_get(struct web_req *r);
+/* POST /api/v1/certificates/SERIAL/revoke {"reason", "invalidity_date"}:
+ * revokes as "api:" + the operator's e-mail, answers the new record. */
+enum MHD_Result web_api_cert_revoke(struct web_req *r);
+
+/*
+ * Parses a revoke request body, {"reason": NAME, "invalidity_date": WHEN}
+ * and nothing else (WHEN: seconds since the epoch or ISO 8601 UTC, only
+ * with keyCompromise, never in the future).  -1 with err (LB_EINVAL).
+ */
+int web_revoke_body_parse(const unsigned char *buf, size_t len, int *reason,
+    time_t *invalidity, lb_err *err);
+/* GET /api/v1/audit?after=&limit=: audit rows in id order. */
+enum MHD_Result web_api_audit(struct web_req *r);
+
+/* GET /healthz: 200 when the database answers, else 503. */
+enum MHD_Result web_pub_healthz(struct web_req *r);
+/* GET /ca.crt: pub/ca.crt (DER) as application/pkix-cert. */
+enum MHD_Result web_pub_ca_cert(struct web_req *r);
+
+#endif /* LOCKBOX_WEB_INT_H */
