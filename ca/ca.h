@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -242,6 +243,19 @@ typedef struct ca_cert_info {
 } ca_cert_info;
 
 void ca_cert_info_clear(ca_cert_info *ci);
+
+/*
+ * A stored certificate as JSON, the one form the CLI and the API share:
+ * serial, profile, email, subject, status, not_before, not_after,
+ * issued_at (ISO 8601 UTC), revoked_at and reason when revoked, and with
+ * with_pem the certificate as "pem".  New reference, NULL on failure.
+ */
+json_t *ca_cert_info_json(const ca_cert_info *ci, bool with_pem);
+/* json_string that never fails on bad UTF-8 (non-ASCII bytes become '?');
+ * JSON null for NULL. */
+json_t *ca_json_str(const char *s);
+/* An ISO 8601 UTC time string. */
+json_t *ca_json_time(time_t t);
 
 /* Filter for ca_cert_list; NULL fields do not filter. */
 typedef struct ca_cert_filter {

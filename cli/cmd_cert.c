@@ -81,28 +81,6 @@ out:
 	return rc;
 }
 
-static json_t *
-cert_json(const ca_cert_info *ci)
-{
-	char nb[32], na[32], ia[32], ra[32];
-	json_t *o;
-
-	core_time_fmt(ci->not_before, nb, sizeof(nb));
-	core_time_fmt(ci->not_after, na, sizeof(na));
-	core_time_fmt(ci->issued_at, ia, sizeof(ia));
-	o = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s, s:s, s:s}",
-	    "serial", ci->serial, "profile", ci->profile, "email", ci->email,
-	    "subject", ci->subject, "status", ci->status, "not_before", nb,
-	    "not_after", na, "issued_at", ia);
-	if (o != NULL && ci->reason >= 0) {
-		core_time_fmt(ci->revoked_at, ra, sizeof(ra));
-		json_object_set_new(o, "revoked_at", json_string(ra));
-		json_object_set_new(o, "reason",
-		    json_string(ca_reason_name(ci->reason)));
-	}
-	return o;
-}
-
 struct list_state {
 	bool json;
 	json_t *arr;
@@ -117,7 +95,7 @@ list_one(const ca_cert_info *ci, void *arg)
 
 	ls->n++;
 	if (ls->json)
-		return json_array_append_new(ls->arr, cert_json(ci));
+		return json_array_append_new(ls->arr, ca_cert_info_json(ci, false));
 	core_time_fmt(ci->not_after, na, sizeof(na));
 	printf("%-34s %-14s %-10s %s  %s\n", ci->serial, ci->profile,
 	    ci->status, na, ci->email ? ci->email : ci->subject);
@@ -275,9 +253,8 @@ cmd_show(int argc, char **argv)
 	}
 	len = BIO_get_mem_data(bio, &data);
 	if (json) {
-		if ((o = cert_json(&ci)) == NULL)
+		if ((o = ca_cert_info_json(&ci, true)) == NULL)
 			goto out;
-		json_object_set_new(o, "pem", json_stringn(data, (size_t)len));
 		json_dumpf(o, stdout, JSON_INDENT(2));
 		putchar('\n');
 		rc = 0;

@@ -34,61 +34,6 @@ put(json_t *o, const char *key, json_t *v)
 	return json_object_set_new(o, key, v);
 }
 
-static json_t *
-jtime(time_t t)
-{
-	char buf[32];
-
-	core_time_fmt(t, buf, sizeof(buf));
-	return json_string(buf);
-}
-
-static json_t *
-der_pem(const unsigned char *der, size_t len)
-{
-	BIO *bio = BIO_new(BIO_s_mem());
-	json_t *j = NULL;
-	char *data;
-	long n;
-
-	if (bio != NULL && PEM_write_bio(bio, "CERTIFICATE", "", der,
-	    (long)len) > 0 && (n = BIO_get_mem_data(bio, &data)) > 0)
-		j = json_stringn(data, (size_t)n);
-	BIO_free(bio);
-	return j;
-}
-
-/* A certificate record as JSON; with_pem adds the certificate itself. */
-static json_t *
-cert_json(const ca_cert_info *ci, bool with_pem)
-{
-	json_t *j = json_object();
-	int bad = 0;
-
-	if (j == NULL)
-		return NULL;
-	bad |= put(j, "serial", web_json_str(ci->serial));
-	bad |= put(j, "profile", web_json_str(ci->profile));
-	bad |= put(j, "email", web_json_str(ci->email));
-	bad |= put(j, "subject", web_json_str(ci->subject));
-	bad |= put(j, "status", web_json_str(ci->status));
-	bad |= put(j, "not_before", jtime(ci->not_before));
-	bad |= put(j, "not_after", jtime(ci->not_after));
-	bad |= put(j, "issued_at", jtime(ci->issued_at));
-	if (strcmp(ci->status, "revoked") == 0) {
-		bad |= put(j, "revoked_at", jtime(ci->revoked_at));
-		bad |= put(j, "reason", json_string(ca_reason_name(
-		    ci->reason)));
-	}
-	if (with_pem)
-		bad |= put(j, "pem", der_pem(ci->der, ci->der_len));
-	if (bad) {
-		json_decref(j);
-		return NULL;
-	}
-	return j;
-}
-
 /* ------------------------------------------------------------------ */
 /* Query parameters                                                    */
 
@@ -153,7 +98,7 @@ list_one(const ca_cert_info *ci, void *arg)
 		lc->more = true;
 		return 1;
 	}
-	if ((j = cert_json(ci, false)) == NULL ||
+	if ((j = ca_cert_info_json(ci, false)) == NULL ||
 	    json_array_append_new(lc->items, j) == -1) {
 		lc->oom = true;
 		return 1;
@@ -237,7 +182,7 @@ web_api_cert_get(struct web_req *r)
 		ca_cert_info_clear(&ci);
 		return web_send_lb_err(r, &err);
 	}
-	j = cert_json(&ci, true);
+	j = ca_cert_info_json(&ci, true);
 	ca_cert_info_clear(&ci);
 	return web_send_json(r, 200, j);
 }
@@ -384,7 +329,7 @@ web_api_cert_revoke(struct web_req *r)
 		ca_cert_info_clear(&ci);
 		return web_send_lb_err(r, &err);
 	}
-	j = cert_json(&ci, false);
+	j = ca_cert_info_json(&ci, false);
 	ca_cert_info_clear(&ci);
 	return web_send_json(r, 200, j);
 }
@@ -416,12 +361,12 @@ audit_one(const core_audit_row *row, void *arg)
 	}
 	bad |= put(j, "id", json_integer(row->id));
 	bad |= put(j, "ts", json_string(row->ts));
-	bad |= put(j, "actor", web_json_str(row->actor));
-	bad |= put(j, "action", web_json_str(row->action));
-	bad |= put(j, "object", web_json_str(row->object));
-	bad |= put(j, "detail", web_json_str(row->detail));
-	bad |= put(j, "prev_hash", web_json_str(row->prev_hash));
-	bad |= put(j, "hash", web_json_str(row->hash));
+	bad |= put(j, "actor", ca_json_str(row->actor));
+	bad |= put(j, "action", ca_json_str(row->action));
+	bad |= put(j, "object", ca_json_str(row->object));
+	bad |= put(j, "detail", ca_json_str(row->detail));
+	bad |= put(j, "prev_hash", ca_json_str(row->prev_hash));
+	bad |= put(j, "hash", ca_json_str(row->hash));
 	if (bad || json_array_append_new(ac->items, j) == -1) {
 		if (bad)
 			json_decref(j);

@@ -74,27 +74,6 @@ status_name(int status)
 	}
 }
 
-json_t *
-web_json_str(const char *s)
-{
-	json_t *j;
-	char *copy;
-	size_t i;
-
-	if (s == NULL)
-		return json_null();
-	if ((j = json_string(s)) != NULL)
-		return j;
-	/* not UTF-8: keep the ASCII, mark the rest */
-	if ((copy = strdup(s)) == NULL)
-		return NULL;
-	for (i = 0; copy[i] != '\0'; i++)
-		if ((unsigned char)copy[i] >= 0x80)
-			copy[i] = '?';
-	j = json_string(copy);
-	free(copy);
-	return j;
-}
 
 enum MHD_Result
 web_send(struct web_req *r, int status, const char *ctype, const char *cache,
@@ -165,7 +144,7 @@ web_send_error(struct web_req *r, int status, const char *detail)
 
 	if (j != NULL && (json_object_set_new(j, "error",
 	    json_string(status_name(status))) == -1 ||
-	    json_object_set_new(j, "detail", web_json_str(detail)) == -1)) {
+	    json_object_set_new(j, "detail", ca_json_str(detail)) == -1)) {
 		json_decref(j);
 		j = NULL;
 	}

@@ -123,7 +123,7 @@ void web_request_done(void *cls, struct MHD_Connection *conn,
 enum MHD_Result web_send(struct web_req *r, int status, const char *ctype,
     const char *cache, const void *buf, size_t len);
 /* A JSON string of s; bytes that are not UTF-8 become '?'. */
-json_t *web_json_str(const char *s);
+json_t *ca_json_str(const char *s);
 /* Queues j (consumed) as compact JSON. */
 enum MHD_Result web_send_json(struct web_req *r, int status, json_t *j);
 /* Queues {"error": short name of status, "detail": detail}. */

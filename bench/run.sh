@@ -1,0 +1,210 @@
+#!/bin/sh
+# run.sh - runs every benchmark against its peers, from the repository root
+# after `make bench` built build/bench/*.  Each benchmark prints what it
+# did, one human-readable line per target saying whether it is met, and
+# ends with one line per measurement:
+#
+#   bench NAME value=V unit=U peer=P peer_value=PV ratio=R
+#
+# where ratio = V / PV, both measured in this run.  Work files live in one
+# temporary folder under ${TMPDIR:-/tmp}, removed on exit.  A missed
+# target is reported, not an error; a failed step exits non-zero.
+#
+# Knobs (environment):
+#   BENCH_CERTS    certificates per issuance run        (2000)
+#   BENCH_THREADS  concurrent issuers in lockbox         (16)
+#   BENCH_REPS     runs of each side; the median counts  (3)
+#   BENCH_SPEED_SECONDS  `openssl speed -seconds`        (3)
+set -eu
+
+BUILD=${BUILD:-build}
+CERTS=${BENCH_CERTS:-2000}
+THREADS=${BENCH_THREADS:-16}
+REPS=${BENCH_REPS:-3}
+SPEED_SECONDS=${BENCH_SPEED_SECONDS:-3}
+ISSUE=$(pwd)/$BUILD/bench/issue
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+[ -x "$ISSUE" ] || die "$ISSUE is missing: run 'make bench'"
+command -v openssl >/dev/null || die "the openssl command is missing"
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/lockbox-bench.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+trap 'exit 130' INT TERM
+
+# now_ns: monotonic enough for runs of seconds (GNU date).
+now_ns() { date +%s%N; }
+
+# median of the numbers on stdin
+median() { sort -g | awk '{ v[NR] = $1 } END {
+    if (NR == 0) exit 1
+    if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# summary NAME VALUE UNIT PEER PEER_VALUE: the one machine-readable line.
+summary() {
+    awk -v n="$1" -v v="$2" -v u="$3" -v p="$4" -v pv="$5" 'BEGIN {
+        printf "bench %s value=%.1f unit=%s peer=%s peer_value=%.1f ratio=%.2f\n",
+            n, v, u, p, pv, v / pv }'
+}
+
+# target WHAT RATIO MIN x|%: "met" or "MISSED", with the numbers shown
+# as a multiple (x) or a percentage (%).
+target() {
+    awk -v w="$1" -v r="$2" -v m="$3" -v f="$4" 'BEGIN {
+        if (f == "%") { rs = sprintf("%.0f%%", 100 * r); ms = sprintf("%.0f%%", 100 * m) }
+        else { rs = sprintf("%.2fx", r); ms = sprintf("%.2fx", m) }
+        printf "target %-40s %-6s: %s, target >= %s\n",
+            w, (r >= m ? "met" : "MISSED"), rs, ms }'
+}
+
+# ---------------------------------------------------------------------
+# Issuance: lockbox's library path vs `openssl ca -infiles` vs the
+# `openssl speed` ceiling, for a P-256 CA and an RSA-3072 CA.
+
+# speed_line ALG PATTERN: the `openssl speed` result line of ALG.
+speed_line() {
+    openssl speed -seconds "$SPEED_SECONDS" "$1" 2>/dev/null |
+        grep -E "$2" | tail -n 1
+}
+
+# oca_conf CADIR WORKDIR (relative to $TMP): an `openssl ca` config issuing what lockbox's
+# smime-sign profile issues (mailbox-validated S/MIME BR, strict).
+oca_conf() {
+    cat <<EOF
+[ ca ]
+default_ca = bench_ca
+
+[ bench_ca ]
+dir = $2
+database = \$dir/index.txt
+new_certs_dir = \$dir/certs
+serial = \$dir/serial
+certificate = $1/ca.pem
+private_key = $1/ca.key
+default_md = sha256
+default_days = 365
+policy = policy_mailbox
+unique_subject = no
+copy_extensions = none
+x509_extensions = smime_sign
+
+[ policy_mailbox ]
+commonName = supplied
+emailAddress = optional
+
+[ smime_sign ]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,nonRepudiation
+extendedKeyUsage = emailProtection
+certificatePolicies = 2.23.140.1.5.1.3
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+subjectAltName = email:copy
+crlDistributionPoints = URI:http://127.0.0.1:8080/ca.crl
+authorityInfoAccess = OCSP;URI:http://127.0.0.1:8080/ocsp,caIssuers;URI:http://127.0.0.1:8080/ca.crt
+EOF
+}
+
+# oca_run CA: one `openssl ca -infiles` run over every CSR with a fresh
+# index.txt and serial, in $TMP with relative paths (the CSR list is split
+# into words: ours hold no spaces); prints certificates per second.
+oca_run() {
+    w=$TMP/oca
+    rm -rf "$w"
+    mkdir -p "$w/certs"
+    : >"$w/index.txt"
+    openssl rand -hex 16 >"$w/serial"
+    oca_conf "$1" oca >"$w/ca.cnf"
+    t0=$(now_ns)
+    # shellcheck disable=SC2046
+    (cd "$TMP" && openssl ca -config oca/ca.cnf -batch -notext \
+        -passin "file:$1/ca.key.pass" -out oca/issued.pem \
+        -infiles $(cat csrs/list)) >"$w/log" 2>&1 ||
+        { tail -n 20 "$w/log" >&2; die "openssl ca failed"; }
+    t1=$(now_ns)
+    n=$(wc -l <"$w/index.txt")
+    [ "$n" -eq "$CERTS" ] || die "openssl ca issued $n of $CERTS certificates"
+    awk -v n="$n" -v ns=$((t1 - t0)) 'BEGIN { printf "%.1f\n", n / (ns / 1e9) }'
+}
+
+# lockbox_run CADIR: one library-path run; prints certificates per second
+# (and leaves the average certificate size in $TMP/lb-der).
+lockbox_run() {
+    out=$("$ISSUE" run "$1" "$TMP/csrs" "$CERTS" "$THREADS") ||
+        die "lockbox issuance failed"
+    printf '%s\n' "$out" | sed -n 's/.* der_bytes=\([0-9]*\).*/\1/p' \
+        >"$TMP/lb-der"
+    printf '%s\n' "$out" | sed -n 's/.* rate=\([0-9.]*\).*/\1/p'
+}
+
+# issue_ca TYPE NAME: REPS alternating runs of both sides for one CA;
+# sets lb_rate and oca_rate to the medians.
+issue_ca() {
+    ca=ca-$1
+    t0=$(now_ns)
+    "$ISSUE" init "$1" "$TMP/$ca" || die "ca_init $1 failed"
+    t1=$(now_ns)
+    echo "  $2 CA: ca_init $(( (t1 - t0) / 1000000 )) ms (not timed below)"
+    : >"$TMP/lb" ; : >"$TMP/oca-rates"
+    r=1
+    while [ "$r" -le "$REPS" ]; do
+        lb=$(lockbox_run "$TMP/$ca")
+        oc=$(oca_run "$ca")
+        echo "  $2 run $r: lockbox $lb cert/s, openssl ca $oc cert/s"
+        echo "$lb" >>"$TMP/lb"; echo "$oc" >>"$TMP/oca-rates"
+        r=$((r + 1))
+    done
+    lb_rate=$(median <"$TMP/lb")
+    oca_rate=$(median <"$TMP/oca-rates")
+    oca_der=$(openssl x509 -in "$TMP/oca/issued.pem" -outform DER | wc -c)
+    echo "  $2 certificate size: lockbox $(cat "$TMP/lb-der") bytes," \
+        "openssl ca $oca_der bytes (DER; same extensions, openssl's" \
+        "subject adds emailAddress)"
+}
+
+bench_issue() {
+    echo "== issuance: $CERTS P-256 CSRs, lockbox ($THREADS threads, group" \
+        "commit, SQLite WAL synchronous=FULL) vs openssl ca -infiles vs" \
+        "the openssl speed ceiling; median of $REPS runs"
+    t0=$(now_ns)
+    # csrs/list names csrs/NNNNN.csr relative to $TMP
+    (cd "$TMP" && "$ISSUE" csrs "$CERTS" csrs) || die "cannot make the CSRs"
+    t1=$(now_ns)
+    echo "  made $CERTS P-256 CSRs in $(( (t1 - t0) / 1000000 )) ms"
+
+    ec=$(speed_line ecdsap256 'nistp256') || die "openssl speed ecdsap256 failed"
+    ec_sign=$(echo "$ec" | awk '{ print $(NF - 1) }')
+    ec_verify=$(echo "$ec" | awk '{ print $NF }')
+    rsa=$(speed_line rsa3072 '^rsa +3072') || die "openssl speed rsa3072 failed"
+    rsa_sign=$(echo "$rsa" | awk '{ print $(NF - 1) }')
+    ceil_p256=$(awk -v s="$ec_sign" -v v="$ec_verify" \
+        'BEGIN { printf "%.1f", 1 / (1 / s + 1 / v) }')
+    ceil_rsa=$(awk -v s="$rsa_sign" -v v="$ec_verify" \
+        'BEGIN { printf "%.1f", 1 / (1 / s + 1 / v) }')
+    echo "  openssl speed: ecdsap256 sign $ec_sign/s verify $ec_verify/s," \
+        "rsa3072 sign $rsa_sign/s"
+    echo "  ceiling (one CA signature + one P-256 CSR verification, one" \
+        "core): P-256 CA $ceil_p256 cert/s, RSA-3072 CA $ceil_rsa cert/s"
+
+    issue_ca ec-p256 P-256
+    p256_lb=$lb_rate; p256_oca=$oca_rate
+    issue_ca rsa-3072 RSA-3072
+    rsa_lb=$lb_rate; rsa_oca=$oca_rate
+
+    r1=$(awk -v a="$p256_lb" -v b="$p256_oca" 'BEGIN { print a / b }')
+    r2=$(awk -v a="$p256_lb" -v b="$ceil_p256" 'BEGIN { print a / b }')
+    r3=$(awk -v a="$rsa_lb" -v b="$ceil_rsa" 'BEGIN { print a / b }')
+    target "P-256 CA vs openssl ca -infiles" "$r1" 4 x
+    target "P-256 CA vs its openssl speed ceiling" "$r2" 0.30 %
+    target "RSA-3072 CA vs its openssl speed ceiling" "$r3" 0.80 %
+
+    summary issue-p256-vs-openssl-ca "$p256_lb" cert/s openssl-ca "$p256_oca"
+    summary issue-p256-vs-ceiling "$p256_lb" cert/s openssl-speed-ceiling \
+        "$ceil_p256"
+    summary issue-rsa3072-vs-openssl-ca "$rsa_lb" cert/s openssl-ca "$rsa_oca"
+    summary issue-rsa3072-vs-ceiling "$rsa_lb" cert/s openssl-speed-ceiling \
+        "$ceil_rsa"
+}
+
+bench_issue
