@@ -68,6 +68,9 @@ EVP_PKEY *ca_key_read(const char *path, const char *pass, lb_err *err);
  */
 X509_REQ *ca_csr_parse(const unsigned char *buf, size_t len, lb_err *err);
 
+/* Lowercase hex SHA-256 of a certificate's SubjectPublicKeyInfo DER. */
+int ca_spki_sha256(X509 *cert, char out[65]);
+
 /* A certificate's serial as uppercase hex, malloc'ed; NULL on failure. */
 char *ca_cert_serial(const X509 *x);
 
@@ -93,6 +96,15 @@ enum ca_p12_format {
 int ca_p12_write(const char *path, const char *pass_file, EVP_PKEY *key,
     X509 *cert, STACK_OF(X509) *chain, const char *friendly,
     enum ca_p12_format fmt, lb_err *err);
+/*
+ * As ca_p12_write for n keys, each with its certificate (keys[i] belongs
+ * to certs[i]; friendly may be NULL or hold n names, each may be NULL),
+ * plus the chain: one file for every recovered key of a user.  Key and
+ * certificate bags are paired by localKeyID (the certificate's SHA-256).
+ */
+int ca_p12_write_multi(const char *path, const char *pass_file,
+    EVP_PKEY *const *keys, X509 *const *certs, const char *const *friendly,
+    size_t n, STACK_OF(X509) *chain, enum ca_p12_format fmt, lb_err *err);
 /*
  * Reads a PKCS#12 credential.  The password comes from path.pass when that
  * exists, else pass_file, else the terminal.  Out parameters get owned
@@ -221,6 +233,14 @@ ca_committer *ca_committer_new(ca_ctx *ca, lb_err *err);
 X509 *ca_committer_issue(ca_committer *c, const ca_request *req,
     const char *actor, lb_err *err);
 void ca_committer_free(ca_committer *c);
+
+/*
+ * Signs data (at most 4 KiB, e.g. an escrow receipt's text) with the CA key
+ * as CMS SignedData, content attached, CA certificate included.  *out is
+ * DER (OPENSSL_free).
+ */
+int ca_sign_receipt(ca_ctx *ca, const unsigned char *data, size_t len,
+    unsigned char **out, size_t *out_len, lb_err *err);
 
 /* ------------------------------------------------------------------ */
 /* Certificate store                                                   */

@@ -54,8 +54,6 @@ void ca_profiles_free(struct ca_ctx *ca);
 /* The digest to sign with a key: SHA-384 for P-384, SHA-256 otherwise. */
 const EVP_MD *ca_sig_md(const EVP_PKEY *key);
 
-/* Hex SHA-256 of a certificate's SubjectPublicKeyInfo DER (65 bytes). */
-int ca_spki_sha256(X509 *cert, char out[65]);
 
 /* ca_revoke inside the caller's transaction; serial already normalised. */
 int ca_revoke_in_tx(sqlite3 *db, const char *serial, int reason,

@@ -385,8 +385,8 @@ ca_issue(ca_ctx *ca, sqlite3 *db, const ca_request *req, const char *actor,
 	if (p != NULL && ca_profile_needs_escrow(p)) {
 		lb_err_set(err, LB_EINVAL, "profile '%s' requires key escrow: "
 		    "an encryption certificate is issued only together with "
-		    "its archived private key, and this lockbox has no key "
-		    "archive yet; nothing was issued", req->profile);
+		    "its archived private key (lockbox issue --keygen, or "
+		    "--csr with --key); nothing was issued", req->profile);
 		return NULL;
 	}
 	if ((x = ca_sign_cert(ca, req, err)) == NULL)

@@ -20,40 +20,47 @@
 #define P12_PASS_LEN 24
 #define P12_ITER 10000
 
-int
-ca_p12_write(const char *path, const char *pass_file, EVP_PKEY *key,
-    X509 *cert, STACK_OF(X509) *chain, const char *friendly,
-    enum ca_p12_format fmt, lb_err *err)
+/* The password: from pass_file, or generated into gen (P12_PASS_LEN). */
+static char *
+p12_pass(const char *pass_file, char *gen, lb_err *err)
 {
-	PKCS12 *p12 = NULL;
-	char gen[P12_PASS_LEN + 2], *pass = NULL, *pass_path = NULL;
-	unsigned char *der = NULL;
-	int len, rc = -1, nid_key, nid_cert;
-	const EVP_MD *mac;
+	if (pass_file != NULL)
+		return core_secret_read(pass_file, err);
+	if (core_random_password(gen, P12_PASS_LEN) == -1) {
+		lb_err_set(err, LB_EINTERNAL, "no randomness");
+		return NULL;
+	}
+	return gen;
+}
 
-	if (pass_file != NULL) {
-		if ((pass = core_secret_read(pass_file, err)) == NULL)
-			goto out;
-	} else {
-		if (core_random_password(gen, P12_PASS_LEN) == -1) {
-			lb_err_set(err, LB_EINTERNAL, "no randomness");
-			goto out;
-		}
-		pass = gen;
-	}
+/* The PBE and MAC choices of a format. */
+static void
+p12_algs(enum ca_p12_format fmt, int *nid_key, int *nid_cert,
+    const EVP_MD **mac)
+{
 	if (fmt == CA_P12_LEGACY) {
-		nid_key = nid_cert = NID_pbe_WithSHA1And3_Key_TripleDES_CBC;
-		mac = EVP_sha1();
+		*nid_key = *nid_cert = NID_pbe_WithSHA1And3_Key_TripleDES_CBC;
+		*mac = EVP_sha1();
 	} else {
-		nid_key = nid_cert = NID_aes_256_cbc;
-		mac = EVP_sha256();
+		*nid_key = *nid_cert = NID_aes_256_cbc;
+		*mac = EVP_sha256();
 	}
-	/* mac_iter -1: no MAC yet, so that we choose its digest below */
-	p12 = PKCS12_create_ex(pass, friendly, key, cert, chain, nid_key,
-	    nid_cert, P12_ITER, -1, 0, NULL, NULL);
-	if (p12 == NULL ||
-	    PKCS12_set_mac(p12, pass, -1, NULL, 0, P12_ITER, mac) != 1) {
-		log_openssl("PKCS12_create_ex");
+}
+
+/*
+ * MACs p12, then writes the generated password to path.pass (when gen is
+ * the password) and the file to path, both 0600.
+ */
+static int
+p12_finish(PKCS12 *p12, const char *path, const char *pass, char *gen,
+    const EVP_MD *mac, lb_err *err)
+{
+	unsigned char *der = NULL;
+	char *pass_path = NULL;
+	int len = 0, rc = -1;
+
+	if (PKCS12_set_mac(p12, pass, -1, NULL, 0, P12_ITER, mac) != 1) {
+		log_openssl("PKCS12_set_mac");
 		lb_err_set(err, LB_EINTERNAL, "cannot build the PKCS#12 file");
 		goto out;
 	}
@@ -62,8 +69,9 @@ ca_p12_write(const char *path, const char *pass_file, EVP_PKEY *key,
 		lb_err_set(err, LB_EINTERNAL, "cannot encode the PKCS#12 file");
 		goto out;
 	}
-	if (pass_file == NULL) {
+	if (pass == gen) {
 		if (asprintf(&pass_path, "%s.pass", path) == -1) {
+			pass_path = NULL;
 			lb_err_set(err, LB_EINTERNAL, "out of memory");
 			goto out;
 		}
@@ -77,12 +85,109 @@ ca_p12_write(const char *path, const char *pass_file, EVP_PKEY *key,
 		goto out;
 	rc = 0;
 out:
-	OPENSSL_cleanse(gen, sizeof(gen));
-	if (pass != gen)
-		core_secret_free(pass);
 	free(pass_path);
 	if (der != NULL)
 		OPENSSL_clear_free(der, (size_t)len);
+	return rc;
+}
+
+int
+ca_p12_write(const char *path, const char *pass_file, EVP_PKEY *key,
+    X509 *cert, STACK_OF(X509) *chain, const char *friendly,
+    enum ca_p12_format fmt, lb_err *err)
+{
+	PKCS12 *p12 = NULL;
+	char gen[P12_PASS_LEN + 2], *pass = NULL;
+	int rc = -1, nid_key, nid_cert;
+	const EVP_MD *mac;
+
+	if ((pass = p12_pass(pass_file, gen, err)) == NULL)
+		goto out;
+	p12_algs(fmt, &nid_key, &nid_cert, &mac);
+	/* mac_iter -1: no MAC yet, so that we choose its digest */
+	p12 = PKCS12_create_ex(pass, friendly, key, cert, chain, nid_key,
+	    nid_cert, P12_ITER, -1, 0, NULL, NULL);
+	if (p12 == NULL) {
+		log_openssl("PKCS12_create_ex");
+		lb_err_set(err, LB_EINTERNAL, "cannot build the PKCS#12 file");
+		goto out;
+	}
+	rc = p12_finish(p12, path, pass, gen, mac, err);
+out:
+	OPENSSL_cleanse(gen, sizeof(gen));
+	if (pass != gen)
+		core_secret_free(pass);
+	PKCS12_free(p12);
+	return rc;
+}
+
+/* friendlyName and localKeyID (the certificate's SHA-256) on a bag. */
+static int
+bag_attrs(PKCS12_SAFEBAG *bag, X509 *cert, const char *friendly)
+{
+	unsigned char id[EVP_MAX_MD_SIZE];
+	unsigned int idlen = 0;
+
+	if (friendly != NULL && PKCS12_add_friendlyname_utf8(bag, friendly,
+	    -1) != 1)
+		return -1;
+	if (X509_digest(cert, EVP_sha256(), id, &idlen) != 1 ||
+	    PKCS12_add_localkeyid(bag, id, (int)idlen) != 1)
+		return -1;
+	return 0;
+}
+
+int
+ca_p12_write_multi(const char *path, const char *pass_file,
+    EVP_PKEY *const *keys, X509 *const *certs, const char *const *friendly,
+    size_t n, STACK_OF(X509) *chain, enum ca_p12_format fmt, lb_err *err)
+{
+	STACK_OF(PKCS12_SAFEBAG) *certbags = NULL, *keybags = NULL;
+	STACK_OF(PKCS7) *safes = NULL;
+	PKCS12_SAFEBAG *bag;
+	PKCS12 *p12 = NULL;
+	char gen[P12_PASS_LEN + 2], *pass = NULL;
+	int rc = -1, nid_key, nid_cert, i;
+	const EVP_MD *mac;
+	size_t k;
+
+	if (n == 0)
+		return lb_err_set(err, LB_EINVAL, "no key to put into %s", path);
+	if ((pass = p12_pass(pass_file, gen, err)) == NULL)
+		goto out;
+	p12_algs(fmt, &nid_key, &nid_cert, &mac);
+	for (k = 0; k < n; k++) {
+		const char *name = friendly != NULL ? friendly[k] : NULL;
+
+		if ((bag = PKCS12_add_cert(&certbags, certs[k])) == NULL ||
+		    bag_attrs(bag, certs[k], name) == -1 ||
+		    (bag = PKCS12_add_key_ex(&keybags, keys[k], 0, P12_ITER,
+		    nid_key, pass, NULL, NULL)) == NULL ||
+		    bag_attrs(bag, certs[k], name) == -1)
+			goto fail;
+	}
+	for (i = 0; i < sk_X509_num(chain); i++)
+		if (PKCS12_add_cert(&certbags, sk_X509_value(chain, i)) == NULL)
+			goto fail;
+	/* certificates in an encrypted safe, the shrouded keys in a plain
+	 * one (they are encrypted bag by bag), as PKCS12_create does */
+	if (PKCS12_add_safe_ex(&safes, certbags, nid_cert, P12_ITER, pass,
+	    NULL, NULL) != 1 ||
+	    PKCS12_add_safe_ex(&safes, keybags, -1, 0, NULL, NULL, NULL) != 1 ||
+	    (p12 = PKCS12_add_safes_ex(safes, 0, NULL, NULL)) == NULL)
+		goto fail;
+	rc = p12_finish(p12, path, pass, gen, mac, err);
+	goto out;
+fail:
+	log_openssl("PKCS12_add_key_ex");
+	lb_err_set(err, LB_EINTERNAL, "cannot build the PKCS#12 file");
+out:
+	OPENSSL_cleanse(gen, sizeof(gen));
+	if (pass != gen)
+		core_secret_free(pass);
+	sk_PKCS12_SAFEBAG_pop_free(certbags, PKCS12_SAFEBAG_free);
+	sk_PKCS12_SAFEBAG_pop_free(keybags, PKCS12_SAFEBAG_free);
+	sk_PKCS7_pop_free(safes, PKCS7_free);
 	PKCS12_free(p12);
 	return rc;
 }

@@ -26,6 +26,17 @@ int cmd_operator(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 
+int cmd_agent(int argc, char **argv);
+int cmd_escrow(int argc, char **argv);
+
+/*
+ * `operator add` and `operator remove`, shared with `agent add|remove`:
+ * fixed is the role the command implies (CA_ROLE_NONE: --role required).
+ */
+int cli_operator_add(int argc, char **argv, enum ca_role fixed,
+    const char *help);
+int cli_operator_remove(int argc, char **argv, const char *help);
+
 /* --dir, else $LOCKBOX_DIR, else ./lockbox-data. */
 const char *cli_dir(const char *opt);
 /* Prints "lockbox: MSG" for err and returns 1. */

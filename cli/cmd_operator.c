@@ -36,8 +36,8 @@ static const char operator_help[] =
 "  remove           withdraws the role and revokes the credential\n"
 "                   (privilegeWithdrawn)\n";
 
-static int
-op_add(int argc, char **argv)
+int
+cli_operator_add(int argc, char **argv, enum ca_role fixed, const char *help)
 {
 	static const struct option opts[] = {
 		{ "dir", required_argument, NULL, 'd' },
@@ -56,7 +56,9 @@ op_add(int argc, char **argv)
 	const char *dir = NULL, *csr_path = NULL, *name = NULL, *email = NULL,
 	    *out = NULL, *p12 = NULL, *pass_file = NULL;
 	bool keygen = false;
-	enum ca_role role = CA_ROLE_NONE;
+	const char *cmd = fixed == CA_ROLE_RECOVERY_AGENT ? "agent" :
+	    "operator";
+	enum ca_role role = fixed;
 	enum ca_key_type kt = CA_KEY_NONE;
 	lb_err err = { 0 };
 	ca_ctx *ca = NULL;
@@ -69,7 +71,7 @@ op_add(int argc, char **argv)
 	char *serial = NULL;
 	int c, rc = 1;
 
-	while ((c = cli_getopt(argc, argv, opts, operator_help)) != -1) {
+	while ((c = cli_getopt(argc, argv, opts, help)) != -1) {
 		switch (c) {
 		case -2:
 			return 0;
@@ -79,8 +81,11 @@ op_add(int argc, char **argv)
 			dir = optarg;
 			break;
 		case 'r':
+			if (fixed != CA_ROLE_NONE)
+				return cli_usage(argv[0], "--role is implied "
+				    "here");
 			if ((role = ca_role_parse(optarg)) == CA_ROLE_NONE)
-				return cli_usage("operator", "unknown role '%s'",
+				return cli_usage(cmd, "unknown role '%s'",
 				    optarg);
 			break;
 		case 'c':
@@ -100,7 +105,7 @@ op_add(int argc, char **argv)
 			break;
 		case 't':
 			if ((kt = ca_key_type_parse(optarg)) == CA_KEY_NONE)
-				return cli_usage("operator", "unknown key type "
+				return cli_usage(cmd, "unknown key type "
 				    "'%s'", optarg);
 			break;
 		case 'P':
@@ -112,17 +117,17 @@ op_add(int argc, char **argv)
 		}
 	}
 	if (optind != argc)
-		return cli_usage("operator", "unexpected argument '%s'",
+		return cli_usage(cmd, "unexpected argument '%s'",
 		    argv[optind]);
 	if (role == CA_ROLE_NONE)
-		return cli_usage("operator", "--role is required");
+		return cli_usage(cmd, "--role is required");
 	if (keygen == (csr_path != NULL))
-		return cli_usage("operator", "give either --csr FILE or "
+		return cli_usage(cmd, "give either --csr FILE or "
 		    "--keygen --out-p12 FILE");
 	if (keygen && p12 == NULL)
-		return cli_usage("operator", "--keygen needs --out-p12 FILE");
+		return cli_usage(cmd, "--keygen needs --out-p12 FILE");
 	if (email == NULL)
-		return cli_usage("operator", "--email is required");
+		return cli_usage(cmd, "--email is required");
 	if (name == NULL)
 		name = email;
 	if (cli_open(cli_dir(dir), 0, &ca, &db) != 0)
@@ -160,7 +165,7 @@ op_add(int argc, char **argv)
 	}
 	if ((serial = ca_cert_serial(cert)) != NULL)
 		fprintf(keygen || out != NULL ? stdout : stderr,
-		    "operator %s added as %s, credential serial %s\n", email,
+		    "%s %s added as %s, credential serial %s\n", cmd, email,
 		    ca_role_name(role), serial);
 	rc = 0;
 out:
@@ -246,8 +251,8 @@ out:
 	return rc;
 }
 
-static int
-op_remove(int argc, char **argv)
+int
+cli_operator_remove(int argc, char **argv, const char *help)
 {
 	static const struct option opts[] = {
 		{ "dir", required_argument, NULL, 'd' },
@@ -260,7 +265,7 @@ op_remove(int argc, char **argv)
 	sqlite3 *db = NULL;
 	int c, rc = 1;
 
-	while ((c = cli_getopt(argc, argv, opts, operator_help)) != -1) {
+	while ((c = cli_getopt(argc, argv, opts, help)) != -1) {
 		switch (c) {
 		case -2:
 			return 0;
@@ -292,11 +297,12 @@ int
 cmd_operator(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "add") == 0)
-		return op_add(argc - 1, argv + 1);
+		return cli_operator_add(argc - 1, argv + 1, CA_ROLE_NONE,
+		    operator_help);
 	if (argc >= 2 && strcmp(argv[1], "list") == 0)
 		return op_list(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "remove") == 0)
-		return op_remove(argc - 1, argv + 1);
+		return cli_operator_remove(argc - 1, argv + 1, operator_help);
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
 	    strcmp(argv[1], "-h") == 0)) {
 		fputs(operator_help, stdout);

@@ -26,6 +26,8 @@ static const struct {
 	{ "list", cmd_list, "list certificates" },
 	{ "show", cmd_show, "show one certificate" },
 	{ "operator", cmd_operator, "add, list and remove operators" },
+	{ "agent", cmd_agent, "add, list and remove recovery agents" },
+	{ "escrow", cmd_escrow, "show or set the key escrow policy" },
 	{ "audit", cmd_audit, "list and verify the audit log" },
 	{ "serve", cmd_serve, "run the HTTPS daemon" },
 };

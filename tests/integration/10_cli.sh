@@ -55,8 +55,10 @@ check "list --json is valid JSON" sh -c "$LOCKBOX list --dir '$DIR' --json | pyt
 check "DER CSR on standard input" sh -c "openssl req -in '$T/alice.csr' -outform DER | $LOCKBOX issue --dir '$DIR' --profile smime-sign --csr - --email bob@example.org | openssl verify -CAfile '$DIR/ca.pem'"
 
 # issuance without escrow is refused for the encryption profile
-expect_code "smime-enc without escrow is refused" 1 $LOCKBOX issue --dir "$DIR" --profile smime-enc --csr "$T/alice.csr" --email alice@example.org
+expect_code "smime-enc without a key to escrow is refused" 2 $LOCKBOX issue --dir "$DIR" --profile smime-enc --csr "$T/alice.csr" --email alice@example.org
 check "smime-enc refusal names escrow" grep -q "escrow" "$T/.out"
+expect_code "smime-sign never takes a key (--keygen)" 2 $LOCKBOX issue --dir "$DIR" --profile smime-sign --keygen --out-p12 "$T/no.p12" --email alice@example.org
+check "  ... and wrote nothing" test ! -e "$T/no.p12"
 
 # revocation
 check "revoke with a reason" $LOCKBOX revoke --dir "$DIR" "$serial" --reason keyCompromise

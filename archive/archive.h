@@ -1,0 +1,298 @@
+/*
+ * archive.h - key escrow and M-of-N recovery.
+ *
+ * An encryption certificate is issued only together with its escrow record,
+ * in one SQLite transaction (archive_issue_enc).  The record is the PKCS#8
+ * DER of the private key encrypted with AES-256-GCM under a fresh 32-byte
+ * data key, with an AAD binding issuer, serial, SPKI hash and owner e-mail
+ * (archive_record_aad).  The data key is split with Shamir's scheme
+ * (libgfshare, randomness from RAND_bytes) into one share per active
+ * recovery agent, threshold M; each share is CMS EnvelopedData to that
+ * agent's certificate (RSA-OAEP SHA-256, AES-256-CBC).  The CA signs a
+ * receipt over the serial and the record's SHA-256.  The server never again
+ * holds anything that decrypts the key.
+ *
+ * Share plaintext: ARCHIVE_SHARE_LEN bytes, x coordinate then the 32 bytes
+ * of the share.  Recovery: each approving agent decrypts its share locally
+ * and re-encrypts it to the request's one-time certificate
+ * (archive_share_rewrap); the officer's client decrypts M of them, combines
+ * and opens the record (archive_record_open).
+ *
+ * archive calls ca and core.
+ */
+#ifndef LOCKBOX_ARCHIVE_H
+#define LOCKBOX_ARCHIVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "ca/ca.h"
+#include "core/core.h"
+
+#define ARCHIVE_DATA_KEY_LEN 32
+#define ARCHIVE_SHARE_LEN    (1 + ARCHIVE_DATA_KEY_LEN)
+#define ARCHIVE_IV_LEN       12
+#define ARCHIVE_TAG_LEN      16
+#define ARCHIVE_MAX_AGENTS   255
+
+/* ------------------------------------------------------------------ */
+/* Policy and agents                                                   */
+
+/* The escrow threshold M (settings 'escrow.threshold', default 2). */
+int archive_threshold_get(sqlite3 *db, int *threshold, lb_err *err);
+/* Sets M (1..255) with an audit row, in its own transaction. */
+int archive_threshold_set(sqlite3 *db, int threshold, const char *actor,
+    lb_err *err);
+
+/* A recovery agent: an operator with role recovery-agent. */
+typedef struct archive_agent {
+	char *serial;  /* the agent's credential */
+	char *name, *email;
+	time_t not_after;
+	bool active;   /* operator active, certificate valid and unexpired */
+	X509 *cert;
+} archive_agent;
+
+/*
+ * Every recovery agent ever registered (active_only: only those that can
+ * receive new shares), ordered by credential serial.  Caller frees with
+ * archive_agents_free.
+ */
+int archive_agents_list(sqlite3 *db, bool active_only, archive_agent **out,
+    size_t *n, lb_err *err);
+void archive_agents_free(archive_agent *a, size_t n);
+
+/* ------------------------------------------------------------------ */
+/* Archival                                                            */
+
+/*
+ * True when key is the private half of cert's public key: the public keys
+ * are derived and compared, then a trial RSA-OAEP encrypt/decrypt (RSA) or
+ * ECDH key agreement with an ephemeral peer (EC) proves it works.
+ */
+int archive_key_matches(X509 *cert, EVP_PKEY *key, lb_err *err);
+
+/*
+ * Issues an encryption certificate (profile smime-enc, identity from req;
+ * req->pubkey is ignored) for key and escrows key, in one committed
+ * transaction.  Refuses with a clear message when fewer active agents than
+ * the threshold exist.  *receipt gets the CA-signed escrow receipt (CMS
+ * SignedData DER, OPENSSL_free).  Returns the certificate.
+ */
+X509 *archive_issue_enc(ca_ctx *ca, sqlite3 *db, const ca_request *req,
+    EVP_PKEY *key, const char *actor, unsigned char **receipt,
+    size_t *receipt_len, lb_err *err);
+
+/*
+ * Escrows key for cert (already stored in certificates) inside the caller's
+ * transaction: checks, encrypts, splits, wraps, proves that M shares
+ * recombine, stores record and shares, signs the receipt, audits.
+ */
+int archive_escrow_put(ca_ctx *ca, sqlite3 *db, X509 *cert, EVP_PKEY *key,
+    const char *email, const char *actor, unsigned char **receipt,
+    size_t *receipt_len, lb_err *err);
+
+/* ------------------------------------------------------------------ */
+/* The record format (shared by the server and the recovering client)  */
+
+/*
+ * The AAD of a record: "lockbox-escrow-v1" then four fields, each a 4-byte
+ * big-endian length and its bytes: the issuer name DER, the serial (upper
+ * hex), the SPKI SHA-256 (lower hex), the owner e-mail.  malloc'ed.
+ */
+int archive_record_aad(X509 *cert, const char *email, unsigned char **aad,
+    size_t *aad_len, lb_err *err);
+/*
+ * The record hash the receipt signs, lower hex: SHA-256 over the AAD, iv,
+ * tag, ciphertext (each length-prefixed as above) and the threshold as a
+ * 4-byte big-endian number.
+ */
+int archive_record_hash(const unsigned char *aad, size_t aad_len,
+    const unsigned char *iv, const unsigned char *tag,
+    const unsigned char *ct, size_t ct_len, int threshold, char out[65]);
+
+/* CMS EnvelopedData of data to cert (RSA-OAEP SHA-256 key transport,
+ * AES-256-CBC), DER, OPENSSL_free'd by the caller. */
+int archive_cms_encrypt(X509 *to, const unsigned char *data, size_t len,
+    unsigned char **out, size_t *out_len, lb_err *err);
+/* Decrypts CMS EnvelopedData with key/cert into a buffer of at most max
+ * bytes (OPENSSL_clear_free by the caller). */
+int archive_cms_decrypt(EVP_PKEY *key, X509 *cert, const unsigned char *cms,
+    size_t len, size_t max, unsigned char **out, size_t *out_len,
+    lb_err *err);
+
+/* ------------------------------------------------------------------ */
+/* Recovery, client side                                               */
+
+/*
+ * Agent side: decrypts one escrow share (CMS to the agent) with the
+ * agent's key and re-encrypts it to the request's one-time certificate.
+ * The plaintext share is cleansed before returning.
+ */
+int archive_share_rewrap(EVP_PKEY *agent_key, X509 *agent_cert,
+    const unsigned char *cms, size_t len, X509 *request_cert,
+    unsigned char **out, size_t *out_len, lb_err *err);
+
+/*
+ * Officer side: decrypts the shares (CMS to the one-time certificate),
+ * combines threshold of them, decrypts the record and checks the key
+ * against cert.  A record whose ciphertext, tag, iv or binding was altered
+ * fails with LB_EINVAL naming its serial, never yielding garbage.
+ */
+EVP_PKEY *archive_record_open(X509 *cert, const char *email,
+    const unsigned char *iv, const unsigned char *tag,
+    const unsigned char *ct, size_t ct_len, int threshold,
+    EVP_PKEY *onetime_key, X509 *onetime_cert,
+    const unsigned char *const *share_cms, const size_t *share_len,
+    size_t nshares, lb_err *err);
+
+/* ------------------------------------------------------------------ */
+/* Recovery, server side (archive/recovery.c)                          */
+
+/*
+ * A recovery request moves pending -> approved -> fetched, or to denied
+ * or expired, which release nothing.  The rules are enforced here, not in
+ * the HTTP layer: the requester (a recovery officer) is not the key's
+ * owner; an approving agent is neither the requester nor the owner,
+ * approves once (per person: per e-mail), and counts only for records
+ * whose share set holds its credential; a request past its expiry is
+ * marked expired (audit "recovery-expire") whenever it is touched.  Every
+ * change and every refusal is an audit row with actor "api:" + the
+ * caller's e-mail; a refusal's row is committed in its own transaction.
+ *
+ * Functions returning int give 0, or -1 with err set: LB_EINVAL (bad
+ * input, 400), LB_EFORBIDDEN (403), LB_ENOTFOUND (404), LB_ECONFLICT (409;
+ * with *expired set when the request has expired: 410).
+ */
+
+#define ARCHIVE_REQUEST_ID_LEN 32           /* lowercase hex digits */
+#define ARCHIVE_REQUEST_TTL_DEFAULT (7L * 86400)
+#define ARCHIVE_REASON_MAX     1000         /* bytes */
+
+/* The operator making a call, as the web layer authenticated it. */
+typedef struct archive_caller {
+	const char *serial;   /* credential serial */
+	const char *email;
+	unsigned roles;       /* enum ca_role bits */
+} archive_caller;
+
+/* One escrow record a request covers. */
+typedef struct archive_recovery_record {
+	int64_t record_id;
+	char *serial;         /* the encryption certificate */
+	int threshold;
+	int approvals;        /* approving agents in this record's share set */
+	/* archive_recovery_get for an agent: the agent's own escrow share */
+	unsigned char *share;
+	size_t share_len;
+	/* archive_recovery_package: everything the officer's client needs */
+	char *email;
+	char *key_alg, *share_alg, *share_wrap;
+	unsigned char *cert;  /* DER */
+	size_t cert_len;
+	unsigned char iv[ARCHIVE_IV_LEN], tag[ARCHIVE_TAG_LEN];
+	unsigned char *ciphertext;
+	size_t ciphertext_len;
+	unsigned char **shares; /* rewrapped shares (CMS DER) */
+	size_t *share_lens;
+	size_t nshares;
+} archive_recovery_record;
+
+/* A recovery request as stored. */
+typedef struct archive_recovery {
+	char id[ARCHIVE_REQUEST_ID_LEN + 1];
+	char *requester_serial, *requester_email;
+	char *email;          /* whose keys */
+	char *serial;         /* one key, or NULL for every key of email */
+	char *reason;
+	char *status;         /* pending approved denied expired fetched */
+	time_t created, expires;
+	char *denied_by, *deny_reason;
+	unsigned char *request_cert;    /* the one-time certificate, DER */
+	size_t request_cert_len;
+	unsigned char *requester_cert;  /* the requester's credential, DER */
+	size_t requester_cert_len;
+	int approvals;        /* approving agents */
+	int threshold;        /* the highest threshold among the records */
+	archive_recovery_record *records;
+	size_t nrecords;
+} archive_recovery;
+
+/* Frees what an archive_recovery holds (shares cleansed) and zeroes it. */
+void archive_recovery_clear(archive_recovery *rq);
+/* archive_recovery_clear on each of n, then free(a). */
+void archive_recovery_list_free(archive_recovery *a, size_t n);
+
+/*
+ * Opens a recovery request (caller: recovery-officer) for every escrow
+ * record of email, or for the one record of serial (which must belong to
+ * email).  request_cert is the one-time certificate made by the officer's
+ * client: an RSA key of at least 3072 bits, signed by the caller's own
+ * credential key, so that agents can check that the key they re-encrypt
+ * their shares to is the requester's.  The request expires after [escrow]
+ * request_ttl (default 7d) of ca's lockbox.conf.  Fills out (without
+ * shares) on success.
+ */
+int archive_recovery_open(ca_ctx *ca, sqlite3 *db, const archive_caller *who,
+    const char *email, const char *serial, const char *reason,
+    X509 *request_cert, archive_recovery *out, lb_err *err);
+
+/*
+ * Lists requests newest first, at most limit (0: all).  With
+ * awaiting_agent, only pending unexpired requests for which the caller (a
+ * recovery agent) holds a share of a covered record and has neither
+ * approved nor denied.  Expires due requests first.
+ */
+int archive_recovery_list(sqlite3 *db, const archive_caller *who,
+    bool awaiting_agent, int limit, archive_recovery **out, size_t *n,
+    lb_err *err);
+
+/*
+ * Reads request id (recovery agents and officers).  For an agent and a
+ * pending request, each record carries the agent's own escrow share
+ * (share/share_len; NULL where it holds none).
+ */
+int archive_recovery_get(sqlite3 *db, const archive_caller *who,
+    const char *id, archive_recovery *out, bool *expired, lb_err *err);
+
+/* One rewrapped share an agent hands in. */
+typedef struct archive_share_in {
+	int64_t record_id;
+	const unsigned char *cms; /* EnvelopedData to the request's certificate */
+	size_t cms_len;
+} archive_share_in;
+
+/*
+ * An agent approves request id, handing in exactly one share per covered
+ * record it holds a share of, each re-encrypted to the request's
+ * certificate.  Marks the request approved once every covered record has
+ * at least its threshold of approvals from its share set.
+ */
+int archive_recovery_approve(sqlite3 *db, const archive_caller *who,
+    const char *id, const archive_share_in *shares, size_t nshares,
+    bool *expired, lb_err *err);
+
+/*
+ * Denies request id (pending or approved): by an agent holding a share
+ * of a covered record, or by the requester withdrawing it.  Nothing is
+ * released afterwards.
+ */
+int archive_recovery_deny(sqlite3 *db, const archive_caller *who,
+    const char *id, const char *reason, bool *expired, lb_err *err);
+
+/*
+ * The recovery package for the requester of an approved (or already
+ * fetched) unexpired request: every record with its certificate,
+ * ciphertext and the rewrapped shares.  Marks the request fetched; the
+ * requester may fetch again until it expires.
+ */
+int archive_recovery_package(sqlite3 *db, const archive_caller *who,
+    const char *id, archive_recovery *out, bool *expired, lb_err *err);
+
+/* True for 32 lowercase hex digits. */
+bool archive_request_id_valid(const char *id);
+
+#endif /* LOCKBOX_ARCHIVE_H */

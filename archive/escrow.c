@@ -1,0 +1,302 @@
+/*
+ * escrow.c - archiving an encryption key: checks (the key belongs to the
+ * certificate, the certificate is an encryption certificate, enough active
+ * agents), AES-256-GCM under a fresh data key with the record's AAD,
+ * Shamir split of the data key, one CMS share per agent, proof that M
+ * shares recombine, the CA-signed receipt, and the rows - all inside the
+ * caller's transaction.  Every plaintext is cleansed before returning.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/encoder.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+#include "archive/archive_int.h"
+
+/* The private key as PKCS#8 DER (OPENSSL_clear_free by the caller). */
+static int
+pkcs8_der(EVP_PKEY *key, unsigned char **out, size_t *len, lb_err *err)
+{
+	OSSL_ENCODER_CTX *e;
+	int rc = -1;
+
+	*out = NULL;
+	*len = 0;
+	e = OSSL_ENCODER_CTX_new_for_pkey(key, OSSL_KEYMGMT_SELECT_KEYPAIR,
+	    "DER", "PrivateKeyInfo", NULL);
+	if (e == NULL || OSSL_ENCODER_CTX_get_num_encoders(e) == 0 ||
+	    OSSL_ENCODER_to_data(e, out, len) != 1) {
+		log_openssl("PKCS#8 encoding");
+		lb_err_set(err, LB_EINTERNAL, "cannot encode the key");
+	} else {
+		rc = 0;
+	}
+	OSSL_ENCODER_CTX_free(e);
+	return rc;
+}
+
+static int
+gcm_seal(const unsigned char *key, const unsigned char *iv,
+    const unsigned char *aad, size_t aad_len, const unsigned char *pt,
+    size_t pt_len, unsigned char *ct, unsigned char *tag, lb_err *err)
+{
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	int n = 0, f = 0, rc = -1;
+
+	if (c == NULL ||
+	    EVP_EncryptInit_ex2(c, EVP_aes_256_gcm(), key, iv, NULL) != 1 ||
+	    EVP_EncryptUpdate(c, NULL, &n, aad, (int)aad_len) != 1 ||
+	    EVP_EncryptUpdate(c, ct, &n, pt, (int)pt_len) != 1 ||
+	    EVP_EncryptFinal_ex(c, ct + n, &f) != 1 ||
+	    (size_t)(n + f) != pt_len ||
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, ARCHIVE_TAG_LEN,
+	    tag) != 1) {
+		log_openssl("AES-256-GCM");
+		lb_err_set(err, LB_EINTERNAL, "cannot encrypt the key");
+	} else {
+		rc = 0;
+	}
+	EVP_CIPHER_CTX_free(c);
+	return rc;
+}
+
+/* Signing-profile keys are never archived: non-repudiation would break. */
+static int
+check_enc_cert(X509 *cert, lb_err *err)
+{
+	uint32_t ku = X509_get_key_usage(cert);
+
+	if (ku == UINT32_MAX || (ku & (KU_KEY_ENCIPHERMENT |
+	    KU_KEY_AGREEMENT)) == 0 || (ku & KU_NON_REPUDIATION) != 0 ||
+	    (ku & KU_DIGITAL_SIGNATURE) != 0)
+		return lb_err_set(err, LB_EINVAL, "only encryption keys are "
+		    "escrowed: this certificate's key signs (a signing key "
+		    "never leaves its owner)");
+	return 0;
+}
+
+/* The active agents and the threshold; LB_ECONFLICT when too few. */
+static int
+load_agents(sqlite3 *db, archive_agent **agents, size_t *n, int *threshold,
+    lb_err *err)
+{
+	if (archive_threshold_get(db, threshold, err) == -1 ||
+	    archive_agents_list(db, true, agents, n, err) == -1)
+		return -1;
+	if (*n < (size_t)*threshold)
+		return lb_err_set(err, LB_ECONFLICT, "profile 'smime-enc' needs "
+		    "at least %d active recovery agents to escrow its key, and "
+		    "there %s %zu: add one with 'lockbox agent add'", *threshold,
+		    *n == 1 ? "is" : "are", *n);
+	return 0;
+}
+
+static int
+insert_record(sqlite3 *db, const char *serial, const char *email,
+    const unsigned char *iv, const unsigned char *tag,
+    const unsigned char *ct, size_t ct_len, int threshold, size_t nshares,
+    const char *hash, const unsigned char *receipt, size_t receipt_len,
+    int64_t *id, lb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(db, "INSERT INTO escrow_records (serial, "
+	    "email, key_alg, share_alg, share_wrap, iv, tag, ciphertext, "
+	    "threshold, nshares, record_sha256, receipt, created) VALUES "
+	    "(?, ?, 'aes-256-gcm', 'shamir-gf256', "
+	    "'cms-rsaes-oaep-sha256-aes256', ?, ?, ?, ?, ?, ?, ?, ?)", -1, &st,
+	    NULL) != SQLITE_OK)
+		return core_db_fail(db, "store escrow record", err);
+	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, email, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, iv, ARCHIVE_IV_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, tag, ARCHIVE_TAG_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 5, ct, (int)ct_len, SQLITE_STATIC);
+	sqlite3_bind_int(st, 6, threshold);
+	sqlite3_bind_int(st, 7, (int)nshares);
+	sqlite3_bind_text(st, 8, hash, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 9, receipt, (int)receipt_len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 10, (sqlite3_int64)time(NULL));
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		core_db_fail(db, "store escrow record", err);
+		goto out;
+	}
+	*id = sqlite3_last_insert_rowid(db);
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+insert_share(sqlite3 *db, int64_t record, const char *agent, int nr,
+    const unsigned char *cms, size_t len, lb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(db, "INSERT INTO escrow_shares (record_id, "
+	    "agent_serial, share_nr, cms) VALUES (?, ?, ?, ?)", -1, &st,
+	    NULL) != SQLITE_OK)
+		return core_db_fail(db, "store escrow share", err);
+	sqlite3_bind_int64(st, 1, record);
+	sqlite3_bind_text(st, 2, agent, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, nr);
+	sqlite3_bind_blob(st, 4, cms, (int)len, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = 0;
+	else
+		core_db_fail(db, "store escrow share", err);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+archive_escrow_put(ca_ctx *ca, sqlite3 *db, X509 *cert, EVP_PKEY *key,
+    const char *email, const char *actor, unsigned char **receipt,
+    size_t *receipt_len, lb_err *err)
+{
+	archive_agent *agents = NULL;
+	size_t nagents = 0, i, p8_len = 0, aad_len = 0, wrapped_len = 0;
+	unsigned char dkey[ARCHIVE_DATA_KEY_LEN], check[ARCHIVE_DATA_KEY_LEN];
+	unsigned char iv[ARCHIVE_IV_LEN], tag[ARCHIVE_TAG_LEN];
+	unsigned char (*shares)[ARCHIVE_SHARE_LEN] = NULL;
+	unsigned char *p8 = NULL, *ct = NULL, *aad = NULL, *wrapped = NULL;
+	unsigned char *rcpt = NULL;
+	size_t rcpt_len = 0;
+	char *serial = NULL, hash[65], text[256], detail[128];
+	int threshold, rc = -1;
+	int64_t record_id = 0;
+
+	*receipt = NULL;
+	*receipt_len = 0;
+	if (!core_email_valid(email))
+		return lb_err_set(err, LB_EINVAL, "'%s' is not an e-mail "
+		    "address", email ? email : "");
+	if (check_enc_cert(cert, err) == -1 ||
+	    archive_key_matches(cert, key, err) == -1)
+		return -1;
+	if (load_agents(db, &agents, &nagents, &threshold, err) == -1)
+		goto out;
+	if ((serial = ca_cert_serial(cert)) == NULL ||
+	    (shares = calloc(nagents, sizeof(*shares))) == NULL) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+		goto out;
+	}
+	if (pkcs8_der(key, &p8, &p8_len, err) == -1 ||
+	    archive_record_aad(cert, email, &aad, &aad_len, err) == -1)
+		goto out;
+	if ((ct = malloc(p8_len)) == NULL) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+		goto out;
+	}
+	if (RAND_bytes(dkey, sizeof(dkey)) != 1 ||
+	    RAND_bytes(iv, sizeof(iv)) != 1) {
+		lb_err_set(err, LB_EINTERNAL, "no randomness for the data key");
+		goto out;
+	}
+	if (gcm_seal(dkey, iv, aad, aad_len, p8, p8_len, ct, tag, err) == -1 ||
+	    archive_shamir_split(dkey, (unsigned)nagents, (unsigned)threshold,
+	    shares, err) == -1)
+		goto out;
+	/* prove that M shares give the data key back before anything lands */
+	if (archive_shamir_combine(shares + (nagents - (size_t)threshold),
+	    (unsigned)threshold, check, err) == -1 ||
+	    CRYPTO_memcmp(check, dkey, sizeof(dkey)) != 0) {
+		lb_err_set(err, LB_EINTERNAL, "the shares did not recombine "
+		    "into the data key: nothing was escrowed");
+		goto out;
+	}
+	if (archive_record_hash(aad, aad_len, iv, tag, ct, p8_len, threshold,
+	    hash) == -1) {
+		lb_err_set(err, LB_EINTERNAL, "cannot hash the escrow record");
+		goto out;
+	}
+	snprintf(text, sizeof(text), "lockbox escrow receipt v1\nserial: %s\n"
+	    "email: %s\nrecord-sha256: %s\nthreshold: %d of %zu\n", serial,
+	    email, hash, threshold, nagents);
+	if (ca_sign_receipt(ca, (const unsigned char *)text, strlen(text),
+	    &rcpt, &rcpt_len, err) == -1)
+		goto out;
+	if (insert_record(db, serial, email, iv, tag, ct, p8_len, threshold,
+	    nagents, hash, rcpt, rcpt_len, &record_id, err) == -1)
+		goto out;
+	for (i = 0; i < nagents; i++) {
+		if (archive_cms_encrypt(agents[i].cert, shares[i],
+		    ARCHIVE_SHARE_LEN, &wrapped, &wrapped_len, err) == -1 ||
+		    insert_share(db, record_id, agents[i].serial, shares[i][0],
+		    wrapped, wrapped_len, err) == -1)
+			goto out;
+		OPENSSL_free(wrapped);
+		wrapped = NULL;
+	}
+	snprintf(detail, sizeof(detail), "threshold=%d shares=%zu "
+	    "record-sha256=%.16s", threshold, nagents, hash);
+	if (core_audit_append(db, actor, "escrow", serial, detail, err) == -1)
+		goto out;
+	*receipt = rcpt;
+	*receipt_len = rcpt_len;
+	rcpt = NULL;
+	rc = 0;
+out:
+	OPENSSL_cleanse(dkey, sizeof(dkey));
+	OPENSSL_cleanse(check, sizeof(check));
+	if (shares != NULL)
+		OPENSSL_clear_free(shares, nagents * sizeof(*shares));
+	if (p8 != NULL)
+		OPENSSL_clear_free(p8, p8_len);
+	OPENSSL_free(wrapped);
+	OPENSSL_free(rcpt);
+	free(ct);
+	free(aad);
+	free(serial);
+	archive_agents_free(agents, nagents);
+	return rc;
+}
+
+X509 *
+archive_issue_enc(ca_ctx *ca, sqlite3 *db, const ca_request *req,
+    EVP_PKEY *key, const char *actor, unsigned char **receipt,
+    size_t *receipt_len, lb_err *err)
+{
+	ca_request r = *req;
+	X509 *x = NULL;
+	archive_agent *agents = NULL;
+	size_t nagents = 0;
+	int threshold, rc;
+
+	*receipt = NULL;
+	*receipt_len = 0;
+	r.profile = "smime-enc";
+	r.pubkey = key;
+	/* fail early and cheaply; archive_escrow_put checks again inside
+	 * the transaction, which is what counts */
+	rc = load_agents(db, &agents, &nagents, &threshold, err);
+	archive_agents_free(agents, nagents);
+	if (rc == -1)
+		return NULL;
+	if ((x = ca_sign_cert(ca, &r, err)) == NULL)
+		return NULL;
+	if (core_db_begin(db, err) == -1)
+		goto fail;
+	if (ca_store_cert(db, x, r.profile, r.email, actor, err) == -1 ||
+	    archive_escrow_put(ca, db, x, key, r.email, actor, receipt,
+	    receipt_len, err) == -1) {
+		core_db_rollback(db);
+		goto fail;
+	}
+	if (core_db_commit(db, err) == -1)
+		goto fail;
+	return x;
+fail:
+	OPENSSL_free(*receipt);
+	*receipt = NULL;
+	*receipt_len = 0;
+	X509_free(x);
+	return NULL;
+}

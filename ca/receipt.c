@@ -1,0 +1,43 @@
+/*
+ * receipt.c - the CA's signature over an escrow receipt: CMS SignedData
+ * with the receipt text attached, signed by the CA key and carrying the CA
+ * certificate, so anyone holding ca.pem can check what was escrowed.
+ */
+#include <string.h>
+
+#include <openssl/cms.h>
+#include <openssl/err.h>
+
+#include "ca/ca_int.h"
+
+int
+ca_sign_receipt(ca_ctx *ca, const unsigned char *data, size_t len,
+    unsigned char **out, size_t *out_len, lb_err *err)
+{
+	CMS_ContentInfo *cms = NULL;
+	BIO *in = NULL;
+	unsigned char *der = NULL;
+	int dlen, rc = -1;
+
+	*out = NULL;
+	*out_len = 0;
+	if (ca->key == NULL)
+		return lb_err_set(err, LB_EINTERNAL, "the CA key is not loaded");
+	if (len == 0 || len > 4096)
+		return lb_err_set(err, LB_EINVAL, "a receipt holds 1 to 4096 "
+		    "bytes");
+	if ((in = BIO_new_mem_buf(data, (int)len)) == NULL ||
+	    (cms = CMS_sign(ca->cert, ca->key, NULL, in, CMS_BINARY)) ==
+	    NULL || (dlen = i2d_CMS_ContentInfo(cms, &der)) <= 0) {
+		log_openssl("ca_sign_receipt");
+		lb_err_set(err, LB_EINTERNAL, "cannot sign the escrow receipt");
+		goto out;
+	}
+	*out = der;
+	*out_len = (size_t)dlen;
+	rc = 0;
+out:
+	BIO_free(in);
+	CMS_ContentInfo_free(cms);
+	return rc;
+}

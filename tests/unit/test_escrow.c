@@ -1,0 +1,384 @@
+/*
+ * test_escrow.c - unit tests of archival (archive/escrow.c, agent.c,
+ * record.c, shamir.c): key/certificate matching, refusals that leave no
+ * rows, and the stored record opened by hand - any M shares decrypted with
+ * the agents' keys recombine into the data key that opens the PKCS#8 key
+ * under the record's AAD; fewer shares, another AAD or an altered byte do
+ * not.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <openssl/decoder.h>
+#include <openssl/encoder.h>
+#include <openssl/rand.h>
+
+#include "archive/archive_int.h"
+#include "tests/unit/testutil.h"
+
+#define NAGENTS 3
+
+struct fx {
+	char *dir;
+	ca_ctx *ca;
+	sqlite3 *db;
+	EVP_PKEY **agent_key;       /* generated once for the whole group */
+	X509 *agent_cert[NAGENTS];
+};
+
+/* RSA-3072 key generation is slow: one set of agent keys for all tests. */
+static EVP_PKEY *agent_keys[NAGENTS];
+
+static int
+group_setup(void **state)
+{
+	lb_err err = { 0 };
+	int i;
+
+	(void)state;
+	for (i = 0; i < NAGENTS; i++)
+		if ((agent_keys[i] = ca_keygen(CA_KEY_RSA3072, &err)) == NULL)
+			return -1;
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	int i;
+
+	(void)state;
+	for (i = 0; i < NAGENTS; i++)
+		EVP_PKEY_free(agent_keys[i]);
+	return 0;
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	ca_init_opts o;
+	lb_err err = { 0 };
+	char *dir;
+
+	if (f == NULL || (f->dir = tu_mkdtemp("escrow")) == NULL)
+		return -1;
+	f->agent_key = agent_keys;
+	memset(&o, 0, sizeof(o));
+	o.key_type = CA_KEY_ECP256;
+	dir = tu_path(f->dir, "ca");
+	if (ca_init(dir, &o, &err) == -1 ||
+	    (f->ca = ca_open(dir, 0, &err)) == NULL ||
+	    (f->db = ca_db_open(f->ca, &err)) == NULL) {
+		fprintf(stderr, "setup: %s\n", err.msg);
+		free(dir);
+		return -1;
+	}
+	free(dir);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	int i;
+
+	for (i = 0; i < NAGENTS; i++)
+		X509_free(f->agent_cert[i]);
+	core_db_close(f->db);
+	ca_free(f->ca);
+	tu_rmtree(f->dir);
+	free(f->dir);
+	free(f);
+	return 0;
+}
+
+static void
+add_agents(struct fx *f)
+{
+	lb_err err = { 0 };
+	char email[64], name[32];
+	int i;
+
+	for (i = 0; i < NAGENTS; i++) {
+		snprintf(email, sizeof(email), "agent%d@example.org", i);
+		snprintf(name, sizeof(name), "Agent %d", i);
+		f->agent_cert[i] = ca_operator_add(f->ca, f->db,
+		    CA_ROLE_RECOVERY_AGENT, name, email, f->agent_key[i], "test",
+		    &err);
+		assert_non_null(f->agent_cert[i]);
+	}
+}
+
+static X509 *
+issue(struct fx *f, EVP_PKEY *key, const char *email, unsigned char **rcpt,
+    size_t *rlen, lb_err *err)
+{
+	ca_request req;
+
+	memset(&req, 0, sizeof(req));
+	req.email = email;
+	return archive_issue_enc(f->ca, f->db, &req, key, "test", rcpt, rlen,
+	    err);
+}
+
+static void
+test_key_matches(void **state)
+{
+	struct fx *f = *state;
+	lb_err err = { 0 };
+	EVP_PKEY *k1 = ca_keygen(CA_KEY_ECP256, &err);
+	EVP_PKEY *k2 = ca_keygen(CA_KEY_ECP256, &err);
+	EVP_PKEY *r1 = ca_keygen(CA_KEY_RSA2048, &err);
+	ca_request req;
+	X509 *c1, *cr;
+
+	memset(&req, 0, sizeof(req));
+	req.profile = "smime-enc";
+	req.email = "a@example.org";
+	req.pubkey = k1;
+	c1 = ca_sign_cert(f->ca, &req, &err);
+	req.pubkey = r1;
+	cr = ca_sign_cert(f->ca, &req, &err);
+	assert_non_null(c1);
+	assert_non_null(cr);
+	assert_int_equal(archive_key_matches(c1, k1, &err), 0);
+	assert_int_equal(archive_key_matches(cr, r1, &err), 0);
+	lb_err_clear(&err);
+	assert_int_equal(archive_key_matches(c1, k2, &err), -1);
+	assert_int_equal(err.code, LB_EINVAL);
+	lb_err_clear(&err);
+	assert_int_equal(archive_key_matches(cr, k1, &err), -1);
+	X509_free(c1);
+	X509_free(cr);
+	EVP_PKEY_free(k1);
+	EVP_PKEY_free(k2);
+	EVP_PKEY_free(r1);
+}
+
+static void
+test_too_few_agents(void **state)
+{
+	struct fx *f = *state;
+	lb_err err = { 0 };
+	EVP_PKEY *k = ca_keygen(CA_KEY_ECP256, &err);
+	unsigned char *rcpt = NULL;
+	size_t rlen = 0;
+
+	assert_null(issue(f, k, "alice@example.org", &rcpt, &rlen, &err));
+	assert_int_equal(err.code, LB_ECONFLICT);
+	assert_non_null(strstr(err.msg, "lockbox agent add"));
+	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM certificates "
+	    "WHERE profile = 'smime-enc'"), 0);
+	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM "
+	    "escrow_records"), 0);
+	assert_null(rcpt);
+	EVP_PKEY_free(k);
+}
+
+static void
+test_signing_key_refused(void **state)
+{
+	struct fx *f = *state;
+	lb_err err = { 0 };
+	EVP_PKEY *k = ca_keygen(CA_KEY_ECP256, &err);
+	unsigned char *rcpt = NULL;
+	size_t rlen = 0;
+	ca_request req;
+	X509 *sign;
+
+	add_agents(f);
+	memset(&req, 0, sizeof(req));
+	req.profile = "smime-sign";
+	req.email = "alice@example.org";
+	req.pubkey = k;
+	sign = ca_issue(f->ca, f->db, &req, "test", &err);
+	assert_non_null(sign);
+	assert_int_equal(core_db_begin(f->db, &err), 0);
+	assert_int_equal(archive_escrow_put(f->ca, f->db, sign, k,
+	    "alice@example.org", "test", &rcpt, &rlen, &err), -1);
+	core_db_rollback(f->db);
+	assert_int_equal(err.code, LB_EINVAL);
+	assert_non_null(strstr(err.msg, "signs"));
+	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM "
+	    "escrow_records"), 0);
+	X509_free(sign);
+	EVP_PKEY_free(k);
+}
+
+/* Decrypts agent i's share of the record for serial. */
+static void
+agent_share(struct fx *f, const char *serial, int i,
+    unsigned char share[ARCHIVE_SHARE_LEN])
+{
+	sqlite3_stmt *st = NULL;
+	char *aserial = ca_cert_serial(f->agent_cert[i]);
+	unsigned char *pt = NULL;
+	size_t ptl = 0;
+	lb_err err = { 0 };
+
+	assert_int_equal(sqlite3_prepare_v2(f->db, "SELECT s.cms FROM "
+	    "escrow_shares s JOIN escrow_records r ON r.id = s.record_id "
+	    "WHERE r.serial = ? AND s.agent_serial = ?", -1, &st, NULL),
+	    SQLITE_OK);
+	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, aserial, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(archive_cms_decrypt(f->agent_key[i], f->agent_cert[i],
+	    sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+	    ARCHIVE_SHARE_LEN, &pt, &ptl, &err), 0);
+	assert_int_equal(ptl, ARCHIVE_SHARE_LEN);
+	memcpy(share, pt, ARCHIVE_SHARE_LEN);
+	OPENSSL_clear_free(pt, ptl);
+	sqlite3_finalize(st);
+	free(aserial);
+}
+
+/* AES-256-GCM open of the record with dkey and the AAD of (cert, email). */
+static int
+open_record(struct fx *f, X509 *cert, const char *email,
+    const unsigned char *dkey, unsigned char *out, int *outl)
+{
+	sqlite3_stmt *st = NULL;
+	char *serial = ca_cert_serial(cert);
+	unsigned char *aad = NULL, tag[ARCHIVE_TAG_LEN];
+	size_t aad_len = 0;
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	int n = 0, fl = 0, ok;
+	lb_err err = { 0 };
+
+	assert_int_equal(archive_record_aad(cert, email, &aad, &aad_len, &err),
+	    0);
+	assert_int_equal(sqlite3_prepare_v2(f->db, "SELECT iv, tag, "
+	    "ciphertext FROM escrow_records WHERE serial = ?", -1, &st, NULL),
+	    SQLITE_OK);
+	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	memcpy(tag, sqlite3_column_blob(st, 1), ARCHIVE_TAG_LEN);
+	ok = EVP_DecryptInit_ex2(c, EVP_aes_256_gcm(), dkey,
+	    sqlite3_column_blob(st, 0), NULL) == 1 &&
+	    EVP_DecryptUpdate(c, NULL, &n, aad, (int)aad_len) == 1 &&
+	    EVP_DecryptUpdate(c, out, &n, sqlite3_column_blob(st, 2),
+	    sqlite3_column_bytes(st, 2)) == 1 &&
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, ARCHIVE_TAG_LEN,
+	    tag) == 1 && EVP_DecryptFinal_ex(c, out + n, &fl) == 1;
+	*outl = n + fl;
+	EVP_CIPHER_CTX_free(c);
+	sqlite3_finalize(st);
+	free(aad);
+	free(serial);
+	return ok ? 0 : -1;
+}
+
+static void
+test_escrow_round_trip(void **state)
+{
+	struct fx *f = *state;
+	lb_err err = { 0 };
+	EVP_PKEY *k = ca_keygen(CA_KEY_ECP256, &err), *back = NULL;
+	unsigned char *rcpt = NULL, shares[NAGENTS][ARCHIVE_SHARE_LEN];
+	unsigned char pair[2][ARCHIVE_SHARE_LEN], dkey[ARCHIVE_DATA_KEY_LEN];
+	unsigned char pt[4096];
+	const unsigned char *p;
+	size_t rlen = 0;
+	char *serial;
+	X509 *cert;
+	int i, j, ptl = 0;
+
+	add_agents(f);
+	cert = issue(f, k, "alice@example.org", &rcpt, &rlen, &err);
+	assert_non_null(cert);
+	assert_non_null(rcpt);
+	assert_true(rlen > 100);
+	serial = ca_cert_serial(cert);
+	assert_int_equal(tu_sql_int(f->db, "SELECT nshares * 10 + threshold "
+	    "FROM escrow_records"), NAGENTS * 10 + 2);
+	for (i = 0; i < NAGENTS; i++)
+		agent_share(f, serial, i, shares[i]);
+	/* every pair of agents recovers the key */
+	for (i = 0; i < NAGENTS; i++) {
+		for (j = i + 1; j < NAGENTS; j++) {
+			memcpy(pair[0], shares[i], ARCHIVE_SHARE_LEN);
+			memcpy(pair[1], shares[j], ARCHIVE_SHARE_LEN);
+			assert_int_equal(archive_shamir_combine(pair, 2, dkey,
+			    &err), 0);
+			assert_int_equal(open_record(f, cert,
+			    "alice@example.org", dkey, pt, &ptl), 0);
+			p = pt;
+			back = d2i_AutoPrivateKey(NULL, &p, ptl);
+			assert_non_null(back);
+			assert_int_equal(EVP_PKEY_eq(back, k), 1);
+			EVP_PKEY_free(back);
+		}
+	}
+	/* one share alone does not give the data key */
+	assert_int_equal(archive_shamir_combine(shares, 1, dkey, &err), 0);
+	assert_int_equal(open_record(f, cert, "alice@example.org", dkey, pt,
+	    &ptl), -1);
+	/* the right key under another owner's AAD fails */
+	assert_int_equal(archive_shamir_combine(shares, 2, dkey, &err), 0);
+	assert_int_equal(open_record(f, cert, "mallory@example.org", dkey, pt,
+	    &ptl), -1);
+	/* one altered ciphertext byte fails */
+	assert_int_equal(sqlite3_exec(f->db, "UPDATE escrow_records SET "
+	    "ciphertext = CAST(substr(ciphertext, 1, 10) || "
+	    "CAST(x'00' AS BLOB) || substr(ciphertext, 12) AS BLOB)", NULL,
+	    NULL, NULL), SQLITE_OK);
+	assert_int_equal(open_record(f, cert, "alice@example.org", dkey, pt,
+	    &ptl), -1);
+	OPENSSL_cleanse(dkey, sizeof(dkey));
+	OPENSSL_cleanse(shares, sizeof(shares));
+	OPENSSL_cleanse(pt, sizeof(pt));
+	OPENSSL_free(rcpt);
+	free(serial);
+	X509_free(cert);
+	EVP_PKEY_free(k);
+}
+
+static void
+test_shamir(void **state)
+{
+	unsigned char secret[ARCHIVE_DATA_KEY_LEN], got[ARCHIVE_DATA_KEY_LEN];
+	unsigned char shares[5][ARCHIVE_SHARE_LEN], sub[3][ARCHIVE_SHARE_LEN];
+	lb_err err = { 0 };
+
+	(void)state;
+	assert_int_equal(RAND_bytes(secret, sizeof(secret)), 1);
+	assert_int_equal(archive_shamir_split(secret, 5, 3, shares, &err), 0);
+	memcpy(sub[0], shares[4], ARCHIVE_SHARE_LEN);
+	memcpy(sub[1], shares[0], ARCHIVE_SHARE_LEN);
+	memcpy(sub[2], shares[2], ARCHIVE_SHARE_LEN);
+	assert_int_equal(archive_shamir_combine(sub, 3, got, &err), 0);
+	assert_memory_equal(got, secret, sizeof(secret));
+	assert_int_equal(archive_shamir_combine(sub, 2, got, &err), 0);
+	assert_memory_not_equal(got, secret, sizeof(secret));
+	memcpy(sub[1], shares[4], ARCHIVE_SHARE_LEN);
+	assert_int_equal(archive_shamir_combine(sub, 3, got, &err), -1);
+	lb_err_clear(&err);
+	assert_int_equal(archive_shamir_split(secret, 2, 3, shares, &err), -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_shamir),
+		cmocka_unit_test_setup_teardown(test_key_matches, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_too_few_agents, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_signing_key_refused, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_escrow_round_trip, setup,
+		    teardown),
+	};
+
+	return cmocka_run_group_tests_name("escrow", tests, group_setup,
+	    group_teardown);
+}
