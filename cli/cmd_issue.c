@@ -253,7 +253,9 @@ cmd_issue(int argc, char **argv)
 		goto out;
 	}
 	if (enc && !a.keygen && (a.csr == NULL || a.key == NULL)) {
-		rc = cli_usage(argv[0], "--csr and --key go together");
+		rc = cli_usage(argv[0], "profile '%s' escrows its key: give "
+		    "--csr FILE with --key FILE, or --keygen --out-p12 FILE",
+		    req.profile);
 		goto out;
 	}
 	if (!enc && (a.keygen || a.key != NULL || a.p12 != NULL)) {
