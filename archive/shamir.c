@@ -57,7 +57,9 @@ archive_shamir_split(const unsigned char *secret, unsigned n, unsigned m,
 	}
 	rc = 0;
 out:
-	gfshare_ctx_free(g);
+	/* gfshare_ctx_free overwrites the coefficients before freeing */
+	if (g != NULL)
+		gfshare_ctx_free(g);
 	OPENSSL_cleanse(buf, sizeof(buf));
 	return rc;
 }
