@@ -4,11 +4,94 @@
  * its operator row is active and its credential valid and unexpired; only
  * active agents receive shares of new escrows.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "archive/archive_int.h"
+
+/*
+ * Parsed agent certificates, keyed by their DER.  OpenSSL 3.0 sets up a
+ * provider decoder for the public key of every certificate it parses
+ * (about 1.5 M instructions for an RSA key), and an escrow lists the
+ * agents twice: with five agents that was half the time of an escrowed
+ * issuance (bench/escrow.c).  Agent certificates change rarely, and the
+ * same DER always parses to the same certificate, so a hit hands out a
+ * reference to the parsed one; whether an agent is active still comes
+ * from the database on every call.  Callers only read the certificates,
+ * which OpenSSL allows from many threads at once.  When full, entries are
+ * replaced round-robin (holders keep their references).
+ */
+#define CERT_CACHE_MAX ARCHIVE_MAX_AGENTS
+
+static struct cert_cache_entry {
+	unsigned char *der;
+	size_t len;
+	X509 *cert;
+} cert_cache[CERT_CACHE_MAX];
+static size_t cert_cache_n, cert_cache_next;
+static pthread_mutex_t cert_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The cached certificate of der, or NULL; under cert_cache_lock. */
+static struct cert_cache_entry *
+cert_cache_find(const unsigned char *der, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < cert_cache_n; i++)
+		if (cert_cache[i].len == len &&
+		    memcmp(cert_cache[i].der, der, len) == 0)
+			return &cert_cache[i];
+	return NULL;
+}
+
+/* The certificate of der (a new reference), from the cache or parsed. */
+static X509 *
+agent_cert_get1(const unsigned char *der, int len)
+{
+	struct cert_cache_entry *e;
+	const unsigned char *p = der;
+	unsigned char *copy = NULL;
+	X509 *x = NULL;
+
+	if (der == NULL || len <= 0)
+		return NULL;
+	pthread_mutex_lock(&cert_cache_lock);
+	if ((e = cert_cache_find(der, (size_t)len)) != NULL &&
+	    X509_up_ref(e->cert) == 1)
+		x = e->cert;
+	pthread_mutex_unlock(&cert_cache_lock);
+	if (x != NULL)
+		goto out;
+	/* parse outside the lock: it is the slow part */
+	if ((x = d2i_X509(NULL, &p, len)) == NULL ||
+	    (copy = malloc((size_t)len)) == NULL)
+		goto out; /* NULL, or a certificate left uncached */
+	memcpy(copy, der, (size_t)len);
+	pthread_mutex_lock(&cert_cache_lock);
+	/* another thread may have parsed it meanwhile */
+	if (cert_cache_find(der, (size_t)len) == NULL &&
+	    X509_up_ref(x) == 1) {
+		if (cert_cache_n < CERT_CACHE_MAX) {
+			e = &cert_cache[cert_cache_n++];
+		} else {
+			e = &cert_cache[cert_cache_next];
+			cert_cache_next = (cert_cache_next + 1) %
+			    CERT_CACHE_MAX;
+			free(e->der);
+			X509_free(e->cert);
+		}
+		e->der = copy;
+		e->len = (size_t)len;
+		e->cert = x; /* the cache's reference */
+		copy = NULL;
+	}
+	pthread_mutex_unlock(&cert_cache_lock);
+out:
+	free(copy);
+	return x;
+}
 
 int
 archive_threshold_get(sqlite3 *db, int *threshold, lb_err *err)
@@ -96,7 +179,6 @@ archive_agents_list(sqlite3 *db, bool active_only, archive_agent **out,
 	sqlite3_stmt *st = NULL;
 	archive_agent *a = NULL, *na;
 	size_t cnt = 0;
-	const unsigned char *der;
 	int r, rc = -1;
 	time_t now = time(NULL);
 
@@ -129,8 +211,7 @@ archive_agents_list(sqlite3 *db, bool active_only, archive_agent **out,
 		    2));
 		a[cnt - 1].not_after = (time_t)sqlite3_column_int64(st, 3);
 		a[cnt - 1].active = active;
-		der = sqlite3_column_blob(st, 5);
-		a[cnt - 1].cert = d2i_X509(NULL, &der,
+		a[cnt - 1].cert = agent_cert_get1(sqlite3_column_blob(st, 5),
 		    sqlite3_column_bytes(st, 5));
 		if (a[cnt - 1].serial == NULL || a[cnt - 1].name == NULL ||
 		    a[cnt - 1].email == NULL || a[cnt - 1].cert == NULL) {
