@@ -229,16 +229,17 @@ void archive_recovery_list_free(archive_recovery *a, size_t n);
 /*
  * Opens a recovery request (caller: recovery-officer) for every escrow
  * record of email, or for the one record of serial (which must belong to
- * email).  request_cert is the one-time certificate made by the officer's
- * client: an RSA key of at least 3072 bits, signed by the caller's own
- * credential key, so that agents can check that the key they re-encrypt
- * their shares to is the requester's.  The request expires after [escrow]
+ * email).  request_cert (PEM or DER) is the one-time certificate made by
+ * the officer's client: an RSA key of at least 3072 bits, signed by the
+ * caller's own credential key, so that agents can check that the key they
+ * re-encrypt their shares to is the requester's.  The request expires after [escrow]
  * request_ttl (default 7d) of ca's lockbox.conf.  Fills out (without
  * shares) on success.
  */
 int archive_recovery_open(ca_ctx *ca, sqlite3 *db, const archive_caller *who,
     const char *email, const char *serial, const char *reason,
-    X509 *request_cert, archive_recovery *out, lb_err *err);
+    const unsigned char *request_cert, size_t request_cert_len,
+    archive_recovery *out, lb_err *err);
 
 /*
  * Lists requests newest first, at most limit (0: all).  With
@@ -291,6 +292,14 @@ int archive_recovery_deny(sqlite3 *db, const archive_caller *who,
  */
 int archive_recovery_package(sqlite3 *db, const archive_caller *who,
     const char *id, archive_recovery *out, bool *expired, lb_err *err);
+
+/*
+ * Leaves the audit row "action" (e.g. "recovery-approve-refused") with
+ * why's message for an attempt refused before it reached the rules above
+ * (a malformed body), in its own transaction.  Internal errors leave none.
+ */
+void archive_recovery_refused(sqlite3 *db, const archive_caller *who,
+    const char *action, const char *object, const lb_err *why);
 
 /* True for 32 lowercase hex digits. */
 bool archive_request_id_valid(const char *id);

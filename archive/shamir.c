@@ -83,6 +83,9 @@ archive_shamir_combine(unsigned char (*shares)[ARCHIVE_SHARE_LEN],
 				return lb_err_set(err, LB_EINVAL, "two shares "
 				    "have the same x coordinate");
 	}
+	/* gfshare_ctx_free wipes with gfshare_fill_rand, which is NULL in a
+	 * process that never split (the recovering client) */
+	gfshare_fill_rand = fill_rand;
 	if ((g = gfshare_ctx_init_dec(nrs, n, ARCHIVE_DATA_KEY_LEN)) == NULL)
 		return lb_err_set(err, LB_EINTERNAL, "cannot start combining");
 	for (i = 0; i < n; i++)

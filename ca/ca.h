@@ -276,6 +276,8 @@ json_t *ca_cert_info_json(const ca_cert_info *ci, bool with_pem);
 json_t *ca_json_str(const char *s);
 /* An ISO 8601 UTC time string. */
 json_t *ca_json_time(time_t t);
+/* buf as a standard base64 JSON string; NULL on failure. */
+json_t *ca_json_b64(const unsigned char *buf, size_t len);
 
 /* Filter for ca_cert_list; NULL fields do not filter. */
 typedef struct ca_cert_filter {

@@ -3,9 +3,11 @@
  * (`list --json`, `show --json`) and the HTTP API so both speak the same
  * field names.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 
 #include "ca/ca_int.h"
@@ -48,6 +50,22 @@ ca_json_time(time_t t)
 
 	core_time_fmt(t, buf, sizeof(buf));
 	return json_string(buf);
+}
+
+json_t *
+ca_json_b64(const unsigned char *buf, size_t len)
+{
+	char *out;
+	json_t *j;
+	int n;
+
+	if (len > (size_t)INT32_MAX / 2 ||
+	    (out = malloc(4 * ((len + 2) / 3) + 1)) == NULL)
+		return NULL;
+	n = EVP_EncodeBlock((unsigned char *)out, buf, (int)len);
+	j = n >= 0 ? json_stringn(out, (size_t)n) : NULL;
+	free(out);
+	return j;
 }
 
 static json_t *

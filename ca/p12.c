@@ -152,7 +152,8 @@ ca_p12_write_multi(const char *path, const char *pass_file,
 	size_t k;
 
 	if (n == 0)
-		return lb_err_set(err, LB_EINVAL, "no key to put into %s", path);
+		return lb_err_set(err, LB_EINVAL, "no key to put into %s",
+		    path);
 	if ((pass = p12_pass(pass_file, gen, err)) == NULL)
 		goto out;
 	p12_algs(fmt, &nid_key, &nid_cert, &mac);

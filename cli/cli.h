@@ -28,6 +28,7 @@ int cmd_serve(int argc, char **argv);
 
 int cmd_agent(int argc, char **argv);
 int cmd_escrow(int argc, char **argv);
+int cmd_recovery(int argc, char **argv);
 
 /*
  * `operator add` and `operator remove`, shared with `agent add|remove`:

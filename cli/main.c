@@ -28,6 +28,7 @@ static const struct {
 	{ "operator", cmd_operator, "add, list and remove operators" },
 	{ "agent", cmd_agent, "add, list and remove recovery agents" },
 	{ "escrow", cmd_escrow, "show or set the key escrow policy" },
+	{ "recovery", cmd_recovery, "M-of-N key recovery (over HTTPS)" },
 	{ "audit", cmd_audit, "list and verify the audit log" },
 	{ "serve", cmd_serve, "run the HTTPS daemon" },
 };

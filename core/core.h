@@ -153,6 +153,13 @@ bool core_email_valid(const char *addr);
 char *core_hex(const unsigned char *buf, size_t len);
 /* Fills out with len random base64url characters and a NUL (len+1 bytes). */
 int core_random_password(char *out, size_t len);
+/*
+ * Decodes standard base64 (padding required, no line breaks) of at most max
+ * encoded bytes into a malloc'ed buffer.  -1 on anything malformed, empty
+ * or too long.
+ */
+int core_b64_decode(const char *s, size_t slen, size_t max,
+    unsigned char **out, size_t *len);
 /* "2026-11-28T20:34:40Z" into out (at least 21 bytes). */
 void core_time_fmt(time_t t, char *out, size_t outlen);
 /* Installs SIGPIPE ignore, umask 077 and disables core dumps. */

@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "core/core.h"
@@ -83,6 +84,36 @@ core_random_password(char *out, size_t len)
 	out[len] = '\0';
 	OPENSSL_cleanse(r, sizeof(r));
 	return 0;
+}
+
+int
+core_b64_decode(const char *s, size_t slen, size_t max, unsigned char **out,
+    size_t *len)
+{
+	EVP_ENCODE_CTX *c = NULL;
+	unsigned char *buf = NULL;
+	int n = 0, f = 0, rc = -1;
+
+	*out = NULL;
+	*len = 0;
+	if (s == NULL || slen == 0 || slen > max || slen % 4 != 0 ||
+	    slen > (size_t)INT32_MAX / 2 ||
+	    (buf = malloc(slen / 4 * 3 + 4)) == NULL ||
+	    (c = EVP_ENCODE_CTX_new()) == NULL)
+		goto out;
+	EVP_DecodeInit(c);
+	if (EVP_DecodeUpdate(c, buf, &n, (const unsigned char *)s,
+	    (int)slen) < 0 || EVP_DecodeFinal(c, buf + n, &f) != 1 ||
+	    n + f <= 0)
+		goto out;
+	*out = buf;
+	*len = (size_t)n + (size_t)f;
+	buf = NULL;
+	rc = 0;
+out:
+	EVP_ENCODE_CTX_free(c);
+	free(buf);
+	return rc;
 }
 
 void

@@ -25,6 +25,8 @@
 #define ROLES_READ  (CA_ROLE_ADMIN | CA_ROLE_OFFICER | CA_ROLE_AUDITOR)
 #define ROLES_WRITE (CA_ROLE_ADMIN | CA_ROLE_OFFICER)
 #define ROLES_AUDIT (CA_ROLE_ADMIN | CA_ROLE_AUDITOR)
+/* archive/recovery.c decides which of the two may do what */
+#define ROLES_RECOVERY (CA_ROLE_RECOVERY_OFFICER | CA_ROLE_RECOVERY_AGENT)
 /* An oversized body up to this size is read and discarded before the 413,
  * so that the client sees the answer instead of a reset connection. */
 #define DRAIN_MAX   ((size_t)4 * 1024 * 1024)
@@ -42,6 +44,18 @@ static const struct web_route routes[] = {
 	    true, web_api_cert_revoke },
 	{ "/api/v1/audit", "GET", WEB_HTTPS, ROLES_AUDIT, false,
 	    web_api_audit },
+	{ "/api/v1/recovery/requests", "POST", WEB_HTTPS, ROLES_RECOVERY,
+	    true, web_api_recovery_create },
+	{ "/api/v1/recovery/requests", "GET", WEB_HTTPS, ROLES_RECOVERY,
+	    false, web_api_recovery_list },
+	{ "/api/v1/recovery/requests/*", "GET", WEB_HTTPS, ROLES_RECOVERY,
+	    false, web_api_recovery_get },
+	{ "/api/v1/recovery/requests/*/approve", "POST", WEB_HTTPS,
+	    ROLES_RECOVERY, true, web_api_recovery_approve },
+	{ "/api/v1/recovery/requests/*/deny", "POST", WEB_HTTPS,
+	    ROLES_RECOVERY, true, web_api_recovery_deny },
+	{ "/api/v1/recovery/requests/*/package", "GET", WEB_HTTPS,
+	    ROLES_RECOVERY, false, web_api_recovery_package },
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -63,6 +77,8 @@ status_name(int status)
 		return "method_not_allowed";
 	case 409:
 		return "conflict";
+	case 410:
+		return "gone";
 	case 413:
 		return "payload_too_large";
 	case 415:

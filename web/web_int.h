@@ -9,6 +9,7 @@
  *              collection, operator checks, responses
  *   auth.c     TLS client certificates (the only file that sees GnuTLS)
  *   api.c      the operator JSON API under /api/v1/
+ *   api_recovery.c  the recovery workflow under /api/v1/recovery/
  *   public.c   what relying parties fetch without credentials
  */
 #ifndef LOCKBOX_WEB_INT_H
@@ -22,6 +23,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "archive/archive.h"
 #include "ca/ca.h"
 #include "web/web.h"
 
@@ -190,5 +192,45 @@ enum MHD_Result web_api_audit(struct web_req *r);
 enum MHD_Result web_pub_healthz(struct web_req *r);
 /* GET /ca.crt: pub/ca.crt (DER) as application/pkix-cert. */
 enum MHD_Result web_pub_ca_cert(struct web_req *r);
+
+/*
+ * ---- api_recovery.c: /api/v1/recovery/requests --------------------
+ * The routes admit recovery officers and agents; archive/recovery.c
+ * decides (and audits) what each may do.  r->param is a request id.
+ */
+
+/* POST /api/v1/recovery/requests {"email", "serial"?, "reason",
+ * "request_cert"}: 201 and the request. */
+enum MHD_Result web_api_recovery_create(struct web_req *r);
+/* GET /api/v1/recovery/requests?pending=0|1&limit=: {"requests", "count"};
+ * pending=1: those awaiting the calling agent. */
+enum MHD_Result web_api_recovery_list(struct web_req *r);
+/* GET /api/v1/recovery/requests/ID: the request with its certificates
+ * and, for an agent, its own escrow shares ("shares"). */
+enum MHD_Result web_api_recovery_get(struct web_req *r);
+/* POST /api/v1/recovery/requests/ID/approve {"shares": [{"record_id",
+ * "cms"}]}: the request as it now stands. */
+enum MHD_Result web_api_recovery_approve(struct web_req *r);
+/* POST /api/v1/recovery/requests/ID/deny {"reason"}. */
+enum MHD_Result web_api_recovery_deny(struct web_req *r);
+/* GET /api/v1/recovery/requests/ID/package: records, rewrapped shares and
+ * the CA chain, for the requester of an approved request. */
+enum MHD_Result web_api_recovery_package(struct web_req *r);
+
+/* A parsed approval body; bufs[i] owns shares[i].cms. */
+struct web_approval {
+	archive_share_in *shares;
+	unsigned char **bufs;
+	size_t nshares;
+};
+
+/*
+ * Parses an approval body, {"shares": [{"record_id": N, "cms": BASE64}]}
+ * and nothing else: at most 1000 shares (none is well-formed; the rules
+ * refuse it), positive record ids, base64 of at most 24 KiB each.  -1 with err (LB_EINVAL) and out emptied otherwise.
+ */
+int web_recovery_approve_parse(const unsigned char *buf, size_t len,
+    struct web_approval *out, lb_err *err);
+void web_approval_free(struct web_approval *a);
 
 #endif /* LOCKBOX_WEB_INT_H */

@@ -1,0 +1,870 @@
+/*
+ * test_archive.c - unit tests of recovery (archive/recover.c,
+ * archive/recovery.c, the approval body parser of web/api_recovery.c):
+ * Shamir subsets of every size against the threshold; a record built here
+ * exactly as escrow.c builds it, opened through archive_record_open with
+ * every field altered in turn (each refused with LB_EINVAL naming the
+ * serial, never yielding a key); share rewrapping; and the server's rules
+ * driven directly on a scratch CA: request, approvals, refusals, package,
+ * deny and expiry, with their audit rows.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <openssl/encoder.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+#include "archive/archive_int.h"
+#include "tests/unit/testutil.h"
+#include "web/web_int.h"
+
+#define EMAIL    "alice@example.org"
+#define NAGENTS  3
+
+/* RSA-3072 keys are slow to make: one set for the whole program. */
+static EVP_PKEY *agent_key[NAGENTS], *onetime_key, *officer_key;
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                             */
+
+/* A certificate for key, signed by signer (issuer's name), or self-signed. */
+static X509 *
+make_cert(EVP_PKEY *key, const char *cn, EVP_PKEY *signer, X509 *issuer)
+{
+	X509 *x = X509_new();
+	X509_NAME *n = X509_NAME_new();
+	unsigned char sn[16];
+	BIGNUM *bn;
+
+	assert_non_null(x);
+	assert_int_equal(RAND_bytes(sn, sizeof(sn)), 1);
+	sn[0] = (unsigned char)((sn[0] & 0x7f) | 0x40);
+	bn = BN_bin2bn(sn, sizeof(sn), NULL);
+	assert_non_null(BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)));
+	BN_free(bn);
+	assert_int_equal(X509_set_version(x, X509_VERSION_3), 1);
+	assert_int_equal(X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)cn, -1, -1, 0), 1);
+	assert_int_equal(X509_set_subject_name(x, n), 1);
+	assert_int_equal(X509_set_issuer_name(x, issuer != NULL ?
+	    X509_get_subject_name(issuer) : n), 1);
+	assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), -60));
+	assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 86400));
+	assert_int_equal(X509_set_pubkey(x, key), 1);
+	assert_true(X509_sign(x, signer != NULL ? signer : key,
+	    EVP_sha256()) > 0);
+	X509_NAME_free(n);
+	return x;
+}
+
+/* An escrow record as escrow.c makes it, with its plaintext shares. */
+struct record {
+	EVP_PKEY *key;
+	X509 *cert;
+	char *serial;
+	unsigned char iv[ARCHIVE_IV_LEN], tag[ARCHIVE_TAG_LEN];
+	unsigned char *ct;
+	size_t ct_len;
+	unsigned n, m;
+	unsigned char shares[8][ARCHIVE_SHARE_LEN];
+};
+
+static void
+record_make(struct record *r, unsigned n, unsigned m)
+{
+	unsigned char dkey[ARCHIVE_DATA_KEY_LEN], *der = NULL, *aad = NULL;
+	size_t der_len = 0, aad_len = 0;
+	OSSL_ENCODER_CTX *e;
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	lb_err err = { 0 };
+	int l = 0, fl = 0;
+
+	memset(r, 0, sizeof(*r));
+	r->n = n;
+	r->m = m;
+	r->key = ca_keygen(CA_KEY_ECP256, &err);
+	assert_non_null(r->key);
+	r->cert = make_cert(r->key, EMAIL, NULL, NULL);
+	r->serial = ca_cert_serial(r->cert);
+	e = OSSL_ENCODER_CTX_new_for_pkey(r->key, OSSL_KEYMGMT_SELECT_KEYPAIR,
+	    "DER", "PrivateKeyInfo", NULL);
+	assert_int_equal(OSSL_ENCODER_to_data(e, &der, &der_len), 1);
+	OSSL_ENCODER_CTX_free(e);
+	assert_int_equal(archive_record_aad(r->cert, EMAIL, &aad, &aad_len,
+	    &err), 0);
+	assert_int_equal(RAND_bytes(dkey, sizeof(dkey)), 1);
+	assert_int_equal(RAND_bytes(r->iv, sizeof(r->iv)), 1);
+	r->ct = malloc(der_len);
+	assert_non_null(r->ct);
+	assert_int_equal(EVP_EncryptInit_ex2(c, EVP_aes_256_gcm(), dkey, r->iv,
+	    NULL), 1);
+	assert_int_equal(EVP_EncryptUpdate(c, NULL, &l, aad, (int)aad_len), 1);
+	assert_int_equal(EVP_EncryptUpdate(c, r->ct, &l, der, (int)der_len), 1);
+	assert_int_equal(EVP_EncryptFinal_ex(c, r->ct + l, &fl), 1);
+	r->ct_len = (size_t)(l + fl);
+	assert_int_equal(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG,
+	    ARCHIVE_TAG_LEN, r->tag), 1);
+	assert_int_equal(archive_shamir_split(dkey, n, m, r->shares, &err), 0);
+	EVP_CIPHER_CTX_free(c);
+	OPENSSL_clear_free(der, der_len);
+	OPENSSL_cleanse(dkey, sizeof(dkey));
+	free(aad);
+}
+
+static void
+record_free(struct record *r)
+{
+	EVP_PKEY_free(r->key);
+	X509_free(r->cert);
+	free(r->serial);
+	free(r->ct);
+	OPENSSL_cleanse(r->shares, sizeof(r->shares));
+}
+
+/* CMS of the first count shares to cert, as rewrapped shares would be. */
+struct wrapped {
+	unsigned char *cms[8];
+	size_t len[8];
+	size_t n;
+};
+
+static void
+wrap_shares(struct wrapped *w, const struct record *r, const unsigned *pick,
+    size_t count, X509 *to)
+{
+	lb_err err = { 0 };
+	size_t i;
+
+	memset(w, 0, sizeof(*w));
+	for (i = 0; i < count; i++)
+		assert_int_equal(archive_cms_encrypt(to, r->shares[pick[i]],
+		    ARCHIVE_SHARE_LEN, &w->cms[i], &w->len[i], &err), 0);
+	w->n = count;
+}
+
+static void
+wrapped_free(struct wrapped *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->n; i++)
+		OPENSSL_free(w->cms[i]);
+	memset(w, 0, sizeof(*w));
+}
+
+/* archive_record_open with r's fields, some replaced. */
+static EVP_PKEY *
+open_with(const struct record *r, X509 *cert, const char *email,
+    const unsigned char *iv, const unsigned char *tag,
+    const unsigned char *ct, X509 *ot, const struct wrapped *w, lb_err *err)
+{
+	lb_err_clear(err);
+	return archive_record_open(cert, email, iv, tag, ct, r->ct_len,
+	    (int)r->m, onetime_key, ot, (const unsigned char *const *)w->cms,
+	    w->len, w->n, err);
+}
+
+/* The call failed with LB_EINVAL naming the record's serial. */
+static void
+assert_refused(EVP_PKEY *k, const lb_err *err, const char *serial,
+    const char *words)
+{
+	assert_null(k);
+	assert_int_equal(err->code, LB_EINVAL);
+	assert_non_null(strstr(err->msg, serial));
+	if (words != NULL && strstr(err->msg, words) == NULL)
+		fail_msg("'%s' lacks '%s'", err->msg, words);
+}
+
+static int
+group_setup(void **state)
+{
+	lb_err err = { 0 };
+	int i;
+
+	(void)state;
+	for (i = 0; i < NAGENTS; i++)
+		if ((agent_key[i] = ca_keygen(CA_KEY_RSA3072, &err)) == NULL)
+			return -1;
+	if ((onetime_key = ca_keygen(CA_KEY_RSA3072, &err)) == NULL ||
+	    (officer_key = ca_keygen(CA_KEY_ECP256, &err)) == NULL)
+		return -1;
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	int i;
+
+	(void)state;
+	for (i = 0; i < NAGENTS; i++)
+		EVP_PKEY_free(agent_key[i]);
+	EVP_PKEY_free(onetime_key);
+	EVP_PKEY_free(officer_key);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Shamir                                                              */
+
+/* Combines the shares whose bit is set in mask. */
+static int
+combine_mask(unsigned char (*shares)[ARCHIVE_SHARE_LEN], unsigned n,
+    unsigned mask, unsigned char *out, unsigned *count)
+{
+	unsigned char sub[8][ARCHIVE_SHARE_LEN];
+	lb_err err = { 0 };
+	unsigned i, k = 0;
+	int rc;
+
+	for (i = 0; i < n; i++)
+		if (mask & (1u << i))
+			memcpy(sub[k++], shares[i], ARCHIVE_SHARE_LEN);
+	*count = k;
+	rc = archive_shamir_combine(sub, k, out, &err);
+	OPENSSL_cleanse(sub, sizeof(sub));
+	return rc;
+}
+
+static void
+test_shamir_subsets(void **state)
+{
+	unsigned char secret[ARCHIVE_DATA_KEY_LEN], got[ARCHIVE_DATA_KEY_LEN];
+	unsigned char shares[8][ARCHIVE_SHARE_LEN];
+	static const unsigned nm[][2] = { { 5, 3 }, { 4, 2 }, { 3, 3 },
+	    { 3, 1 }, { 7, 4 } };
+	lb_err err = { 0 };
+	unsigned t, mask, k, n, m;
+
+	(void)state;
+	for (t = 0; t < sizeof(nm) / sizeof(nm[0]); t++) {
+		n = nm[t][0];
+		m = nm[t][1];
+		assert_int_equal(RAND_bytes(secret, sizeof(secret)), 1);
+		assert_int_equal(archive_shamir_split(secret, n, m, shares,
+		    &err), 0);
+		for (k = 0; k < n; k++)
+			assert_int_equal(shares[k][0], k + 1);
+		/* every non-empty subset: M or more reproduce, fewer never */
+		for (mask = 1; mask < (1u << n); mask++) {
+			assert_int_equal(combine_mask(shares, n, mask, got, &k),
+			    0);
+			if (k >= m)
+				assert_memory_equal(got, secret, sizeof(got));
+			else
+				assert_memory_not_equal(got, secret,
+				    sizeof(got));
+		}
+	}
+	/* bad parameters and shares */
+	assert_int_equal(archive_shamir_split(secret, 2, 3, shares, &err), -1);
+	assert_int_equal(archive_shamir_split(secret, 0, 0, shares, &err), -1);
+	assert_int_equal(archive_shamir_split(secret, 3, 2, shares, &err), 0);
+	memcpy(shares[1], shares[0], ARCHIVE_SHARE_LEN);
+	lb_err_clear(&err);
+	assert_int_equal(archive_shamir_combine(shares, 2, got, &err), -1);
+	assert_int_equal(err.code, LB_EINVAL);
+	shares[0][0] = 0;
+	assert_int_equal(archive_shamir_combine(shares, 1, got, &err), -1);
+	OPENSSL_cleanse(secret, sizeof(secret));
+	OPENSSL_cleanse(shares, sizeof(shares));
+}
+
+/* ------------------------------------------------------------------ */
+/* The client side: rewrap and open                                    */
+
+static void
+test_share_rewrap(void **state)
+{
+	X509 *agent = make_cert(agent_key[0], "agent", NULL, NULL);
+	X509 *other = make_cert(agent_key[1], "other", NULL, NULL);
+	X509 *ot = make_cert(onetime_key, "lockbox recovery request", NULL,
+	    NULL);
+	unsigned char share[ARCHIVE_SHARE_LEN], *cms = NULL, *re = NULL;
+	unsigned char *back = NULL, junk[10] = { 0 };
+	size_t cl = 0, rl = 0, bl = 0;
+	lb_err err = { 0 };
+
+	(void)state;
+	assert_int_equal(RAND_bytes(share, sizeof(share)), 1);
+	share[0] = 3;
+	assert_int_equal(archive_cms_encrypt(agent, share, sizeof(share), &cms,
+	    &cl, &err), 0);
+	/* round trip: agent -> one-time key */
+	assert_int_equal(archive_share_rewrap(agent_key[0], agent, cms, cl, ot,
+	    &re, &rl, &err), 0);
+	assert_memory_not_equal(re, cms, rl < cl ? rl : cl);
+	assert_int_equal(archive_cms_decrypt(onetime_key, ot, re, rl,
+	    ARCHIVE_SHARE_LEN, &back, &bl, &err), 0);
+	assert_int_equal(bl, ARCHIVE_SHARE_LEN);
+	assert_memory_equal(back, share, bl);
+	/* the agent's own key no longer opens the rewrapped share */
+	OPENSSL_clear_free(back, bl);
+	back = NULL;
+	assert_int_equal(archive_cms_decrypt(agent_key[0], agent, re, rl,
+	    ARCHIVE_SHARE_LEN, &back, &bl, &err), -1);
+	OPENSSL_free(re);
+	re = NULL;
+	/* another agent's key cannot rewrap it */
+	lb_err_clear(&err);
+	assert_int_equal(archive_share_rewrap(agent_key[1], other, cms, cl, ot,
+	    &re, &rl, &err), -1);
+	assert_int_equal(err.code, LB_EINVAL);
+	assert_null(re);
+	/* garbage, truncated CMS and a plaintext of the wrong size */
+	lb_err_clear(&err);
+	assert_int_equal(archive_share_rewrap(agent_key[0], agent, junk,
+	    sizeof(junk), ot, &re, &rl, &err), -1);
+	assert_int_equal(archive_share_rewrap(agent_key[0], agent, cms, cl - 1,
+	    ot, &re, &rl, &err), -1);
+	OPENSSL_free(cms);
+	assert_int_equal(archive_cms_encrypt(agent, junk, sizeof(junk), &cms,
+	    &cl, &err), 0);
+	lb_err_clear(&err);
+	assert_int_equal(archive_share_rewrap(agent_key[0], agent, cms, cl, ot,
+	    &re, &rl, &err), -1);
+	assert_non_null(strstr(err.msg, "malformed"));
+	assert_null(re);
+	OPENSSL_free(cms);
+	OPENSSL_cleanse(share, sizeof(share));
+	X509_free(agent);
+	X509_free(other);
+	X509_free(ot);
+}
+
+static void
+test_record_open(void **state)
+{
+	static const unsigned first[] = { 0, 1, 2, 3, 4 };
+	static const unsigned other[] = { 4, 2, 0 };
+	struct record r;
+	struct wrapped w;
+	X509 *ot = make_cert(onetime_key, "lockbox recovery request", NULL,
+	    NULL);
+	X509 *stranger = make_cert(agent_key[2], "stranger", NULL, NULL);
+	X509 *othercert;
+	unsigned char bad[ARCHIVE_TAG_LEN], *ct2;
+	EVP_PKEY *k, *otherkey;
+	lb_err err = { 0 };
+	size_t i;
+
+	(void)state;
+	record_make(&r, 5, 3);
+	/* exactly M shares, any M, and all N open it to the escrowed key */
+	wrap_shares(&w, &r, first, 3, ot);
+	k = open_with(&r, r.cert, EMAIL, r.iv, r.tag, r.ct, ot, &w, &err);
+	assert_non_null(k);
+	assert_int_equal(EVP_PKEY_eq(k, r.key), 1);
+	EVP_PKEY_free(k);
+	wrapped_free(&w);
+	wrap_shares(&w, &r, other, 3, ot);
+	k = open_with(&r, r.cert, EMAIL, r.iv, r.tag, r.ct, ot, &w, &err);
+	assert_non_null(k);
+	EVP_PKEY_free(k);
+	wrapped_free(&w);
+	wrap_shares(&w, &r, first, 5, ot);
+	k = open_with(&r, r.cert, EMAIL, r.iv, r.tag, r.ct, ot, &w, &err);
+	assert_non_null(k);
+	EVP_PKEY_free(k);
+
+	/* every altered field is refused, naming the serial */
+	memcpy(bad, r.iv, ARCHIVE_IV_LEN);
+	bad[0] ^= 1;
+	k = open_with(&r, r.cert, EMAIL, bad, r.tag, r.ct, ot, &w, &err);
+	assert_refused(k, &err, r.serial, "failed authentication: altered in "
+	    "the database");
+	memcpy(bad, r.tag, ARCHIVE_TAG_LEN);
+	bad[ARCHIVE_TAG_LEN - 1] ^= 0x80;
+	k = open_with(&r, r.cert, EMAIL, r.iv, bad, r.ct, ot, &w, &err);
+	assert_refused(k, &err, r.serial, "failed authentication");
+	ct2 = malloc(r.ct_len);
+	assert_non_null(ct2);
+	for (i = 0; i < r.ct_len; i += r.ct_len / 7 + 1) {
+		memcpy(ct2, r.ct, r.ct_len);
+		ct2[i] ^= 0x01;
+		k = open_with(&r, r.cert, EMAIL, r.iv, r.tag, ct2, ot, &w,
+		    &err);
+		assert_refused(k, &err, r.serial, "failed authentication");
+	}
+	free(ct2);
+	k = open_with(&r, r.cert, "mallory@example.org", r.iv, r.tag, r.ct, ot,
+	    &w, &err);
+	assert_refused(k, &err, r.serial, "failed authentication");
+	/* the record bound to another certificate */
+	otherkey = ca_keygen(CA_KEY_ECP256, &err);
+	othercert = make_cert(otherkey, EMAIL, NULL, NULL);
+	k = open_with(&r, othercert, EMAIL, r.iv, r.tag, r.ct, ot, &w, &err);
+	assert_null(k);
+	assert_int_equal(err.code, LB_EINVAL);
+	X509_free(othercert);
+	EVP_PKEY_free(otherkey);
+	wrapped_free(&w);
+
+	/* fewer than M shares */
+	wrap_shares(&w, &r, first, 2, ot);
+	k = open_with(&r, r.cert, EMAIL, r.iv, r.tag, r.ct, ot, &w, &err);
+	assert_refused(k, &err, r.serial, "needs 3 shares");
+	wrapped_free(&w);
+	/* shares to another key than the one-time key */
+	wrap_shares(&w, &r, first, 3, stranger);
+	k = open_with(&r, r.cert, EMAIL, r.iv, r.tag, r.ct, ot, &w, &err);
+	assert_refused(k, &err, r.serial, "0 of the 3 shares");
+	wrapped_free(&w);
+	/* a wrong share among more than M is outvoted */
+	r.shares[0][5] ^= 0xff;
+	wrap_shares(&w, &r, first, 4, ot);
+	k = open_with(&r, r.cert, EMAIL, r.iv, r.tag, r.ct, ot, &w, &err);
+	assert_non_null(k);
+	assert_int_equal(EVP_PKEY_eq(k, r.key), 1);
+	EVP_PKEY_free(k);
+	wrapped_free(&w);
+	/* ... but not among exactly M */
+	wrap_shares(&w, &r, first, 3, ot);
+	k = open_with(&r, r.cert, EMAIL, r.iv, r.tag, r.ct, ot, &w, &err);
+	assert_refused(k, &err, r.serial, "failed authentication");
+	wrapped_free(&w);
+
+	record_free(&r);
+	X509_free(ot);
+	X509_free(stranger);
+}
+
+/* ------------------------------------------------------------------ */
+/* The server side, on a scratch CA                                    */
+
+struct wf {
+	char *tmp;
+	ca_ctx *ca;
+	sqlite3 *db;
+	X509 *agent[NAGENTS], *officer, *alice_officer, *alice_cert, *ot;
+	char *agent_serial[NAGENTS], *officer_serial, *alice_officer_serial;
+	EVP_PKEY *alice_key, *alice_officer_key;
+};
+
+static int
+wf_setup(void **state)
+{
+	struct wf *f = calloc(1, sizeof(*f));
+	ca_init_opts o;
+	ca_request req;
+	lb_err err = { 0 };
+	char email[64], *dir;
+	unsigned char *rcpt = NULL;
+	size_t rlen = 0;
+	int i;
+
+	if (f == NULL || (f->tmp = tu_mkdtemp("recovery")) == NULL)
+		return -1;
+	*state = f;
+	memset(&o, 0, sizeof(o));
+	o.key_type = CA_KEY_ECP256;
+	dir = tu_path(f->tmp, "ca");
+	if (ca_init(dir, &o, &err) == -1 ||
+	    (f->ca = ca_open(dir, 0, &err)) == NULL ||
+	    (f->db = ca_db_open(f->ca, &err)) == NULL) {
+		fprintf(stderr, "wf_setup: %s\n", err.msg);
+		free(dir);
+		return -1;
+	}
+	free(dir);
+	for (i = 0; i < NAGENTS; i++) {
+		snprintf(email, sizeof(email), "agent%d@example.org", i);
+		if ((f->agent[i] = ca_operator_add(f->ca, f->db,
+		    CA_ROLE_RECOVERY_AGENT, email, email, agent_key[i], "test",
+		    &err)) == NULL)
+			goto fail;
+		f->agent_serial[i] = ca_cert_serial(f->agent[i]);
+	}
+	f->alice_officer_key = ca_keygen(CA_KEY_ECP256, &err);
+	if ((f->officer = ca_operator_add(f->ca, f->db,
+	    CA_ROLE_RECOVERY_OFFICER, "Officer", "officer@example.org",
+	    officer_key, "test", &err)) == NULL ||
+	    (f->alice_officer = ca_operator_add(f->ca, f->db,
+	    CA_ROLE_RECOVERY_OFFICER, "Alice", EMAIL, f->alice_officer_key,
+	    "test", &err)) == NULL)
+		goto fail;
+	f->officer_serial = ca_cert_serial(f->officer);
+	f->alice_officer_serial = ca_cert_serial(f->alice_officer);
+	f->alice_key = ca_keygen(CA_KEY_ECP256, &err);
+	memset(&req, 0, sizeof(req));
+	req.email = EMAIL;
+	if ((f->alice_cert = archive_issue_enc(f->ca, f->db, &req, f->alice_key,
+	    "test", &rcpt, &rlen, &err)) == NULL)
+		goto fail;
+	OPENSSL_free(rcpt);
+	/* the one-time certificate, signed by the officer's credential */
+	f->ot = make_cert(onetime_key, "lockbox recovery request", officer_key,
+	    f->officer);
+	return 0;
+fail:
+	fprintf(stderr, "wf_setup: %s\n", err.msg);
+	return -1;
+}
+
+static int
+wf_teardown(void **state)
+{
+	struct wf *f = *state;
+	int i;
+
+	for (i = 0; i < NAGENTS; i++) {
+		X509_free(f->agent[i]);
+		free(f->agent_serial[i]);
+	}
+	X509_free(f->officer);
+	X509_free(f->alice_officer);
+	X509_free(f->alice_cert);
+	X509_free(f->ot);
+	free(f->officer_serial);
+	free(f->alice_officer_serial);
+	EVP_PKEY_free(f->alice_key);
+	EVP_PKEY_free(f->alice_officer_key);
+	core_db_close(f->db);
+	ca_free(f->ca);
+	tu_rmtree(f->tmp);
+	free(f->tmp);
+	free(f);
+	return 0;
+}
+
+static archive_caller
+officer(const struct wf *f)
+{
+	archive_caller c = { f->officer_serial, "officer@example.org",
+	    CA_ROLE_RECOVERY_OFFICER };
+
+	return c;
+}
+
+static archive_caller
+agent(const struct wf *f, int i)
+{
+	static char email[NAGENTS][32];
+	archive_caller c;
+
+	snprintf(email[i], sizeof(email[i]), "agent%d@example.org", i);
+	c.serial = f->agent_serial[i];
+	c.email = email[i];
+	c.roles = CA_ROLE_RECOVERY_AGENT;
+	return c;
+}
+
+static long long
+audits(struct wf *f, const char *action, const char *id)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit WHERE action = "
+	    "'%s' AND object = '%s'", action, id);
+	return tu_sql_int(f->db, sql);
+}
+
+static void
+open_request(struct wf *f, X509 *ot, archive_recovery *rq)
+{
+	archive_caller o = officer(f);
+	unsigned char *der = NULL;
+	int len = i2d_X509(ot, &der);
+	lb_err err = { 0 };
+
+	assert_true(len > 0);
+	if (archive_recovery_open(f->ca, f->db, &o, EMAIL, NULL, "lost laptop",
+	    der, (size_t)len, rq, &err) == -1)
+		fail_msg("archive_recovery_open: %s", err.msg);
+	OPENSSL_free(der);
+}
+
+/* Agent i reads request id and approves with its rewrapped share. */
+static int
+approve(struct wf *f, int i, const char *id, bool *expired, lb_err *err)
+{
+	archive_caller a = agent(f, i);
+	archive_recovery rq;
+	archive_share_in in[4];
+	unsigned char *re[4] = { NULL };
+	size_t n = 0, k;
+	int rc;
+
+	if (archive_recovery_get(f->db, &a, id, &rq, expired, err) == -1)
+		return -1;
+	for (k = 0; k < rq.nrecords && n < 4; k++) {
+		if (rq.records[k].share == NULL)
+			continue;
+		assert_int_equal(archive_share_rewrap(agent_key[i], f->agent[i],
+		    rq.records[k].share, rq.records[k].share_len, f->ot, &re[n],
+		    &in[n].cms_len, err), 0);
+		in[n].record_id = rq.records[k].record_id;
+		in[n].cms = re[n];
+		n++;
+	}
+	rc = archive_recovery_approve(f->db, &a, id, in, n, expired, err);
+	for (k = 0; k < n; k++)
+		OPENSSL_free(re[k]);
+	archive_recovery_clear(&rq);
+	return rc;
+}
+
+static void
+test_workflow(void **state)
+{
+	struct wf *f = *state;
+	archive_caller o = officer(f), a0 = agent(f, 0);
+	archive_caller ao = { f->alice_officer_serial, EMAIL,
+	    CA_ROLE_RECOVERY_OFFICER };
+	archive_recovery rq, pkg, *list = NULL;
+	unsigned char *der = NULL;
+	X509 *selfsigned, *cert;
+	EVP_PKEY *k;
+	size_t n = 0;
+	bool expired = false;
+	lb_err err = { 0 };
+	char id[ARCHIVE_REQUEST_ID_LEN + 1];
+	int len;
+
+	/* refusals at the door, each audited */
+	len = i2d_X509(f->ot, &der);
+	assert_int_equal(archive_recovery_open(f->ca, f->db, &ao, EMAIL, NULL,
+	    "mine", der, (size_t)len, &rq, &err), -1);
+	assert_int_equal(err.code, LB_EFORBIDDEN);
+	lb_err_clear(&err);
+	assert_int_equal(archive_recovery_open(f->ca, f->db, &a0, EMAIL, NULL,
+	    "x", der, (size_t)len, &rq, &err), -1);
+	assert_int_equal(err.code, LB_EFORBIDDEN);
+	lb_err_clear(&err);
+	assert_int_equal(archive_recovery_open(f->ca, f->db, &o,
+	    "bob@example.org", NULL, "x", der, (size_t)len, &rq, &err), -1);
+	assert_int_equal(err.code, LB_ENOTFOUND);
+	lb_err_clear(&err);
+	assert_int_equal(archive_recovery_open(f->ca, f->db, &o, EMAIL, NULL,
+	    "", der, (size_t)len, &rq, &err), -1);
+	assert_int_equal(err.code, LB_EINVAL);
+	OPENSSL_free(der);
+	der = NULL;
+	selfsigned = make_cert(onetime_key, "x", NULL, NULL);
+	len = i2d_X509(selfsigned, &der);
+	lb_err_clear(&err);
+	assert_int_equal(archive_recovery_open(f->ca, f->db, &o, EMAIL, NULL,
+	    "x", der, (size_t)len, &rq, &err), -1);
+	assert_int_equal(err.code, LB_EINVAL);
+	assert_non_null(strstr(err.msg, "not signed by your credential"));
+	OPENSSL_free(der);
+	X509_free(selfsigned);
+	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM audit WHERE "
+	    "action = 'recovery-request-refused'"), 5);
+	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM "
+	    "recovery_requests"), 0);
+
+	open_request(f, f->ot, &rq);
+	memcpy(id, rq.id, sizeof(id));
+	assert_true(archive_request_id_valid(id));
+	assert_string_equal(rq.status, "pending");
+	assert_int_equal(rq.nrecords, 1);
+	assert_int_equal(rq.threshold, 2);
+	assert_int_equal(rq.expires - rq.created, ARCHIVE_REQUEST_TTL_DEFAULT);
+	archive_recovery_clear(&rq);
+	assert_int_equal(audits(f, "recovery-request", id), 1);
+
+	/* awaiting agent 0; the officer cannot list "awaiting" */
+	assert_int_equal(archive_recovery_list(f->db, &a0, true, 0, &list, &n,
+	    &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0].id, id);
+	archive_recovery_list_free(list, n);
+	assert_int_equal(archive_recovery_list(f->db, &o, true, 0, &list, &n,
+	    &err), -1);
+
+	/* the officer cannot approve nor, before M approvals, fetch */
+	lb_err_clear(&err);
+	assert_int_equal(archive_recovery_approve(f->db, &o, id, NULL, 0,
+	    &expired, &err), -1);
+	assert_int_equal(err.code, LB_EFORBIDDEN);
+	lb_err_clear(&err);
+	assert_int_equal(approve(f, 0, id, &expired, &err), 0);
+	lb_err_clear(&err);
+	assert_int_equal(approve(f, 0, id, &expired, &err), -1);
+	assert_int_equal(err.code, LB_ECONFLICT);
+	assert_false(expired);
+	lb_err_clear(&err);
+	assert_int_equal(archive_recovery_package(f->db, &o, id, &pkg,
+	    &expired, &err), -1);
+	assert_int_equal(err.code, LB_ECONFLICT);
+	assert_non_null(strstr(err.msg, "1 of 2 approvals"));
+	assert_int_equal(audits(f, "recovery-fetch-refused", id), 1);
+	/* agent 0 has acted: no longer awaiting it */
+	assert_int_equal(archive_recovery_list(f->db, &a0, true, 0, &list, &n,
+	    &err), 0);
+	assert_int_equal(n, 0);
+	archive_recovery_list_free(list, n);
+
+	lb_err_clear(&err);
+	assert_int_equal(approve(f, 1, id, &expired, &err), 0);
+	assert_int_equal(audits(f, "recovery-approve", id), 2);
+	assert_int_equal(audits(f, "recovery-approve-refused", id), 2);
+	/* another officer is not the requester */
+	lb_err_clear(&err);
+	assert_int_equal(archive_recovery_package(f->db, &ao, id, &pkg,
+	    &expired, &err), -1);
+	assert_int_equal(err.code, LB_EFORBIDDEN);
+	assert_int_equal(archive_recovery_package(f->db, &o, id, &pkg,
+	    &expired, &err), 0);
+	assert_string_equal(pkg.status, "fetched");
+	assert_int_equal(pkg.nrecords, 1);
+	assert_int_equal(pkg.records[0].nshares, 2);
+	cert = ca_cert_parse(pkg.records[0].cert, pkg.records[0].cert_len,
+	    &err);
+	assert_non_null(cert);
+	k = archive_record_open(cert, pkg.records[0].email, pkg.records[0].iv,
+	    pkg.records[0].tag, pkg.records[0].ciphertext,
+	    pkg.records[0].ciphertext_len, pkg.records[0].threshold,
+	    onetime_key, f->ot,
+	    (const unsigned char *const *)pkg.records[0].shares,
+	    pkg.records[0].share_lens, pkg.records[0].nshares, &err);
+	assert_non_null(k);
+	assert_int_equal(EVP_PKEY_eq(k, f->alice_key), 1);
+	EVP_PKEY_free(k);
+	X509_free(cert);
+	archive_recovery_clear(&pkg);
+	assert_int_equal(audits(f, "recovery-fetch", id), 1);
+	/* re-fetch until expiry; deny no longer applies */
+	assert_int_equal(archive_recovery_package(f->db, &o, id, &pkg,
+	    &expired, &err), 0);
+	archive_recovery_clear(&pkg);
+	lb_err_clear(&err);
+	assert_int_equal(archive_recovery_deny(f->db, &a0, id, "late",
+	    &expired, &err), -1);
+	assert_int_equal(err.code, LB_ECONFLICT);
+
+	/* a denied request releases nothing */
+	open_request(f, f->ot, &rq);
+	memcpy(id, rq.id, sizeof(id));
+	archive_recovery_clear(&rq);
+	assert_int_equal(approve(f, 0, id, &expired, &err), 0);
+	assert_int_equal(archive_recovery_deny(f->db, &a0, id, "no ticket",
+	    &expired, &err), 0);
+	lb_err_clear(&err);
+	assert_int_equal(approve(f, 1, id, &expired, &err), -1);
+	assert_int_equal(err.code, LB_ECONFLICT);
+	lb_err_clear(&err);
+	assert_int_equal(archive_recovery_package(f->db, &o, id, &pkg,
+	    &expired, &err), -1);
+	assert_non_null(strstr(err.msg, "denied by agent0@example.org"));
+	assert_int_equal(audits(f, "recovery-deny", id), 1);
+
+	/* an expired request releases nothing and is marked once */
+	open_request(f, f->ot, &rq);
+	memcpy(id, rq.id, sizeof(id));
+	archive_recovery_clear(&rq);
+	assert_int_equal(approve(f, 0, id, &expired, &err), 0);
+	assert_int_equal(approve(f, 1, id, &expired, &err), 0);
+	assert_int_equal(sqlite3_exec(f->db, "UPDATE recovery_requests SET "
+	    "expires = 1", NULL, NULL, NULL), SQLITE_OK);
+	lb_err_clear(&err);
+	assert_int_equal(archive_recovery_package(f->db, &o, id, &pkg,
+	    &expired, &err), -1);
+	assert_true(expired);
+	assert_int_equal(err.code, LB_ECONFLICT);
+	assert_int_equal(audits(f, "recovery-expire", id), 1);
+	lb_err_clear(&err);
+	expired = false;
+	assert_int_equal(approve(f, 2, id, &expired, &err), -1);
+	assert_true(expired);
+	assert_int_equal(audits(f, "recovery-expire", id), 1);
+	/* listing touches every request: the fetched one expires too, the
+	 * denied one stays denied */
+	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM "
+	    "recovery_requests WHERE status = 'expired'"), 1);
+	assert_int_equal(archive_recovery_list(f->db, &o, false, 0, &list, &n,
+	    &err), 0);
+	assert_int_equal(n, 3);
+	archive_recovery_list_free(list, n);
+	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM "
+	    "recovery_requests WHERE status = 'expired'"), 2);
+	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM audit WHERE "
+	    "action = 'recovery-expire'"), 2);
+
+	{
+		int64_t rows = 0, bad = 0;
+		char why[128];
+
+		assert_int_equal(core_audit_verify(f->db, &rows, &bad, why,
+		    sizeof(why), &err), 0);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* The approval body                                                   */
+
+static int
+parse_str(const char *s, struct web_approval *a, lb_err *err)
+{
+	lb_err_clear(err);
+	return web_recovery_approve_parse((const unsigned char *)s, strlen(s),
+	    a, err);
+}
+
+static void
+test_approve_parse(void **state)
+{
+	struct web_approval a;
+	lb_err err;
+
+	(void)state;
+	assert_int_equal(parse_str("{\"shares\": [{\"record_id\": 7, \"cms\": "
+	    "\"AAECAw==\"}, {\"cms\": \"/w==\", \"record_id\": 9}]}", &a, &err),
+	    0);
+	assert_int_equal(a.nshares, 2);
+	assert_int_equal(a.shares[0].record_id, 7);
+	assert_int_equal(a.shares[0].cms_len, 4);
+	assert_memory_equal(a.shares[0].cms, "\x00\x01\x02\x03", 4);
+	assert_int_equal(a.shares[1].record_id, 9);
+	assert_int_equal(a.shares[1].cms_len, 1);
+	web_approval_free(&a);
+	assert_int_equal(parse_str("{\"shares\": []}", &a, &err), 0);
+	assert_int_equal(a.nshares, 0);
+	web_approval_free(&a);
+
+	assert_int_equal(parse_str("", &a, &err), -1);
+	assert_int_equal(parse_str("[]", &a, &err), -1);
+	assert_int_equal(parse_str("{\"shares\": [], \"x\": 1}", &a, &err), -1);
+	assert_non_null(strstr(err.msg, "unknown field 'x'"));
+	assert_int_equal(parse_str("{\"shares\": [], \"shares\": []}", &a,
+	    &err), -1);
+	assert_int_equal(parse_str("{\"shares\": {}}", &a, &err), -1);
+	assert_int_equal(parse_str("{\"shares\": [1]}", &a, &err), -1);
+	assert_int_equal(parse_str("{\"shares\": [{\"record_id\": 0, \"cms\": "
+	    "\"AA==\"}]}", &a, &err), -1);
+	assert_int_equal(parse_str("{\"shares\": [{\"record_id\": \"1\", "
+	    "\"cms\": \"AA==\"}]}", &a, &err), -1);
+	assert_int_equal(parse_str("{\"shares\": [{\"record_id\": 1, \"cms\": "
+	    "\"A\"}]}", &a, &err), -1);
+	assert_int_equal(parse_str("{\"shares\": [{\"record_id\": 1, \"cms\": "
+	    "\"%%%%\"}]}", &a, &err), -1);
+	assert_int_equal(parse_str("{\"shares\": [{\"record_id\": 1, \"cms\": "
+	    "\"AA==\", \"agent\": 2}]}", &a, &err), -1);
+	assert_int_equal(parse_str("{\"shares\": [{\"record_id\": 1, \"cms\": "
+	    "\"AA==\"}, 5]}", &a, &err), -1);
+	assert_int_equal(err.code, LB_EINVAL);
+	assert_null(a.shares);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_shamir_subsets),
+		cmocka_unit_test(test_share_rewrap),
+		cmocka_unit_test(test_record_open),
+		cmocka_unit_test(test_approve_parse),
+		cmocka_unit_test_setup_teardown(test_workflow, wf_setup,
+		    wf_teardown),
+	};
+
+	log_init("test_archive", false);
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
