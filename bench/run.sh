@@ -18,6 +18,8 @@
 #   BENCH_ESCROW_AGENTS  recovery agents (RSA-3072)       (5)
 #   BENCH_ESCROW_P256_SECONDS    escrow rounds, P-256     (9)
 #   BENCH_ESCROW_RSA2048_SECONDS escrow rounds, RSA-2048  (30)
+#   BENCH_CRL_SIZES      CRL entry counts  (10000 100000 1000000)
+#   BENCH_CRL_OCA_MAX    largest CRL openssl ca -gencrl builds (1000000)
 set -eu
 
 BUILD=${BUILD:-build}
@@ -306,3 +308,151 @@ bench_escrow() {
 
 bench_issue
 bench_escrow
+
+# ---------------------------------------------------------------------
+# CRLs: crl_issue (stream revoked rows from SQLite, build, sort, sign,
+# encode, write pub/ca.crl) vs `openssl ca -gencrl` over an index file
+# holding the same revocations, at 10,000 / 100,000 / 1,000,000 entries,
+# from an RSA-3072 CA.  Each side runs as its own process so that its peak
+# resident size is its own (lockbox: getrusage; openssl: GNU time).
+#   BENCH_CRL_SIZES   entry counts            (10000 100000 1000000)
+#   BENCH_CRL_OCA_MAX skip openssl ca above   (1000000)
+CRL=$(pwd)/$BUILD/bench/crl
+
+# oca_crl_conf CADIR: an `openssl ca` config for -gencrl.
+oca_crl_conf() {
+    cat <<EOF2
+[ ca ]
+default_ca = bench_ca
+[ bench_ca ]
+database = index.txt
+certificate = $1/ca.pem
+private_key = $1/ca.key
+default_md = sha256
+default_crl_days = 7
+crl_extensions = crl_ext
+[ crl_ext ]
+authorityKeyIdentifier = keyid:always
+EOF2
+}
+
+bench_crl() {
+    sizes=${BENCH_CRL_SIZES:-10000 100000 1000000}
+    oca_max=${BENCH_CRL_OCA_MAX:-1000000}
+    [ -x "$CRL" ] || die "$CRL is missing: run 'make bench'"
+    echo "== CRL: crl_issue from the database vs openssl ca -gencrl from" \
+        "an index file with the same revocations (RSA-3072 CA; every" \
+        "entry with a reasonCode, keyCompromise ones with an" \
+        "invalidityDate)"
+    "$CRL" init "$TMP/ca-crl" >/dev/null || die "cannot make the CRL CA"
+    mkdir -p "$TMP/oca-crl"
+    oca_crl_conf "$TMP/ca-crl" >"$TMP/oca-crl/ca.cnf"
+    for n in $sizes; do
+        t0=$(now_ns)
+        "$CRL" fill "$TMP/ca-crl" "$n" "$TMP/oca-crl/index.txt" ||
+            die "cannot fill $n revocations"
+        t1=$(now_ns)
+        out=$("$CRL" run "$TMP/ca-crl") || die "crl_issue failed at $n"
+        lb_s=$(field seconds "$out"); lb_kb=$(field maxrss_kb "$out")
+        der=$(field der_bytes "$out")
+        openssl crl -inform DER -in "$TMP/ca-crl/pub/ca.crl" -noout \
+            -CAfile "$TMP/ca-crl/ca.pem" 2>/dev/null ||
+            die "openssl crl cannot verify lockbox's $n-entry CRL"
+        if [ "$n" -le 100000 ]; then
+            got=$(openssl crl -inform DER -in "$TMP/ca-crl/pub/ca.crl" \
+                -noout -text | grep -c 'Serial Number:')
+            [ "$got" -eq "$n" ] || die "lockbox's CRL holds $got of $n entries"
+        fi
+        if [ "$n" -le "$oca_max" ]; then
+            t2=$(now_ns)
+            (cd "$TMP/oca-crl" && /usr/bin/time -f '%M' -o time.out \
+                openssl ca -config ca.cnf -gencrl -batch \
+                -passin "file:$TMP/ca-crl/ca.key.pass" -out crl.pem) \
+                >"$TMP/oca-crl/log" 2>&1 ||
+                { tail -n 20 "$TMP/oca-crl/log" >&2; die "openssl ca -gencrl failed"; }
+            t3=$(now_ns)
+            oca_s=$(awk -v ns=$((t3 - t2)) 'BEGIN { printf "%.3f", ns / 1e9 }')
+            oca_kb=$(tail -n 1 "$TMP/oca-crl/time.out")
+        else
+            oca_s=0; oca_kb=0
+        fi
+        echo "  $n entries: fill $(( (t1 - t0) / 1000000 )) ms (not timed);" \
+            "lockbox $lb_s s, peak $((lb_kb / 1024)) MiB, $der bytes DER" \
+            "(verified by openssl crl);" \
+            "openssl ca -gencrl ${oca_s} s, peak $((oca_kb / 1024)) MiB"
+        if [ "$oca_kb" -gt 0 ]; then
+            r=$(awk -v a="$lb_s" -v b="$oca_s" 'BEGIN { print b / a }')
+            target "CRL $n entries vs openssl ca -gencrl" "$r" 2 x
+            # the summary's value is a rate, so that ratio > 1 is faster
+            summary "crl-$n-vs-openssl-ca" \
+                "$(awk -v n="$n" -v s="$lb_s" 'BEGIN { print n / s }')" \
+                entries/s openssl-ca \
+                "$(awk -v n="$n" -v s="$oca_s" 'BEGIN { print n / s }')"
+        else
+            echo "  openssl ca -gencrl skipped above $oca_max entries"
+        fi
+        if [ "$n" -eq 1000000 ]; then
+            awk -v s="$lb_s" 'BEGIN { printf "target %-40s %-6s: %.2f s, target < 5 s\n",
+                "CRL 1,000,000 entries time", (s < 5 ? "met" : "MISSED"), s }'
+            awk -v k="$lb_kb" 'BEGIN { printf "target %-40s %-6s: %.0f MiB, target < 256 MiB\n",
+                "CRL 1,000,000 entries peak memory", (k < 262144 ? "met" : "MISSED"), k / 1024 }'
+        fi
+    done
+}
+
+bench_crl
+
+# ---------------------------------------------------------------------
+# OCSP: responses/second of `lockbox serve` at BENCH_OCSP_CLIENTS
+# concurrent keep-alive clients on loopback (build/bench/ocsp: libcurl,
+# POST of one pre-built nonce-less request, every answer checked to be a
+# successful OCSPResponse), beside the raw sign rate of the responder key
+# (P-256) from `openssl speed` in the same run.  Both sides share the
+# machine's cores with the load generator.
+
+OCSP_BENCH=$(pwd)/$BUILD/bench/ocsp
+OCSP_CLIENTS=${BENCH_OCSP_CLIENTS:-8}
+OCSP_SECONDS=${BENCH_OCSP_SECONDS:-10}
+LOCKBOX_BIN=$(pwd)/$BUILD/lockbox
+
+# free_port: a TCP port nothing listens on (the kernel's pick).
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+bench_ocsp() {
+    [ -x "$OCSP_BENCH" ] || die "$OCSP_BENCH is missing: run 'make bench'"
+    echo "== OCSP: responses/s at $OCSP_CLIENTS clients vs openssl speed ecdsap256 sign/s"
+    d=$TMP/ocsp
+    mkdir -p "$d"
+    "$LOCKBOX_BIN" init --dir "$d/ca" --key-type ec-p256 --name "Bench OCSP CA" \
+        >/dev/null 2>&1 || die "lockbox init failed"
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$d/u.key" -out "$d/u.csr" -subj /CN=u 2>/dev/null
+    "$LOCKBOX_BIN" issue --dir "$d/ca" --profile smime-sign --csr "$d/u.csr" \
+        --email u@example.org --out "$d/u.pem" >/dev/null || die "issue failed"
+    p1=$(free_port); p2=$(free_port)
+    while [ "$p2" = "$p1" ]; do p2=$(free_port); done
+    "$LOCKBOX_BIN" serve --dir "$d/ca" --listen "127.0.0.1:$p1" \
+        --http-listen "127.0.0.1:$p2" 2>"$d/serve.log" &
+    spid=$!
+    i=0
+    while ! curl -fs -o /dev/null "http://127.0.0.1:$p2/healthz"; do
+        i=$((i + 1)); [ "$i" -lt 100 ] || { kill "$spid"; die "serve did not start"; }
+        sleep 0.1
+    done
+    openssl ocsp -reqout "$d/req.der" -issuer "$d/ca/ca.pem" -cert "$d/u.pem" -no_nonce
+    out=$("$OCSP_BENCH" "http://127.0.0.1:$p2/ocsp" "$d/req.der" "$OCSP_CLIENTS" \
+        "$OCSP_SECONDS") || { kill "$spid"; die "ocsp load failed"; }
+    kill "$spid"; wait "$spid" || true
+    echo "  lockbox serve: $out"
+    rate=$(printf '%s\n' "$out" | sed -n 's/.* rate=\([0-9.]*\).*/\1/p')
+    sign=$(speed_line ecdsap256 'nistp256' | awk '{ print $(NF - 1) }')
+    echo "  openssl speed ecdsap256: $sign sign/s (one core)"
+    echo "  cores: $(nproc) (server and load generator share them)"
+    r=$(awk -v a="$rate" -v b="$sign" 'BEGIN { print a / b }')
+    target "OCSP resp/s vs raw P-256 sign/s" "$r" 0.50 %
+    summary ocsp-vs-sign "$rate" resp/s openssl-speed-sign "$sign"
+}
+
+bench_ocsp

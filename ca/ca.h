@@ -242,6 +242,25 @@ void ca_committer_free(ca_committer *c);
 int ca_sign_receipt(ca_ctx *ca, const unsigned char *data, size_t len,
     unsigned char **out, size_t *out_len, lb_err *err);
 
+/*
+ * Signs a CRL that crl/ built with the CA key: sets the issuer to the CA's
+ * subject and signs with the CA's digest, after checking that it is
+ * version 2 and has a nextUpdate after its thisUpdate (LB_EINVAL
+ * otherwise).  The only use of the CA key for CRLs.
+ */
+int ca_sign_crl(ca_ctx *ca, X509_CRL *crl, lb_err *err);
+
+/*
+ * As ca_sign_crl for a large CRL: head is the CRL without entries (its
+ * extensions set), revoked the DER of its revokedCertificates (SEQUENCE
+ * OF, sorted and encoded by the caller; rlen 0: none).  Signs head as
+ * ca_sign_crl does (and so checks it), then signs the TBSCertList with
+ * revoked spliced in.  *out is the whole CRL's DER (free()), built in one
+ * buffer without an OpenSSL object per entry.
+ */
+int ca_sign_crl_der(ca_ctx *ca, X509_CRL *head, const unsigned char *revoked,
+    size_t rlen, unsigned char **out, size_t *out_len, lb_err *err);
+
 /* ------------------------------------------------------------------ */
 /* Certificate store                                                   */
 
@@ -299,12 +318,39 @@ int ca_cert_get(sqlite3 *db, const char *serial, ca_cert_info *out,
     lb_err *err);
 
 /*
+ * The revocation state of the stored certificate with this serial (as
+ * ca_cert_get takes it), without reading its DER: for OCSP.  *revoked is
+ * true for status 'revoked', with *revoked_at, *reason (-1 when none
+ * recorded) and *invalidity (0 when none).  LB_ENOTFOUND when never issued.
+ */
+int ca_cert_status(sqlite3 *db, const char *serial, bool *revoked,
+    time_t *revoked_at, int *reason, time_t *invalidity, lb_err *err);
+
+/*
  * Revokes a stored certificate with reason (and, for keyCompromise, an
  * optional invalidity date, 0 for none), appending an audit row, in one
  * committed transaction.  LB_ECONFLICT when already revoked.
  */
 int ca_revoke(sqlite3 *db, const char *serial, int reason,
     time_t invalidity, const char *actor, lb_err *err);
+
+/*
+ * Calls fn for every revoked certificate whose not_after is at or after
+ * now (expired ones drop off CRLs), in no particular order: serial
+ * (uppercase hex, borrowed for the call), revocation time, reason code
+ * (-1 when none) and invalidity date (0 when none).  Rows are streamed, not
+ * collected.  fn returning non-zero stops the walk with -1 (LB_EINTERNAL).
+ */
+int ca_revoked_foreach(sqlite3 *db, time_t now,
+    int (*fn)(const char *serial, time_t revoked_at, int reason,
+    time_t invalidity, void *arg), void *arg, lb_err *err);
+
+/*
+ * The revocation generation: a counter every revocation bumps in its own
+ * transaction (0 before the first).  One indexed read, so a daemon can
+ * poll it to notice revocations made by another process.
+ */
+int ca_revocation_generation(sqlite3 *db, int64_t *gen, lb_err *err);
 
 /* ------------------------------------------------------------------ */
 /* Operators and roles                                                 */

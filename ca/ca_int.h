@@ -59,6 +59,9 @@ const EVP_MD *ca_sig_md(const EVP_PKEY *key);
 int ca_revoke_in_tx(sqlite3 *db, const char *serial, int reason,
     time_t invalidity, const char *actor, lb_err *err);
 
+/* Bumps the revocation generation, inside the caller's transaction. */
+int ca_revocation_bump(sqlite3 *db, lb_err *err);
+
 /* Sets a positive random 16-byte serial number. */
 int ca_random_serial(X509 *x);
 

@@ -235,6 +235,53 @@ out:
 }
 
 int
+ca_cert_status(sqlite3 *db, const char *serial, bool *revoked,
+    time_t *revoked_at, int *reason, time_t *invalidity, lb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	char norm[130];
+	const char *status;
+	int rc = -1, r;
+
+	*revoked = false;
+	*revoked_at = 0;
+	*reason = -1;
+	*invalidity = 0;
+	if (ca_serial_normalise(serial, norm, sizeof(norm)) == -1)
+		return lb_err_set(err, LB_EINVAL, "'%s' is not a serial number "
+		    "(hexadecimal expected)", serial ? serial : "");
+	if (sqlite3_prepare_v2(db, "SELECT status, revoked_at, reason, "
+	    "invalidity FROM certificates WHERE serial = ?", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		core_db_fail(db, "certificate status", err);
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, norm, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	if (r == SQLITE_DONE) {
+		lb_err_set(err, LB_ENOTFOUND, "no certificate with serial %s",
+		    norm);
+		goto out;
+	}
+	if (r != SQLITE_ROW) {
+		core_db_fail(db, "certificate status", err);
+		goto out;
+	}
+	status = (const char *)sqlite3_column_text(st, 0);
+	if (status != NULL && strcmp(status, "revoked") == 0) {
+		*revoked = true;
+		*revoked_at = (time_t)sqlite3_column_int64(st, 1);
+		if (sqlite3_column_type(st, 2) != SQLITE_NULL)
+			*reason = sqlite3_column_int(st, 2);
+		*invalidity = (time_t)sqlite3_column_int64(st, 3);
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
 ca_revoke_in_tx(sqlite3 *db, const char *serial, int reason, time_t invalidity,
     const char *actor, lb_err *err)
 {
@@ -281,7 +328,8 @@ ca_revoke_in_tx(sqlite3 *db, const char *serial, int reason, time_t invalidity,
 		goto out;
 	}
 	snprintf(detail, sizeof(detail), "reason=%s", ca_reason_name(reason));
-	if (core_audit_append(db, actor, "revoke", serial, detail, err) == -1)
+	if (core_audit_append(db, actor, "revoke", serial, detail, err) == -1 ||
+	    ca_revocation_bump(db, err) == -1)
 		goto out;
 	rc = 0;
 out:

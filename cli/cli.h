@@ -25,6 +25,7 @@ int cmd_show(int argc, char **argv);
 int cmd_operator(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_crl(int argc, char **argv);
 
 int cmd_agent(int argc, char **argv);
 int cmd_escrow(int argc, char **argv);

@@ -25,6 +25,7 @@ static const struct {
 	{ "revoke", cmd_revoke, "revoke a certificate" },
 	{ "list", cmd_list, "list certificates" },
 	{ "show", cmd_show, "show one certificate" },
+	{ "crl", cmd_crl, "issue a CRL now, or show CRL status" },
 	{ "operator", cmd_operator, "add, list and remove operators" },
 	{ "agent", cmd_agent, "add, list and remove recovery agents" },
 	{ "escrow", cmd_escrow, "show or set the key escrow policy" },

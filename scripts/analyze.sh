@@ -16,7 +16,7 @@ cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
     --inline-suppr --std=c11 -D__GNUC__ -I. --project=compile_commands.json \
     --suppress=missingIncludeSystem 2>"$out/cppcheck.txt" || rc=1
 cat "$out/cppcheck.txt"
-srcs=$(ls core/*.c ca/*.c cli/*.c web/*.c 2>/dev/null)
+srcs=$(ls core/*.c ca/*.c directory/*.c crl/*.c archive/*.c enroll/*.c web/*.c cli/*.c 2>/dev/null)
 # shellcheck disable=SC2086
 clang-tidy --quiet -p . --warnings-as-errors='*' \
     --checks='-*,clang-analyzer-*,-clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,bugprone-*,-bugprone-easily-swappable-parameters,-bugprone-reserved-identifier,-bugprone-narrowing-conversions,-bugprone-assignment-in-if-condition' \

@@ -36,6 +36,9 @@ static const struct web_route routes[] = {
 	    web_pub_healthz },
 	{ "/ca.crt", "GET", WEB_HTTPS | WEB_HTTP, 0, false,
 	    web_pub_ca_cert },
+	{ "/ca.crl", "GET", WEB_HTTPS | WEB_HTTP, 0, false, web_pub_crl },
+	{ "/ocsp", "POST", WEB_HTTPS | WEB_HTTP, 0, false, web_ocsp_post },
+	{ "/ocsp/**", "GET", WEB_HTTPS | WEB_HTTP, 0, false, web_ocsp_get },
 	{ "/api/v1/certificates", "GET", WEB_HTTPS, ROLES_READ, false,
 	    web_api_cert_list },
 	{ "/api/v1/certificates/*", "GET", WEB_HTTPS, ROLES_READ, false,
@@ -96,11 +99,19 @@ web_send(struct web_req *r, int status, const char *ctype, const char *cache,
     const void *buf, size_t len)
 {
 	struct MHD_Response *resp;
-	enum MHD_Result ret = MHD_NO;
 
 	if ((resp = MHD_create_response_from_buffer(len, (void *)buf,
 	    MHD_RESPMEM_MUST_COPY)) == NULL)
-		goto out;
+		return MHD_NO;
+	return web_queue(r, status, resp, ctype, cache);
+}
+
+enum MHD_Result
+web_queue(struct web_req *r, int status, struct MHD_Response *resp,
+    const char *ctype, const char *cache)
+{
+	enum MHD_Result ret = MHD_NO;
+
 	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 	    ctype) != MHD_YES ||
 	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
@@ -242,7 +253,10 @@ web_query(struct web_req *r, const char *name)
 /* ------------------------------------------------------------------ */
 /* Routing                                                             */
 
-/* Matches path against pat; '*' takes one non-empty segment. */
+/*
+ * Matches path against pat; '*' takes one non-empty segment, a final "**"
+ * the non-empty rest of the path, slashes included (OCSP GET's base64).
+ */
 static bool
 path_match(const char *pat, const char *path, const char **seg,
     size_t *seglen)
@@ -252,6 +266,13 @@ path_match(const char *pat, const char *path, const char **seg,
 	*seg = NULL;
 	*seglen = 0;
 	while (*pat != '\0') {
+		if (pat[0] == '*' && pat[1] == '*' && pat[2] == '\0') {
+			if (*path == '\0')
+				return false;
+			*seg = path;
+			*seglen = strlen(path);
+			return true;
+		}
 		if (*pat == '*') {
 			n = strcspn(path, "/");
 			if (n == 0)

@@ -1,10 +1,13 @@
 /*
  * server.c - `lockbox serve`: reads [server] from lockbox.conf, opens the CA
- * without its private key (the daemon signs nothing yet, so the
- * network-facing process never holds it), starts the HTTPS listener for
+ * with its private key (it issues the OCSP responder's short-lived
+ * certificate; TODO(signer process): move the key out of the
+ * network-facing process; CRLs are signed only through ca_sign_crl for the
+ * same move), starts the OCSP responder, the HTTPS listener for
  * operators and the plain-HTTP listener for relying parties, and waits for
  * SIGTERM or SIGINT with sigwait in the main thread (no work in signal
- * handlers).  Shutdown stops accepting, lets in-flight requests finish,
+ * handlers).  Once the listeners are open it starts the CRL publisher
+ * thread (crl/publish.c), and stops it after them.  Shutdown stops accepting, lets in-flight requests finish,
  * stops both daemons and closes every worker's database handle.
  *
  * Each MHD worker thread opens its own SQLite handle on first use
@@ -393,6 +396,19 @@ check_db(const struct web_server *srv, lb_err *err)
 	return 0;
 }
 
+/* The OCSP responder: loads, or issues, its delegated certificate. */
+static int
+start_ocsp(struct web_server *srv, lb_err *err)
+{
+	sqlite3 *db = ca_db_open(srv->ca, err);
+
+	if (db == NULL)
+		return -1;
+	srv->ocsp = crl_ocsp_new(srv->ca, db, time(NULL), err);
+	core_db_close(db);
+	return srv->ocsp != NULL ? 0 : -1;
+}
+
 /*
  * Stops accepting, waits up to DRAIN_SECONDS for in-flight requests (a
  * second signal cuts the wait short), then stops both daemons.
@@ -448,7 +464,9 @@ web_serve(const web_opts *o, lb_err *err)
 	sigaddset(&sigs, SIGINT);
 	atomic_init(&srv.inflight, 0);
 	atomic_init(&srv.stopping, false);
-	if ((srv.ca = ca_open(o->dir, CA_OPEN_NO_KEY, err)) == NULL)
+	atomic_init(&srv.ocsp_checked, (long long)time(NULL));
+	/* with the key: the OCSP responder's certificate is renewed here */
+	if ((srv.ca = ca_open(o->dir, 0, err)) == NULL)
 		goto out;
 	conf = ca_get0_conf(srv.ca);
 	listen = o->listen ? o->listen :
@@ -456,7 +474,7 @@ web_serve(const web_opts *o, lb_err *err)
 	http_listen = o->http_listen ? o->http_listen :
 	    core_conf_get(conf, "server", "http_listen", DEFAULT_HTTP_LISTEN);
 	if (read_config(&srv, err) == -1 || check_db(&srv, err) == -1 ||
-	    tls_load(&srv, &tf, err) == -1)
+	    start_ocsp(&srv, err) == -1 || tls_load(&srv, &tf, err) == -1)
 		goto out;
 	key_ok = pthread_key_create(&srv.db_key, NULL) == 0;
 	lock_ok = key_ok && pthread_mutex_init(&srv.db_lock, NULL) == 0;
@@ -473,10 +491,20 @@ web_serve(const web_opts *o, lb_err *err)
 	masked = true;
 	signal(SIGPIPE, SIG_IGN);
 
+	if ((srv.crl_file = web_pubfile_new(ca_get0_dir(srv.ca),
+	    CA_PUB_DIR "/" CRL_FILE, CRL_FILE_MAX, true)) == NULL ||
+	    (srv.ca_crt_file = web_pubfile_new(ca_get0_dir(srv.ca),
+	    CA_PUB_DIR "/ca.crt", PEM_MAX, false)) == NULL) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+		goto out;
+	}
 	if (start_listener(&srv, &srv.https, "listen", listen, &tf,
 	    err) == -1 ||
 	    start_listener(&srv, &srv.http, "http_listen", http_listen, NULL,
 	    err) == -1)
+		goto out;
+	/* CRLs on schedule and after revocations, signed via ca_sign_crl */
+	if ((srv.crl = crl_publisher_start(srv.ca, err)) == NULL)
 		goto out;
 	fprintf(stderr, "lockbox: serving %s and %s\n", srv.https.url,
 	    srv.http.url);
@@ -499,12 +527,17 @@ out:
 			;
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
+	/* the listeners are gone: nothing wakes the publisher any more */
+	crl_publisher_stop(srv.crl);
 	close_dbs(&srv);
 	if (key_ok)
 		pthread_key_delete(srv.db_key);
 	if (lock_ok)
 		pthread_mutex_destroy(&srv.db_lock);
 	tls_free(&tf);
+	web_pubfile_free(srv.crl_file);
+	web_pubfile_free(srv.ca_crt_file);
+	crl_ocsp_free(srv.ocsp);
 	ca_free(srv.ca);
 	if (rc == 0)
 		log_info("stopped");

@@ -25,6 +25,7 @@
 
 #include "archive/archive.h"
 #include "ca/ca.h"
+#include "crl/crl.h"
 #include "web/web.h"
 
 /* Which listener a request came in on; routes name the ones they serve. */
@@ -61,6 +62,13 @@ struct web_server {
 	atomic_int inflight;
 	/* set once SIGTERM arrived: answers carry "Connection: close" */
 	atomic_bool stopping;
+	/* the OCSP responder (crl/ocsp.c), renewed by ocsp_http.c */
+	crl_ocsp *ocsp;
+	atomic_llong ocsp_checked;  /* last renewal check, epoch seconds */
+	/* the CRL publisher (crl/publish.c), woken by API revocations */
+	crl_publisher *crl;
+	/* pub/ca.crl and pub/ca.crt, served from memory (crl_http.c) */
+	struct web_pubfile *crl_file, *ca_crt_file;
 };
 
 struct web_req;
@@ -124,6 +132,12 @@ void web_request_done(void *cls, struct MHD_Connection *conn,
  */
 enum MHD_Result web_send(struct web_req *r, int status, const char *ctype,
     const char *cache, const void *buf, size_t len);
+/*
+ * As web_send for a response the caller made (consumed, also on failure):
+ * adds the headers every answer carries and queues it.
+ */
+enum MHD_Result web_queue(struct web_req *r, int status,
+    struct MHD_Response *resp, const char *ctype, const char *cache);
 /* A JSON string of s; bytes that are not UTF-8 become '?'. */
 json_t *ca_json_str(const char *s);
 /* Queues j (consumed) as compact JSON. */
@@ -190,8 +204,39 @@ enum MHD_Result web_api_audit(struct web_req *r);
 
 /* GET /healthz: 200 when the database answers, else 503. */
 enum MHD_Result web_pub_healthz(struct web_req *r);
-/* GET /ca.crt: pub/ca.crt (DER) as application/pkix-cert. */
+
+/*
+ * ---- crl_http.c: published files served from memory ----------------
+ */
+
+/* A file of pub/ held in memory, reloaded when replaced on disk. */
+struct web_pubfile;
+/* dir/name, at most max bytes; is_crl: Expires from its nextUpdate. */
+struct web_pubfile *web_pubfile_new(const char *dir, const char *name,
+    size_t max, bool is_crl);
+void web_pubfile_free(struct web_pubfile *f);
+/* GET /ca.crl: pub/ca.crl as application/pkix-crl, with Last-Modified,
+ * ETag, Expires (nextUpdate), Cache-Control max-age; 304 when current. */
+enum MHD_Result web_pub_crl(struct web_req *r);
+/* GET /ca.crt: pub/ca.crt (DER) as application/pkix-cert, likewise
+ * (an hour's max-age). */
 enum MHD_Result web_pub_ca_cert(struct web_req *r);
+
+/*
+ * ---- ocsp_http.c: the OCSP responder over HTTP (RFC 6960 appendix A) --
+ */
+
+/* POST /ocsp (application/ocsp-request, at most CRL_OCSP_REQ_MAX). */
+enum MHD_Result web_ocsp_post(struct web_req *r);
+/* GET /ocsp/BASE64 (URL-encoded or raw): with RFC 5019 caching headers
+ * unless the answer echoes a nonce. */
+enum MHD_Result web_ocsp_get(struct web_req *r);
+/*
+ * Decodes the GET form of a request: URL-decoding (%2B, %2F, %3D ...;
+ * a space, which '+' may have become, counts as '+'), then base64.
+ * -1 when malformed or longer than CRL_OCSP_REQ_MAX.
+ */
+int web_ocsp_get_decode(const char *s, unsigned char **der, size_t *len);
 
 /*
  * ---- api_recovery.c: /api/v1/recovery/requests --------------------

@@ -124,7 +124,8 @@ status 409 "second revoke is 409" "${ADMIN[@]}" "${J[@]}" -X POST -d '{"reason":
 check "409 is a JSON error" json 'd["error"] == "conflict"'
 status 404 "revoking an unknown serial is 404" "${ADMIN[@]}" "${J[@]}" -X POST -d '{"reason": "superseded"}' "$HTTPS/api/v1/certificates/0123456789ABCDEF/revoke"
 
-audit_rows() { sqlite3 "$DIR/lockbox.db" "SELECT count(*) FROM audit"; }
+# the daemon's CRL publisher audits each CRL it issues: not a request's doing
+audit_rows() { sqlite3 "$DIR/lockbox.db" "SELECT count(*) FROM audit WHERE action <> 'crl'"; }
 ROWS=$(audit_rows)
 status 400 "malformed JSON is 400" "${ADMIN[@]}" "${J[@]}" -X POST -d '{"reason": ' "$HTTPS/api/v1/certificates/$BOB/revoke"
 status 400 "unknown reason is 400" "${ADMIN[@]}" "${J[@]}" -X POST -d '{"reason": "unspecified"}' "$HTTPS/api/v1/certificates/$BOB/revoke"

@@ -1,0 +1,346 @@
+/*
+ * publish.c - the daemon's CRL publisher: one thread with its own
+ * database handle that issues CRLs on a schedule and soon after every
+ * revocation.  Revocations made through this daemon wake it through a
+ * condition variable; revocations made by another process (`lockbox
+ * revoke`) show as a change of the revocation generation, which it polls
+ * every POLL_SECONDS.  The first revocation opens a window of [crl]
+ * coalesce seconds, and every revocation inside it lands in the same CRL.
+ * A failed issuance is logged, recorded by crl_issue as the web target's
+ * last error, and retried with backoff.
+ *
+ * LDAP publication, when [directory] has a uri, runs in a thread of its
+ * own with its own database handle and directory connection: a server
+ * that is down or frozen (up to its timeouts) must never hold up the web
+ * CRL.  It publishes whenever the last CRL issued is not the one the
+ * "ldap" target holds, checked after each CRL issued here and every
+ * POLL_SECONDS (CRLs issued by `lockbox crl`, or before a restart), and
+ * after a failure waits [directory] retry seconds, doubling up to
+ * retry_max, before the next attempt.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "crl/crl.h"
+
+#define POLL_SECONDS    2
+#define BACKOFF_MIN     5
+#define BACKOFF_MAX     300
+#define PUBLISHER_ACTOR "daemon:crl-publisher"
+#define DIR_SECTION     "directory"
+
+struct crl_publisher {
+	ca_ctx *ca;
+	crl_conf cc;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;    /* CLOCK_MONOTONIC */
+	bool woken, stop;
+	/* LDAP: only when dir != NULL */
+	directory_ctx *dir;
+	long retry, retry_max;      /* [directory] retry, retry_max */
+	pthread_t ldap_thread;
+	bool ldap_started;
+	pthread_cond_t ldap_cond;   /* CLOCK_MONOTONIC */
+	bool ldap_kick;             /* a CRL was issued */
+};
+
+/* Waits on cond (under p->lock) until wall-clock time until, *flag or a
+ * stop. */
+static void
+wait_on(struct crl_publisher *p, pthread_cond_t *cond, const bool *flag,
+    time_t until)
+{
+	struct timespec ts;
+	time_t now = time(NULL);
+
+	if (until <= now)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += until - now;
+	while (!*flag && !p->stop &&
+	    pthread_cond_timedwait(cond, &p->lock, &ts) != ETIMEDOUT)
+		;
+}
+
+static long
+next_backoff(long backoff, long min, long max)
+{
+	if (backoff == 0)
+		return min;
+	return backoff * 2 > max ? max : backoff * 2;
+}
+
+static void *
+ldap_main(void *arg)
+{
+	struct crl_publisher *p = arg;
+	sqlite3 *db = NULL;
+	time_t now, next = 0, retry_at = 0;
+	int64_t number;
+	long backoff = 0;
+	bool kicked, pending;
+	lb_err err;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		wait_on(p, &p->ldap_cond, &p->ldap_kick, next);
+		if (p->stop)
+			break;
+		kicked = p->ldap_kick;
+		p->ldap_kick = false;
+		pthread_mutex_unlock(&p->lock);
+
+		now = time(NULL);
+		next = now + POLL_SECONDS;
+		lb_err_clear(&err);
+		pending = false;
+		if (db == NULL)
+			db = ca_db_open(p->ca, &err);
+		if (db != NULL && (kicked || now >= retry_at))
+			(void)crl_ldap_pending(db, &pending, &err);
+		if (err.code != LB_OK) {
+			log_warnx("CRL publisher (LDAP): %s", err.msg);
+		} else if (!kicked && now < retry_at) {
+			if (retry_at < next)    /* backing off */
+				next = retry_at;
+		} else if (!pending) {
+			backoff = 0;    /* e.g. `lockbox crl` published it */
+			retry_at = 0;
+		} else if (crl_publish_ldap(p->ca, db, p->dir, now, &number,
+		    &err) == 0) {
+			log_info("CRL %" PRId64 " published to %s at %s", number,
+			    directory_get0_ca_dn(p->dir),
+			    directory_get0_uri(p->dir));
+			backoff = 0;
+			retry_at = 0;
+		} else {
+			backoff = next_backoff(backoff, p->retry, p->retry_max);
+			retry_at = now + backoff;
+			if (retry_at < next)
+				next = retry_at;
+			log_warnx("CRL publisher (LDAP): %s (retrying in %ld s)",
+			    err.msg, backoff);
+		}
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	core_db_close(db);
+	return NULL;
+}
+
+/*
+ * Opens the directory when [directory] has a uri.  A bad [directory]
+ * leaves LDAP publishing off (the web CRL matters more), logged and
+ * recorded as the ldap target's error for `lockbox crl status`.
+ */
+static int
+ldap_setup(struct crl_publisher *p, lb_err *err)
+{
+	const core_conf *conf = ca_get0_conf(p->ca);
+	sqlite3 *db;
+	lb_err derr;
+
+	if (core_conf_get_long(conf, DIR_SECTION, "retry", BACKOFF_MIN, 1,
+	    3600, &p->retry, err) == -1 ||
+	    core_conf_get_long(conf, DIR_SECTION, "retry_max", BACKOFF_MAX, 1,
+	    86400, &p->retry_max, err) == -1)
+		return -1;
+	if (p->retry_max < p->retry)
+		p->retry_max = p->retry;
+	lb_err_clear(&derr);
+	if ((p->dir = directory_open_at(conf, ca_get0_dir(p->ca), &derr)) !=
+	    NULL || derr.code == LB_ENOTFOUND)
+		return 0;
+	log_warnx("CRL publisher: LDAP publishing off: %s", derr.msg);
+	if ((db = ca_db_open(p->ca, NULL)) != NULL) {
+		crl_publication_record(db, "ldap", 0, time(NULL), derr.msg,
+		    NULL);
+		core_db_close(db);
+	}
+	return 0;
+}
+
+/* True when no CRL was issued, it is due, or pub/ca.crl is missing. */
+static bool
+due_at_start(struct crl_publisher *p, const crl_info *cur, time_t now)
+{
+	char *path = core_path(ca_get0_dir(p->ca), CA_PUB_DIR "/" CRL_FILE);
+	struct stat st;
+	bool missing = path == NULL || stat(path, &st) == -1;
+
+	free(path);
+	return cur->number == 0 || cur->issued_at + p->cc.interval <= now ||
+	    missing;
+}
+
+static void *
+publisher_main(void *arg)
+{
+	struct crl_publisher *p = arg;
+	sqlite3 *db = NULL;
+	crl_info cur;
+	int64_t gen = 0, g;
+	time_t now, issue_at, next_poll, t;
+	long backoff = 0;
+	bool woken, issued;
+	lb_err err;
+
+	lb_err_clear(&err);
+	now = time(NULL);
+	issue_at = now;
+	if ((db = ca_db_open(p->ca, &err)) == NULL ||
+	    ca_revocation_generation(db, &gen, &err) == -1 ||
+	    crl_current(db, &cur, &err) == -1)
+		log_warnx("CRL publisher: %s", err.msg);
+	else if (!due_at_start(p, &cur, now))
+		issue_at = cur.issued_at + p->cc.interval;
+	next_poll = now + POLL_SECONDS;
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		wait_on(p, &p->cond, &p->woken, issue_at < next_poll ?
+		    issue_at : next_poll);
+		if (p->stop)
+			break;
+		woken = p->woken;
+		p->woken = false;
+		pthread_mutex_unlock(&p->lock);
+
+		now = time(NULL);
+		issued = false;
+		lb_err_clear(&err);
+		if (db == NULL && (db = ca_db_open(p->ca, &err)) == NULL)
+			log_warnx("CRL publisher: %s", err.msg);
+		if (db != NULL && now >= next_poll) {
+			next_poll = now + POLL_SECONDS;
+			if (ca_revocation_generation(db, &g, &err) == 0 &&
+			    g != gen) {
+				gen = g;
+				woken = true;
+			}
+		}
+		t = now + p->cc.coalesce;
+		if (woken && t < issue_at)
+			issue_at = t;
+		if (db != NULL && now >= issue_at) {
+			/* read first: a revocation while we build makes
+			 * another CRL */
+			if (ca_revocation_generation(db, &g, &err) == 0)
+				gen = g;
+			if (crl_issue(p->ca, db, &p->cc, now, PUBLISHER_ACTOR,
+			    &cur, &err) == 0) {
+				log_info("CRL %" PRId64 " issued: %" PRId64
+				    " entries, %zu bytes", cur.number,
+				    cur.entries, cur.der_len);
+				backoff = 0;
+				issue_at = now + p->cc.interval;
+				issued = true;
+			} else {
+				backoff = next_backoff(backoff, BACKOFF_MIN,
+				    BACKOFF_MAX);
+				log_warnx("CRL publisher: %s (retrying in %ld "
+				    "s)", err.msg, backoff);
+				issue_at = now + backoff;
+			}
+		} else if (db == NULL) {
+			issue_at = now + BACKOFF_MIN;
+		}
+		pthread_mutex_lock(&p->lock);
+		if (issued && p->dir != NULL) {
+			p->ldap_kick = true;
+			pthread_cond_signal(&p->ldap_cond);
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	core_db_close(db);
+	return NULL;
+}
+
+crl_publisher *
+crl_publisher_start(ca_ctx *ca, lb_err *err)
+{
+	struct crl_publisher *p;
+	pthread_condattr_t ca_attr;
+	bool lock_ok = false, cond_ok = false, lcond_ok = false;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+		return NULL;
+	}
+	p->ca = ca;
+	if (crl_conf_load(ca_get0_conf(ca), &p->cc, err) == -1 ||
+	    ldap_setup(p, err) == -1)
+		goto fail;
+	lock_ok = pthread_mutex_init(&p->lock, NULL) == 0;
+	if (lock_ok && pthread_condattr_init(&ca_attr) == 0) {
+		cond_ok = pthread_condattr_setclock(&ca_attr,
+		    CLOCK_MONOTONIC) == 0 &&
+		    pthread_cond_init(&p->cond, &ca_attr) == 0;
+		lcond_ok = cond_ok &&
+		    pthread_cond_init(&p->ldap_cond, &ca_attr) == 0;
+		pthread_condattr_destroy(&ca_attr);
+	}
+	if (!lcond_ok || (p->dir != NULL && pthread_create(&p->ldap_thread,
+	    NULL, ldap_main, p) != 0)) {
+		lb_err_set(err, LB_EINTERNAL, "cannot start the CRL publisher");
+		goto fail;
+	}
+	p->ldap_started = p->dir != NULL;
+	if (pthread_create(&p->thread, NULL, publisher_main, p) != 0) {
+		lb_err_set(err, LB_EINTERNAL, "cannot start the CRL publisher");
+		goto fail;
+	}
+	return p;
+fail:
+	if (p->ldap_started) {
+		pthread_mutex_lock(&p->lock);
+		p->stop = true;
+		pthread_cond_signal(&p->ldap_cond);
+		pthread_mutex_unlock(&p->lock);
+		pthread_join(p->ldap_thread, NULL);
+	}
+	if (lcond_ok)
+		pthread_cond_destroy(&p->ldap_cond);
+	if (cond_ok)
+		pthread_cond_destroy(&p->cond);
+	if (lock_ok)
+		pthread_mutex_destroy(&p->lock);
+	directory_free(p->dir);
+	free(p);
+	return NULL;
+}
+
+void
+crl_publisher_wake(crl_publisher *p)
+{
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->woken = true;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void
+crl_publisher_stop(crl_publisher *p)
+{
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stop = true;
+	pthread_cond_signal(&p->cond);
+	pthread_cond_signal(&p->ldap_cond);
+	pthread_mutex_unlock(&p->lock);
+	pthread_join(p->thread, NULL);
+	if (p->ldap_started)
+		pthread_join(p->ldap_thread, NULL);
+	pthread_cond_destroy(&p->ldap_cond);
+	pthread_cond_destroy(&p->cond);
+	pthread_mutex_destroy(&p->lock);
+	directory_free(p->dir);
+	free(p);
+}

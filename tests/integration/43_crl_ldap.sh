@@ -1,0 +1,166 @@
+#!/bin/bash
+# 43_crl_ldap.sh - CRLs published to LDAP by the daemon's CRL publisher: a
+# throwaway slapd, a CA whose lockbox.conf has a [directory] section, a
+# revocation by the CLI, and within seconds ldapsearch reads back from the
+# CA entry the very bytes curl gets from /ca.crl; `lockbox crl status`
+# shows both targets at the same number.  Then slapd is stopped during a
+# revocation: the web CRL is still published, the ldap target shows its
+# error, and once a fresh slapd is back on the same port (the CA entry
+# gone: recreated) the LDAP CRL catches up, byte-identical.  `lockbox crl`
+# without the daemon publishes to LDAP too.  The audit chain stays intact.
+. "$SRC/tests/integration/lib.sh"
+
+SLAPD_SH=$SRC/tests/integration/slapd.sh
+command -v ldapsearch >/dev/null || { fail "ldap-utils installed"; exit 1; }
+DIR=$T/ca
+SERVE=$LOCKBOX
+if [ -x "${LOCKBOX_ASAN:-}" ]; then SERVE=$LOCKBOX_ASAN; fi
+
+SLAPD_DIR=""
+stop_slapd() {
+    [ -n "$SLAPD_DIR" ] || return 0
+    bash "$SLAPD_SH" stop "$SLAPD_DIR"
+    SLAPD_DIR=""
+}
+at_exit stop_slapd
+env=$(bash "$SLAPD_SH" start) || { fail "throwaway slapd starts"; exit 1; }
+eval "$env"
+ok "throwaway slapd on $LDAP_URI"
+ROOTPW=$LDAP_BINDPW
+PORT_LDAP=$LDAP_PORT
+
+check "init a CA (ec-p256)" $LOCKBOX init --dir "$DIR" --key-type ec-p256 --name "LDAP CRL CA"
+check "the template has a commented [directory] section (LDAP off)" grep -qx '# \[directory\]' "$DIR/lockbox.conf"
+CADN="cn=LDAP CRL CA,ou=PKI,$LDAP_BASE"
+printf '%s\n' "$LDAP_BINDPW" >"$DIR/ldap.pass"
+chmod 600 "$DIR/ldap.pass"
+cat >>"$DIR/lockbox.conf" <<EOF
+
+[directory]
+uri = $LDAP_URI
+bind_dn = $LDAP_BINDDN
+bind_password_file = ldap.pass
+base_dn = $LDAP_BASE
+timeout = 2
+network_timeout = 2
+retry = 1
+retry_max = 2
+
+[crl]
+coalesce = 1
+EOF
+
+for who in alice bob carol; do
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/$who.key" \
+        -out "$T/$who.csr" -subj "/CN=$who" 2>/dev/null
+    $LOCKBOX issue --dir "$DIR" --profile smime-sign --csr "$T/$who.csr" --email "$who@example.org" --out "$T/$who.pem" >"$T/$who.serial"
+done
+check "three signing certificates issued" test -s "$T/alice.serial" -a -s "$T/bob.serial" -a -s "$T/carol.serial"
+
+hexnum() { local n; n=$(openssl crl -inform DER -in "$1" -noout -crlnumber 2>/dev/null | sed 's/.*=//' | tr -d '\n'); [ -n "$n" ] && echo $((16#${n#0x})); }
+# webcrl: GET /ca.crl into $T/web.crl; prints its number.
+webcrl() { curl -s -o "$T/web.crl" --max-time 10 "$HTTP/ca.crl" && hexnum "$T/web.crl"; }
+# ldapcrl: the CA entry's certificateRevocationList;binary into $T/ldap.crl;
+# prints its number (nothing when absent).
+ldapcrl() {
+    rm -rf "$T/got" "$T/ldap.crl"; mkdir -p "$T/got"
+    ldapsearch -x -H "$LDAP_URI" -b "$CADN" -s base -LLL -tt -T "$T/got" \
+        '(objectClass=*)' 'certificateRevocationList;binary' >/dev/null 2>&1 || return 0
+    [ "$(find "$T/got" -type f | wc -l)" = 1 ] || return 0
+    cp "$(find "$T/got" -type f)" "$T/ldap.crl"
+    hexnum "$T/ldap.crl"
+}
+# wait_web N / wait_ldap N: up to 15 s for that CRL number (or higher).
+wait_web() { local i n; for i in $(seq 1 150); do n=$(webcrl); [ -n "$n" ] && [ "$n" -ge "$1" ] && return 0; sleep 0.1; done; return 1; }
+wait_ldap() { local i n; for i in $(seq 1 "${2:-150}"); do n=$(ldapcrl); [ -n "$n" ] && [ "$n" -ge "$1" ] && return 0; sleep 0.1; done; return 1; }
+# status TARGET: that target's line of `lockbox crl status`.
+status() { $LOCKBOX crl status --dir "$DIR" | grep "^target $1 "; }
+
+# --- without the daemon: lockbox crl publishes to LDAP too ------------------------
+check "lockbox crl (no daemon) issues CRL 1" $LOCKBOX crl --dir "$DIR"
+check "  ... and says it published to the CA entry" grep -qF "ldap:        $CADN" "$T/.out"
+ldap_is() { [ "$(ldapcrl)" = "$1" ]; }
+check "  ... the CA entry (absent before) holds CRL 1" ldap_is 1
+ldapcrl >/dev/null
+check "  ... byte-identical" cmp "$T/ldap.crl" "$DIR/pub/ca.crl"
+
+# --- the daemon ------------------------------------------------------------------
+P1=$(free_port); P2=$(free_port)
+while [ "$P2" = "$P1" ]; do P2=$(free_port); done
+HTTP=http://127.0.0.1:$P2
+$SERVE serve --dir "$DIR" --listen 127.0.0.1:$P1 --http-listen 127.0.0.1:$P2 2>"$T/serve.log" &
+PID=$!
+at_exit "kill -KILL $PID 2>/dev/null"
+if wait_port "$P1" && wait_port "$P2"; then ok "daemon listening"; else
+    fail "daemon listening"; sed 's/^/       /' "$T/serve.log"; exit 1
+fi
+N0=$(webcrl)
+check "the web serves CRL 1" test "$N0" = 1
+
+check "revoke alice with the CLI" $LOCKBOX revoke --dir "$DIR" "$(cat "$T/alice.serial")" --reason keyCompromise
+t0=$(date +%s)
+if wait_web 2; then ok "the web CRL 2 within seconds"; else fail "the web CRL 2 within seconds"; tail -5 "$T/serve.log"; fi
+if wait_ldap 2; then ok "LDAP holds CRL 2 within seconds ($(( $(date +%s) - t0 )) s)"; else fail "LDAP holds CRL 2 within seconds"; tail -5 "$T/serve.log"; fi
+webcrl >/dev/null
+check "ldapsearch returns exactly the bytes curl gets from /ca.crl" cmp "$T/ldap.crl" "$T/web.crl"
+check "  ... which lists alice" sh -c "openssl crl -inform DER -in '$T/ldap.crl' -noout -text | grep -q 'Serial Number: $(cat "$T/alice.serial")'"
+arl_is() {
+    rm -rf "$T/arl"; mkdir -p "$T/arl"
+    ldapsearch -x -H "$LDAP_URI" -b "$CADN" -s base -LLL -tt -T "$T/arl" \
+        '(objectClass=*)' 'authorityRevocationList;binary' >/dev/null 2>&1 &&
+        [ "$(find "$T/arl" -type f | wc -l)" = 1 ] && cmp "$(find "$T/arl" -type f)" "$1"
+}
+check "  ... the ARL is the same bytes" arl_is "$T/web.crl"
+check "crl status shows web published at 2" sh -c "$LOCKBOX crl status --dir '$DIR' | grep '^target web ' | grep -q 'number 2,.* ok$'"
+check "crl status shows ldap published at 2, the same number" sh -c "$LOCKBOX crl status --dir '$DIR' | grep '^target ldap ' | grep -q 'number 2,.* ok$'"
+
+# --- slapd stopped during a revocation ------------------------------------------------
+bash "$SLAPD_SH" stop "$SLAPD_DIR"
+SLAPD_DIR=""
+check "slapd stopped" sh -c "! ldapsearch -x -H '$LDAP_URI' -b '' -s base >/dev/null 2>&1"
+check "revoke bob with the CLI" $LOCKBOX revoke --dir "$DIR" "$(cat "$T/bob.serial")" --reason superseded
+if wait_web 3; then ok "the web CRL 3 is still published within seconds"; else fail "the web CRL 3 is still published within seconds"; tail -5 "$T/serve.log"; fi
+for i in $(seq 1 50); do status ldap 2>/dev/null | grep -q "last error" && break; sleep 0.1; done
+check "crl status: web at 3" sh -c "$LOCKBOX crl status --dir '$DIR' | grep '^target web ' | grep -q 'number 3,.* ok$'"
+check "crl status: ldap still at 2, with the error" sh -c "$LOCKBOX crl status --dir '$DIR' | grep '^target ldap ' | grep 'number 2,' | grep -q \"last error: .*Can't contact LDAP server\""
+check "crl status --json: ldap last_error set" python3 -c "
+import json,subprocess
+d=json.loads(subprocess.check_output(['$LOCKBOX','crl','status','--dir','$DIR','--json']))
+t={x['target']: x for x in d['targets']}
+assert d['number'] == 3 and t['web']['number'] == 3 and t['ldap']['number'] == 2 and t['ldap']['last_error']"
+check "the daemon logs the LDAP failure and its retry" grep -q "CRL publisher (LDAP): .*retrying in" "$T/serve.log"
+check "revoke carol too while slapd is down" $LOCKBOX revoke --dir "$DIR" "$(cat "$T/carol.serial")" --reason cessationOfOperation
+check "the web CRL 4 is published" wait_web 4
+
+# a fresh slapd (empty: the CA entry is gone) on the same port
+env=$(SLAPD_PORT=$PORT_LDAP SLAPD_ROOTPW=$ROOTPW bash "$SLAPD_SH" start) || { fail "slapd restarts on port $PORT_LDAP"; exit 1; }
+eval "$env"
+ok "a fresh slapd on the same URI"
+t0=$(date +%s)
+if wait_ldap 4 100; then ok "LDAP catches up within the retry window ($(( $(date +%s) - t0 )) s)"; else fail "LDAP catches up within the retry window"; tail -5 "$T/serve.log"; fi
+webcrl >/dev/null
+check "  ... the CA entry recreated with the web CRL, byte for byte" cmp "$T/ldap.crl" "$T/web.crl"
+check "  ... nothing lost: alice, bob and carol are on it" sh -c "t=\$(openssl crl -inform DER -in '$T/ldap.crl' -noout -text); for s in $(cat "$T/alice.serial") $(cat "$T/bob.serial") $(cat "$T/carol.serial"); do echo \"\$t\" | grep -q \"Serial Number: \$s\" || exit 1; done"
+check "  ... it verifies against the CA" openssl crl -inform DER -in "$T/ldap.crl" -CAfile "$DIR/ca.pem" -noout
+check "  ... the CA certificate is on the entry too" sh -c "ldapsearch -x -H '$LDAP_URI' -b '$CADN' -s base -LLL 'cACertificate;binary' | grep -q '^cACertificate;binary::'"
+for i in $(seq 1 30); do status ldap | grep -q ' ok$' && break; sleep 0.1; done
+check "crl status: ldap at 4 and ok, like web" sh -c "$LOCKBOX crl status --dir '$DIR' >'$T/st' && grep '^target ldap ' '$T/st' | grep -q 'number 4,.* ok$' && grep '^target web ' '$T/st' | grep -q 'number 4,.* ok$'"
+
+# --- shutdown ------------------------------------------------------------------------
+kill -TERM "$PID"
+for i in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+wait "$PID"; rc=$?
+check "daemon exits 0 on SIGTERM" test "$rc" = 0
+if grep -q "ERROR: AddressSanitizer\|runtime error\|LeakSanitizer" "$T/serve.log"; then
+    fail "no sanitizer reports"; grep -A20 "Sanitizer\|runtime error" "$T/serve.log" | head -40 | sed 's/^/       /'
+else
+    ok "no sanitizer reports"
+fi
+
+# --- lockbox crl with slapd down: the web CRL still goes out ---------------------------
+stop_slapd
+check "lockbox crl with slapd down still issues and publishes to the web" $LOCKBOX crl --dir "$DIR"
+check "  ... warning that LDAP failed" grep -q "warning: CRL not published to LDAP" "$T/.out"
+check "  ... pub/ca.crl is CRL 5" test "$(hexnum "$DIR/pub/ca.crl")" = 5
+check "  ... crl status: ldap still at 4 with the error" sh -c "$LOCKBOX crl status --dir '$DIR' | grep '^target ldap ' | grep 'number 4,' | grep -q 'last error'"
+check "the audit chain is intact" $LOCKBOX audit verify --dir "$DIR"
