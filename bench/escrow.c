@@ -44,6 +44,7 @@
 #include "archive/archive.h"
 #include "ca/ca.h"
 #include "core/core.h"
+#include "bench/bench.h"
 
 #define MAX_ROUNDS  100000
 #define MAX_SECONDS 3600
@@ -65,28 +66,6 @@ usage(void)
 	exit(2);
 }
 
-static int
-parse_count(const char *s, int min, int max)
-{
-	char *end = NULL;
-	long v = strtol(s, &end, 10);
-
-	if (end == s || *end != '\0' || v < min || v > max) {
-		fprintf(stderr, "escrow: '%s' is not a number in [%d, %d]\n", s,
-		    min, max);
-		exit(2);
-	}
-	return (int)v;
-}
-
-static double
-now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static long long
 count_rows(sqlite3 *db, const char *sql)
@@ -118,14 +97,14 @@ cmd_init(const char *dir, int nagents, int m)
 	memset(&o, 0, sizeof(o));
 	o.name = "lockbox bench CA";
 	o.key_type = CA_KEY_ECP256;
-	t0 = now_seconds();
+	t0 = bench_now();
 	if (ca_init(dir, &o, &err) == -1 ||
 	    (ca = ca_open(dir, 0, &err)) == NULL ||
 	    (db = ca_db_open(ca, &err)) == NULL)
 		goto out;
-	t1 = now_seconds();
+	t1 = bench_now();
 	printf("ca_init_ms=%.0f", (t1 - t0) * 1e3);
-	t0 = now_seconds();
+	t0 = bench_now();
 	for (i = 0; i < nagents; i++) {
 		snprintf(name, sizeof(name), "Agent %d", i);
 		snprintf(email, sizeof(email), "agent%d@example.org", i);
@@ -140,7 +119,7 @@ cmd_init(const char *dir, int nagents, int m)
 	}
 	if (archive_threshold_set(db, m, "bench", &err) == -1)
 		goto out;
-	t1 = now_seconds();
+	t1 = bench_now();
 	printf(" agents=%d threshold=%d agents_ms=%.0f\n", nagents, m,
 	    (t1 - t0) * 1e3);
 	rc = 0;
@@ -160,13 +139,13 @@ bare_keygen(enum ca_key_type kt, struct times *t)
 {
 	EVP_PKEY *key;
 	lb_err err = { 0 };
-	double t0 = now_seconds();
+	double t0 = bench_now();
 
 	if ((key = ca_keygen(kt, &err)) == NULL) {
 		fprintf(stderr, "escrow: keygen: %s\n", err.msg);
 		return -1;
 	}
-	t->keygen += now_seconds() - t0;
+	t->keygen += bench_now() - t0;
 	EVP_PKEY_free(key);
 	return 0;
 }
@@ -189,14 +168,14 @@ plain_issue(ca_ctx *ca, sqlite3 *db, enum ca_key_type kt, int i,
 	memset(&r, 0, sizeof(r));
 	r.profile = "smime-sign";
 	r.email = email;
-	t0 = now_seconds();
+	t0 = bench_now();
 	if ((key = ca_keygen(kt, &err)) == NULL)
 		goto out;
-	t1 = now_seconds();
+	t1 = bench_now();
 	r.pubkey = key;
 	if ((cert = ca_issue(ca, db, &r, "bench", &err)) == NULL)
 		goto out;
-	t->plain += now_seconds() - t0;
+	t->plain += bench_now() - t0;
 	t->plain_keygen += t1 - t0;
 	rc = 0;
 out:
@@ -226,14 +205,14 @@ escrow_issue(ca_ctx *ca, sqlite3 *db, enum ca_key_type kt, int i,
 	    ca_key_type_name(kt));
 	memset(&r, 0, sizeof(r));
 	r.email = email;
-	t0 = now_seconds();
+	t0 = bench_now();
 	if ((key = ca_keygen(kt, &err)) == NULL)
 		goto out;
-	t1 = now_seconds();
+	t1 = bench_now();
 	if ((cert = archive_issue_enc(ca, db, &r, key, "bench", &receipt,
 	    &receipt_len, &err)) == NULL)
 		goto out;
-	t->escrow += now_seconds() - t0;
+	t->escrow += bench_now() - t0;
 	t->escrow_keygen += t1 - t0;
 	if (receipt == NULL || receipt_len == 0) {
 		lb_err_set(&err, LB_EINTERNAL, "no receipt");
@@ -276,8 +255,8 @@ cmd_run(const char *dir, const char *type, int max_rounds, int seconds)
 	certs0 = count_rows(db, "SELECT count(*) FROM certificates");
 	recs0 = count_rows(db, "SELECT count(*) FROM escrow_records");
 	shares0 = count_rows(db, "SELECT count(*) FROM escrow_shares");
-	start = now_seconds();
-	while (n < max_rounds && (n == 0 || now_seconds() - start < seconds)) {
+	start = bench_now();
+	while (n < max_rounds && (n == 0 || bench_now() - start < seconds)) {
 		if (bare_keygen(kt, &t) == -1 ||
 		    plain_issue(ca, db, kt, n, &t) == -1 ||
 		    escrow_issue(ca, db, kt, n, &t) == -1)
@@ -318,13 +297,13 @@ main(int argc, char **argv)
 
 	log_init("escrow", false);
 	if (argc == 5 && strcmp(argv[1], "init") == 0)
-		rc = cmd_init(argv[2], parse_count(argv[3], 1,
-		    ARCHIVE_MAX_AGENTS), parse_count(argv[4], 1,
+		rc = cmd_init(argv[2], bench_parse_count("escrow", argv[3], 1,
+		    ARCHIVE_MAX_AGENTS), bench_parse_count("escrow", argv[4], 1,
 		    ARCHIVE_MAX_AGENTS));
 	else if (argc == 6 && strcmp(argv[1], "run") == 0)
 		rc = cmd_run(argv[2], argv[3],
-		    parse_count(argv[4], 1, MAX_ROUNDS),
-		    parse_count(argv[5], 1, MAX_SECONDS));
+		    bench_parse_count("escrow", argv[4], 1, MAX_ROUNDS),
+		    bench_parse_count("escrow", argv[5], 1, MAX_SECONDS));
 	else
 		usage();
 	return rc == 0 ? 0 : 1;

@@ -32,6 +32,7 @@
 
 #include "ca/ca.h"
 #include "core/core.h"
+#include "bench/bench.h"
 
 #define MAX_CERTS   100000
 #define MAX_THREADS 256
@@ -56,28 +57,6 @@ usage(void)
 	exit(2);
 }
 
-static int
-parse_count(const char *s, int min, int max)
-{
-	char *end = NULL;
-	long v = strtol(s, &end, 10);
-
-	if (end == s || *end != '\0' || v < min || v > max) {
-		fprintf(stderr, "issue: '%s' is not a number in [%d, %d]\n", s,
-		    min, max);
-		exit(2);
-	}
-	return (int)v;
-}
-
-static double
-now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* The subscriber address of request i, as its CSR's subject carries it. */
 static void
@@ -296,7 +275,7 @@ cmd_run(const char *dir, const char *csrdir, int n, int nthreads)
 		fprintf(stderr, "issue: %s\n", err.msg);
 		goto out;
 	}
-	t0 = now_seconds();
+	t0 = bench_now();
 	for (i = 0; i < nthreads; i++) {
 		if (pthread_create(&th[i], NULL, worker, &j) != 0) {
 			fprintf(stderr, "issue: cannot start thread %d\n", i);
@@ -308,7 +287,7 @@ cmd_run(const char *dir, const char *csrdir, int n, int nthreads)
 	}
 	for (i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
-	t1 = now_seconds();
+	t1 = bench_now();
 	if (started < nthreads)
 		goto out;
 	after = count_rows(db, "SELECT count(*) FROM certificates");
@@ -341,13 +320,13 @@ main(int argc, char **argv)
 
 	log_init("issue", false);
 	if (argc == 4 && strcmp(argv[1], "csrs") == 0)
-		rc = cmd_csrs(parse_count(argv[2], 1, MAX_CERTS), argv[3]);
+		rc = cmd_csrs(bench_parse_count("issue", argv[2], 1, MAX_CERTS), argv[3]);
 	else if (argc == 4 && strcmp(argv[1], "init") == 0)
 		rc = cmd_init(argv[2], argv[3]);
 	else if (argc == 6 && strcmp(argv[1], "run") == 0)
 		rc = cmd_run(argv[2], argv[3],
-		    parse_count(argv[4], 1, MAX_CERTS),
-		    parse_count(argv[5], 1, MAX_THREADS));
+		    bench_parse_count("issue", argv[4], 1, MAX_CERTS),
+		    bench_parse_count("issue", argv[5], 1, MAX_THREADS));
 	else
 		usage();
 	return rc == 0 ? 0 : 1;
