@@ -4,7 +4,9 @@
  * DER request to URL as fast as the responder answers, for SECONDS.
  * Prints "ocsp responses=N seconds=S rate=R errors=E"; every counted answer
  * is HTTP 200 application/ocsp-response whose first bytes are a
- * successful OCSPResponse.
+ * successful OCSPResponse.  bench/run.sh runs it twice: with the RFC 5019
+ * nonce-less request (answers reused by the responder) and with one that
+ * carries a nonce (a fresh signature every time).
  *
  *   ocsp URL REQUEST.der THREADS SECONDS
  */

@@ -88,8 +88,9 @@ ca_revocation_generation(sqlite3 *db, int64_t *gen, lb_err *err)
 	int rc = -1, r;
 
 	*gen = 0;
-	if (sqlite3_prepare_v2(db, "SELECT value FROM settings WHERE name = ?",
-	    -1, &st, NULL) != SQLITE_OK) {
+	/* polled per OCSP request: prepared once per connection */
+	if ((st = ca_db_cached_stmt(db, "SELECT value FROM settings "
+	    "WHERE name = ?")) == NULL) {
 		core_db_fail(db, "read the revocation generation", err);
 		goto out;
 	}
@@ -103,7 +104,7 @@ ca_revocation_generation(sqlite3 *db, int64_t *gen, lb_err *err)
 	}
 	rc = 0;
 out:
-	sqlite3_finalize(st);
+	ca_db_cached_done(st);
 	return rc;
 }
 

@@ -6,6 +6,7 @@
  * certificate only copies them.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/err.h>
@@ -154,6 +155,9 @@ profile_conf(struct ca_ctx *ca, struct ca_profile *p, lb_err *err)
 		return lb_err_set(err, LB_EINVAL,
 		    "lockbox.conf: [%s] validation = '%s': use mailbox or "
 		    "individual", section, v);
+	if (core_conf_get_bool(ca->conf, section, "cdp_ldap", false,
+	    &p->cdp_ldap, err) == -1)
+		return -1;
 	if ((v = core_conf_get(ca->conf, section, "key_types", NULL)) != NULL) {
 		unsigned m = 0;
 
@@ -169,12 +173,182 @@ profile_conf(struct ca_ctx *ca, struct ca_profile *p, lb_err *err)
 	return 0;
 }
 
+/*
+ * The CA entry's DN as the directory module computes it: [directory]
+ * ca_dn, else cn=<[ca] name, RFC 4514-escaped>,ou=PKI,<[directory] base_dn>.
+ * ca may not call directory/, so the rule is repeated here.  Caller frees;
+ * NULL with err when neither is configured.
+ */
+static char *
+ca_entry_dn(const struct ca_ctx *ca, const char *section, lb_err *err)
+{
+	const char *dn, *base, *name;
+	char *out = NULL;
+	size_t n, i, o = 0, cap;
+
+	dn = core_conf_get(ca->conf, "directory", "ca_dn", NULL);
+	if (dn != NULL && dn[0] != '\0') {
+		if ((out = strdup(dn)) == NULL)
+			lb_err_set(err, LB_EINTERNAL, "out of memory");
+		return out;
+	}
+	base = core_conf_get(ca->conf, "directory", "base_dn", NULL);
+	name = core_conf_get(ca->conf, "ca", "name", NULL);
+	if (base == NULL || base[0] == '\0' || name == NULL ||
+	    name[0] == '\0') {
+		lb_err_set(err, LB_EINVAL, "lockbox.conf: [%s] cdp_ldap = yes "
+		    "needs the CA's directory entry: set base_dn (or ca_dn) in "
+		    "[directory], or turn cdp_ldap off", section);
+		return NULL;
+	}
+	n = strlen(name);
+	if (n > 1024 || strlen(base) > 4096) {
+		lb_err_set(err, LB_EINVAL, "lockbox.conf: [ca] name or "
+		    "[directory] base_dn is too long for a DN");
+		return NULL;
+	}
+	cap = n * 3 + strlen(base) + 16;
+	if ((out = malloc(cap)) == NULL) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+		return NULL;
+	}
+	o = (size_t)snprintf(out, cap, "cn=");
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (strchr(",+\"\\<>;=", c) != NULL ||
+		    (i == 0 && (c == ' ' || c == '#')) ||
+		    (i == n - 1 && c == ' ')) {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			o += (size_t)snprintf(out + o, cap - o, "\\%02X", c);
+		} else
+			out[o++] = (char)c;
+	}
+	snprintf(out + o, cap - o, ",ou=PKI,%s", base);
+	return out;
+}
+
+/*
+ * The RFC 4516 URL of the CA entry's CRL: ldap:///<dn>?certificate
+ * RevocationList;binary, the DN percent-encoded except for unreserved
+ * characters, '=' and ','.  Caller frees; NULL with err.
+ */
+static char *
+ldap_crl_url(const struct ca_ctx *ca, const char *section, lb_err *err)
+{
+	static const char pre[] = "ldap:///", post[] =
+	    "?certificateRevocationList;binary";
+	char *dn, *url = NULL;
+	size_t i, o, cap;
+
+	if ((dn = ca_entry_dn(ca, section, err)) == NULL)
+		return NULL;
+	cap = sizeof(pre) + strlen(dn) * 3 + sizeof(post);
+	if ((url = malloc(cap)) == NULL) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+		goto out;
+	}
+	o = (size_t)snprintf(url, cap, "%s", pre);
+	for (i = 0; dn[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)dn[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr("-._~=,", c) != NULL)
+			url[o++] = (char)c;
+		else
+			o += (size_t)snprintf(url + o, cap - o, "%%%02X", c);
+	}
+	snprintf(url + o, cap - o, "%s", post);
+out:
+	free(dn);
+	return url;
+}
+
+/* Appends a URI GENERAL_NAME to names. */
+static int
+push_uri(GENERAL_NAMES *names, const char *uri)
+{
+	GENERAL_NAME *gn = NULL;
+	ASN1_IA5STRING *ia5 = NULL;
+
+	if ((ia5 = ASN1_IA5STRING_new()) == NULL ||
+	    ASN1_STRING_set(ia5, uri, (int)strlen(uri)) != 1 ||
+	    (gn = GENERAL_NAME_new()) == NULL) {
+		ASN1_IA5STRING_free(ia5);
+		return -1;
+	}
+	GENERAL_NAME_set0_value(gn, GEN_URI, ia5);
+	if (sk_GENERAL_NAME_push(names, gn) <= 0) {
+		GENERAL_NAME_free(gn);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * crlDistributionPoints with one DistributionPoint whose fullName holds
+ * the HTTP URI and then the LDAP URL (cdp_ldap = yes).
+ */
+static int
+add_cdp_ldap(struct ca_ctx *ca, STACK_OF(X509_EXTENSION) *sk,
+    const char *section, lb_err *err)
+{
+	CRL_DIST_POINTS *cdps = NULL;
+	DIST_POINT *dp = NULL;
+	X509_EXTENSION *ext = NULL;
+	char *http = NULL, *ldap = NULL;
+	size_t n;
+	int rc = -1;
+
+	if ((ldap = ldap_crl_url(ca, section, err)) == NULL)
+		goto out;
+	n = strlen(ca->base_url) + sizeof("/ca.crl");
+	if ((http = malloc(n)) == NULL)
+		goto oom;
+	snprintf(http, n, "%s/ca.crl", ca->base_url);
+	if ((cdps = sk_DIST_POINT_new_null()) == NULL ||
+	    (dp = DIST_POINT_new()) == NULL ||
+	    (dp->distpoint = DIST_POINT_NAME_new()) == NULL)
+		goto oom;
+	dp->distpoint->type = 0;    /* fullName */
+	if ((dp->distpoint->name.fullname = GENERAL_NAMES_new()) == NULL ||
+	    push_uri(dp->distpoint->name.fullname, http) == -1 ||
+	    push_uri(dp->distpoint->name.fullname, ldap) == -1)
+		goto oom;
+	if (sk_DIST_POINT_push(cdps, dp) <= 0)
+		goto oom;
+	dp = NULL;
+	if ((ext = X509V3_EXT_i2d(NID_crl_distribution_points, 0, cdps)) ==
+	    NULL) {
+		log_openssl("X509V3_EXT_i2d");
+		lb_err_set(err, LB_EINVAL, "cannot encode crlDistributionPoints "
+		    "with %s", ldap);
+		goto out;
+	}
+	if (sk_X509_EXTENSION_push(sk, ext) <= 0)
+		goto oom;
+	ext = NULL;
+	rc = 0;
+	goto out;
+oom:
+	lb_err_set(err, LB_EINTERNAL, "out of memory");
+out:
+	X509_EXTENSION_free(ext);
+	DIST_POINT_free(dp);
+	CRL_DIST_POINTS_free(cdps);
+	free(http);
+	free(ldap);
+	return rc;
+}
+
 static int
 profile_build(struct ca_ctx *ca, struct ca_profile *p, lb_err *err)
 {
 	X509V3_CTX ctx;
 	STACK_OF(X509_EXTENSION) *sk;
-	char cdp[1024], aia[2048];
+	char cdp[1024], aia[2048], section[64];
 	bool subscriber = p->kind == PROFILE_SMIME_SIGN ||
 	    p->kind == PROFILE_SMIME_ENC;
 
@@ -246,10 +420,14 @@ profile_build(struct ca_ctx *ca, struct ca_profile *p, lb_err *err)
 	    err) == -1)
 		return -1;
 	/* an OCSP responder's own certificate is not checked for revocation */
-	if (p->kind != PROFILE_OCSP_SIGNING &&
-	    (add_ext(sk, NULL, NID_crl_distribution_points, cdp, err) == -1 ||
-	    add_ext(sk, NULL, NID_info_access, aia, err) == -1))
-		return -1;
+	if (p->kind != PROFILE_OCSP_SIGNING) {
+		snprintf(section, sizeof(section), "profile.%s", p->name);
+		if ((p->cdp_ldap ? add_cdp_ldap(ca, sk, section, err) :
+		    add_ext(sk, NULL, NID_crl_distribution_points, cdp,
+		    err)) == -1 ||
+		    add_ext(sk, NULL, NID_info_access, aia, err) == -1)
+			return -1;
+	}
 	return 0;
 }
 

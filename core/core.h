@@ -175,6 +175,7 @@ void core_process_harden(void);
  * PRAGMA user_version.  A database from a newer lockbox is refused.
  */
 sqlite3 *core_db_open(const char *path, bool create, lb_err *err);
+/* Closes db, finalizing any statement still prepared on it. */
 void core_db_close(sqlite3 *db);
 /* The schema version this build creates. */
 int core_db_schema_version(void);

@@ -121,8 +121,13 @@ fail:
 void
 core_db_close(sqlite3 *db)
 {
+	sqlite3_stmt *st;
+
 	if (db == NULL)
 		return;
+	/* statements cached on the connection (ca_db_cached_stmt) */
+	while ((st = sqlite3_next_stmt(db, NULL)) != NULL)
+		sqlite3_finalize(st);
 	if (sqlite3_close(db) != SQLITE_OK)
 		log_warnx("sqlite3_close: %s", sqlite3_errmsg(db));
 }

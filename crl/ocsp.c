@@ -9,6 +9,7 @@
  * built from.
  */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,21 @@
 #define MAX_SINGLE_REQUESTS 32
 #define RESPONDER_CN        "OCSP Responder"
 #define PEM_MAX             ((size_t)256 * 1024)
+/* RFC 5019 response reuse: slots, longest reuse, largest key (CertIDs). */
+#define CACHE_SLOTS         4096
+#define CACHE_SECONDS       60
+#define CACHE_KEY_MAX       512
+
+/* One signed nonce-less response, reusable while gen and epoch hold. */
+struct cache_entry {
+	unsigned char *key;         /* the request's CertIDs, DER */
+	size_t key_len;
+	unsigned char *der;         /* the OCSPResponse */
+	size_t der_len;
+	int64_t gen;                /* revocation generation when looked up */
+	unsigned long epoch;        /* responder credential it was signed by */
+	time_t this_update, next_update, expires;
+};
 
 struct crl_ocsp {
 	ca_ctx *ca;                 /* borrowed */
@@ -35,6 +51,10 @@ struct crl_ocsp {
 	pthread_mutex_t renew_lock; /* one renewal at a time */
 	EVP_PKEY *key;
 	X509 *cert;
+	pthread_mutex_t cache_lock; /* guards cache and epoch; never held
+	                             * while signing or reading the db */
+	unsigned long epoch;        /* bumped on every renewal */
+	struct cache_entry *cache;  /* CACHE_SLOTS, direct-mapped */
 };
 
 int
@@ -206,6 +226,10 @@ crl_ocsp_renew(crl_ocsp *o, sqlite3 *db, time_t now, bool force, lb_err *err)
 	o->key = key;
 	o->cert = cert;
 	pthread_mutex_unlock(&o->lock);
+	/* responses signed by the old credential are not reused */
+	pthread_mutex_lock(&o->cache_lock);
+	o->epoch++;
+	pthread_mutex_unlock(&o->cache_lock);
 	/* responses in flight hold their own references */
 	EVP_PKEY_free(oldkey);
 	X509_free(oldcert);
@@ -278,6 +302,18 @@ crl_ocsp_new(ca_ctx *ca, sqlite3 *db, time_t now, lb_err *err)
 		lb_err_set(err, LB_EINTERNAL, "cannot set up the OCSP responder");
 		goto out;
 	}
+	if (pthread_mutex_init(&o->cache_lock, NULL) != 0) {
+		pthread_mutex_destroy(&o->lock);
+		pthread_mutex_destroy(&o->renew_lock);
+		free(o);
+		o = NULL;
+		lb_err_set(err, LB_EINTERNAL, "cannot set up the OCSP responder");
+		goto out;
+	}
+	if ((o->cache = calloc(CACHE_SLOTS, sizeof(*o->cache))) == NULL) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+		goto out;
+	}
 	if (core_conf_get_long(ca_get0_conf(ca), "ocsp", "validity", 3600, 60,
 	    7L * 86400, &o->validity, err) == -1)
 		goto out;
@@ -317,14 +353,23 @@ out:
 void
 crl_ocsp_free(crl_ocsp *o)
 {
+	size_t i;
+
 	if (o == NULL)
 		return;
 	OCSP_CERTID_free(o->id_sha1);
 	OCSP_CERTID_free(o->id_sha256);
 	EVP_PKEY_free(o->key);
 	X509_free(o->cert);
+	if (o->cache != NULL)
+		for (i = 0; i < CACHE_SLOTS; i++) {
+			free(o->cache[i].key);
+			OPENSSL_free(o->cache[i].der);
+		}
+	free(o->cache);
 	pthread_mutex_destroy(&o->lock);
 	pthread_mutex_destroy(&o->renew_lock);
+	pthread_mutex_destroy(&o->cache_lock);
 	free(o);
 }
 
@@ -569,4 +614,188 @@ out:
 	EVP_PKEY_free(key);
 	X509_free(cert);
 	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* RFC 5019 response reuse                                             */
+
+/* The look-up of crl_ocsp_respond_db: the store, noting unknown serials. */
+struct db_lookup {
+	sqlite3 *db;
+	bool unknown;
+};
+
+static int
+lookup_noting(void *arg, const char *serial, crl_ocsp_cert_status *st)
+{
+	struct db_lookup *l = arg;
+	int rc = crl_ocsp_lookup_db(l->db, serial, st);
+
+	if (rc == 0 && !st->known)
+		l->unknown = true;
+	return rc;
+}
+
+/*
+ * The cache key of a nonce-less request: its CertIDs, DER, in order.
+ * -1 when the request is not reusable (junk, a nonce, any extension,
+ * too many CertIDs): then it is answered fresh.
+ */
+static int
+cache_key(const unsigned char *req, size_t len, unsigned char *key,
+    size_t *key_len)
+{
+	OCSP_REQUEST *rq = NULL;
+	const unsigned char *p = req;
+	unsigned char *q;
+	size_t used = 0;
+	int n, i, l, rc = -1;
+
+	if (req == NULL || len == 0 || len > CRL_OCSP_REQ_MAX ||
+	    (rq = d2i_OCSP_REQUEST(NULL, &p, (long)len)) == NULL ||
+	    p != req + len || OCSP_REQUEST_get_ext_count(rq) != 0)
+		goto out;
+	n = OCSP_request_onereq_count(rq);
+	if (n <= 0 || n > MAX_SINGLE_REQUESTS)
+		goto out;
+	for (i = 0; i < n; i++) {
+		OCSP_CERTID *cid = OCSP_onereq_get0_id(
+		    OCSP_request_onereq_get0(rq, i));
+
+		if ((l = i2d_OCSP_CERTID(cid, NULL)) <= 0 ||
+		    (size_t)l > CACHE_KEY_MAX - used)
+			goto out;
+		q = key + used;
+		if (i2d_OCSP_CERTID(cid, &q) != l)
+			goto out;
+		used += (size_t)l;
+	}
+	*key_len = used;
+	rc = 0;
+out:
+	OCSP_REQUEST_free(rq);
+	return rc;
+}
+
+/* FNV-1a, folded onto the slots. */
+static size_t
+cache_slot(const unsigned char *key, size_t len)
+{
+	uint64_t h = 14695981039346656037ULL;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= key[i];
+		h *= 1099511628211ULL;
+	}
+	return (size_t)(h % CACHE_SLOTS);
+}
+
+/* Copies a live entry for key out; false on a miss. */
+static bool
+cache_get(crl_ocsp *o, const unsigned char *key, size_t key_len, int64_t gen,
+    time_t now, unsigned char **out, size_t *out_len, crl_ocsp_result *res)
+{
+	struct cache_entry *e = &o->cache[cache_slot(key, key_len)];
+	bool hit = false;
+
+	pthread_mutex_lock(&o->cache_lock);
+	if (e->der == NULL || e->key_len != key_len ||
+	    memcmp(e->key, key, key_len) != 0 || e->gen != gen ||
+	    e->epoch != o->epoch || now >= e->expires || now < e->this_update)
+		goto out;
+	if ((*out = OPENSSL_malloc(e->der_len)) == NULL)
+		goto out;
+	memcpy(*out, e->der, e->der_len);
+	*out_len = e->der_len;
+	if (res != NULL) {
+		res->status = OCSP_RESPONSE_STATUS_SUCCESSFUL;
+		res->this_update = e->this_update;
+		res->next_update = e->next_update;
+		res->nonce = false;
+	}
+	hit = true;
+out:
+	pthread_mutex_unlock(&o->cache_lock);
+	return hit;
+}
+
+/* Stores a copy of der in key's slot, evicting what was there. */
+static void
+cache_put(crl_ocsp *o, const unsigned char *key, size_t key_len, int64_t gen,
+    unsigned long epoch, time_t now, const unsigned char *der, size_t der_len,
+    const crl_ocsp_result *res)
+{
+	struct cache_entry *e = &o->cache[cache_slot(key, key_len)];
+	unsigned char *k = malloc(key_len), *d = OPENSSL_malloc(der_len);
+	time_t expires = now + CACHE_SECONDS;
+
+	if (k == NULL || d == NULL || der == NULL)
+		goto out;
+	memcpy(k, key, key_len);
+	memcpy(d, der, der_len);
+	if (res->next_update < expires)
+		expires = res->next_update;
+	pthread_mutex_lock(&o->cache_lock);
+	/* renewed while we signed: the old credential's answer is not kept */
+	if (epoch == o->epoch) {
+		free(e->key);
+		OPENSSL_free(e->der);
+		e->key = k;
+		e->key_len = key_len;
+		e->der = d;
+		e->der_len = der_len;
+		e->gen = gen;
+		e->epoch = epoch;
+		e->this_update = res->this_update;
+		e->next_update = res->next_update;
+		e->expires = expires;
+		k = NULL;
+		d = NULL;
+	}
+	pthread_mutex_unlock(&o->cache_lock);
+out:
+	free(k);
+	OPENSSL_free(d);
+}
+
+int
+crl_ocsp_respond_db(crl_ocsp *o, sqlite3 *db, const unsigned char *req,
+    size_t len, time_t now, unsigned char **out, size_t *out_len,
+    crl_ocsp_result *res)
+{
+	unsigned char key[CACHE_KEY_MAX];
+	size_t key_len = 0;
+	struct db_lookup l = { db, false };
+	crl_ocsp_result mine;
+	int64_t gen = 0;
+	unsigned long epoch;
+	bool reusable;
+	lb_err err;
+
+	*out = NULL;
+	*out_len = 0;
+	if (res == NULL)
+		res = &mine;
+	memset(res, 0, sizeof(*res));
+	lb_err_clear(&err);
+	reusable = cache_key(req, len, key, &key_len) == 0;
+	/* the generation first: a revocation after it only makes a miss */
+	if (reusable && ca_revocation_generation(db, &gen, &err) == -1) {
+		log_warnx("OCSP: %s: answering without reuse", err.msg);
+		reusable = false;
+	}
+	if (reusable && cache_get(o, key, key_len, gen, now, out, out_len, res))
+		return 0;
+	pthread_mutex_lock(&o->cache_lock);
+	epoch = o->epoch;
+	pthread_mutex_unlock(&o->cache_lock);
+	if (crl_ocsp_respond(o, req, len, now, lookup_noting, &l, out, out_len,
+	    res) == -1)
+		return -1;
+	/* unknown may turn good at the next issuance: never reused */
+	if (reusable && !l.unknown && !res->nonce &&
+	    res->status == OCSP_RESPONSE_STATUS_SUCCESSFUL)
+		cache_put(o, key, key_len, gen, epoch, now, *out, *out_len, res);
+	return 0;
 }

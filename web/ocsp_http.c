@@ -135,8 +135,8 @@ send_ocsp(struct web_req *r, const unsigned char *der, size_t len,
 			goto out;
 		etag[0] = '"';
 		for (i = 0; i < mdlen; i++)
-			snprintf(etag + 1 + 2 * i, 3, "%02x", md[i]);
-		snprintf(etag + 1 + 2 * mdlen, 2, "\"");
+			snprintf(etag + 1 + (size_t)2 * i, 3, "%02x", md[i]);
+		snprintf(etag + 1 + (size_t)2 * mdlen, 2, "\"");
 		http_date(res->this_update, lm, sizeof(lm));
 		http_date(res->next_update, ex, sizeof(ex));
 		snprintf(cc, sizeof(cc), "max-age=%lld, public, no-transform, "
@@ -187,8 +187,8 @@ answer(struct web_req *r, const unsigned char *req, size_t len,
 	if ((db = web_db(r->srv, &err)) == NULL)
 		return web_send_lb_err(r, &err);
 	maybe_renew(r, db, now);
-	if (crl_ocsp_respond(r->srv->ocsp, req, len, now, crl_ocsp_lookup_db,
-	    db, &der, &dlen, &res) == -1)
+	if (crl_ocsp_respond_db(r->srv->ocsp, db, req, len, now, &der, &dlen,
+	    &res) == -1)
 		return web_send_error(r, 500, "cannot encode an OCSP response");
 	ret = send_ocsp(r, der, dlen, &res, cacheable, now);
 	OPENSSL_free(der);

@@ -8,16 +8,96 @@
 #include <string.h>
 #include <time.h>
 
+#include "crl/crl.h"
 #include "web/web_int.h"
 
 
+/* A target still behind the current CRL this long after its issuance is
+ * failing, even when its last attempt did not error (e.g. never tried). */
+#define HEALTH_PUB_GRACE 60
+
+struct health_state {
+	const crl_info *ci;
+	time_t now;
+	json_t *targets;
+	bool degraded;
+	bool oom;
+};
+
+static int
+health_target(const crl_publication *p, void *arg)
+{
+	struct health_state *s = arg;
+	json_t *o;
+	bool ok;
+
+	ok = p->last_error == NULL && (p->number >= s->ci->number ||
+	    s->now - s->ci->issued_at <= HEALTH_PUB_GRACE);
+	if (!ok)
+		s->degraded = true;
+	o = json_pack("{s:s, s:I, s:o, s:o, s:b}", "name", p->target,
+	    "published_number", (json_int_t)p->number, "published_at",
+	    p->published_at != 0 ? ca_json_time(p->published_at) : json_null(),
+	    "last_error", ca_json_str(p->last_error), "ok", ok);
+	if (o == NULL || json_array_append_new(s->targets, o) == -1) {
+		s->oom = true;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * The "crl" object of /healthz, or NULL with err; *degraded set when a
+ * publication target is failing.
+ */
+static json_t *
+health_crl(sqlite3 *db, time_t now, bool *degraded, lb_err *err)
+{
+	struct health_state s;
+	crl_info ci;
+	json_t *j = NULL, *ret = NULL;
+
+	memset(&s, 0, sizeof(s));
+	if (crl_current(db, &ci, err) == -1)
+		goto out;
+	s.ci = &ci;
+	s.now = now;
+	if ((s.targets = json_array()) == NULL)
+		goto oom;
+	if (crl_publication_foreach(db, health_target, &s, err) == -1)
+		goto out;
+	if (s.oom)
+		goto oom;
+	j = json_pack("{s:I, s:o, s:o, s:O}", "number", (json_int_t)ci.number,
+	    "this_update", ci.number != 0 ? ca_json_time(ci.this_update) :
+	    json_null(), "next_update", ci.number != 0 ?
+	    ca_json_time(ci.next_update) : json_null(), "targets", s.targets);
+	if (j == NULL)
+		goto oom;
+	*degraded = s.degraded;
+	ret = j;
+	goto out;
+oom:
+	lb_err_set(err, LB_EINTERNAL, "out of memory");
+out:
+	json_decref(s.targets);
+	return ret;
+}
+
+/*
+ * GET /healthz: 503 when the database does not answer; else 200 with
+ * status "ok", or "degraded" when a CRL publication target is failing
+ * (the daemon still serves, so load balancers should keep it).
+ */
 enum MHD_Result
 web_pub_healthz(struct web_req *r)
 {
 	char now[32];
 	sqlite3 *db;
-	json_t *j;
+	json_t *j, *crl;
 	lb_err err;
+	bool degraded = false;
+	time_t t;
 
 	lb_err_clear(&err);
 	if ((db = web_db(r->srv, &err)) == NULL ||
@@ -27,8 +107,14 @@ web_pub_healthz(struct web_req *r)
 		    err.msg[0] ? ": " : "", err.msg);
 		return web_send_error(r, 503, "the database does not answer");
 	}
-	core_time_fmt(time(NULL), now, sizeof(now));
-	j = json_pack("{s:s, s:s, s:s}", "status", "ok", "database", "ok",
-	    "time", now);
+	t = time(NULL);
+	if ((crl = health_crl(db, t, &degraded, &err)) == NULL) {
+		log_warnx("health check: the CRL state does not read: %s",
+		    err.msg);
+		return web_send_error(r, 503, "the database does not answer");
+	}
+	core_time_fmt(t, now, sizeof(now));
+	j = json_pack("{s:s, s:s, s:s, s:o}", "status", degraded ? "degraded" :
+	    "ok", "database", "ok", "time", now, "crl", crl);
 	return web_send_json(r, 200, j);
 }

@@ -202,7 +202,8 @@ int web_revoke_body_parse(const unsigned char *buf, size_t len, int *reason,
 /* GET /api/v1/audit?after=&limit=: audit rows in id order. */
 enum MHD_Result web_api_audit(struct web_req *r);
 
-/* GET /healthz: 200 when the database answers, else 503. */
+/* GET /healthz: 200 when the database answers (status "ok", or "degraded"
+ * when a CRL publication target is failing), else 503. */
 enum MHD_Result web_pub_healthz(struct web_req *r);
 
 /*

@@ -19,6 +19,21 @@ for fixture in "$SRC"/tests/data/profile-*.txt; do
         fail "profile $n differs from its fixture"; sed 's/^/       /' "$T/$n.diff" | head -30
     fi
 done
+# cdp_ldap = yes: the CDP names the CA entry's LDAP URL after the HTTP URI
+cp -r "$DIR" "$T/ca-ldap"
+sed -i '/^\[profile\.smime-sign\]$/a cdp_ldap = yes' "$T/ca-ldap/lockbox.conf"
+cp -r "$T/ca-ldap" "$T/ca-nobase"
+printf '\n[directory]\nbase_dn = dc=example,dc=org\n' >>"$T/ca-ldap/lockbox.conf"
+mkdir -p "$T/ldap" "$T/nobase"
+check "sample with cdp_ldap = yes and a [directory] base_dn" "$TOOL" "$T/ca-ldap" "$T/ldap"
+cdp_uris() { openssl x509 -in "$1" -noout -ext crlDistributionPoints | sed -n 's/^ *URI://p' | tr '\n' ' '; }
+check "cdp_ldap = yes: the CDP has the HTTP URI, then the LDAP URL of the CA entry" test "$(cdp_uris "$T/ldap/smime-sign-ec.pem")" = \
+    "http://pki.example.org/ca.crl ldap:///cn=Example%20S%2FMIME%20CA,ou=PKI,dc=example,dc=org?certificateRevocationList;binary "
+check "  ... and it verifies for S/MIME signing" openssl verify -CAfile "$DIR/ca.pem" -purpose smimesign "$T/ldap/smime-sign-ec.pem"
+check "  ... other profiles keep the HTTP URI only" test "$(cdp_uris "$T/ldap/smime-enc-ec.pem")" = "http://pki.example.org/ca.crl "
+check "by default the CDP is the HTTP URI only" test "$(cdp_uris "$T/smime-sign-ec.pem")" = "http://pki.example.org/ca.crl "
+expect_fail "cdp_ldap = yes without a [directory] base_dn is refused" "$TOOL" "$T/ca-nobase" "$T/nobase"
+check "  ... naming the setting and the fix" grep -q "cdp_ldap = yes needs the CA's directory entry: set base_dn" "$T/.out"
 check "smime-sign verifies for S/MIME signing" openssl verify -CAfile "$DIR/ca.pem" -purpose smimesign "$T/smime-sign-ec.pem" "$T/smime-sign-rsa.pem"
 check "smime-enc (RSA) verifies for S/MIME encryption" openssl verify -CAfile "$DIR/ca.pem" -purpose smimeencrypt "$T/smime-enc-rsa.pem"
 # OpenSSL's smimeencrypt purpose insists on keyEncipherment, which the S/MIME

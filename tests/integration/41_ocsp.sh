@@ -5,7 +5,8 @@
 # good over POST and GET, SHA-1 and SHA-256 CertIDs, the nonce echoed,
 # "Response verify OK" against ca.pem alone, unauthorized for another CA's
 # certificate, malformedRequest for junk, 415 for a wrong content type,
-# RFC 5019 caching headers on GET (and none when a nonce is echoed).
+# RFC 5019 caching headers on GET (and none when a nonce is echoed),
+# nonce-less answers reused byte for byte but never stale after a revocation.
 # The daemon runs from the ASan build when one is there (LOCKBOX_ASAN).
 . "$SRC/tests/integration/lib.sh"
 
@@ -111,6 +112,14 @@ openssl ocsp -reqout "$T/reqb.der" -issuer "$DIR/ca.pem" -cert "$T/bob.pem" -no_
 ENCB=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$(base64 -w0 "$T/reqb.der")")
 curl -s -o "$T/getb.der" "$URL/$ENCB"
 check "GET: bob is good" sh -c "openssl ocsp -respin '$T/getb.der' -CAfile '$DIR/ca.pem' -issuer '$DIR/ca.pem' -cert '$T/bob.pem' 2>&1 | grep -q 'bob.pem: good'"
+# RFC 5019 reuse: the same nonce-less request, the same bytes; a
+# revocation by another process is answered at once, never a stale good
+curl -s -o "$T/getb2.der" "$URL/$ENCB"
+check "GET again: byte-identical (answer reused)" cmp -s "$T/getb.der" "$T/getb2.der"
+BOB=$(openssl x509 -in "$T/bob.pem" -noout -serial | cut -d= -f2)
+check "revoke bob (another process)" $LOCKBOX revoke --dir "$DIR" "$BOB" --reason superseded
+curl -s -o "$T/getb3.der" "$URL/$ENCB"
+check "GET after the revocation: bob is revoked" sh -c "openssl ocsp -respin '$T/getb3.der' -CAfile '$DIR/ca.pem' -issuer '$DIR/ca.pem' -cert '$T/bob.pem' 2>&1 | grep -q 'bob.pem: revoked'"
 openssl ocsp -reqout "$T/reqn.der" -issuer "$DIR/ca.pem" -cert "$T/bob.pem" 2>/dev/null
 ENCN=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$(base64 -w0 "$T/reqn.der")")
 curl -s -D "$T/hn" -o /dev/null "$URL/$ENCN"

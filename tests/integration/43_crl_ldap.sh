@@ -128,6 +128,13 @@ import json,subprocess
 d=json.loads(subprocess.check_output(['$LOCKBOX','crl','status','--dir','$DIR','--json']))
 t={x['target']: x for x in d['targets']}
 assert d['number'] == 3 and t['web']['number'] == 3 and t['ldap']['number'] == 2 and t['ldap']['last_error']"
+check "/healthz: degraded (still 200), naming the LDAP error" python3 -c "
+import json,urllib.request
+r=urllib.request.urlopen('$HTTP/healthz', timeout=10); d=json.load(r)
+t={x['name']: x for x in d['crl']['targets']}
+assert r.status == 200 and d['status'] == 'degraded' and d['database'] == 'ok'
+assert t['web']['ok'] is True and t['web']['published_number'] == 3
+assert t['ldap']['ok'] is False and t['ldap']['published_number'] == 2 and \"Can't contact LDAP server\" in t['ldap']['last_error']"
 check "the daemon logs the LDAP failure and its retry" grep -q "CRL publisher (LDAP): .*retrying in" "$T/serve.log"
 check "revoke carol too while slapd is down" $LOCKBOX revoke --dir "$DIR" "$(cat "$T/carol.serial")" --reason cessationOfOperation
 check "the web CRL 4 is published" wait_web 4
@@ -145,6 +152,13 @@ check "  ... it verifies against the CA" openssl crl -inform DER -in "$T/ldap.cr
 check "  ... the CA certificate is on the entry too" sh -c "ldapsearch -x -H '$LDAP_URI' -b '$CADN' -s base -LLL 'cACertificate;binary' | grep -q '^cACertificate;binary::'"
 for i in $(seq 1 30); do status ldap | grep -q ' ok$' && break; sleep 0.1; done
 check "crl status: ldap at 4 and ok, like web" sh -c "$LOCKBOX crl status --dir '$DIR' >'$T/st' && grep '^target ldap ' '$T/st' | grep -q 'number 4,.* ok$' && grep '^target web ' '$T/st' | grep -q 'number 4,.* ok$'"
+
+check "/healthz: ok again once LDAP caught up" python3 -c "
+import json,urllib.request
+d=json.load(urllib.request.urlopen('$HTTP/healthz', timeout=10))
+t={x['name']: x for x in d['crl']['targets']}
+assert d['status'] == 'ok' and d['crl']['number'] == 4
+assert t['ldap']['ok'] is True and t['ldap']['published_number'] == 4 and t['ldap']['last_error'] is None"
 
 # --- shutdown ------------------------------------------------------------------------
 kill -TERM "$PID"

@@ -5,7 +5,9 @@
  * lifetime is gone), and answers checked with OpenSSL's own client
  * functions: good, revoked with its reason, unknown, SHA-1 and SHA-256
  * CertIDs, the nonce echoed, unauthorized for another issuer,
- * malformedRequest for junk.
+ * malformedRequest for junk; RFC 5019 reuse of nonce-less answers
+ * (crl_ocsp_respond_db): byte-identical repeats, never for a nonce, never
+ * stale after a revocation or a renewal.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -486,6 +488,118 @@ test_renewal(void **state)
 	free(cpath);
 }
 
+/* crl_ocsp_respond_db on a fresh request for cert; *der (OPENSSL_free). */
+static int
+db_status(struct fixture *fx, X509 *cert, bool nonce, unsigned char **der,
+    size_t *dlen, crl_ocsp_result *res)
+{
+	OCSP_CERTID *id = OCSP_cert_to_id(EVP_sha1(), cert,
+	    ca_get0_cert(fx->ca));
+	OCSP_CERTID *find = OCSP_CERTID_dup(id);
+	OCSP_REQUEST *rq = NULL;
+	OCSP_RESPONSE *resp;
+	OCSP_BASICRESP *bs;
+	const unsigned char *p;
+	unsigned char *req;
+	size_t len = 0;
+	int st = -1, reason;
+
+	req = make_req(&id, 1, nonce, &rq, &len);
+	assert_int_equal(crl_ocsp_respond_db(fx->ocsp, fx->db, req, len,
+	    time(NULL), der, dlen, res), 0);
+	p = *der;
+	assert_non_null(resp = d2i_OCSP_RESPONSE(NULL, &p, (long)*dlen));
+	assert_int_equal(res->status, OCSP_RESPONSE_STATUS_SUCCESSFUL);
+	assert_int_equal(res->nonce, nonce);
+	assert_non_null(bs = OCSP_response_get1_basic(resp));
+	assert_int_equal(OCSP_basic_verify(bs, NULL, fx->store, 0), 1);
+	assert_int_equal(OCSP_check_nonce(rq, bs), nonce ? 1 : 2);
+	assert_int_equal(OCSP_resp_find_status(bs, find, &st, &reason, NULL,
+	    NULL, NULL), 1);
+	OCSP_BASICRESP_free(bs);
+	OCSP_RESPONSE_free(resp);
+	OCSP_REQUEST_free(rq);
+	OCSP_CERTID_free(find);
+	OPENSSL_free(req);
+	return st;
+}
+
+static void
+test_reuse_identical(void **state)
+{
+	struct fixture *fx = *state;
+	unsigned char *a = NULL, *b = NULL, *c = NULL;
+	size_t alen = 0, blen = 0, clen = 0;
+	crl_ocsp_result ra, rb, rc;
+
+	assert_int_equal(db_status(fx, fx->good, false, &a, &alen, &ra),
+	    V_OCSP_CERTSTATUS_GOOD);
+	assert_int_equal(db_status(fx, fx->good, false, &b, &blen, &rb),
+	    V_OCSP_CERTSTATUS_GOOD);
+	assert_int_equal(alen, blen);
+	assert_memory_equal(a, b, alen);
+	assert_int_equal(ra.this_update, rb.this_update);
+	assert_int_equal(ra.next_update, rb.next_update);
+	/* a nonce is answered fresh (db_status checks it is echoed) */
+	assert_int_equal(db_status(fx, fx->good, true, &c, &clen, &rc),
+	    V_OCSP_CERTSTATUS_GOOD);
+	assert_true(clen != alen || memcmp(a, c, alen) != 0);
+	OPENSSL_free(c);
+	c = NULL;
+	assert_int_equal(db_status(fx, fx->good, true, &c, &clen, &rc),
+	    V_OCSP_CERTSTATUS_GOOD);
+	assert_true(clen != alen || memcmp(a, c, alen) != 0);
+	OPENSSL_free(a);
+	OPENSSL_free(b);
+	OPENSSL_free(c);
+}
+
+static void
+test_reuse_revocation(void **state)
+{
+	struct fixture *fx = *state;
+	X509 *x = issue(fx, "soon-revoked@example.org");
+	unsigned char *der = NULL;
+	size_t dlen = 0;
+	crl_ocsp_result res;
+	char *serial;
+	lb_err err = { 0 };
+
+	assert_non_null(x);
+	assert_int_equal(db_status(fx, x, false, &der, &dlen, &res),
+	    V_OCSP_CERTSTATUS_GOOD);
+	OPENSSL_free(der);
+	assert_non_null(serial = ca_cert_serial(x));
+	assert_int_equal(ca_revoke(fx->db, serial, 1, 0, ACTOR, &err), 0);
+	/* the cached good answer is not served once revoked */
+	assert_int_equal(db_status(fx, x, false, &der, &dlen, &res),
+	    V_OCSP_CERTSTATUS_REVOKED);
+	OPENSSL_free(der);
+	free(serial);
+	X509_free(x);
+}
+
+static void
+test_reuse_renewal(void **state)
+{
+	struct fixture *fx = *state;
+	unsigned char *a = NULL, *b = NULL;
+	size_t alen = 0, blen = 0;
+	crl_ocsp_result ra, rb;
+	lb_err err = { 0 };
+
+	assert_int_equal(db_status(fx, fx->good, false, &a, &alen, &ra),
+	    V_OCSP_CERTSTATUS_GOOD);
+	assert_int_equal(crl_ocsp_renew(fx->ocsp, fx->db, time(NULL), true,
+	    &err), 1);
+	/* signed again, by the new responder (verified in db_status) */
+	assert_int_equal(db_status(fx, fx->good, false, &b, &blen, &rb),
+	    V_OCSP_CERTSTATUS_GOOD);
+	assert_true(alen != blen || memcmp(a, b, alen) != 0);
+	OPENSSL_free(a);
+	OPENSSL_free(b);
+}
+
 int
 main(void)
 {
@@ -500,6 +614,9 @@ main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_nonce_and_expiry),
 		cmocka_unit_test(test_renewal),
+		cmocka_unit_test(test_reuse_identical),
+		cmocka_unit_test(test_reuse_revocation),
+		cmocka_unit_test(test_reuse_renewal),
 	};
 
 	log_init("test_ocsp", false);
