@@ -4,7 +4,8 @@
  * through ca_sign_crl, written atomically to pub/ca.crl and recorded with
  * its number in crl_state (owned here) in one transaction, so that CRL
  * numbers only ever grow, even with the daemon and `lockbox crl` issuing
- * side by side.
+ * side by side.  With [crl] delta = yes a delta CRL (pub/delta.crl) goes
+ * out with every full CRL, in the same transaction.
  *
  * The entries are DER-encoded here, straight from the rows, into one
  * buffer, sorted by serial, and handed to ca_sign_crl_der with the header
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
@@ -33,7 +35,9 @@ crl_conf_load(const core_conf *conf, crl_conf *out, lb_err *err)
 	    core_conf_get_long(conf, "crl", "interval", 86400, 60,
 	    365L * 86400, &out->interval, err) == -1 ||
 	    core_conf_get_long(conf, "crl", "coalesce", 2, 0, 3600,
-	    &out->coalesce, err) == -1)
+	    &out->coalesce, err) == -1 ||
+	    core_conf_get_bool(conf, "crl", "delta", false, &out->delta,
+	    err) == -1)
 		return -1;
 	if (out->interval >= out->validity)
 		return lb_err_set(err, LB_EINVAL, "lockbox.conf: [crl] interval "
@@ -321,6 +325,152 @@ out:
 	return rc;
 }
 
+/*
+ * A delta CRL's extras (RFC 5280 5.2.4): a critical deltaCRLIndicator
+ * naming the base CRL number.
+ */
+static int
+add_delta_indicator(X509_CRL *crl, int64_t base, lb_err *err)
+{
+	ASN1_INTEGER *num = NULL;
+	int rc = -1;
+
+	if ((num = ASN1_INTEGER_new()) == NULL ||
+	    ASN1_INTEGER_set_int64(num, base) != 1 ||
+	    X509_CRL_add1_ext_i2d(crl, NID_delta_crl, num, 1, 0) != 1) {
+		log_openssl("deltaCRLIndicator");
+		lb_err_set(err, LB_EINTERNAL, "cannot build the delta CRL");
+		goto out;
+	}
+	rc = 0;
+out:
+	ASN1_INTEGER_free(num);
+	return rc;
+}
+
+/* The full CRL's freshestCRL (RFC 5280 5.2.6): where the delta CRL is. */
+static int
+add_freshest(X509_CRL *crl, ca_ctx *ca, lb_err *err)
+{
+	X509_EXTENSION *ext = NULL;
+	char val[600];
+	int rc = -1;
+
+	snprintf(val, sizeof(val), "URI:%s/" CRL_DELTA_FILE,
+	    core_conf_get(ca_get0_conf(ca), "ca", "base_url",
+	    "http://127.0.0.1:8080"));
+	if ((ext = X509V3_EXT_conf_nid(NULL, NULL, NID_freshest_crl,
+	    val)) == NULL || X509_CRL_add_ext(crl, ext, -1) != 1) {
+		log_openssl("freshestCRL");
+		lb_err_set(err, LB_EINTERNAL, "cannot add freshestCRL to the "
+		    "CRL");
+		goto out;
+	}
+	rc = 0;
+out:
+	X509_EXTENSION_free(ext);
+	return rc;
+}
+
+/* ca_revoked_foreach filter for a delta CRL: revoked since the base. */
+struct since {
+	struct build *b;
+	time_t since;
+};
+
+static int
+add_entry_since(const char *serial, time_t revoked_at, int reason,
+    time_t invalidity, void *arg)
+{
+	struct since *s = arg;
+
+	if (revoked_at < s->since)
+		return 0;
+	return add_entry(serial, revoked_at, reason, invalidity, s->b);
+}
+
+/*
+ * Builds and signs one CRL: the full one (base < 0) or a delta naming
+ * base, with the revocations at or after since.  *der is free()'d by the
+ * caller; *entries counts them.
+ */
+static int
+build_crl(ca_ctx *ca, sqlite3 *db, const crl_conf *cc, const crl_info *ci,
+    time_t now, int64_t base, time_t since, unsigned char **der,
+    size_t *der_len, int64_t *entries, lb_err *err)
+{
+	struct build b;
+	struct since s;
+	unsigned char *rev = NULL;
+	size_t rev_len = 0;
+	int rc = -1;
+
+	memset(&b, 0, sizeof(b));
+	s.b = &b;
+	s.since = since;
+	if (build_header(&b, ca, ci->number, ci->this_update, ci->next_update,
+	    err) == -1)
+		goto out;
+	if (base >= 0 ? add_delta_indicator(b.crl, base, err) == -1 :
+	    (cc->delta && add_freshest(b.crl, ca, err) == -1))
+		goto out;
+	if (base >= 0 ? ca_revoked_foreach(db, now, add_entry_since, &s,
+	    err) == -1 : ca_revoked_foreach(db, now, add_entry, &b,
+	    err) == -1)
+		goto out;
+	*entries = b.count;
+	if (revoked_der(&b, &rev, &rev_len) == -1) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory for the CRL");
+		goto out;
+	}
+	/* the entries are in rev now: keep one copy */
+	free(b.buf);
+	b.buf = NULL;
+	free(b.ents);
+	b.ents = NULL;
+	if (ca_sign_crl_der(ca, b.crl, rev, rev_len, der, der_len, err) == -1)
+		goto out;
+	rc = 0;
+out:
+	free(rev);
+	build_free(&b);
+	return rc;
+}
+
+/*
+ * Publishes (with delta) or removes (without) pub/delta.crl, so that a
+ * switched-off delta CRL does not linger at its URL.
+ */
+static int
+write_delta(ca_ctx *ca, const unsigned char *der, size_t len, lb_err *err)
+{
+	char *path = NULL;
+	lb_err ferr;
+	int rc = -1;
+
+	lb_err_clear(&ferr);
+	if ((path = core_path(ca_get0_dir(ca), CA_PUB_DIR "/"
+	    CRL_DELTA_FILE)) == NULL) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+		goto out;
+	}
+	if (der == NULL) {
+		if (unlink(path) == -1 && errno != ENOENT) {
+			lb_err_set(err, LB_EINTERNAL, "cannot remove %s: %s", path,
+			    strerror(errno));
+			goto out;
+		}
+	} else if (core_file_write(path, der, len, 0644, false, &ferr) == -1) {
+		lb_err_set(err, ferr.code, "cannot publish the delta CRL: %s",
+		    ferr.msg);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(path);
+	return rc;
+}
+
 static int
 sha256_hex(const unsigned char *buf, size_t len, char out[65])
 {
@@ -334,32 +484,6 @@ sha256_hex(const unsigned char *buf, size_t len, char out[65])
 	for (i = 0; i < 32; i++)
 		snprintf(out + (size_t)i * 2, 3, "%02x", md[i]);
 	return 0;
-}
-
-/* The last CRL number issued, inside the transaction. */
-static int
-last_number(sqlite3 *db, int64_t *number, lb_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int r, rc = -1;
-
-	*number = 0;
-	if (sqlite3_prepare_v2(db, "SELECT number FROM crl_state WHERE id = 1",
-	    -1, &st, NULL) != SQLITE_OK) {
-		core_db_fail(db, "read the CRL number", err);
-		goto out;
-	}
-	r = sqlite3_step(st);
-	if (r == SQLITE_ROW)
-		*number = (int64_t)sqlite3_column_int64(st, 0);
-	else if (r != SQLITE_DONE) {
-		core_db_fail(db, "read the CRL number", err);
-		goto out;
-	}
-	rc = 0;
-out:
-	sqlite3_finalize(st);
-	return rc;
 }
 
 static int
@@ -439,16 +563,15 @@ int
 crl_issue(ca_ctx *ca, sqlite3 *db, const crl_conf *cc, time_t now,
     const char *actor, crl_info *out, lb_err *err)
 {
-	struct build b;
-	crl_info ci;
-	unsigned char *der = NULL, *rev = NULL;
-	size_t rev_len = 0;
-	char *path = NULL, num[32], detail[128], ts[32];
+	crl_info ci, prev;
+	unsigned char *der = NULL, *delta = NULL;
+	size_t delta_len = 0;
+	int64_t delta_entries = 0;
+	char *path = NULL, num[32], detail[160], ts[32];
 	int rc = -1;
 	bool in_tx = false, wrote = false;
 	lb_err ferr;
 
-	memset(&b, 0, sizeof(b));
 	memset(&ci, 0, sizeof(ci));
 	lb_err_clear(&ferr);
 	if ((path = core_path(ca_get0_dir(ca), CA_PUB_DIR "/" CRL_FILE)) ==
@@ -460,32 +583,28 @@ crl_issue(ca_ctx *ca, sqlite3 *db, const crl_conf *cc, time_t now,
 	if (core_db_begin(db, err) == -1)
 		goto out;
 	in_tx = true;
-	if (last_number(db, &ci.number, err) == -1)
+	if (crl_current(db, &prev, err) == -1)
 		goto out;
-	ci.number++;
+	ci.number = prev.number + 1;
 	ci.issued_at = now;
 	ci.this_update = now - cc->skew;
 	ci.next_update = ci.this_update + cc->validity;
-	if (build_header(&b, ca, ci.number, ci.this_update, ci.next_update,
-	    err) == -1 ||
-	    ca_revoked_foreach(db, now, add_entry, &b, err) == -1)
+	if (build_crl(ca, db, cc, &ci, now, -1, 0, &der, &ci.der_len,
+	    &ci.entries, err) == -1)
 		goto out;
-	ci.entries = b.count;
-	if (revoked_der(&b, &rev, &rev_len) == -1) {
-		lb_err_set(err, LB_EINTERNAL, "out of memory for the CRL");
+	/*
+	 * The delta goes out with every full CRL, with the same number (RFC
+	 * 5280 5.2.3: issued together, they share it), based on the previous
+	 * full CRL: a relying party holding that one learns of everything
+	 * revoked since its thisUpdate (revocations are committed with a
+	 * revoked_at no earlier than that).  The first CRL is its own base.
+	 */
+	if (cc->delta && build_crl(ca, db, cc, &ci, now, prev.number > 0 ?
+	    prev.number : ci.number, prev.number > 0 ? prev.this_update :
+	    ci.this_update, &delta, &delta_len, &delta_entries, err) == -1)
 		goto out;
-	}
-	/* the entries are in rev now: keep one copy */
-	free(b.buf);
-	b.buf = NULL;
-	free(b.ents);
-	b.ents = NULL;
-	if (ca_sign_crl_der(ca, b.crl, rev, rev_len, &der, &ci.der_len,
-	    err) == -1)
+	if (write_delta(ca, delta, delta_len, err) == -1)
 		goto out;
-	free(rev);
-	rev = NULL;
-	build_free(&b);
 	if (sha256_hex(der, ci.der_len, ci.sha256) == -1) {
 		lb_err_set(err, LB_EINTERNAL, "cannot hash the CRL");
 		goto out;
@@ -498,8 +617,13 @@ crl_issue(ca_ctx *ca, sqlite3 *db, const crl_conf *cc, time_t now,
 	wrote = true;
 	snprintf(num, sizeof(num), "%" PRId64, ci.number);
 	core_time_fmt(ci.this_update, ts, sizeof(ts));
-	snprintf(detail, sizeof(detail), "thisUpdate=%s entries=%" PRId64, ts,
-	    ci.entries);
+	if (cc->delta)
+		snprintf(detail, sizeof(detail), "thisUpdate=%s entries=%"
+		    PRId64 " delta=%" PRId64 " base=%" PRId64, ts, ci.entries,
+		    delta_entries, prev.number > 0 ? prev.number : ci.number);
+	else
+		snprintf(detail, sizeof(detail), "thisUpdate=%s entries=%"
+		    PRId64, ts, ci.entries);
 	if (save_state(db, &ci, err) == -1 ||
 	    record_publication(db, "web", ci.number, now, NULL, err) == -1 ||
 	    core_audit_append(db, actor, "crl", num, detail, err) == -1 ||
@@ -515,8 +639,7 @@ out:
 	if (rc == -1 && in_tx && !wrote && ferr.code != LB_OK)
 		record_publication(db, "web", 0, now, ferr.msg, NULL);
 	free(der);
-	free(rev);
-	build_free(&b);
+	free(delta);
 	free(path);
 	return rc;
 }

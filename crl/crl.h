@@ -18,6 +18,9 @@
 
 /* The full CRL's file name inside pub/ (served at base_url + "/ca.crl"). */
 #define CRL_FILE "ca.crl"
+/* The delta CRL's file name inside pub/ (base_url + "/delta.crl"), present
+ * only while [crl] delta = yes. */
+#define CRL_DELTA_FILE "delta.crl"
 /* The largest CRL file the web handler loads (a 1,000,000-entry CRL is
  * about 49 MB). */
 #define CRL_FILE_MAX ((size_t)512 * 1024 * 1024)
@@ -29,6 +32,7 @@ typedef struct crl_conf {
 	long interval;  /* interval: a new CRL at least this often [24h] */
 	long coalesce;  /* coalesce: revocations within this window make one
 	                 * CRL [2s] */
+	bool delta;     /* delta: a delta CRL beside every full CRL [no] */
 } crl_conf;
 
 /* Reads [crl] from conf; -1 with err (naming the setting) when malformed
@@ -52,7 +56,14 @@ typedef struct crl_info {
  * keyCompromise, its invalidityDate.  Signed through ca_sign_crl, written
  * atomically to pub/ca.crl (0644), recorded (crl_state, publication
  * target "web") and audited ("crl", object = the number) in one
- * transaction on db.  out (may be NULL) describes it.  -1 with err; a
+ * transaction on db.  With cc->delta, the full CRL carries freshestCRL
+ * (base_url + "/delta.crl") and a delta CRL is issued with it to
+ * pub/delta.crl: the same CRL number and times (RFC 5280 5.2.3: issued
+ * together, they share the number), a critical deltaCRLIndicator naming
+ * the previous full CRL (the first CRL is its own base), and the
+ * certificates revoked since that CRL's thisUpdate.  Every issuance
+ * (schedule and revocations alike) makes both; without cc->delta
+ * pub/delta.crl is removed.  out (may be NULL) describes it.  -1 with err; a
  * failure to write the file is recorded as the web target's last error.
  */
 int crl_issue(ca_ctx *ca, sqlite3 *db, const crl_conf *cc, time_t now,
@@ -87,7 +98,9 @@ int crl_publication_foreach(sqlite3 *db,
  * against the SHA-256 in crl_state, so the bytes are those of that CRL
  * number and those the web serves) replaces certificateRevocationList;binary
  * and authorityRevocationList;binary on the CA's entry, with the CA
- * certificate, through directory_publish_ca (the entry created if absent).
+ * certificate, through directory_publish_ca (the entry created if absent),
+ * with pub/delta.crl (when present, checked to carry the same CRL number)
+ * as deltaRevocationList;binary, removed when absent.
  * The outcome is recorded as target "ldap" at time now; no transaction is
  * held while the directory is talked to.  *number (may be NULL) is the CRL
  * number published.  -1 with err (directory_err_transient tells a server

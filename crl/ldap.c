@@ -2,7 +2,8 @@
  * ldap.c - the "ldap" publication target: the CRL in pub/ca.crl, the very
  * bytes the web serves, copied with the CA certificate to the CA's entry in
  * the directory (directory_publish_ca: one atomic modify) and the outcome
- * recorded in crl_publications.  The file is checked against the SHA-256
+ * recorded in crl_publications; pub/delta.crl, when delta CRLs are on, goes
+ * with it as deltaRevocationList;binary.  The file is checked against the SHA-256
  * that crl_state holds, so the number recorded is the number published.
  * No transaction is open while the directory is talked to: a slow or dead
  * server must not hold up issuance, which needs the database.
@@ -13,6 +14,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "crl/crl.h"
 
@@ -31,6 +33,60 @@ sha256_hex(const unsigned char *buf, size_t len, char out[65])
 	for (i = 0; i < 32; i++)
 		snprintf(out + (size_t)i * 2, 3, "%02x", md[i]);
 	return 0;
+}
+
+/*
+ * pub/delta.crl when delta CRLs are on (crl_issue removes it when they are
+ * off): *der NULL when absent.  Checked to carry CRL number, the one
+ * issued with the full CRL being published.
+ */
+static int
+read_delta(ca_ctx *ca, int64_t number, unsigned char **der, size_t *len,
+    lb_err *err)
+{
+	X509_CRL *crl = NULL;
+	ASN1_INTEGER *num = NULL;
+	const unsigned char *p;
+	char *path = NULL;
+	int64_t n = 0;
+	int rc = -1;
+
+	*der = NULL;
+	*len = 0;
+	if ((path = core_path(ca_get0_dir(ca), CA_PUB_DIR "/"
+	    CRL_DELTA_FILE)) == NULL) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+		goto out;
+	}
+	if (core_file_read(path, CRL_FILE_MAX, der, len, err) == -1) {
+		if (err->code == LB_ENOTFOUND) {
+			lb_err_clear(err);
+			rc = 0;
+		}
+		goto out;
+	}
+	p = *der;
+	if ((crl = d2i_X509_CRL(NULL, &p, (long)*len)) == NULL ||
+	    (num = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL,
+	    NULL)) == NULL || ASN1_INTEGER_get_int64(&n, num) != 1 ||
+	    n != number) {
+		/* a CRL being issued right now: the next attempt takes it */
+		lb_err_set(err, LB_ECONFLICT, "%s is not the delta CRL %"
+		    PRId64 " (a newer CRL is being issued?): retrying", path,
+		    number);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc == -1) {
+		free(*der);
+		*der = NULL;
+		*len = 0;
+	}
+	ASN1_INTEGER_free(num);
+	X509_CRL_free(crl);
+	free(path);
+	return rc;
 }
 
 struct ldap_state {
@@ -69,8 +125,8 @@ crl_publish_ldap(ca_ctx *ca, sqlite3 *db, directory_ctx *d, time_t now,
     int64_t *number, lb_err *err)
 {
 	crl_info ci;
-	unsigned char *der = NULL, *ca_der = NULL;
-	size_t len = 0;
+	unsigned char *der = NULL, *ca_der = NULL, *delta = NULL;
+	size_t len = 0, delta_len = 0;
 	char *path = NULL, sha[65];
 	int ca_len, rc = -1;
 	lb_err perr;
@@ -109,8 +165,10 @@ crl_publish_ldap(ca_ctx *ca, sqlite3 *db, directory_ctx *d, time_t now,
 		    "certificate");
 		goto fail;
 	}
+	if (read_delta(ca, ci.number, &delta, &delta_len, &perr) == -1)
+		goto fail;
 	if (directory_publish_ca(d, ca_der, (size_t)ca_len, der, len, der,
-	    len, NULL, 0, &perr) == -1)
+	    len, delta, delta_len, &perr) == -1)
 		goto fail;
 	if (crl_publication_record(db, TARGET, ci.number, now, NULL, err) ==
 	    -1)
@@ -126,6 +184,7 @@ fail:
 out:
 	OPENSSL_free(ca_der);
 	free(der);
+	free(delta);
 	free(path);
 	return rc;
 }

@@ -332,6 +332,21 @@ web_pub_crl(struct web_req *r)
 	    "one with 'lockbox crl'");
 }
 
+/* The delta CRL ([crl] delta = yes), served exactly as the full CRL. */
+enum MHD_Result
+web_pub_delta_crl(struct web_req *r)
+{
+	static const char *const params[] = { NULL };
+	lb_err err;
+
+	lb_err_clear(&err);
+	if (web_query_check(r, params, &err) == -1)
+		return web_send_lb_err(r, &err);
+	return send_pubfile(r, r->srv->delta_file, "application/pkix-crl",
+	    "no delta CRL is published (delta CRLs are off: [crl] delta = "
+	    "no in lockbox.conf)");
+}
+
 enum MHD_Result
 web_pub_ca_cert(struct web_req *r)
 {

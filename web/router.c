@@ -37,6 +37,8 @@ static const struct web_route routes[] = {
 	{ "/ca.crt", "GET", WEB_HTTPS | WEB_HTTP, 0, false,
 	    web_pub_ca_cert },
 	{ "/ca.crl", "GET", WEB_HTTPS | WEB_HTTP, 0, false, web_pub_crl },
+	{ "/" CRL_DELTA_FILE, "GET", WEB_HTTPS | WEB_HTTP, 0, false,
+	    web_pub_delta_crl },
 	{ "/ocsp", "POST", WEB_HTTPS | WEB_HTTP, 0, false, web_ocsp_post },
 	{ "/ocsp/**", "GET", WEB_HTTPS | WEB_HTTP, 0, false, web_ocsp_get },
 	{ "/api/v1/certificates", "GET", WEB_HTTPS, ROLES_READ, false,

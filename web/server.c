@@ -493,6 +493,8 @@ web_serve(const web_opts *o, lb_err *err)
 
 	if ((srv.crl_file = web_pubfile_new(ca_get0_dir(srv.ca),
 	    CA_PUB_DIR "/" CRL_FILE, CRL_FILE_MAX, true)) == NULL ||
+	    (srv.delta_file = web_pubfile_new(ca_get0_dir(srv.ca),
+	    CA_PUB_DIR "/" CRL_DELTA_FILE, CRL_FILE_MAX, true)) == NULL ||
 	    (srv.ca_crt_file = web_pubfile_new(ca_get0_dir(srv.ca),
 	    CA_PUB_DIR "/ca.crt", PEM_MAX, false)) == NULL) {
 		lb_err_set(err, LB_EINTERNAL, "out of memory");
@@ -536,6 +538,7 @@ out:
 		pthread_mutex_destroy(&srv.db_lock);
 	tls_free(&tf);
 	web_pubfile_free(srv.crl_file);
+	web_pubfile_free(srv.delta_file);
 	web_pubfile_free(srv.ca_crt_file);
 	crl_ocsp_free(srv.ocsp);
 	ca_free(srv.ca);

@@ -68,7 +68,7 @@ struct web_server {
 	/* the CRL publisher (crl/publish.c), woken by API revocations */
 	crl_publisher *crl;
 	/* pub/ca.crl and pub/ca.crt, served from memory (crl_http.c) */
-	struct web_pubfile *crl_file, *ca_crt_file;
+	struct web_pubfile *crl_file, *delta_file, *ca_crt_file;
 };
 
 struct web_req;
@@ -219,6 +219,7 @@ void web_pubfile_free(struct web_pubfile *f);
 /* GET /ca.crl: pub/ca.crl as application/pkix-crl, with Last-Modified,
  * ETag, Expires (nextUpdate), Cache-Control max-age; 304 when current. */
 enum MHD_Result web_pub_crl(struct web_req *r);
+enum MHD_Result web_pub_delta_crl(struct web_req *r);
 /* GET /ca.crt: pub/ca.crt (DER) as application/pkix-cert, likewise
  * (an hour's max-age). */
 enum MHD_Result web_pub_ca_cert(struct web_req *r);

@@ -7,7 +7,8 @@
 # revocation: the web CRL is still published, the ldap target shows its
 # error, and once a fresh slapd is back on the same port (the CA entry
 # gone: recreated) the LDAP CRL catches up, byte-identical.  `lockbox crl`
-# without the daemon publishes to LDAP too.  The audit chain stays intact.
+# without the daemon publishes to LDAP too, with delta = yes also the delta
+# CRL as deltaRevocationList;binary.  The audit chain stays intact.
 . "$SRC/tests/integration/lib.sh"
 
 SLAPD_SH=$SRC/tests/integration/slapd.sh
@@ -171,10 +172,21 @@ else
     ok "no sanitizer reports"
 fi
 
+# --- delta CRLs: deltaRevocationList;binary ---------------------------------------------
+echo "delta = yes" >>"$DIR/lockbox.conf"
+check "lockbox crl with delta = yes issues CRL 5 and its delta" $LOCKBOX crl --dir "$DIR"
+rm -rf "$T/dgot"; mkdir -p "$T/dgot"
+ldapsearch -x -H "$LDAP_URI" -b "$CADN" -s base -LLL -tt -T "$T/dgot" '(objectClass=*)' 'deltaRevocationList;binary' >/dev/null 2>&1
+check "  ... ldapsearch returns pub/delta.crl as deltaRevocationList;binary" cmp "$(find "$T/dgot" -type f | head -n1)" "$DIR/pub/delta.crl"
+check "  ... it is delta CRL 5 on base 4" sh -c "openssl crl -inform DER -in '$DIR/pub/delta.crl' -noout -text | grep -A1 'Delta CRL Indicator: critical' | tail -n1 | grep -qx ' *4'"
+check "  ... the entry is a deltaCRL" sh -c "ldapsearch -x -H '$LDAP_URI' -b '$CADN' -s base -LLL objectClass | grep -qi '^objectClass: deltaCRL'"
+sed -i '/^delta = yes$/d' "$DIR/lockbox.conf"
+
 # --- lockbox crl with slapd down: the web CRL still goes out ---------------------------
 stop_slapd
 check "lockbox crl with slapd down still issues and publishes to the web" $LOCKBOX crl --dir "$DIR"
 check "  ... warning that LDAP failed" grep -q "warning: CRL not published to LDAP" "$T/.out"
-check "  ... pub/ca.crl is CRL 5" test "$(hexnum "$DIR/pub/ca.crl")" = 5
-check "  ... crl status: ldap still at 4 with the error" sh -c "$LOCKBOX crl status --dir '$DIR' | grep '^target ldap ' | grep 'number 4,' | grep -q 'last error'"
+check "  ... pub/ca.crl is CRL 6" test "$(hexnum "$DIR/pub/ca.crl")" = 6
+check "  ... crl status: ldap still at 5 with the error" sh -c "$LOCKBOX crl status --dir '$DIR' | grep '^target ldap ' | grep 'number 5,' | grep -q 'last error'"
+check "  ... and delta = no removed pub/delta.crl" test ! -e "$DIR/pub/delta.crl"
 check "the audit chain is intact" $LOCKBOX audit verify --dir "$DIR"

@@ -5,7 +5,8 @@
  * Issuing Distribution Point, the AKI names the CA's key, the validity and
  * the skew are applied, the state and the web publication are recorded,
  * ca_sign_crl refuses what is not a v2 CRL, the revocation generation
- * moves with revocations, and [crl] settings are checked.
+ * moves with revocations, [crl] settings are checked, and delta CRLs
+ * (deltaCRLIndicator, freshestCRL, entries since the base).
  *
  * One cmocka group: the setup makes an EC P-256 CA once.
  */
@@ -184,6 +185,117 @@ test_number_monotonic(void **state)
 	    "action = 'crl'") >= 2);
 	X509_CRL_free(c1);
 	X509_CRL_free(c2);
+}
+
+/* pub/delta.crl, or NULL when absent. */
+static X509_CRL *
+read_delta(struct fixture *fx)
+{
+	char *path = tu_path(fx->dir, "pub/delta.crl");
+	unsigned char *buf;
+	const unsigned char *p;
+	size_t len = 0;
+	X509_CRL *crl = NULL;
+
+	if ((buf = (unsigned char *)tu_slurp(path, &len)) != NULL) {
+		p = buf;
+		crl = d2i_X509_CRL(NULL, &p, (long)len);
+		assert_non_null(crl);
+		free(buf);
+	}
+	free(path);
+	return crl;
+}
+
+static int64_t
+delta_base(X509_CRL *crl)
+{
+	int crit = -1;
+	ASN1_INTEGER *n = X509_CRL_get_ext_d2i(crl, NID_delta_crl, &crit,
+	    NULL);
+	int64_t v = -1;
+
+	assert_non_null(n);
+	assert_int_equal(crit, 1);
+	assert_int_equal(ASN1_INTEGER_get_int64(&v, n), 1);
+	ASN1_INTEGER_free(n);
+	return v;
+}
+
+static void
+test_delta(void **state)
+{
+	struct fixture *fx = *state;
+	char *pre = issue(fx, "pre@example.org");
+	char *post = issue(fx, "post@example.org");
+	char sql[256];
+	lb_err err = { 0 };
+	crl_info base, ci;
+	X509_CRL *full, *delta;
+	STACK_OF(DIST_POINT) *fresh;
+	GENERAL_NAME *gn;
+	time_t now = time(NULL);
+
+	fx->cc.delta = true;
+	/* revoked well before the base CRL */
+	assert_int_equal(ca_revoke(fx->db, pre, 4, 0, ACTOR, &err), 0);
+	snprintf(sql, sizeof(sql), "UPDATE certificates SET revoked_at = %lld "
+	    "WHERE serial = '%s'", (long long)now - 5000, pre);
+	assert_int_equal(sqlite3_exec(fx->db, sql, NULL, NULL, NULL),
+	    SQLITE_OK);
+	full = issue_crl(fx, now, &base);
+	/* the full CRL advertises the delta */
+	fresh = X509_CRL_get_ext_d2i(full, NID_freshest_crl, NULL, NULL);
+	assert_non_null(fresh);
+	assert_int_equal(sk_DIST_POINT_num(fresh), 1);
+	gn = sk_GENERAL_NAME_value(sk_DIST_POINT_value(fresh, 0)->
+	    distpoint->name.fullname, 0);
+	assert_int_equal(gn->type, GEN_URI);
+	assert_string_equal((const char *)ASN1_STRING_get0_data(
+	    gn->d.uniformResourceIdentifier),
+	    "http://127.0.0.1:8080/delta.crl");
+	sk_DIST_POINT_pop_free(fresh, DIST_POINT_free);
+	assert_true(find_entry(full, pre) != NULL);
+	X509_CRL_free(full);
+	delta = read_delta(fx);
+	assert_non_null(delta);
+	assert_true(crl_number(delta) == base.number);
+	assert_true(delta_base(delta) == base.number - 1);
+	assert_int_equal(X509_CRL_get_ext_by_NID(delta, NID_freshest_crl, -1),
+	    -1);
+	assert_int_equal(X509_CRL_verify(delta, X509_get0_pubkey(
+	    ca_get0_cert(fx->ca))), 1);
+	X509_CRL_free(delta);
+
+	/* revoked after the base: in the next delta, the earlier one not */
+	assert_int_equal(ca_revoke(fx->db, post, 1, now - 60, ACTOR, &err),
+	    0);
+	full = issue_crl(fx, now + 1, &ci);
+	assert_true(ci.number == base.number + 1);
+	X509_CRL_free(full);
+	delta = read_delta(fx);
+	assert_non_null(delta);
+	assert_true(crl_number(delta) == ci.number);
+	assert_true(delta_base(delta) == base.number);
+	/* exactly the unexpired revocations since the base's thisUpdate */
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM certificates WHERE "
+	    "status = 'revoked' AND not_after >= %lld AND revoked_at >= %lld",
+	    (long long)now + 1, (long long)base.this_update);
+	assert_int_equal(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(delta)),
+	    tu_sql_int(fx->db, sql));
+	assert_non_null(find_entry(delta, post));
+	assert_null(find_entry(delta, pre));
+	X509_CRL_free(delta);
+
+	/* off again: no freshestCRL, no delta CRL */
+	fx->cc.delta = false;
+	full = issue_crl(fx, now + 2, &ci);
+	assert_int_equal(X509_CRL_get_ext_by_NID(full, NID_freshest_crl, -1),
+	    -1);
+	X509_CRL_free(full);
+	assert_null(read_delta(fx));
+	free(pre);
+	free(post);
 }
 
 static void
@@ -383,6 +495,7 @@ main(void)
 		cmocka_unit_test(test_number_monotonic),
 		cmocka_unit_test(test_header),
 		cmocka_unit_test(test_entries),
+		cmocka_unit_test(test_delta),
 		cmocka_unit_test(test_sign_refuses),
 		cmocka_unit_test(test_conf),
 		cmocka_unit_test(test_publication_error),
