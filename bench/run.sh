@@ -363,6 +363,19 @@ bench_crl() {
                 -noout -text | grep -c 'Serial Number:')
             [ "$got" -eq "$n" ] || die "lockbox's CRL holds $got of $n entries"
         fi
+        # a second, independent parser: Debian's python3-cryptography
+        # (the system interpreter, whatever python3 is first on PATH)
+        /usr/bin/python3 - "$TMP/ca-crl/pub/ca.crl" "$TMP/ca-crl/ca.pem" "$n" <<'PY' ||
+import sys
+from cryptography import x509
+crl = x509.load_der_x509_crl(open(sys.argv[1], "rb").read())
+ca = x509.load_pem_x509_certificate(open(sys.argv[2], "rb").read())
+assert crl.is_signature_valid(ca.public_key()), "signature"
+assert len(crl) == int(sys.argv[3]), (len(crl), sys.argv[3])
+assert crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number > 0
+PY
+            die "python3-cryptography rejects lockbox's $n-entry CRL"
+        echo "  $n entries: python3-cryptography verifies the signature and counts $n entries"
         if [ "$n" -le "$oca_max" ]; then
             t2=$(now_ns)
             (cd "$TMP/oca-crl" && /usr/bin/time -f '%M' -o time.out \
