@@ -295,6 +295,9 @@ json_t *ca_cert_info_json(const ca_cert_info *ci, bool with_pem);
 json_t *ca_json_str(const char *s);
 /* An ISO 8601 UTC time string. */
 json_t *ca_json_time(time_t t);
+/* Sets o[key] = v (v consumed, even on failure); -1 when v is NULL or the
+ * set fails, so callers can OR the results of several sets. */
+int ca_json_put(json_t *o, const char *key, json_t *v);
 /* buf as a standard base64 JSON string; NULL on failure. */
 json_t *ca_json_b64(const unsigned char *buf, size_t len);
 

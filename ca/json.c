@@ -12,9 +12,8 @@
 
 #include "ca/ca_int.h"
 
-/* Sets o[key] = v (consumed); -1 when v is NULL or the set fails. */
-static int
-put(json_t *o, const char *key, json_t *v)
+int
+ca_json_put(json_t *o, const char *key, json_t *v)
 {
 	if (v == NULL)
 		return -1;
@@ -91,21 +90,21 @@ ca_cert_info_json(const ca_cert_info *ci, bool with_pem)
 
 	if (j == NULL)
 		return NULL;
-	bad |= put(j, "serial", ca_json_str(ci->serial));
-	bad |= put(j, "profile", ca_json_str(ci->profile));
-	bad |= put(j, "email", ca_json_str(ci->email));
-	bad |= put(j, "subject", ca_json_str(ci->subject));
-	bad |= put(j, "status", ca_json_str(ci->status));
-	bad |= put(j, "not_before", ca_json_time(ci->not_before));
-	bad |= put(j, "not_after", ca_json_time(ci->not_after));
-	bad |= put(j, "issued_at", ca_json_time(ci->issued_at));
+	bad |= ca_json_put(j, "serial", ca_json_str(ci->serial));
+	bad |= ca_json_put(j, "profile", ca_json_str(ci->profile));
+	bad |= ca_json_put(j, "email", ca_json_str(ci->email));
+	bad |= ca_json_put(j, "subject", ca_json_str(ci->subject));
+	bad |= ca_json_put(j, "status", ca_json_str(ci->status));
+	bad |= ca_json_put(j, "not_before", ca_json_time(ci->not_before));
+	bad |= ca_json_put(j, "not_after", ca_json_time(ci->not_after));
+	bad |= ca_json_put(j, "issued_at", ca_json_time(ci->issued_at));
 	if (ci->reason >= 0) {
-		bad |= put(j, "revoked_at", ca_json_time(ci->revoked_at));
-		bad |= put(j, "reason", json_string(ca_reason_name(
+		bad |= ca_json_put(j, "revoked_at", ca_json_time(ci->revoked_at));
+		bad |= ca_json_put(j, "reason", json_string(ca_reason_name(
 		    ci->reason)));
 	}
 	if (with_pem)
-		bad |= put(j, "pem", der_pem(ci->der, ci->der_len));
+		bad |= ca_json_put(j, "pem", der_pem(ci->der, ci->der_len));
 	if (bad) {
 		json_decref(j);
 		return NULL;

@@ -25,15 +25,6 @@
 /* ------------------------------------------------------------------ */
 /* JSON helpers                                                        */
 
-/* Sets o[key] = v (consumed); -1 when v is NULL or the set fails. */
-static int
-put(json_t *o, const char *key, json_t *v)
-{
-	if (v == NULL)
-		return -1;
-	return json_object_set_new(o, key, v);
-}
-
 /* ------------------------------------------------------------------ */
 /* Query parameters                                                    */
 
@@ -148,14 +139,14 @@ web_api_cert_list(struct web_req *r)
 		return web_send_lb_err(r, &err);
 	}
 	if (lc.oom || (out = json_object()) == NULL ||
-	    put(out, "certificates", lc.items) == -1) {
+	    ca_json_put(out, "certificates", lc.items) == -1) {
 		if (out == NULL)
 			json_decref(lc.items);
 		json_decref(out);
 		return web_send_json(r, 500, NULL);
 	}
-	if (put(out, "count", json_integer(lc.count)) == -1 ||
-	    put(out, "more", json_boolean(lc.more)) == -1) {
+	if (ca_json_put(out, "count", json_integer(lc.count)) == -1 ||
+	    ca_json_put(out, "more", json_boolean(lc.more)) == -1) {
 		json_decref(out);
 		out = NULL;
 	}
@@ -360,14 +351,14 @@ audit_one(const core_audit_row *row, void *arg)
 		ac->oom = true;
 		return 1;
 	}
-	bad |= put(j, "id", json_integer(row->id));
-	bad |= put(j, "ts", json_string(row->ts));
-	bad |= put(j, "actor", ca_json_str(row->actor));
-	bad |= put(j, "action", ca_json_str(row->action));
-	bad |= put(j, "object", ca_json_str(row->object));
-	bad |= put(j, "detail", ca_json_str(row->detail));
-	bad |= put(j, "prev_hash", ca_json_str(row->prev_hash));
-	bad |= put(j, "hash", ca_json_str(row->hash));
+	bad |= ca_json_put(j, "id", json_integer(row->id));
+	bad |= ca_json_put(j, "ts", json_string(row->ts));
+	bad |= ca_json_put(j, "actor", ca_json_str(row->actor));
+	bad |= ca_json_put(j, "action", ca_json_str(row->action));
+	bad |= ca_json_put(j, "object", ca_json_str(row->object));
+	bad |= ca_json_put(j, "detail", ca_json_str(row->detail));
+	bad |= ca_json_put(j, "prev_hash", ca_json_str(row->prev_hash));
+	bad |= ca_json_put(j, "hash", ca_json_str(row->hash));
 	if (bad || json_array_append_new(ac->items, j) == -1) {
 		if (bad)
 			json_decref(j);
@@ -407,15 +398,15 @@ web_api_audit(struct web_req *r)
 		return web_send_lb_err(r, &err);
 	}
 	if (ac.oom || (out = json_object()) == NULL ||
-	    put(out, "entries", ac.items) == -1) {
+	    ca_json_put(out, "entries", ac.items) == -1) {
 		if (out == NULL)
 			json_decref(ac.items);
 		json_decref(out);
 		return web_send_json(r, 500, NULL);
 	}
-	if (put(out, "count", json_integer(ac.count)) == -1 ||
-	    put(out, "more", json_boolean(ac.more)) == -1 ||
-	    put(out, "next_after", json_integer(ac.last)) == -1) {
+	if (ca_json_put(out, "count", json_integer(ac.count)) == -1 ||
+	    ca_json_put(out, "more", json_boolean(ac.more)) == -1 ||
+	    ca_json_put(out, "next_after", json_integer(ac.last)) == -1) {
 		json_decref(out);
 		out = NULL;
 	}

@@ -30,14 +30,6 @@
 /* ------------------------------------------------------------------ */
 /* Encoding helpers                                                    */
 
-static int
-put(json_t *o, const char *key, json_t *v)
-{
-	if (v == NULL)
-		return -1;
-	return json_object_set_new(o, key, v);
-}
-
 static json_t *
 pem_json(const char *label, const unsigned char *der, size_t len)
 {
@@ -96,20 +88,20 @@ request_json(const archive_recovery *rq, bool with_certs)
 		json_decref(recs);
 		return NULL;
 	}
-	bad |= put(j, "id", json_string(rq->id));
-	bad |= put(j, "status", ca_json_str(rq->status));
-	bad |= put(j, "requester_email", ca_json_str(rq->requester_email));
-	bad |= put(j, "requester_serial", ca_json_str(rq->requester_serial));
-	bad |= put(j, "email", ca_json_str(rq->email));
-	bad |= put(j, "serial", ca_json_str(rq->serial));
-	bad |= put(j, "reason", ca_json_str(rq->reason));
-	bad |= put(j, "created", ca_json_time(rq->created));
-	bad |= put(j, "expires", ca_json_time(rq->expires));
-	bad |= put(j, "approvals", json_integer(rq->approvals));
-	bad |= put(j, "threshold", json_integer(rq->threshold));
+	bad |= ca_json_put(j, "id", json_string(rq->id));
+	bad |= ca_json_put(j, "status", ca_json_str(rq->status));
+	bad |= ca_json_put(j, "requester_email", ca_json_str(rq->requester_email));
+	bad |= ca_json_put(j, "requester_serial", ca_json_str(rq->requester_serial));
+	bad |= ca_json_put(j, "email", ca_json_str(rq->email));
+	bad |= ca_json_put(j, "serial", ca_json_str(rq->serial));
+	bad |= ca_json_put(j, "reason", ca_json_str(rq->reason));
+	bad |= ca_json_put(j, "created", ca_json_time(rq->created));
+	bad |= ca_json_put(j, "expires", ca_json_time(rq->expires));
+	bad |= ca_json_put(j, "approvals", json_integer(rq->approvals));
+	bad |= ca_json_put(j, "threshold", json_integer(rq->threshold));
 	if (rq->denied_by != NULL) {
-		bad |= put(j, "denied_by", ca_json_str(rq->denied_by));
-		bad |= put(j, "deny_reason", ca_json_str(rq->deny_reason));
+		bad |= ca_json_put(j, "denied_by", ca_json_str(rq->denied_by));
+		bad |= ca_json_put(j, "deny_reason", ca_json_str(rq->deny_reason));
 	}
 	for (i = 0; i < rq->nrecords && !bad; i++) {
 		r = &rq->records[i];
@@ -128,18 +120,18 @@ request_json(const archive_recovery *rq, bool with_certs)
 		}
 		o = json_object();
 		if (o == NULL || json_array_append_new(shares, o) == -1 ||
-		    put(o, "record_id", json_integer(r->record_id)) == -1 ||
-		    put(o, "serial", json_string(r->serial)) == -1 ||
-		    put(o, "cms", ca_json_b64(r->share, r->share_len)) == -1)
+		    ca_json_put(o, "record_id", json_integer(r->record_id)) == -1 ||
+		    ca_json_put(o, "serial", json_string(r->serial)) == -1 ||
+		    ca_json_put(o, "cms", ca_json_b64(r->share, r->share_len)) == -1)
 			bad = 1;
 	}
-	bad |= put(j, "records", recs);
+	bad |= ca_json_put(j, "records", recs);
 	if (shares != NULL)
-		bad |= put(j, "shares", shares);
+		bad |= ca_json_put(j, "shares", shares);
 	if (with_certs) {
-		bad |= put(j, "request_cert", pem_json("CERTIFICATE",
+		bad |= ca_json_put(j, "request_cert", pem_json("CERTIFICATE",
 		    rq->request_cert, rq->request_cert_len));
-		bad |= put(j, "requester_cert", pem_json("CERTIFICATE",
+		bad |= ca_json_put(j, "requester_cert", pem_json("CERTIFICATE",
 		    rq->requester_cert, rq->requester_cert_len));
 	}
 	if (bad) {
@@ -164,18 +156,18 @@ package_record_json(const archive_recovery_record *r)
 	for (i = 0; i < r->nshares; i++)
 		bad |= json_array_append_new(sh, ca_json_b64(r->shares[i],
 		    r->share_lens[i]));
-	bad |= put(j, "shares", sh);
-	bad |= put(j, "record_id", json_integer(r->record_id));
-	bad |= put(j, "serial", ca_json_str(r->serial));
-	bad |= put(j, "email", ca_json_str(r->email));
-	bad |= put(j, "key_alg", ca_json_str(r->key_alg));
-	bad |= put(j, "share_alg", ca_json_str(r->share_alg));
-	bad |= put(j, "share_wrap", ca_json_str(r->share_wrap));
-	bad |= put(j, "threshold", json_integer(r->threshold));
-	bad |= put(j, "cert", pem_json("CERTIFICATE", r->cert, r->cert_len));
-	bad |= put(j, "iv", ca_json_b64(r->iv, sizeof(r->iv)));
-	bad |= put(j, "tag", ca_json_b64(r->tag, sizeof(r->tag)));
-	bad |= put(j, "ciphertext", ca_json_b64(r->ciphertext,
+	bad |= ca_json_put(j, "shares", sh);
+	bad |= ca_json_put(j, "record_id", json_integer(r->record_id));
+	bad |= ca_json_put(j, "serial", ca_json_str(r->serial));
+	bad |= ca_json_put(j, "email", ca_json_str(r->email));
+	bad |= ca_json_put(j, "key_alg", ca_json_str(r->key_alg));
+	bad |= ca_json_put(j, "share_alg", ca_json_str(r->share_alg));
+	bad |= ca_json_put(j, "share_wrap", ca_json_str(r->share_wrap));
+	bad |= ca_json_put(j, "threshold", json_integer(r->threshold));
+	bad |= ca_json_put(j, "cert", pem_json("CERTIFICATE", r->cert, r->cert_len));
+	bad |= ca_json_put(j, "iv", ca_json_b64(r->iv, sizeof(r->iv)));
+	bad |= ca_json_put(j, "tag", ca_json_b64(r->tag, sizeof(r->tag)));
+	bad |= ca_json_put(j, "ciphertext", ca_json_b64(r->ciphertext,
 	    r->ciphertext_len));
 	if (bad) {
 		json_decref(j);
@@ -462,7 +454,7 @@ web_api_recovery_list(struct web_req *r)
 	    strcmp(pending, "1") == 0, (int)limit, &a, &n, &err) == -1)
 		return web_send_lb_err(r, &err);
 	if ((out = json_object()) == NULL || (items = json_array()) == NULL ||
-	    put(out, "requests", items) == -1) {
+	    ca_json_put(out, "requests", items) == -1) {
 		json_decref(items);
 		goto oom;
 	}
@@ -470,7 +462,7 @@ web_api_recovery_list(struct web_req *r)
 		if ((j = request_json(&a[i], false)) == NULL ||
 		    json_array_append_new(items, j) == -1)
 			goto oom;
-	if (put(out, "count", json_integer((json_int_t)n)) == -1)
+	if (ca_json_put(out, "count", json_integer((json_int_t)n)) == -1)
 		goto oom;
 	archive_recovery_list_free(a, n);
 	return web_send_json(r, 200, out);
@@ -620,7 +612,7 @@ web_api_recovery_package(struct web_req *r)
 	    &err) == -1)
 		return send_refusal(r, &err, expired);
 	if ((out = json_object()) == NULL || (recs = json_array()) == NULL ||
-	    put(out, "records", recs) == -1) {
+	    ca_json_put(out, "records", recs) == -1) {
 		json_decref(recs);
 		goto oom;
 	}
@@ -628,10 +620,10 @@ web_api_recovery_package(struct web_req *r)
 		if ((j = package_record_json(&rq.records[i])) == NULL ||
 		    json_array_append_new(recs, j) == -1)
 			goto oom;
-	if (put(out, "id", json_string(rq.id)) == -1 ||
-	    put(out, "status", ca_json_str(rq.status)) == -1 ||
-	    put(out, "email", ca_json_str(rq.email)) == -1 ||
-	    put(out, "chain", chain_json(r->srv->ca)) == -1)
+	if (ca_json_put(out, "id", json_string(rq.id)) == -1 ||
+	    ca_json_put(out, "status", ca_json_str(rq.status)) == -1 ||
+	    ca_json_put(out, "email", ca_json_str(rq.email)) == -1 ||
+	    ca_json_put(out, "chain", chain_json(r->srv->ca)) == -1)
 		goto oom;
 	archive_recovery_clear(&rq);
 	return web_send_json(r, 200, out);
