@@ -30,6 +30,10 @@ int cmd_crl(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
 int cmd_escrow(int argc, char **argv);
 int cmd_recovery(int argc, char **argv);
+int cmd_token(int argc, char **argv);
+int cmd_request(int argc, char **argv);
+int cmd_publish(int argc, char **argv);
+int cmd_enroll(int argc, char **argv);
 
 /*
  * `operator add` and `operator remove`, shared with `agent add|remove`:

@@ -32,6 +32,12 @@ static const struct {
 	{ "recovery", cmd_recovery, "M-of-N key recovery (over HTTPS)" },
 	{ "audit", cmd_audit, "list and verify the audit log" },
 	{ "serve", cmd_serve, "run the HTTPS daemon" },
+	{ "token", cmd_token, "create and list one-time enrollment tokens" },
+	{ "request", cmd_request,
+	    "list, approve and deny enrollments awaiting approval" },
+	{ "publish", cmd_publish, "show the directory publication queue" },
+	{ "enroll", cmd_enroll,
+	    "enroll or renew this user's certificates over EST (client)" },
 };
 
 static void

@@ -36,6 +36,8 @@ enum lb_errcode {
 	LB_EFORBIDDEN,
 	LB_ETOOBIG,
 	LB_EINTERNAL,
+	LB_EUNAUTH,     /* credentials missing or wrong: 401 */
+	LB_ETHROTTLED,  /* too many failures, try later: 429 */
 };
 
 /* A failure's class and its one-line message for the user. */
@@ -55,7 +57,8 @@ int lb_err_set(lb_err *err, enum lb_errcode code, const char *fmt, ...)
 /* Clears err to LB_OK with an empty message. */
 void lb_err_clear(lb_err *err);
 
-/* The HTTP status matching an error class (400, 403, 404, 409, 413, 500). */
+/* The HTTP status matching an error class (400, 401, 403, 404, 409, 413,
+ * 429, 500). */
 int lb_err_http_status(enum lb_errcode code);
 
 /* ------------------------------------------------------------------ */

@@ -162,6 +162,10 @@ lb_err_http_status(enum lb_errcode code)
 		return 409;
 	case LB_ETOOBIG:
 		return 413;
+	case LB_EUNAUTH:
+		return 401;
+	case LB_ETHROTTLED:
+		return 429;
 	case LB_EINTERNAL:
 	default:
 		return 500;

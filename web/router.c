@@ -74,6 +74,8 @@ status_name(int status)
 	switch (status) {
 	case 400:
 		return "bad_request";
+	case 401:
+		return "unauthorized";
 	case 403:
 		return "forbidden";
 	case 404:
@@ -88,6 +90,8 @@ status_name(int status)
 		return "payload_too_large";
 	case 415:
 		return "unsupported_media_type";
+	case 429:
+		return "too_many_requests";
 	case 503:
 		return "unavailable";
 	default:

@@ -102,6 +102,8 @@ test_err_http_status(void **state)
 	assert_int_equal(lb_err_http_status(LB_ECONFLICT), 409);
 	assert_int_equal(lb_err_http_status(LB_ETOOBIG), 413);
 	assert_int_equal(lb_err_http_status(LB_EINTERNAL), 500);
+	assert_int_equal(lb_err_http_status(LB_EUNAUTH), 401);
+	assert_int_equal(lb_err_http_status(LB_ETHROTTLED), 429);
 }
 
 /* ------------------------------------------------------------------ */
