@@ -182,6 +182,12 @@ const char *ca_profile_name(const ca_profile *p);
 bool ca_profile_is_subscriber(const ca_profile *p);
 /* The encryption profile: only with escrow. */
 bool ca_profile_needs_escrow(const ca_profile *p);
+/* The key types a profile allows: bit (1 << enum ca_key_type) per type. */
+unsigned ca_profile_key_types(const ca_profile *p);
+/* Its validity in days, and whether it names individuals (givenName and
+ * surname required). */
+long ca_profile_days(const ca_profile *p);
+bool ca_profile_individual(const ca_profile *p);
 /* Writes the names of all profiles, comma-separated, into out. */
 void ca_profile_names(const ca_ctx *ca, char *out, size_t outlen);
 
@@ -232,6 +238,15 @@ typedef struct ca_committer ca_committer;
 ca_committer *ca_committer_new(ca_ctx *ca, lb_err *err);
 X509 *ca_committer_issue(ca_committer *c, const ca_request *req,
     const char *actor, lb_err *err);
+/*
+ * As ca_committer_issue, and in_tx(db, cert, arg, err) runs inside the
+ * same transaction right after the certificate is stored (on the
+ * committer's thread and database handle): what must be durable with the
+ * certificate, or not at all.  -1 from it fails this certificate only.
+ */
+typedef int (*ca_in_tx_fn)(sqlite3 *db, X509 *cert, void *arg, lb_err *err);
+X509 *ca_committer_issue_with(ca_committer *c, const ca_request *req,
+    const char *actor, ca_in_tx_fn in_tx, void *arg, lb_err *err);
 void ca_committer_free(ca_committer *c);
 
 /*

@@ -411,6 +411,8 @@ fail:
 struct pending {
 	X509 *cert;
 	const char *profile, *email, *actor;
+	ca_in_tx_fn in_tx;
+	void *in_tx_arg;
 	lb_err *err;
 	int result; /* set by the committer without the lock */
 	int state;  /* 0 waiting, 1 committed, -1 failed; under the lock */
@@ -438,7 +440,8 @@ commit_batch(struct ca_committer *c, struct pending *batch)
 		/* a savepoint per certificate: one bad row fails only itself */
 		sqlite3_exec(c->db, "SAVEPOINT one", NULL, NULL, NULL);
 		if (ca_store_cert(c->db, p->cert, p->profile, p->email,
-		    p->actor, p->err) == -1) {
+		    p->actor, p->err) == -1 || (p->in_tx != NULL &&
+		    p->in_tx(c->db, p->cert, p->in_tx_arg, p->err) == -1)) {
 			sqlite3_exec(c->db, "ROLLBACK TO one; RELEASE one",
 			    NULL, NULL, NULL);
 			p->result = -1;
@@ -518,6 +521,13 @@ X509 *
 ca_committer_issue(ca_committer *c, const ca_request *req, const char *actor,
     lb_err *err)
 {
+	return ca_committer_issue_with(c, req, actor, NULL, NULL, err);
+}
+
+X509 *
+ca_committer_issue_with(ca_committer *c, const ca_request *req,
+    const char *actor, ca_in_tx_fn in_tx, void *arg, lb_err *err)
+{
 	struct pending p;
 	const ca_profile *prof = ca_profile_get(c->ca, req->profile);
 
@@ -532,6 +542,8 @@ ca_committer_issue(ca_committer *c, const ca_request *req, const char *actor,
 	p.profile = req->profile;
 	p.email = req->email;
 	p.actor = actor;
+	p.in_tx = in_tx;
+	p.in_tx_arg = arg;
 	p.err = err;
 	pthread_mutex_lock(&c->mu);
 	*c->tail = &p;

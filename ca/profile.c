@@ -496,6 +496,24 @@ ca_profile_needs_escrow(const ca_profile *p)
 	return p->kind == PROFILE_SMIME_ENC;
 }
 
+unsigned
+ca_profile_key_types(const ca_profile *p)
+{
+	return p->key_types;
+}
+
+long
+ca_profile_days(const ca_profile *p)
+{
+	return p->days;
+}
+
+bool
+ca_profile_individual(const ca_profile *p)
+{
+	return p->individual;
+}
+
 void
 ca_profile_names(const ca_ctx *ca, char *out, size_t outlen)
 {

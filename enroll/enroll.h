@@ -101,9 +101,9 @@ int enroll_est_csrattrs(const char *const *key_types, size_t n, char **out,
 
 /*
  * The AsymmetricDecryptKeyIdentifier attribute of a serverkeygen CSR
- * (id-aa-asymmDecryptKeyID, 1.2.840.113549.1.9.16.2.54, RFC 7030 section
+ * (id-aa-asymmDecryptKeyID, OID 1.2.840.113549.1.9.16.2.54, RFC 7030 section
  * 4.4.1.2): an OCTET STRING naming the client's key-transport key by
- * subject key identifier.  Returns 1 with *id/*len (OPENSSL_malloc'ed)
+ * subject key identifier.  Returns 1 with *id and *len (OPENSSL_malloc'ed)
  * when present, 0 when absent, -1 with err (LB_EINVAL) when malformed.
  */
 int enroll_est_decrypt_key_id(X509_REQ *req, unsigned char **id,
@@ -272,8 +272,19 @@ bool enroll_token_allows(sqlite3 *db, int64_t token_id, const char *profile);
 enroll_ctx *enroll_new(ca_ctx *ca, bool with_threads, lb_err *err);
 void enroll_free(enroll_ctx *e);
 
-/* The directory, or NULL when none is configured. */
+/* Whether a directory is configured. */
 bool enroll_has_directory(const enroll_ctx *e);
+/* Whether name is an enrollment profile (an EST label). */
+bool enroll_profile_known(const char *name);
+
+/*
+ * The certificate a serverkeygen key is to be encrypted to (RFC 7030
+ * section 4.4.1.2): a valid certificate of email whose subject key
+ * identifier is skid and whose RSA key allows key transport
+ * (keyEncipherment).  NULL with err (LB_EINVAL) when there is none.
+ */
+X509 *enroll_key_transport_cert(sqlite3 *db, const char *email,
+    const unsigned char *skid, size_t len, lb_err *err);
 
 /* What an enrollment produced. */
 typedef struct enroll_result {

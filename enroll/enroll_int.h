@@ -42,6 +42,7 @@ struct enroll_ctx {
 	struct enroll_profile *profiles;
 	size_t nprofiles;
 	enroll_publisher *pub;      /* NULL without threads or directory */
+	ca_committer *committer;    /* group commit; NULL without threads */
 };
 
 /* The enrollment settings of a subscriber profile, or NULL. */

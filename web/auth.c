@@ -27,6 +27,7 @@ struct conn_cache {
 	unsigned char *der;
 	size_t der_len;
 	char *serial;
+	bool subscriber;            /* verified as which kind */
 };
 
 void
@@ -83,12 +84,13 @@ peer_cert(struct web_req *r, const unsigned char **der, size_t *len,
 }
 
 /*
- * Verifies a client certificate against the CA: chain, validity,
- * clientAuth.  Returns its serial (malloc'ed), or NULL with err.
+ * Verifies a client certificate against the CA: chain, validity, and
+ * clientAuth (an operator's) or emailProtection (a subscriber's, for EST
+ * renewal).  Returns its serial (malloc'ed), or NULL with err.
  */
 static char *
 verify_cert(const ca_ctx *ca, const unsigned char *der, size_t len,
-    lb_err *err)
+    bool subscriber, lb_err *err)
 {
 	const unsigned char *p = der;
 	X509 *x = NULL;
@@ -105,7 +107,8 @@ verify_cert(const ca_ctx *ca, const unsigned char *der, size_t len,
 	}
 	if ((ctx = X509_STORE_CTX_new()) == NULL ||
 	    X509_STORE_CTX_init(ctx, ca_get0_store(ca), x, NULL) != 1 ||
-	    X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) != 1) {
+	    X509_STORE_CTX_set_purpose(ctx, subscriber ?
+	    X509_PURPOSE_SMIME_SIGN : X509_PURPOSE_SSL_CLIENT) != 1) {
 		log_openssl("X509_STORE_CTX_init");
 		lb_err_set(err, LB_EINTERNAL, "cannot verify the client "
 		    "certificate");
@@ -132,9 +135,11 @@ verify_cert(const ca_ctx *ca, const unsigned char *der, size_t len,
 	/* the purpose check lets a certificate without EKU pass: operator
 	 * credentials always carry clientAuth, so insist on it */
 	if ((X509_get_extension_flags(x) & EXFLAG_XKUSAGE) == 0 ||
-	    (X509_get_extended_key_usage(x) & XKU_SSL_CLIENT) == 0) {
+	    (X509_get_extended_key_usage(x) &
+	    (subscriber ? XKU_SMIME : XKU_SSL_CLIENT)) == 0) {
 		lb_err_set(err, LB_EFORBIDDEN, "client certificate not "
-		    "accepted: not a client-authentication certificate");
+		    "accepted: not %s certificate", subscriber ?
+		    "an S/MIME" : "a client-authentication");
 		goto out;
 	}
 	if ((serial = ca_cert_serial(x)) == NULL)
@@ -148,7 +153,7 @@ out:
 /* The serial of the connection's verified certificate, cached. */
 static char *
 conn_serial(struct web_req *r, const unsigned char *der, size_t len,
-    lb_err *err)
+    bool subscriber, lb_err *err)
 {
 	const union MHD_ConnectionInfo *info;
 	struct conn_cache *cc = NULL;
@@ -164,9 +169,11 @@ conn_serial(struct web_req *r, const unsigned char *der, size_t len,
 	if (info != NULL)
 		cc = info->socket_context;
 	if (cc != NULL && cc->serial != NULL && cc->der != NULL &&
-	    cc->der_len == len && memcmp(cc->der, der, len) == 0)
+	    cc->subscriber == subscriber && cc->der_len == len &&
+	    memcmp(cc->der, der, len) == 0)
 		return strdup(cc->serial);
-	if ((serial = verify_cert(r->srv->ca, der, len, err)) == NULL)
+	if ((serial = verify_cert(r->srv->ca, der, len, subscriber, err)) ==
+	    NULL)
 		return NULL;
 	if (cc != NULL && (copy = malloc(len)) != NULL) {
 		memcpy(copy, der, len);
@@ -174,6 +181,7 @@ conn_serial(struct web_req *r, const unsigned char *der, size_t len,
 		free(cc->serial);
 		cc->der = copy;
 		cc->der_len = len;
+		cc->subscriber = subscriber;
 		if ((cc->serial = strdup(serial)) == NULL) {
 			free(cc->der);
 			cc->der = NULL;
@@ -196,7 +204,7 @@ web_auth_operator(struct web_req *r, sqlite3 *db, lb_err *err)
 	lb_err_clear(&dberr);
 	if (peer_cert(r, &der, &len, err) == -1)
 		goto out;
-	if ((serial = conn_serial(r, der, len, err)) == NULL) {
+	if ((serial = conn_serial(r, der, len, false, err)) == NULL) {
 		if (err != NULL && err->code == LB_EFORBIDDEN)
 			log_warnx("%s %s: %s", r->method, r->path, err->msg);
 		goto out;
@@ -227,4 +235,40 @@ out:
 	free(serial);
 	free(email);
 	return rc;
+}
+
+int
+web_auth_subscriber(struct web_req *r, X509 **cert, lb_err *err)
+{
+	const union MHD_ConnectionInfo *info;
+	const gnutls_datum_t *peers;
+	const unsigned char *p;
+	unsigned int n = 0;
+	char *serial;
+	lb_err verr;
+
+	*cert = NULL;
+	info = MHD_get_connection_info(r->conn,
+	    MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (info == NULL || info->tls_session == NULL)
+		return 0;
+	peers = gnutls_certificate_get_peers(
+	    (gnutls_session_t)info->tls_session, &n);
+	if (peers == NULL || n == 0 || peers[0].size == 0)
+		return 0;
+	if (peers[0].size > PEER_CERT_MAX)
+		return lb_err_set(err, LB_EUNAUTH, "client certificate larger "
+		    "than %d bytes", PEER_CERT_MAX);
+	lb_err_clear(&verr);
+	if ((serial = conn_serial(r, peers[0].data, peers[0].size, true,
+	    &verr)) == NULL)
+		return lb_err_set(err, verr.code == LB_EINTERNAL ?
+		    LB_EINTERNAL : LB_EUNAUTH, "%s", verr.msg);
+	free(serial);
+	p = peers[0].data;
+	if ((*cert = d2i_X509(NULL, &p, (long)peers[0].size)) == NULL) {
+		ERR_clear_error();
+		return lb_err_set(err, LB_EINTERNAL, "out of memory");
+	}
+	return 1;
 }

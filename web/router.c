@@ -41,6 +41,11 @@ static const struct web_route routes[] = {
 	    web_pub_delta_crl },
 	{ "/ocsp", "POST", WEB_HTTPS | WEB_HTTP, 0, false, web_ocsp_post },
 	{ "/ocsp/**", "GET", WEB_HTTPS | WEB_HTTP, 0, false, web_ocsp_get },
+	{ "/.well-known/est/*", "GET", WEB_HTTPS, 0, false, web_est },
+	{ "/.well-known/est/*", "POST", WEB_HTTPS, 0, false, web_est },
+	{ "/.well-known/est/*/*", "GET", WEB_HTTPS, 0, false, web_est },
+	{ "/.well-known/est/*/*", "POST", WEB_HTTPS, 0, false, web_est },
+	{ "/api/v1/policy", "GET", WEB_HTTPS, 0, false, web_api_policy },
 	{ "/api/v1/certificates", "GET", WEB_HTTPS, ROLES_READ, false,
 	    web_api_cert_list },
 	{ "/api/v1/certificates/*", "GET", WEB_HTTPS, ROLES_READ, false,
@@ -173,7 +178,12 @@ web_send_json(struct web_req *r, int status, json_t *j)
 enum MHD_Result
 web_send_error(struct web_req *r, int status, const char *detail)
 {
-	json_t *j = json_object();
+	json_t *j;
+
+	/* EST clients expect text/plain reasons (RFC 7030 section 4.2.3) */
+	if (strncmp(r->path, WEB_EST_PREFIX, strlen(WEB_EST_PREFIX)) == 0)
+		return web_est_error(r, status, detail);
+	j = json_object();
 
 	if (j != NULL && (json_object_set_new(j, "error",
 	    json_string(status_name(status))) == -1 ||
@@ -552,23 +562,32 @@ web_handle(void *cls, struct MHD_Connection *conn, const char *url,
 }
 
 void
+web_client_addr(struct MHD_Connection *conn, char *out, size_t outlen)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	snprintf(out, outlen, "?");
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci != NULL && ci->client_addr != NULL &&
+	    getnameinfo(ci->client_addr,
+	    ci->client_addr->sa_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in),
+	    out, (socklen_t)outlen, NULL, 0, NI_NUMERICHOST) != 0)
+		snprintf(out, outlen, "?");
+}
+
+void
 web_request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
     enum MHD_RequestTerminationCode toe)
 {
 	struct web_req *r = *con_cls;
-	const union MHD_ConnectionInfo *ci;
-	char addr[INET6_ADDRSTRLEN] = "?";
+	char addr[INET6_ADDRSTRLEN];
 
 	(void)cls;
 	if (r == NULL)
 		return;
 	*con_cls = NULL;
-	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci != NULL && ci->client_addr != NULL)
-		getnameinfo(ci->client_addr,
-		    ci->client_addr->sa_family == AF_INET6 ?
-		    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in),
-		    addr, sizeof(addr), NULL, 0, NI_NUMERICHOST);
+	web_client_addr(conn, addr, sizeof(addr));
 	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		log_info("%s %s %s %s %d%s%s", r->lst->kind == WEB_HTTPS ?
 		    "https" : "http", addr, r->method, r->path, r->status,

@@ -500,6 +500,10 @@ web_serve(const web_opts *o, lb_err *err)
 		lb_err_set(err, LB_EINTERNAL, "out of memory");
 		goto out;
 	}
+	/* enrollment: its threads (group commit, key pool, publication
+	 * queue) start with the signals blocked, like MHD's */
+	if ((srv.enroll = enroll_new(srv.ca, true, err)) == NULL)
+		goto out;
 	if (start_listener(&srv, &srv.https, "listen", listen, &tf,
 	    err) == -1 ||
 	    start_listener(&srv, &srv.http, "http_listen", http_listen, NULL,
@@ -531,6 +535,7 @@ out:
 	}
 	/* the listeners are gone: nothing wakes the publisher any more */
 	crl_publisher_stop(srv.crl);
+	enroll_free(srv.enroll);
 	close_dbs(&srv);
 	if (key_ok)
 		pthread_key_delete(srv.db_key);

@@ -26,6 +26,7 @@
 #include "archive/archive.h"
 #include "ca/ca.h"
 #include "crl/crl.h"
+#include "enroll/enroll.h"
 #include "web/web.h"
 
 /* Which listener a request came in on; routes name the ones they serve. */
@@ -69,6 +70,8 @@ struct web_server {
 	crl_publisher *crl;
 	/* pub/ca.crl and pub/ca.crt, served from memory (crl_http.c) */
 	struct web_pubfile *crl_file, *delta_file, *ca_crt_file;
+	/* enrollment (enroll/) */
+	enroll_ctx *enroll;
 };
 
 struct web_req;
@@ -117,6 +120,9 @@ sqlite3 *web_db(struct web_server *srv, lb_err *err);
 
 /* ---- router.c ---------------------------------------------------- */
 
+/* The client's address as text ("?" when unknown). */
+void web_client_addr(struct MHD_Connection *conn, char *out, size_t outlen);
+
 /* MHD_AccessHandlerCallback of both listeners (cls: web_listener). */
 enum MHD_Result web_handle(void *cls, struct MHD_Connection *conn,
     const char *url, const char *method, const char *version,
@@ -161,6 +167,14 @@ int web_query_check(struct web_req *r, const char *const *allowed,
 const char *web_query(struct web_req *r, const char *name);
 
 /* ---- auth.c ------------------------------------------------------ */
+
+/*
+ * The TLS client certificate of a subscriber (EST renewal): verified to
+ * chain to this CA with extended key usage emailProtection.  Returns 1
+ * with *cert (owned), 0 when the client sent none, -1 with err
+ * (LB_EUNAUTH) when it is not accepted.
+ */
+int web_auth_subscriber(struct web_req *r, X509 **cert, lb_err *err);
 
 /* MHD_OPTION_NOTIFY_CONNECTION: per-connection client certificate cache. */
 void web_conn_notify(void *cls, struct MHD_Connection *conn,
@@ -279,5 +293,25 @@ struct web_approval {
 int web_recovery_approve_parse(const unsigned char *buf, size_t len,
     struct web_approval *out, lb_err *err);
 void web_approval_free(struct web_approval *a);
+
+/*
+ * ---- est_http.c: EST (RFC 7030) and the autoenrollment policy -------
+ */
+#define WEB_EST_PREFIX "/.well-known/est/"
+
+/* /.well-known/est/[LABEL/]OP, GET cacerts and csrattrs, POST
+ * simpleenroll, simplereenroll and serverkeygen. */
+enum MHD_Result web_est(struct web_req *r);
+/* GET /api/v1/policy: the caller's autoenrollment policy, with ETag. */
+enum MHD_Result web_api_policy(struct web_req *r);
+/* A text/plain error answer (401 adds WWW-Authenticate). */
+enum MHD_Result web_est_error(struct web_req *r, int status,
+    const char *detail);
+/*
+ * Parses an Authorization header of the Basic scheme: *user and *pass
+ * malloc'ed (cleanse pass).  -1 when absent (hdr NULL), of another
+ * scheme, malformed, or longer than 4 KiB.
+ */
+int web_basic_auth_parse(const char *hdr, char **user, char **pass);
 
 #endif /* LOCKBOX_WEB_INT_H */

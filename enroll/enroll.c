@@ -1,0 +1,1008 @@
+/*
+ * enroll.c - the enrollment context and what an EST request does once its
+ * caller is known: entitlement, approval, the certificate (signed with
+ * the identity of the caller, never that of the CSR), escrow for the
+ * encryption profile, renewal and supersession, token spending and the
+ * directory publication queue, all in the transaction that stores the
+ * certificate.  Also the autoenrollment policy document and the approval
+ * queue behind `lockbox request`.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <openssl/x509v3.h>
+
+#include "archive/archive.h"
+#include "enroll/enroll_int.h"
+
+#define DEFAULT_RENEW_PERCENT 80
+#define DEFAULT_RENEW_DAYS    30
+#define DEFAULT_KEYPOOL       8
+#define DEFAULT_FAIL_LIMIT    5
+/* What a 202 asks a client to wait before it asks again, seconds. */
+#define APPROVAL_RETRY_AFTER  300
+
+static const char *const subscriber_profiles[] = {
+	"smime-sign", "smime-enc",
+};
+#define NSUBSCRIBER (sizeof(subscriber_profiles) / \
+    sizeof(subscriber_profiles[0]))
+
+/* ------------------------------------------------------------------ */
+/* The context                                                         */
+
+static int
+parse_groups(struct enroll_profile *p, const char *v, lb_err *err)
+{
+	const char *s = v, *end;
+	size_t len;
+
+	/* DNs hold commas: groups are separated by ';' */
+	while (*s != '\0') {
+		while (*s == ' ' || *s == '\t' || *s == ';')
+			s++;
+		if (*s == '\0')
+			break;
+		end = strchr(s, ';');
+		len = end != NULL ? (size_t)(end - s) : strlen(s);
+		while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+			len--;
+		if (p->ngroups == ENROLL_MAX_GROUPS)
+			return lb_err_set(err, LB_EINVAL, "lockbox.conf: "
+			    "[profile.%s] groups: at most %d groups", p->name,
+			    ENROLL_MAX_GROUPS);
+		if (len == 0 || len > 1024)
+			return lb_err_set(err, LB_EINVAL, "lockbox.conf: "
+			    "[profile.%s] groups: a group DN is empty or too "
+			    "long", p->name);
+		if ((p->groups[p->ngroups] = strndup(s, len)) == NULL)
+			return lb_err_set(err, LB_EINTERNAL, "out of memory");
+		p->ngroups++;
+		s += len;
+	}
+	return 0;
+}
+
+static int
+load_profile(enroll_ctx *e, struct enroll_profile *p, const char *name,
+    lb_err *err)
+{
+	const core_conf *conf = ca_get0_conf(e->ca);
+	char section[96];
+	const char *v;
+	bool sign_publish = false;
+
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	snprintf(section, sizeof(section), "profile.%s", name);
+	if ((p->ca = ca_profile_get(e->ca, name)) == NULL)
+		return lb_err_set(err, LB_EINTERNAL, "profile %s is missing",
+		    name);
+	p->escrow = ca_profile_needs_escrow(p->ca);
+	if ((v = core_conf_get(conf, section, "groups", NULL)) != NULL &&
+	    parse_groups(p, v, err) == -1)
+		return -1;
+	v = core_conf_get(conf, section, "approval", "auto");
+	if (strcmp(v, "manual") == 0)
+		p->manual = true;
+	else if (strcmp(v, "auto") == 0)
+		p->manual = false;
+	else
+		return lb_err_set(err, LB_EINVAL, "lockbox.conf: [%s] "
+		    "approval must be auto or manual, not '%s'", section, v);
+	if (core_conf_get_long(conf, section, "renew_percent",
+	    DEFAULT_RENEW_PERCENT, 1, 99, &p->renew_percent, err) == -1 ||
+	    core_conf_get_long(conf, section, "renew_days",
+	    DEFAULT_RENEW_DAYS, 0, 825, &p->renew_days, err) == -1)
+		return -1;
+	v = core_conf_get(conf, section, "keygen_type", "rsa-3072");
+	p->keygen_type = ca_key_type_parse(v);
+	if (p->keygen_type == CA_KEY_NONE ||
+	    (ca_profile_key_types(p->ca) & (1u << p->keygen_type)) == 0)
+		return lb_err_set(err, LB_EINVAL, "lockbox.conf: [%s] "
+		    "keygen_type '%s' is not a key type the profile allows",
+		    section, v);
+	if (core_conf_get_bool(conf, "enroll", "publish_signing", false,
+	    &sign_publish, err) == -1)
+		return -1;
+	p->publish = p->escrow || sign_publish;
+	return 0;
+}
+
+static void
+profiles_free(enroll_ctx *e)
+{
+	size_t i, g;
+
+	for (i = 0; i < e->nprofiles; i++) {
+		for (g = 0; g < e->profiles[i].ngroups; g++)
+			free(e->profiles[i].groups[g]);
+		enroll_keypool_free(e->profiles[i].pool);
+	}
+	free(e->profiles);
+	e->profiles = NULL;
+	e->nprofiles = 0;
+}
+
+enroll_ctx *
+enroll_new(ca_ctx *ca, bool with_threads, lb_err *err)
+{
+	const core_conf *conf = ca_get0_conf(ca);
+	enroll_ctx *e;
+	lb_err derr;
+	long pool;
+	size_t i;
+
+	if ((e = calloc(1, sizeof(*e))) == NULL) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+		return NULL;
+	}
+	e->ca = ca;
+	pthread_mutex_init(&e->dir_lock, NULL);
+	if (core_conf_get_long(conf, "enroll", "fail_limit",
+	    DEFAULT_FAIL_LIMIT, 1, 1000, &e->fail_limit, err) == -1 ||
+	    core_conf_get_long(conf, "enroll", "keypool", DEFAULT_KEYPOOL, 0,
+	    1024, &pool, err) == -1)
+		goto fail;
+	if ((e->profiles = calloc(NSUBSCRIBER, sizeof(*e->profiles))) ==
+	    NULL) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < NSUBSCRIBER; i++) {
+		e->nprofiles++;
+		if (load_profile(e, &e->profiles[i], subscriber_profiles[i],
+		    err) == -1)
+			goto fail;
+	}
+	if ((e->rl = enroll_rl_new(e->fail_limit)) == NULL) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+		goto fail;
+	}
+	lb_err_clear(&derr);
+	e->dir = directory_open_at(conf, ca_get0_dir(ca), &derr);
+	if (e->dir == NULL && derr.code != LB_ENOTFOUND) {
+		lb_err_set(err, derr.code, "%s", derr.msg);
+		goto fail;
+	}
+	if (!with_threads)
+		return e;
+	for (i = 0; i < e->nprofiles; i++) {
+		if (!e->profiles[i].escrow)
+			continue;
+		e->profiles[i].pool = enroll_keypool_new(
+		    e->profiles[i].keygen_type, (size_t)pool, err);
+		if (e->profiles[i].pool == NULL)
+			goto fail;
+	}
+	if ((e->committer = ca_committer_new(ca, err)) == NULL)
+		goto fail;
+	if (e->dir != NULL) {
+		lb_err_clear(&derr);
+		e->pub = enroll_publisher_start(ca, conf, &derr);
+		if (e->pub == NULL && derr.code != LB_ENOTFOUND) {
+			lb_err_set(err, derr.code, "%s", derr.msg);
+			goto fail;
+		}
+	}
+	return e;
+fail:
+	enroll_free(e);
+	return NULL;
+}
+
+void
+enroll_free(enroll_ctx *e)
+{
+	if (e == NULL)
+		return;
+	enroll_publisher_stop(e->pub);
+	ca_committer_free(e->committer);
+	profiles_free(e);
+	enroll_rl_free(e->rl);
+	directory_free(e->dir);
+	pthread_mutex_destroy(&e->dir_lock);
+	free(e);
+}
+
+bool
+enroll_has_directory(const enroll_ctx *e)
+{
+	return e->dir != NULL;
+}
+
+bool
+enroll_profile_known(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name != NULL && i < NSUBSCRIBER; i++)
+		if (strcmp(subscriber_profiles[i], name) == 0)
+			return true;
+	return false;
+}
+
+const struct enroll_profile *
+enroll_profile_find(const enroll_ctx *e, const char *name)
+{
+	size_t i;
+
+	if (name == NULL)
+		return NULL;
+	for (i = 0; i < e->nprofiles; i++)
+		if (strcmp(e->profiles[i].name, name) == 0)
+			return &e->profiles[i];
+	return NULL;
+}
+
+void
+enroll_result_clear(enroll_result *res)
+{
+	X509_free(res->cert);
+	EVP_PKEY_free(res->key);
+	memset(res, 0, sizeof(*res));
+}
+
+/* ------------------------------------------------------------------ */
+/* The identity a renewal must keep                                    */
+
+/* The UTF-8 value of the first nid entry of name, malloc'ed, or NULL. */
+static char *
+name_entry(const X509_NAME *name, int nid)
+{
+	int i = X509_NAME_get_index_by_NID(name, nid, -1);
+	unsigned char *utf8 = NULL;
+	char *s;
+	int n;
+
+	if (i < 0)
+		return NULL;
+	n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(
+	    X509_NAME_get_entry(name, i)));
+	if (n < 0)
+		return NULL;
+	s = strndup((char *)utf8, (size_t)n);
+	OPENSSL_free(utf8);
+	return s;
+}
+
+/* Whether every value of nid in name equals want (case-insensitively
+ * for e-mail). */
+static bool
+name_entries_are(const X509_NAME *name, int nid, const char *want,
+    bool icase)
+{
+	int i = -1;
+	unsigned char *utf8;
+	bool ok = true;
+	int n;
+
+	while (ok && (i = X509_NAME_get_index_by_NID(name, nid, i)) >= 0) {
+		utf8 = NULL;
+		n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(
+		    X509_NAME_get_entry(name, i)));
+		ok = n >= 0 && want != NULL && strlen(want) == (size_t)n &&
+		    (icase ? strncasecmp((char *)utf8, want, (size_t)n) :
+		    strncmp((char *)utf8, want, (size_t)n)) == 0;
+		OPENSSL_free(utf8);
+	}
+	return ok;
+}
+
+/*
+ * A renewal's CSR may leave its subject and SAN empty (the identity comes
+ * from the certificate renewed) but may not name anyone else.
+ */
+static int
+csr_names_match(X509_REQ *req, const char *email, const char *given,
+    const char *surname, lb_err *err)
+{
+	const X509_NAME *subj = X509_REQ_get_subject_name(req);
+	STACK_OF(X509_EXTENSION) *exts;
+	GENERAL_NAMES *san = NULL;
+	char full[512];
+	char *cn;
+	bool ok = true;
+	int i;
+
+	if (!name_entries_are(subj, NID_pkcs9_emailAddress, email, true) ||
+	    (given != NULL && !name_entries_are(subj, NID_givenName, given,
+	    false)) || (surname != NULL && !name_entries_are(subj,
+	    NID_surname, surname, false)))
+		ok = false;
+	if (ok && (cn = name_entry(subj, NID_commonName)) != NULL) {
+		snprintf(full, sizeof(full), "%s %s", given != NULL ? given :
+		    "", surname != NULL ? surname : "");
+		ok = strcasecmp(cn, email) == 0 || strcmp(cn, full) == 0;
+		free(cn);
+		if (ok && !name_entries_are(subj, NID_commonName, NULL,
+		    false) && X509_NAME_get_index_by_NID(subj,
+		    NID_commonName, X509_NAME_get_index_by_NID(subj,
+		    NID_commonName, -1)) >= 0)
+			ok = false; /* several CNs */
+	}
+	if (!ok)
+		return lb_err_set(err, LB_EINVAL, "the CSR's subject names "
+		    "another identity than the certificate being renewed "
+		    "(%s)", email);
+	if ((exts = X509_REQ_get_extensions(req)) != NULL) {
+		san = X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL);
+		sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	}
+	for (i = 0; san != NULL && i < sk_GENERAL_NAME_num(san); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(san, i);
+		const ASN1_IA5STRING *m;
+
+		if (g->type != GEN_EMAIL) {
+			ok = false;
+			break;
+		}
+		m = g->d.rfc822Name;
+		if ((size_t)ASN1_STRING_length(m) != strlen(email) ||
+		    strncasecmp((const char *)ASN1_STRING_get0_data(m), email,
+		    strlen(email)) != 0) {
+			ok = false;
+			break;
+		}
+	}
+	GENERAL_NAMES_free(san);
+	ERR_clear_error();
+	if (!ok)
+		return lb_err_set(err, LB_EINVAL, "the CSR's subjectAltName "
+		    "names another identity than the certificate being "
+		    "renewed (%s)", email);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* What lands with the certificate                                     */
+
+struct tx_extras {
+	const enroll_ctx *e;
+	const enroll_identity *id;
+	const struct enroll_profile *prof;
+	enum enroll_op op;
+	const char *renewed;       /* serial superseded by a renewal */
+	const char *request_id;    /* an approved request now issued */
+	char actor[300];
+};
+
+static int
+exec_bind(sqlite3 *db, const char *sql, const char *a, const char *b,
+    const char *c, lb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return core_db_fail(db, "sqlite3_prepare_v2", err);
+	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+	if (b != NULL)
+		sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+	if (c != NULL)
+		sqlite3_bind_text(st, 3, c, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return core_db_fail(db, "sqlite3_step", err);
+	return 0;
+}
+
+static int
+extras_in_tx(sqlite3 *db, X509 *cert, void *arg, lb_err *err)
+{
+	struct tx_extras *x = arg;
+	const enroll_identity *id = x->id;
+	char *serial;
+	char detail[512];
+	int rc = -1;
+
+	if ((serial = ca_cert_serial(cert)) == NULL)
+		return lb_err_set(err, LB_EINTERNAL, "out of memory");
+	if (id->how == ENROLL_AUTH_TOKEN && enroll_token_spend(db,
+	    id->token_id, x->prof->name, serial, err) == -1)
+		goto out;
+	if (x->renewed != NULL && exec_bind(db, "UPDATE certificates SET "
+	    "status = 'superseded', superseded_by = ?1 WHERE serial = ?2 "
+	    "AND status = 'valid'", serial, x->renewed, NULL, err) == -1)
+		goto out;
+	/* an encryption key renewed: the user's older encryption
+	 * certificates step aside (their keys stay escrowed) */
+	if (x->op == ENROLL_SERVERKEYGEN && id->how == ENROLL_AUTH_CERT &&
+	    exec_bind(db, "UPDATE certificates SET status = 'superseded', "
+	    "superseded_by = ?1 WHERE email = ?2 AND profile = ?3 AND "
+	    "status = 'valid' AND serial <> ?1", serial, id->email,
+	    x->prof->name, err) == -1)
+		goto out;
+	if (x->request_id != NULL && exec_bind(db, "UPDATE enroll_requests "
+	    "SET status = 'issued', serial = ?1 WHERE id = ?2", serial,
+	    x->request_id, NULL, err) == -1)
+		goto out;
+	if (x->prof->publish && x->e->dir != NULL &&
+	    enroll_publish_enqueue(db, serial, id->email, id->user_dn,
+	    err) == -1)
+		goto out;
+	snprintf(detail, sizeof(detail), "%s for %s by %s%s%s",
+	    x->op == ENROLL_RENEW ? "simplereenroll" :
+	    x->op == ENROLL_SERVERKEYGEN ? "serverkeygen" : "simpleenroll",
+	    x->prof->name, x->actor, x->renewed != NULL ? ", renews " : "",
+	    x->renewed != NULL ? x->renewed : "");
+	if (core_audit_append(db, x->actor, "enroll.issue", serial, detail,
+	    err) == -1)
+		goto out;
+	rc = 0;
+out:
+	free(serial);
+	return rc;
+}
+
+/* Signs, stores, escrows (key != NULL) and runs the extras in one
+ * transaction on db. */
+static X509 *
+issue_in_tx(enroll_ctx *e, sqlite3 *db, const ca_request *req,
+    EVP_PKEY *key, struct tx_extras *x, lb_err *err)
+{
+	unsigned char *receipt = NULL;
+	size_t receipt_len = 0;
+	X509 *cert;
+
+	if ((cert = ca_sign_cert(e->ca, req, err)) == NULL)
+		return NULL;
+	if (core_db_begin(db, err) == -1)
+		goto fail;
+	if (ca_store_cert(db, cert, req->profile, req->email, x->actor,
+	    err) == -1 || (key != NULL && archive_escrow_put(e->ca, db, cert,
+	    key, req->email, x->actor, &receipt, &receipt_len, err) == -1) ||
+	    extras_in_tx(db, cert, x, err) == -1 ||
+	    core_db_commit(db, err) == -1) {
+		core_db_rollback(db);
+		goto fail;
+	}
+	OPENSSL_free(receipt);
+	return cert;
+fail:
+	OPENSSL_free(receipt);
+	X509_free(cert);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Approval                                                            */
+
+enum approval { APPROVAL_NONE, APPROVAL_PENDING, APPROVAL_GO };
+
+/*
+ * For a manual profile: finds the request of this key, profile and user,
+ * or stores a new one.  APPROVAL_GO with x->request_id pointing at id
+ * when approved; APPROVAL_PENDING with id set while it waits; -1 with err
+ * (denied: LB_EFORBIDDEN).  An issued request whose certificate exists
+ * yields that certificate again in *issued (the client lost the answer).
+ */
+static int
+approval_check(sqlite3 *db, const enroll_identity *id, const char *profile,
+    X509_REQ *req, char id_out[33], X509 **issued, lb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	EVP_PKEY *pub = X509_REQ_get0_pubkey(req);
+	unsigned char *spki = NULL, *csr = NULL, md[32], rnd[16];
+	char hex[65], actor[300];
+	int spki_len, csr_len, rc = -1, step;
+	ca_cert_info ci;
+	size_t i;
+
+	memset(&ci, 0, sizeof(ci));
+	if (pub == NULL || (spki_len = i2d_PUBKEY(pub, &spki)) <= 0 ||
+	    (csr_len = i2d_X509_REQ(req, &csr)) <= 0) {
+		ERR_clear_error();
+		lb_err_set(err, LB_EINVAL, "the CSR's key cannot be encoded");
+		goto out;
+	}
+	SHA256(spki, (size_t)spki_len, md);
+	for (i = 0; i < sizeof(md); i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	if (sqlite3_prepare_v2(db, "SELECT id, status, serial FROM "
+	    "enroll_requests WHERE spki_sha256 = ?1 AND profile = ?2 AND "
+	    "email = ?3 ORDER BY created DESC LIMIT 1", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		core_db_fail(db, "sqlite3_prepare_v2", err);
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, profile, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, id->email, -1, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		const char *status = (const char *)sqlite3_column_text(st, 1);
+		const char *serial = (const char *)sqlite3_column_text(st, 2);
+
+		snprintf(id_out, 33, "%s",
+		    (const char *)sqlite3_column_text(st, 0));
+		if (strcmp(status, "denied") == 0) {
+			lb_err_set(err, LB_EFORBIDDEN, "enrollment request %s "
+			    "was denied", id_out);
+		} else if (strcmp(status, "pending") == 0) {
+			rc = APPROVAL_PENDING;
+		} else if (strcmp(status, "approved") == 0) {
+			rc = APPROVAL_GO;
+		} else if (serial != NULL &&
+		    ca_cert_get(db, serial, &ci, err) == 0) {
+			const unsigned char *p = ci.der;
+
+			if ((*issued = d2i_X509(NULL, &p, (long)ci.der_len))
+			    == NULL)
+				lb_err_set(err, LB_EINTERNAL, "stored "
+				    "certificate %s cannot be parsed", serial);
+			else
+				rc = APPROVAL_GO;
+		}
+		goto out;
+	}
+	if (step != SQLITE_DONE) {
+		core_db_fail(db, "sqlite3_step", err);
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+		lb_err_set(err, LB_EINTERNAL, "no randomness");
+		goto out;
+	}
+	for (i = 0; i < sizeof(rnd); i++)
+		snprintf(id_out + 2 * i, 3, "%02x", rnd[i]);
+	enroll_identity_actor(id, actor, sizeof(actor));
+	if (core_db_begin(db, err) == -1)
+		goto out;
+	if (sqlite3_prepare_v2(db, "INSERT INTO enroll_requests (id, profile, "
+	    "email, given_name, surname, auth, spki_sha256, csr, created) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, strftime('%s', 'now'))",
+	    -1, &st, NULL) != SQLITE_OK) {
+		core_db_fail(db, "sqlite3_prepare_v2", err);
+		core_db_rollback(db);
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, id_out, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, profile, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, id->email, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, id->given_name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, id->surname, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, actor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, hex, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 8, csr, csr_len, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		core_db_fail(db, "sqlite3_step", err);
+		core_db_rollback(db);
+		goto out;
+	}
+	if (core_audit_append(db, actor, "enroll.request", id_out, profile,
+	    err) == -1 || core_db_commit(db, err) == -1) {
+		core_db_rollback(db);
+		goto out;
+	}
+	rc = APPROVAL_PENDING;
+out:
+	sqlite3_finalize(st);
+	ca_cert_info_clear(&ci);
+	OPENSSL_free(spki);
+	OPENSSL_free(csr);
+	return rc;
+}
+
+int
+enroll_request_decide(sqlite3 *db, const char *id, bool approve,
+    const char *actor, lb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	if (core_db_begin(db, err) == -1)
+		return -1;
+	if (sqlite3_prepare_v2(db, "UPDATE enroll_requests SET status = ?1, "
+	    "decided = strftime('%s', 'now'), decided_by = ?2 WHERE id = ?3 "
+	    "AND status = 'pending'", -1, &st, NULL) != SQLITE_OK) {
+		core_db_fail(db, "sqlite3_prepare_v2", err);
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, approve ? "approved" : "denied", -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, actor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		core_db_fail(db, "sqlite3_step", err);
+		goto out;
+	}
+	if (sqlite3_changes(db) != 1) {
+		lb_err_set(err, LB_ENOTFOUND, "no pending enrollment request "
+		    "%s", id);
+		goto out;
+	}
+	if (core_audit_append(db, actor, approve ? "enroll.approve" :
+	    "enroll.deny", id, "", err) == -1 || core_db_commit(db, err) == -1)
+		goto out;
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	if (rc == -1)
+		core_db_rollback(db);
+	return rc;
+}
+
+int
+enroll_request_list(sqlite3 *db, const char *status,
+    int (*fn)(const char *id, const char *profile, const char *email,
+    const char *status, time_t created, void *arg), void *arg, lb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1, step;
+
+	if (sqlite3_prepare_v2(db, "SELECT id, profile, email, status, "
+	    "created FROM enroll_requests WHERE ?1 IS NULL OR status = ?1 "
+	    "ORDER BY created, id", -1, &st, NULL) != SQLITE_OK)
+		return core_db_fail(db, "sqlite3_prepare_v2", err);
+	sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (fn((const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1),
+		    (const char *)sqlite3_column_text(st, 2),
+		    (const char *)sqlite3_column_text(st, 3),
+		    (time_t)sqlite3_column_int64(st, 4), arg) != 0)
+			break;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE) {
+		core_db_fail(db, "sqlite3_step", err);
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Enrollment                                                          */
+
+/* The names a renewal keeps: those of the certificate renewed. */
+static int
+renewed_names(sqlite3 *db, const enroll_identity *id, char **given,
+    char **surname, lb_err *err)
+{
+	ca_cert_info ci;
+	const unsigned char *p;
+	X509 *old;
+
+	memset(&ci, 0, sizeof(ci));
+	if (ca_cert_get(db, id->cert_serial, &ci, err) == -1)
+		return -1;
+	p = ci.der;
+	old = d2i_X509(NULL, &p, (long)ci.der_len);
+	ca_cert_info_clear(&ci);
+	if (old == NULL)
+		return lb_err_set(err, LB_EINTERNAL, "stored certificate %s "
+		    "cannot be parsed", id->cert_serial);
+	*given = name_entry(X509_get_subject_name(old), NID_givenName);
+	*surname = name_entry(X509_get_subject_name(old), NID_surname);
+	X509_free(old);
+	return 0;
+}
+
+int
+enroll_do(enroll_ctx *e, sqlite3 *db, const enroll_identity *id,
+    enum enroll_op op, const char *profile, X509_REQ *req,
+    enroll_result *res, lb_err *err)
+{
+	const struct enroll_profile *prof = enroll_profile_find(e, profile);
+	struct tx_extras x;
+	ca_request creq;
+	char *given = NULL, *surname = NULL;
+	X509 *issued = NULL;
+	EVP_PKEY *key = NULL;
+	int rc = -1, ap;
+
+	memset(res, 0, sizeof(*res));
+	memset(&x, 0, sizeof(x));
+	if (prof == NULL)
+		return lb_err_set(err, LB_ENOTFOUND, "no enrollment profile "
+		    "'%s' (smime-sign, smime-enc)", profile);
+	if (enroll_entitled(e, db, id, profile, err) == -1)
+		return -1;
+	if (prof->escrow && op != ENROLL_SERVERKEYGEN)
+		return lb_err_set(err, LB_EINVAL, "profile %s escrows its "
+		    "keys: the server generates them; use serverkeygen "
+		    "(/.well-known/est/%s/serverkeygen)", profile, profile);
+	if (!prof->escrow && op == ENROLL_SERVERKEYGEN)
+		return lb_err_set(err, LB_EINVAL, "profile %s keeps its "
+		    "private key on the client: use simpleenroll with a "
+		    "CSR of your own key", profile);
+	if (op == ENROLL_RENEW) {
+		if (id->how != ENROLL_AUTH_CERT)
+			return lb_err_set(err, LB_EUNAUTH, "simplereenroll "
+			    "needs the certificate being renewed as the TLS "
+			    "client certificate");
+		if (id->cert_profile == NULL ||
+		    strcmp(id->cert_profile, profile) != 0)
+			return lb_err_set(err, LB_EINVAL, "the client "
+			    "certificate is of profile %s, not %s: renew it "
+			    "under its own label", id->cert_profile != NULL ?
+			    id->cert_profile : "?", profile);
+	}
+	x.e = e;
+	x.id = id;
+	x.prof = prof;
+	x.op = op;
+	enroll_identity_actor(id, x.actor, sizeof(x.actor));
+	memset(&creq, 0, sizeof(creq));
+	creq.profile = profile;
+	creq.email = id->email;
+	creq.given_name = id->given_name;
+	creq.surname = id->surname;
+	if (id->how == ENROLL_AUTH_CERT) {
+		if (renewed_names(db, id, &given, &surname, err) == -1)
+			goto out;
+		if (given != NULL)
+			creq.given_name = given;
+		if (surname != NULL)
+			creq.surname = surname;
+	}
+	if (op == ENROLL_RENEW) {
+		if (csr_names_match(req, id->email, creq.given_name,
+		    creq.surname, err) == -1)
+			goto out;
+		x.renewed = id->cert_serial;
+	}
+	if (prof->manual) {
+		ap = approval_check(db, id, profile, req, res->request_id,
+		    &issued, err);
+		if (ap == -1)
+			goto out;
+		if (issued != NULL) {
+			res->cert = issued;
+			res->request_id[0] = '\0';
+			rc = 0;
+			goto out;
+		}
+		if (ap == APPROVAL_PENDING) {
+			res->retry_after = APPROVAL_RETRY_AFTER;
+			rc = 0;
+			goto out;
+		}
+		x.request_id = res->request_id;
+	}
+	if (op == ENROLL_SERVERKEYGEN) {
+		key = prof->pool != NULL ? enroll_keypool_take(prof->pool, err) :
+		    ca_keygen(prof->keygen_type, err);
+		if (key == NULL)
+			goto out;
+		creq.pubkey = key;
+		res->cert = issue_in_tx(e, db, &creq, key, &x, err);
+	} else {
+		creq.pubkey = X509_REQ_get0_pubkey(req);
+		if (creq.pubkey == NULL) {
+			lb_err_set(err, LB_EINVAL, "the CSR's public key "
+			    "cannot be read");
+			goto out;
+		}
+		res->cert = e->committer != NULL ?
+		    ca_committer_issue_with(e->committer, &creq, x.actor,
+		    extras_in_tx, &x, err) :
+		    issue_in_tx(e, db, &creq, NULL, &x, err);
+	}
+	if (res->cert == NULL)
+		goto out;
+	res->request_id[0] = '\0';
+	res->key = key;
+	key = NULL;
+	if (e->pub != NULL && prof->publish)
+		enroll_publisher_wake(e->pub);
+	rc = 0;
+out:
+	EVP_PKEY_free(key);
+	free(given);
+	free(surname);
+	if (rc == -1) {
+		X509_free(res->cert);
+		res->cert = NULL;
+	}
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* The policy document                                                 */
+
+struct policy_certs {
+	json_t *arr;
+	const struct enroll_profile *prof;
+	int failed;
+};
+
+static int
+policy_cert(const ca_cert_info *ci, void *arg)
+{
+	struct policy_certs *pc = arg;
+	time_t life = ci->not_after - ci->not_before, by_pct, by_days;
+	json_t *o = json_object();
+
+	by_pct = ci->not_before + life * pc->prof->renew_percent / 100;
+	by_days = ci->not_after - (time_t)pc->prof->renew_days * 86400;
+	if (o == NULL || ca_json_put(o, "serial", ca_json_str(ci->serial)) |
+	    ca_json_put(o, "status", ca_json_str(ci->status)) |
+	    ca_json_put(o, "not_before", ca_json_time(ci->not_before)) |
+	    ca_json_put(o, "not_after", ca_json_time(ci->not_after)) |
+	    ca_json_put(o, "renew_after", ca_json_time(by_pct < by_days ?
+	    by_pct : by_days)) || json_array_append_new(pc->arr, o) == -1) {
+		pc->failed = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static json_t *
+est_urls(const char *base, const char *profile)
+{
+	static const char *const ops[] = {
+		"cacerts", "csrattrs", "simpleenroll", "simplereenroll",
+		"serverkeygen",
+	};
+	json_t *o = json_object();
+	char url[512];
+	size_t i;
+
+	for (i = 0; o != NULL && i < sizeof(ops) / sizeof(ops[0]); i++) {
+		snprintf(url, sizeof(url), "%s/.well-known/est/%s/%s", base,
+		    profile, ops[i]);
+		if (ca_json_put(o, ops[i], ca_json_str(url)) == -1) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
+json_t *
+enroll_policy(enroll_ctx *e, sqlite3 *db, const enroll_identity *id,
+    const char *base_url, lb_err *err)
+{
+	json_t *doc = json_object(), *profs = json_array(), *user, *p, *kt;
+	struct policy_certs pc;
+	ca_cert_filter f;
+	lb_err perr;
+	size_t i;
+	int t, bad = 0;
+
+	user = json_object();
+	if (doc == NULL || profs == NULL || user == NULL ||
+	    ca_json_put(user, "email", ca_json_str(id->email)) |
+	    ca_json_put(user, "given_name", ca_json_str(id->given_name)) |
+	    ca_json_put(user, "surname", ca_json_str(id->surname)) |
+	    ca_json_put(user, "dn", ca_json_str(id->user_dn)))
+		bad = 1;
+	for (i = 0; !bad && i < e->nprofiles; i++) {
+		const struct enroll_profile *prof = &e->profiles[i];
+
+		lb_err_clear(&perr);
+		if (enroll_entitled(e, db, id, prof->name, &perr) == -1) {
+			if (perr.code == LB_EFORBIDDEN ||
+			    perr.code == LB_EUNAUTH)
+				continue;
+			lb_err_set(err, perr.code, "%s", perr.msg);
+			goto fail;
+		}
+		p = json_object();
+		kt = json_array();
+		if (p == NULL || kt == NULL) {
+			json_decref(p);
+			json_decref(kt);
+			bad = 1;
+			break;
+		}
+		for (t = CA_KEY_RSA2048; t <= CA_KEY_ECP384; t++)
+			if (ca_profile_key_types(prof->ca) & (1u << t))
+				bad |= json_array_append_new(kt, ca_json_str(
+				    ca_key_type_name((enum ca_key_type)t)));
+		pc.arr = json_array();
+		pc.prof = prof;
+		pc.failed = 0;
+		memset(&f, 0, sizeof(f));
+		f.email = id->email;
+		f.profile = prof->name;
+		f.status = "valid";
+		if (pc.arr == NULL || ca_cert_list(db, &f, policy_cert, &pc,
+		    err) == -1 || pc.failed) {
+			json_decref(pc.arr);
+			json_decref(kt);
+			json_decref(p);
+			goto fail;
+		}
+		bad |= ca_json_put(p, "name", ca_json_str(prof->name)) |
+		    ca_json_put(p, "enroll", json_true()) |
+		    ca_json_put(p, "autoenroll", json_true()) |
+		    ca_json_put(p, "escrow", json_boolean(prof->escrow)) |
+		    ca_json_put(p, "approval", ca_json_str(prof->manual ?
+		    "manual" : "auto")) |
+		    ca_json_put(p, "key_types", kt) |
+		    ca_json_put(p, "key_generation", ca_json_str(prof->escrow ?
+		    "server" : "client")) |
+		    ca_json_put(p, "validity_days",
+		    json_integer(ca_profile_days(prof->ca))) |
+		    ca_json_put(p, "renew_percent",
+		    json_integer(prof->renew_percent)) |
+		    ca_json_put(p, "renew_days", json_integer(prof->renew_days)) |
+		    ca_json_put(p, "est", est_urls(base_url, prof->name)) |
+		    ca_json_put(p, "certificates", pc.arr);
+		if (prof->escrow)
+			bad |= ca_json_put(p, "server_key_type", ca_json_str(
+			    ca_key_type_name(prof->keygen_type)));
+		bad |= json_array_append_new(profs, p);
+	}
+	if (bad) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+		goto fail;
+	}
+	if (ca_json_put(doc, "user", user) |
+	    ca_json_put(doc, "profiles", profs)) {
+		user = profs = NULL;
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+		goto fail;
+	}
+	return doc;
+fail:
+	json_decref(user);
+	json_decref(profs);
+	json_decref(doc);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Key transport for serverkeygen                                      */
+
+struct kt_find {
+	const unsigned char *skid;
+	size_t len;
+	X509 *found;
+};
+
+static int
+kt_each(const ca_cert_info *ci, void *arg)
+{
+	struct kt_find *f = arg;
+	const unsigned char *p = ci->der;
+	const ASN1_OCTET_STRING *kid;
+	X509 *x;
+
+	if ((x = d2i_X509(NULL, &p, (long)ci->der_len)) == NULL) {
+		ERR_clear_error();
+		return 0;
+	}
+	kid = X509_get0_subject_key_id(x);
+	if (kid != NULL && (size_t)ASN1_STRING_length(kid) == f->len &&
+	    memcmp(ASN1_STRING_get0_data(kid), f->skid, f->len) == 0 &&
+	    EVP_PKEY_is_a(X509_get0_pubkey(x), "RSA") &&
+	    (X509_get_key_usage(x) & KU_KEY_ENCIPHERMENT) != 0) {
+		f->found = x;
+		return 1;
+	}
+	X509_free(x);
+	return 0;
+}
+
+X509 *
+enroll_key_transport_cert(sqlite3 *db, const char *email,
+    const unsigned char *skid, size_t len, lb_err *err)
+{
+	struct kt_find f = { skid, len, NULL };
+	ca_cert_filter flt;
+
+	memset(&flt, 0, sizeof(flt));
+	flt.email = email;
+	flt.status = "valid";
+	if (ca_cert_list(db, &flt, kt_each, &f, err) == -1)
+		return NULL;
+	if (f.found == NULL)
+		lb_err_set(err, LB_EINVAL, "the CSR's "
+		    "AsymmetricDecryptKeyIdentifier names no valid certificate "
+		    "of %s with an RSA key-transport key", email);
+	return f.found;
+}

@@ -1,0 +1,581 @@
+/*
+ * publish.c - the directory publication queue ("publish to the address
+ * book") and its worker thread.
+ *
+ * Enrollment queues a row ('add') in the transaction that stores the
+ * certificate, so a directory outage never fails or loses an enrollment.
+ * The worker has its own database handle and directory connection, and
+ * only ever runs short autocommit statements, never a transaction across
+ * an LDAP call: it cannot hold up enrollment.  Each pass
+ *
+ *   1. queues a 'delete' for every published certificate ('add' done)
+ *      that has since been revoked (by this daemon or by `lockbox revoke`
+ *      in another process: hence the periodic pass);
+ *   2. performs the due 'pending' rows, oldest due first: resolves the
+ *      user's DN (the row's user_dn, else a look-up by e-mail, stored once
+ *      found) and adds or removes userCertificate;binary;
+ *   3. sleeps until the next row is due, a wake-up or POLL_SECONDS.
+ *
+ * A transient failure (directory down or slow) backs the row off from
+ * [directory] retry doubling to retry_max, and pauses the whole queue for
+ * a backoff of its own (retrying every other row against a dead server
+ * would only pile up timeouts); the row stays pending however long the
+ * outage.  A permanent failure (user not in the directory, schema or
+ * access violation) waits retry_max and, after MAX_ATTEMPTS, leaves the
+ * row 'failed' until `lockbox publish retry`.  An 'add' whose certificate
+ * was revoked before it could be published is not performed: it is marked
+ * done with last_error saying so, and pass 1 skips such rows.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "directory/directory.h"
+#include "enroll/enroll.h"
+
+#define POLL_SECONDS  30
+#define BACKOFF_MIN   5
+#define BACKOFF_MAX   300
+#define MAX_ATTEMPTS  10
+#define DIR_SECTION   "directory"
+#define SKIPPED_ERROR "not published: the certificate was revoked first"
+
+struct enroll_publisher {
+	ca_ctx *ca;
+	directory_ctx *dir;
+	long retry, retry_max;      /* [directory] retry, retry_max */
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;        /* CLOCK_MONOTONIC */
+	bool woken, stop;
+};
+
+/* One queued row as the worker needs it. */
+struct row {
+	int64_t id;
+	char *serial, *email, *user_dn;
+	bool add, revoked;
+	int64_t attempts;
+	unsigned char *der;
+	size_t der_len;
+};
+
+static void
+row_clear(struct row *r)
+{
+	free(r->serial);
+	free(r->email);
+	free(r->user_dn);
+	free(r->der);
+	memset(r, 0, sizeof(*r));
+}
+
+static char *
+col_dup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+
+	return s != NULL ? strdup((const char *)s) : NULL;
+}
+
+int
+enroll_publish_enqueue(sqlite3 *db, const char *serial, const char *email,
+    const char *user_dn, lb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	time_t now = time(NULL);
+	int r, rc = -1;
+
+	if (serial == NULL || serial[0] == '\0' || email == NULL ||
+	    email[0] == '\0')
+		return lb_err_set(err, LB_EINVAL, "publishing a certificate to "
+		    "the directory needs its serial and the user's e-mail");
+	if (sqlite3_prepare_v2(db, "INSERT INTO publish_queue (serial, "
+	    "email, user_dn, action, state, attempts, next_try, created) "
+	    "VALUES (?1, ?2, ?3, 'add', 'pending', 0, ?4, ?4) "
+	    "ON CONFLICT (serial, action) DO NOTHING", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		core_db_fail(db, "queue a publication", err);
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, email, -1, SQLITE_STATIC);
+	if (user_dn != NULL && user_dn[0] != '\0')
+		sqlite3_bind_text(st, 3, user_dn, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)now);
+	/* the foreign key: extended result codes may be on */
+	if (((r = sqlite3_step(st)) & 0xff) == SQLITE_CONSTRAINT) {
+		lb_err_set(err, LB_ENOTFOUND, "cannot queue certificate %s for "
+		    "the directory: no such certificate", serial);
+		goto out;
+	}
+	if (r != SQLITE_DONE) {
+		core_db_fail(db, "queue a publication", err);
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+enroll_publish_counts_get(sqlite3 *db, enroll_publish_counts *c, lb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	const char *state;
+	int r, rc = -1;
+
+	memset(c, 0, sizeof(*c));
+	if (sqlite3_prepare_v2(db, "SELECT state, COUNT(*), MIN(created) "
+	    "FROM publish_queue GROUP BY state", -1, &st, NULL) != SQLITE_OK) {
+		core_db_fail(db, "count publications", err);
+		goto out;
+	}
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((state = (const char *)sqlite3_column_text(st, 0)) == NULL)
+			continue;
+		if (strcmp(state, "pending") == 0) {
+			c->pending = sqlite3_column_int64(st, 1);
+			c->oldest_pending = (time_t)sqlite3_column_int64(st, 2);
+		} else if (strcmp(state, "failed") == 0) {
+			c->failed = sqlite3_column_int64(st, 1);
+		} else if (strcmp(state, "done") == 0) {
+			c->done = sqlite3_column_int64(st, 1);
+		}
+	}
+	if (r != SQLITE_DONE) {
+		core_db_fail(db, "count publications", err);
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* The worker                                                          */
+
+/* Pass 1: a 'delete' for each published certificate revoked since. */
+static int
+queue_removals(sqlite3 *db, time_t now, lb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(db, "INSERT INTO publish_queue (serial, "
+	    "email, user_dn, action, state, attempts, next_try, created) "
+	    "SELECT q.serial, q.email, q.user_dn, 'delete', 'pending', 0, ?1, "
+	    "?1 FROM publish_queue q JOIN certificates c ON c.serial = "
+	    "q.serial WHERE q.action = 'add' AND q.state = 'done' AND "
+	    "q.last_error IS NULL AND c.status = 'revoked' AND NOT EXISTS "
+	    "(SELECT 1 FROM publish_queue d WHERE d.serial = q.serial AND "
+	    "d.action = 'delete') ORDER BY q.id", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		core_db_fail(db, "queue removals of revoked certificates", err);
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		core_db_fail(db, "queue removals of revoked certificates", err);
+		goto out;
+	}
+	if (sqlite3_changes(db) > 0)
+		log_info("directory publisher: %d revoked certificate(s) "
+		    "queued for removal", sqlite3_changes(db));
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * The pending row due first at now.  Every row a pass handles leaves
+ * that set (done, failed or next_try moved past now), so the pass ends.
+ * Returns 1 with *r filled, 0 when none is due, -1 on a database failure.
+ */
+static int
+next_due(sqlite3 *db, time_t now, struct row *r, lb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	const void *der;
+	const char *action, *status;
+	int step, rc = -1;
+
+	memset(r, 0, sizeof(*r));
+	/* (next_try, id): a row backed off goes behind the others, so that
+	 * one row cannot starve the rest while the directory is flaky */
+	if (sqlite3_prepare_v2(db, "SELECT q.id, q.serial, q.email, q.user_dn, "
+	    "q.action, q.attempts, c.status, c.der FROM publish_queue q JOIN "
+	    "certificates c ON c.serial = q.serial WHERE q.state = 'pending' "
+	    "AND q.next_try <= ?1 ORDER BY q.next_try, q.id LIMIT 1", -1, &st,
+	    NULL) != SQLITE_OK) {
+		core_db_fail(db, "read the publication queue", err);
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
+	if ((step = sqlite3_step(st)) == SQLITE_DONE) {
+		rc = 0;
+		goto out;
+	}
+	if (step != SQLITE_ROW) {
+		core_db_fail(db, "read the publication queue", err);
+		goto out;
+	}
+	r->id = sqlite3_column_int64(st, 0);
+	r->serial = col_dup(st, 1);
+	r->email = col_dup(st, 2);
+	r->user_dn = col_dup(st, 3);
+	action = (const char *)sqlite3_column_text(st, 4);
+	r->add = action != NULL && strcmp(action, "add") == 0;
+	r->attempts = sqlite3_column_int64(st, 5);
+	status = (const char *)sqlite3_column_text(st, 6);
+	r->revoked = status != NULL && strcmp(status, "revoked") == 0;
+	der = sqlite3_column_blob(st, 7);
+	r->der_len = (size_t)sqlite3_column_bytes(st, 7);
+	if (r->serial == NULL || r->email == NULL || der == NULL ||
+	    r->der_len == 0 || (r->der = malloc(r->der_len)) == NULL) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory reading the "
+		    "publication queue");
+		row_clear(r);
+		goto out;
+	}
+	memcpy(r->der, der, r->der_len);
+	rc = 1;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Records the outcome of one attempt on row id. */
+static int
+record(sqlite3 *db, int64_t id, const char *state, int64_t attempts,
+    time_t next_try, time_t done, const char *user_dn, const char *error,
+    lb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(db, "UPDATE publish_queue SET state = ?2, "
+	    "attempts = ?3, next_try = ?4, done = ?5, user_dn = COALESCE(?6, "
+	    "user_dn), last_error = ?7 WHERE id = ?1", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		core_db_fail(db, "update the publication queue", err);
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, attempts);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)next_try);
+	if (done != 0)
+		sqlite3_bind_int64(st, 5, (sqlite3_int64)done);
+	if (user_dn != NULL)
+		sqlite3_bind_text(st, 6, user_dn, -1, SQLITE_STATIC);
+	if (error != NULL)
+		sqlite3_bind_text(st, 7, error, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		core_db_fail(db, "update the publication queue", err);
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* retry doubled per earlier attempt, at most retry_max. */
+static long
+row_backoff(const struct enroll_publisher *p, int64_t attempts)
+{
+	long b = p->retry;
+	int64_t i;
+
+	for (i = 1; i < attempts && b < p->retry_max; i++)
+		b *= 2;
+	return b > p->retry_max ? p->retry_max : b;
+}
+
+/*
+ * Performs one row.  Returns 0 when its outcome was recorded (*transient
+ * tells a directory that could not be reached), -1 on a database failure.
+ */
+static int
+perform(struct enroll_publisher *p, sqlite3 *db, struct row *r, time_t now,
+    bool *transient, lb_err *err)
+{
+	directory_user *u = NULL;
+	const char *dn = r->user_dn, *state = "pending";
+	int64_t attempts = r->attempts + 1;
+	time_t next;
+	lb_err derr;
+	int rc = -1;
+
+	*transient = false;
+	lb_err_clear(&derr);
+	if (r->add && r->revoked) {
+		log_info("directory publisher: certificate %s of %s revoked "
+		    "before publication: not published", r->serial, r->email);
+		return record(db, r->id, "done", r->attempts, now, now, NULL,
+		    SKIPPED_ERROR, err);
+	}
+	if (dn == NULL) {
+		if ((u = directory_user_lookup(p->dir, r->email, &derr)) ==
+		    NULL)
+			goto failed;
+		dn = u->dn;
+	}
+	if ((r->add ? directory_publish_user_cert(p->dir, dn, r->der,
+	    r->der_len, &derr) : directory_unpublish_user_cert(p->dir, dn,
+	    r->der, r->der_len, &derr)) == -1)
+		goto failed;
+	log_info("directory publisher: certificate %s %s %s (%s)", r->serial,
+	    r->add ? "published to" : "removed from", dn,
+	    directory_get0_uri(p->dir));
+	rc = record(db, r->id, "done", attempts, now, now, dn, NULL, err);
+	goto out;
+failed:
+	*transient = directory_err_transient(&derr);
+	if (*transient) {
+		next = now + row_backoff(p, attempts);
+	} else {
+		next = now + p->retry_max;
+		if (attempts >= MAX_ATTEMPTS)
+			state = "failed";
+	}
+	if (strcmp(state, "failed") == 0)
+		log_warnx("directory publisher: giving up on %s of certificate "
+		    "%s for %s after %lld attempts: %s (run 'lockbox publish "
+		    "retry' once fixed)", r->add ? "publication" : "removal",
+		    r->serial, r->email, (long long)attempts, derr.msg);
+	else
+		log_warnx("directory publisher: %s of certificate %s for %s: "
+		    "%s (retrying in %ld s)", r->add ? "publication" :
+		    "removal", r->serial, r->email, derr.msg,
+		    (long)(next - now));
+	rc = record(db, r->id, state, attempts, next, 0,
+	    u != NULL ? u->dn : NULL, derr.msg, err);
+out:
+	directory_user_free(u);
+	return rc;
+}
+
+static bool
+stopping(struct enroll_publisher *p)
+{
+	bool s;
+
+	pthread_mutex_lock(&p->lock);
+	s = p->stop;
+	pthread_mutex_unlock(&p->lock);
+	return s;
+}
+
+/*
+ * Pass 2: every due row, until none is left, a transient failure (the
+ * directory is down: *down set) or a stop.  -1 on a database failure.
+ */
+static int
+perform_due(struct enroll_publisher *p, sqlite3 *db, time_t now, bool *down,
+    bool *any_ok, lb_err *err)
+{
+	struct row r;
+	bool transient;
+	int got;
+
+	*down = false;
+	while (!stopping(p)) {
+		if ((got = next_due(db, now, &r, err)) == -1)
+			return -1;
+		if (got == 0)
+			break;
+		if (perform(p, db, &r, now, &transient, err) == -1) {
+			row_clear(&r);
+			return -1;
+		}
+		row_clear(&r);
+		if (transient) {
+			*down = true;
+			break;
+		}
+		*any_ok = true;
+	}
+	return 0;
+}
+
+/* When the next pending row is due; 0 when none. */
+static int
+earliest_due(sqlite3 *db, time_t *at, lb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	*at = 0;
+	if (sqlite3_prepare_v2(db, "SELECT MIN(next_try) FROM publish_queue "
+	    "WHERE state = 'pending'", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		core_db_fail(db, "read the publication queue", err);
+		goto out;
+	}
+	if (sqlite3_column_type(st, 0) != SQLITE_NULL)
+		*at = (time_t)sqlite3_column_int64(st, 0);
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Waits (under p->lock) until wall-clock time until, a wake-up or a stop. */
+static void
+wait_until(struct enroll_publisher *p, time_t until)
+{
+	struct timespec ts;
+	time_t now = time(NULL);
+
+	if (until <= now)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += until - now;
+	while (!p->woken && !p->stop &&
+	    pthread_cond_timedwait(&p->cond, &p->lock, &ts) != ETIMEDOUT)
+		;
+}
+
+static void *
+publisher_main(void *arg)
+{
+	struct enroll_publisher *p = arg;
+	sqlite3 *db = NULL;
+	time_t now, next = 0, due, down_until = 0;
+	long down_backoff = 0;
+	bool down, any_ok;
+	lb_err err;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		wait_until(p, next);
+		if (p->stop)
+			break;
+		p->woken = false;
+		pthread_mutex_unlock(&p->lock);
+
+		now = time(NULL);
+		next = now + POLL_SECONDS;
+		lb_err_clear(&err);
+		down = any_ok = false;
+		if (db == NULL)
+			db = ca_db_open(p->ca, &err);
+		if (db == NULL || queue_removals(db, now, &err) == -1 ||
+		    (now >= down_until && perform_due(p, db, now, &down,
+		    &any_ok, &err) == -1) || earliest_due(db, &due, &err) ==
+		    -1) {
+			/* the database will not be better in a tight loop */
+			log_warnx("directory publisher: %s", err.msg);
+			next = now + p->retry;
+			pthread_mutex_lock(&p->lock);
+			continue;
+		}
+		if (down) {
+			down_backoff = down_backoff == 0 ? p->retry :
+			    down_backoff * 2 > p->retry_max ? p->retry_max :
+			    down_backoff * 2;
+			down_until = now + down_backoff;
+		} else if (any_ok) {
+			down_backoff = 0;
+			down_until = 0;
+		}
+		if (due != 0) {
+			if (due < down_until)
+				due = down_until;
+			if (due < next)
+				next = due;
+		}
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	core_db_close(db);
+	return NULL;
+}
+
+/* [directory] retry and retry_max, as crl/publish.c reads them. */
+static int
+read_backoff(const core_conf *conf, long *retry, long *retry_max,
+    lb_err *err)
+{
+	if (core_conf_get_long(conf, DIR_SECTION, "retry", BACKOFF_MIN, 1,
+	    3600, retry, err) == -1 ||
+	    core_conf_get_long(conf, DIR_SECTION, "retry_max", BACKOFF_MAX, 1,
+	    86400, retry_max, err) == -1)
+		return -1;
+	if (*retry_max < *retry)
+		*retry_max = *retry;
+	return 0;
+}
+
+enroll_publisher *
+enroll_publisher_start(ca_ctx *ca, const core_conf *conf, lb_err *err)
+{
+	struct enroll_publisher *p;
+	pthread_condattr_t attr;
+	bool lock_ok = false, cond_ok = false;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+		return NULL;
+	}
+	p->ca = ca;
+	if (read_backoff(conf, &p->retry, &p->retry_max, err) == -1 ||
+	    (p->dir = directory_open_at(conf, ca_get0_dir(ca), err)) == NULL)
+		goto fail;
+	lock_ok = pthread_mutex_init(&p->lock, NULL) == 0;
+	if (lock_ok && pthread_condattr_init(&attr) == 0) {
+		cond_ok = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) ==
+		    0 && pthread_cond_init(&p->cond, &attr) == 0;
+		pthread_condattr_destroy(&attr);
+	}
+	if (!cond_ok || pthread_create(&p->thread, NULL, publisher_main, p) !=
+	    0) {
+		lb_err_set(err, LB_EINTERNAL, "cannot start the directory "
+		    "publisher");
+		goto fail;
+	}
+	log_info("directory publisher: publishing user certificates to %s",
+	    directory_get0_uri(p->dir));
+	return p;
+fail:
+	if (cond_ok)
+		pthread_cond_destroy(&p->cond);
+	if (lock_ok)
+		pthread_mutex_destroy(&p->lock);
+	directory_free(p->dir);
+	free(p);
+	return NULL;
+}
+
+void
+enroll_publisher_wake(enroll_publisher *p)
+{
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->woken = true;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void
+enroll_publisher_stop(enroll_publisher *p)
+{
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stop = true;
+	pthread_cond_signal(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	pthread_join(p->thread, NULL);
+	pthread_cond_destroy(&p->cond);
+	pthread_mutex_destroy(&p->lock);
+	directory_free(p->dir);
+	free(p);
+}
