@@ -95,6 +95,25 @@ int archive_escrow_put(ca_ctx *ca, sqlite3 *db, X509 *cert, EVP_PKEY *key,
     const char *email, const char *actor, unsigned char **receipt,
     size_t *receipt_len, lb_err *err);
 
+/*
+ * archive_escrow_put in two steps, so that the cryptography (the key
+ * check, encryption, split, share wrapping and the receipt) runs outside
+ * the transaction and only the inserts inside it.  seal reads the active
+ * agents and the threshold; store (inside the caller's transaction)
+ * refuses with LB_ECONFLICT when they changed meanwhile, then stores the
+ * record, its shares and the audit row.  The sealed record holds no
+ * plaintext.
+ */
+typedef struct archive_sealed archive_sealed;
+archive_sealed *archive_escrow_seal(ca_ctx *ca, sqlite3 *db, X509 *cert,
+    EVP_PKEY *key, const char *email, lb_err *err);
+int archive_escrow_store(sqlite3 *db, const archive_sealed *s,
+    const char *actor, lb_err *err);
+/* The CA-signed receipt (borrowed). */
+const unsigned char *archive_sealed_receipt(const archive_sealed *s,
+    size_t *len);
+void archive_sealed_free(archive_sealed *s);
+
 /* ------------------------------------------------------------------ */
 /* The record format (shared by the server and the recovering client)  */
 

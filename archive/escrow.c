@@ -52,7 +52,7 @@ gcm_seal(const unsigned char *key, const unsigned char *iv,
 	    EVP_EncryptUpdate(c, NULL, &n, aad, (int)aad_len) != 1 ||
 	    EVP_EncryptUpdate(c, ct, &n, pt, (int)pt_len) != 1 ||
 	    EVP_EncryptFinal_ex(c, ct + n, &f) != 1 ||
-	    (size_t)(n + f) != pt_len ||
+	    (size_t)n + (size_t)f != pt_len ||
 	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, ARCHIVE_TAG_LEN,
 	    tag) != 1) {
 		log_openssl("AES-256-GCM");
@@ -156,53 +156,98 @@ insert_share(sqlite3 *db, int64_t record, const char *agent, int nr,
 	return rc;
 }
 
-int
-archive_escrow_put(ca_ctx *ca, sqlite3 *db, X509 *cert, EVP_PKEY *key,
-    const char *email, const char *actor, unsigned char **receipt,
-    size_t *receipt_len, lb_err *err)
+struct archive_sealed {
+	char *serial, *email;
+	char hash[65];
+	unsigned char iv[ARCHIVE_IV_LEN], tag[ARCHIVE_TAG_LEN];
+	unsigned char *ct;
+	size_t ct_len;
+	int threshold;
+	size_t nagents;
+	char **agent_serial;        /* nagents */
+	unsigned char **wrapped;    /* CMS share per agent */
+	size_t *wrapped_len;
+	int *share_nr;
+	unsigned char *receipt;
+	size_t receipt_len;
+};
+
+void
+archive_sealed_free(archive_sealed *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->nagents; i++) {
+		if (s->agent_serial != NULL)
+			free(s->agent_serial[i]);
+		if (s->wrapped != NULL)
+			OPENSSL_free(s->wrapped[i]);
+	}
+	free(s->agent_serial);
+	free(s->wrapped);
+	free(s->wrapped_len);
+	free(s->share_nr);
+	free(s->ct);
+	free(s->serial);
+	free(s->email);
+	OPENSSL_free(s->receipt);
+	free(s);
+}
+
+archive_sealed *
+archive_escrow_seal(ca_ctx *ca, sqlite3 *db, X509 *cert, EVP_PKEY *key,
+    const char *email, lb_err *err)
 {
 	archive_agent *agents = NULL;
-	size_t nagents = 0, i, p8_len = 0, aad_len = 0, wrapped_len = 0;
+	size_t nagents = 0, i, p8_len = 0, aad_len = 0;
 	unsigned char dkey[ARCHIVE_DATA_KEY_LEN], check[ARCHIVE_DATA_KEY_LEN];
-	unsigned char iv[ARCHIVE_IV_LEN], tag[ARCHIVE_TAG_LEN];
 	unsigned char (*shares)[ARCHIVE_SHARE_LEN] = NULL;
-	unsigned char *p8 = NULL, *ct = NULL, *aad = NULL, *wrapped = NULL;
-	unsigned char *rcpt = NULL;
-	size_t rcpt_len = 0;
-	char *serial = NULL, hash[65], text[256], detail[128];
-	int threshold, rc = -1;
-	int64_t record_id = 0;
+	unsigned char *p8 = NULL, *aad = NULL;
+	char text[256];
+	archive_sealed *s = NULL;
+	int threshold, ok = 0;
 
-	*receipt = NULL;
-	*receipt_len = 0;
-	if (!core_email_valid(email))
-		return lb_err_set(err, LB_EINVAL, "'%s' is not an e-mail "
-		    "address", email ? email : "");
+	if (!core_email_valid(email)) {
+		lb_err_set(err, LB_EINVAL, "'%s' is not an e-mail address",
+		    email ? email : "");
+		return NULL;
+	}
 	if (check_enc_cert(cert, err) == -1 ||
 	    archive_key_matches(cert, key, err) == -1)
-		return -1;
+		return NULL;
 	if (load_agents(db, &agents, &nagents, &threshold, err) == -1)
 		goto out;
-	if ((serial = ca_cert_serial(cert)) == NULL ||
-	    (shares = calloc(nagents, sizeof(*shares))) == NULL) {
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (s->serial = ca_cert_serial(cert)) == NULL ||
+	    (s->email = strdup(email)) == NULL ||
+	    (shares = calloc(nagents, sizeof(*shares))) == NULL ||
+	    (s->agent_serial = calloc(nagents, sizeof(char *))) == NULL ||
+	    (s->wrapped = calloc(nagents, sizeof(unsigned char *))) == NULL ||
+	    (s->wrapped_len = calloc(nagents, sizeof(size_t))) == NULL ||
+	    (s->share_nr = calloc(nagents, sizeof(int))) == NULL) {
 		lb_err_set(err, LB_EINTERNAL, "out of memory");
 		goto out;
 	}
+	s->nagents = nagents;
+	s->threshold = threshold;
 	if (pkcs8_der(key, &p8, &p8_len, err) == -1 ||
 	    archive_record_aad(cert, email, &aad, &aad_len, err) == -1)
 		goto out;
-	if ((ct = malloc(p8_len)) == NULL) {
+	if ((s->ct = malloc(p8_len)) == NULL) {
 		lb_err_set(err, LB_EINTERNAL, "out of memory");
 		goto out;
 	}
+	s->ct_len = p8_len;
 	if (RAND_bytes(dkey, sizeof(dkey)) != 1 ||
-	    RAND_bytes(iv, sizeof(iv)) != 1) {
+	    RAND_bytes(s->iv, sizeof(s->iv)) != 1) {
 		lb_err_set(err, LB_EINTERNAL, "no randomness for the data key");
 		goto out;
 	}
-	if (gcm_seal(dkey, iv, aad, aad_len, p8, p8_len, ct, tag, err) == -1 ||
-	    archive_shamir_split(dkey, (unsigned)nagents, (unsigned)threshold,
-	    shares, err) == -1)
+	if (gcm_seal(dkey, s->iv, aad, aad_len, p8, p8_len, s->ct, s->tag,
+	    err) == -1 || archive_shamir_split(dkey, (unsigned)nagents,
+	    (unsigned)threshold, shares, err) == -1)
 		goto out;
 	/* prove that M shares give the data key back before anything lands */
 	if (archive_shamir_combine(shares + (nagents - (size_t)threshold),
@@ -212,37 +257,29 @@ archive_escrow_put(ca_ctx *ca, sqlite3 *db, X509 *cert, EVP_PKEY *key,
 		    "into the data key: nothing was escrowed");
 		goto out;
 	}
-	if (archive_record_hash(aad, aad_len, iv, tag, ct, p8_len, threshold,
-	    hash) == -1) {
+	if (archive_record_hash(aad, aad_len, s->iv, s->tag, s->ct, p8_len,
+	    threshold, s->hash) == -1) {
 		lb_err_set(err, LB_EINTERNAL, "cannot hash the escrow record");
 		goto out;
 	}
 	snprintf(text, sizeof(text), "lockbox escrow receipt v1\nserial: %s\n"
-	    "email: %s\nrecord-sha256: %s\nthreshold: %d of %zu\n", serial,
-	    email, hash, threshold, nagents);
+	    "email: %s\nrecord-sha256: %s\nthreshold: %d of %zu\n",
+	    s->serial, email, s->hash, threshold, nagents);
 	if (ca_sign_receipt(ca, (const unsigned char *)text, strlen(text),
-	    &rcpt, &rcpt_len, err) == -1)
-		goto out;
-	if (insert_record(db, serial, email, iv, tag, ct, p8_len, threshold,
-	    nagents, hash, rcpt, rcpt_len, &record_id, err) == -1)
+	    &s->receipt, &s->receipt_len, err) == -1)
 		goto out;
 	for (i = 0; i < nagents; i++) {
-		if (archive_cms_encrypt(agents[i].cert, shares[i],
-		    ARCHIVE_SHARE_LEN, &wrapped, &wrapped_len, err) == -1 ||
-		    insert_share(db, record_id, agents[i].serial, shares[i][0],
-		    wrapped, wrapped_len, err) == -1)
+		if ((s->agent_serial[i] = strdup(agents[i].serial)) == NULL) {
+			lb_err_set(err, LB_EINTERNAL, "out of memory");
 			goto out;
-		OPENSSL_free(wrapped);
-		wrapped = NULL;
+		}
+		s->share_nr[i] = shares[i][0];
+		if (archive_cms_encrypt(agents[i].cert, shares[i],
+		    ARCHIVE_SHARE_LEN, &s->wrapped[i], &s->wrapped_len[i],
+		    err) == -1)
+			goto out;
 	}
-	snprintf(detail, sizeof(detail), "threshold=%d shares=%zu "
-	    "record-sha256=%.16s", threshold, nagents, hash);
-	if (core_audit_append(db, actor, "escrow", serial, detail, err) == -1)
-		goto out;
-	*receipt = rcpt;
-	*receipt_len = rcpt_len;
-	rcpt = NULL;
-	rc = 0;
+	ok = 1;
 out:
 	OPENSSL_cleanse(dkey, sizeof(dkey));
 	OPENSSL_cleanse(check, sizeof(check));
@@ -250,12 +287,93 @@ out:
 		OPENSSL_clear_free(shares, nagents * sizeof(*shares));
 	if (p8 != NULL)
 		OPENSSL_clear_free(p8, p8_len);
-	OPENSSL_free(wrapped);
-	OPENSSL_free(rcpt);
-	free(ct);
 	free(aad);
-	free(serial);
 	archive_agents_free(agents, nagents);
+	if (!ok) {
+		archive_sealed_free(s);
+		s = NULL;
+	}
+	return s;
+}
+
+/* Whether the agents and threshold a record was sealed for still hold. */
+static int
+sealed_current(sqlite3 *db, const archive_sealed *s, lb_err *err)
+{
+	archive_agent *agents = NULL;
+	size_t n = 0, i, j;
+	int threshold, rc = -1;
+
+	if (load_agents(db, &agents, &n, &threshold, err) == -1)
+		return -1;
+	if (threshold != s->threshold || n != s->nagents)
+		goto changed;
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < n; j++)
+			if (strcmp(agents[i].serial, s->agent_serial[j]) == 0)
+				break;
+		if (j == n)
+			goto changed;
+	}
+	rc = 0;
+	goto out;
+changed:
+	lb_err_set(err, LB_ECONFLICT, "the recovery agents or the threshold "
+	    "changed while the key was being escrowed: try again");
+out:
+	archive_agents_free(agents, n);
+	return rc;
+}
+
+int
+archive_escrow_store(sqlite3 *db, const archive_sealed *s,
+    const char *actor, lb_err *err)
+{
+	char detail[128];
+	int64_t record_id = 0;
+	size_t i;
+
+	if (sealed_current(db, s, err) == -1 ||
+	    insert_record(db, s->serial, s->email, s->iv, s->tag, s->ct,
+	    s->ct_len, s->threshold, s->nagents, s->hash, s->receipt,
+	    s->receipt_len, &record_id, err) == -1)
+		return -1;
+	for (i = 0; i < s->nagents; i++)
+		if (insert_share(db, record_id, s->agent_serial[i],
+		    s->share_nr[i], s->wrapped[i], s->wrapped_len[i],
+		    err) == -1)
+			return -1;
+	snprintf(detail, sizeof(detail), "threshold=%d shares=%zu "
+	    "record-sha256=%.16s", s->threshold, s->nagents, s->hash);
+	return core_audit_append(db, actor, "escrow", s->serial, detail, err);
+}
+
+const unsigned char *
+archive_sealed_receipt(const archive_sealed *s, size_t *len)
+{
+	*len = s->receipt_len;
+	return s->receipt;
+}
+
+int
+archive_escrow_put(ca_ctx *ca, sqlite3 *db, X509 *cert, EVP_PKEY *key,
+    const char *email, const char *actor, unsigned char **receipt,
+    size_t *receipt_len, lb_err *err)
+{
+	archive_sealed *s;
+	int rc = -1;
+
+	*receipt = NULL;
+	*receipt_len = 0;
+	if ((s = archive_escrow_seal(ca, db, cert, key, email, err)) == NULL)
+		return -1;
+	if (archive_escrow_store(db, s, actor, err) == 0) {
+		*receipt = s->receipt;
+		*receipt_len = s->receipt_len;
+		s->receipt = NULL;
+		rc = 0;
+	}
+	archive_sealed_free(s);
 	return rc;
 }
 

@@ -111,7 +111,7 @@ archive_record_hash(const unsigned char *aad, size_t aad_len,
 	    EVP_DigestFinal_ex(md, h, &hl) != 1)
 		goto out;
 	for (i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", h[i]);
+		snprintf(out + (size_t)2 * i, 3, "%02x", h[i]);
 	rc = 0;
 out:
 	if (rc == -1)
@@ -134,8 +134,8 @@ archive_cms_encrypt(X509 *to, const unsigned char *data, size_t len,
 	*out = NULL;
 	*out_len = 0;
 	if (!EVP_PKEY_is_a(X509_get0_pubkey(to), "RSA"))
-		return lb_err_set(err, LB_EINVAL, "shares are wrapped to RSA "
-		    "certificates only");
+		return lb_err_set(err, LB_EINVAL, "CMS EnvelopedData is made for "
+		    "RSA certificates only (RSA-OAEP key transport)");
 	if ((in = BIO_new_mem_buf(data, (int)len)) == NULL ||
 	    (cms = CMS_encrypt_ex(NULL, NULL, EVP_aes_256_cbc(),
 	    CMS_BINARY | CMS_PARTIAL, NULL, NULL)) == NULL ||
@@ -147,7 +147,8 @@ archive_cms_encrypt(X509 *to, const unsigned char *data, size_t len,
 	    CMS_final(cms, in, NULL, CMS_BINARY) != 1 ||
 	    (dlen = i2d_CMS_ContentInfo(cms, &der)) <= 0) {
 		log_openssl("archive_cms_encrypt");
-		lb_err_set(err, LB_EINTERNAL, "cannot encrypt a share (CMS)");
+		lb_err_set(err, LB_EINTERNAL, "cannot encrypt to the certificate "
+		    "(CMS EnvelopedData)");
 		goto out;
 	}
 	*out = der;
@@ -176,20 +177,21 @@ archive_cms_decrypt(EVP_PKEY *key, X509 *cert, const unsigned char *cms_der,
 	*out_len = 0;
 	if ((cms = d2i_CMS_ContentInfo(NULL, &p, (long)len)) == NULL ||
 	    p != cms_der + len) {
-		lb_err_set(err, LB_EINVAL, "a share is not CMS data");
+		lb_err_set(err, LB_EINVAL, "not CMS EnvelopedData");
 		goto out;
 	}
 	if ((mem = BIO_new(BIO_s_mem())) == NULL ||
 	    CMS_decrypt(cms, key, cert, NULL, mem, CMS_BINARY) != 1) {
 		log_openssl("CMS_decrypt");
-		lb_err_set(err, LB_EINVAL, "cannot decrypt a share with this "
-		    "key (wrong credential, or the share was altered)");
+		lb_err_set(err, LB_EINVAL, "cannot decrypt with this key "
+		    "(wrong credential, or the data was altered)");
 		goto out;
 	}
 	n = BIO_get_mem_data(mem, &data);
-	if (n < 0 || (size_t)n > max) {
-		lb_err_set(err, LB_EINVAL, "a decrypted share has the wrong "
-		    "size");
+	/* nothing this project encrypts is empty */
+	if (n <= 0 || (size_t)n > max) {
+		lb_err_set(err, LB_EINVAL, "the decrypted content has the "
+		    "wrong size");
 		goto out;
 	}
 	if ((buf = malloc((size_t)n + 1)) == NULL) {

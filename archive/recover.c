@@ -142,7 +142,7 @@ archive_record_open(X509 *cert, const char *email,
 	}
 	if (threshold < 1 || threshold > ARCHIVE_MAX_AGENTS ||
 	    nshares > ARCHIVE_MAX_AGENTS || ct_len == 0 ||
-	    ct_len > 64 * 1024) {
+	    ct_len > (size_t)64 * 1024) {
 		lb_err_set(err, LB_EINVAL, "escrow record for serial %s is "
 		    "malformed (threshold %d, %zu shares, %zu bytes)", serial,
 		    threshold, nshares, ct_len);

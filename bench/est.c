@@ -210,7 +210,7 @@ cfssl_body(const char *b64)
 		o += k;
 		pem[o++] = '\n';
 	}
-	o += (size_t)sprintf(pem + o, "-----END CERTIFICATE REQUEST-----\n");
+	sprintf(pem + o, "-----END CERTIFICATE REQUEST-----\n");
 	if ((j = json_pack("{s:s}", "certificate_request", pem)) != NULL)
 		s = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
@@ -260,16 +260,16 @@ load_csrs(struct bench *b, const char *path)
 			    path, b->ncsrs + 1);
 			goto out;
 		}
+		/* counted at once, so that the caller frees what is set */
 		b->csrs[b->ncsrs].pub = X509_REQ_get_pubkey(req);
 		b->csrs[b->ncsrs].est = strdup(line);
 		b->csrs[b->ncsrs].cfssl = cfssl_body(line);
 		X509_REQ_free(req);
 		req = NULL;
-		if (b->csrs[b->ncsrs].pub == NULL ||
-		    b->csrs[b->ncsrs].est == NULL ||
-		    b->csrs[b->ncsrs].cfssl == NULL)
+		if (b->csrs[b->ncsrs++].cfssl == NULL ||
+		    b->csrs[b->ncsrs - 1].est == NULL ||
+		    b->csrs[b->ncsrs - 1].pub == NULL)
 			goto out;
-		b->ncsrs++;
 	}
 	if (b->ncsrs == 0) {
 		fprintf(stderr, "est: %s holds no requests\n", path);
@@ -514,7 +514,8 @@ client_main(void *arg)
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, c);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
+	/* a burst without a pool waits for RSA key generations in turn */
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, b->burst ? 600L : 30L);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
 	if (b->cacert != NULL)
@@ -608,10 +609,14 @@ cmd_load(struct bench *b, int nclients)
 		memcpy(all + nall, cs[i].lat, cs[i].nlat * sizeof(*all));
 		nall += cs[i].nlat;
 		for (k = 0; k < cs[i].nkinds; k++)
-			fprintf(stderr, "est: client %d: %ld answers %s%ld: %s\n",
-			    i, cs[i].kinds[k].count,
-			    cs[i].kinds[k].code ? "HTTP " : "transport error ",
-			    cs[i].kinds[k].code, cs[i].kinds[k].sample);
+			if (cs[i].kinds[k].code != 0)
+				fprintf(stderr, "est: client %d: %ld answers "
+				    "HTTP %ld: %s\n", i, cs[i].kinds[k].count,
+				    cs[i].kinds[k].code, cs[i].kinds[k].sample);
+			else
+				fprintf(stderr, "est: client %d: %ld requests "
+				    "failed: %s\n", i, cs[i].kinds[k].count,
+				    cs[i].kinds[k].sample);
 	}
 	qsort(all, nall, sizeof(*all), cmp_double);
 	printf("est mode=%s clients=%d certs=%ld seconds=%.2f rate=%.1f "
@@ -694,11 +699,11 @@ main(int argc, char **argv)
 	if (!b.burst)
 		b.seconds = bench_parse_count("est", argv[3], 1, 3600);
 	atomic_init(&b.next, 0);
-	if (load_csrs(&b, argv[1]) == -1)
-		return 1;
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	rc = cmd_load(&b, nclients);
-	curl_global_cleanup();
+	if ((rc = load_csrs(&b, argv[1])) == 0) {
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		rc = cmd_load(&b, nclients);
+		curl_global_cleanup();
+	}
 	for (i = 0; i < b.ncsrs; i++) {
 		free(b.csrs[i].est);
 		free(b.csrs[i].cfssl);

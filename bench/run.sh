@@ -20,6 +20,7 @@
 #   BENCH_ESCROW_RSA2048_SECONDS escrow rounds, RSA-2048  (30)
 #   BENCH_CRL_SIZES      CRL entry counts  (10000 100000 1000000)
 #   BENCH_CRL_OCA_MAX    largest CRL openssl ca -gencrl builds (1000000)
+#   BENCH_ONLY     which to run, e.g. "ocsp est"  (all: issue escrow crl ocsp est)
 set -eu
 
 BUILD=${BUILD:-build}
@@ -34,6 +35,12 @@ ESCROW_RSA2048_SECONDS=${BENCH_ESCROW_RSA2048_SECONDS:-30}
 ESCROW=$(pwd)/$BUILD/bench/escrow
 
 die() { echo "bench: $*" >&2; exit 1; }
+# selected NAME: whether BENCH_ONLY (unset: all) lists the benchmark.
+selected() {
+    [ -z "${BENCH_ONLY:-}" ] && return 0
+    case " $BENCH_ONLY " in *" $1 "*) return 0 ;; esac
+    return 1
+}
 
 [ -x "$ISSUE" ] || die "$ISSUE is missing: run 'make bench'"
 [ -x "$ESCROW" ] || die "$ESCROW is missing: run 'make bench'"
@@ -306,8 +313,8 @@ bench_escrow() {
         "$rsa_kg"
 }
 
-bench_issue
-bench_escrow
+if selected issue; then bench_issue; fi
+if selected escrow; then bench_escrow; fi
 
 # ---------------------------------------------------------------------
 # CRLs: crl_issue (stream revoked rows from SQLite, build, sort, sign,
@@ -413,7 +420,7 @@ PY
     done
 }
 
-bench_crl
+if selected crl; then bench_crl; fi
 
 # ---------------------------------------------------------------------
 # OCSP: responses/second of `lockbox serve` at BENCH_OCSP_CLIENTS
@@ -441,6 +448,8 @@ bench_ocsp() {
     mkdir -p "$d"
     "$LOCKBOX_BIN" init --dir "$d/ca" --key-type ec-p256 --name "Bench OCSP CA" \
         >/dev/null 2>&1 || die "lockbox init failed"
+    # no serverkeygen keys made in the background while OCSP is measured
+    printf '\n[enroll]\nkeypool = 0\n' >>"$d/ca/lockbox.conf"
     openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
         -keyout "$d/u.key" -out "$d/u.csr" -subj /CN=u 2>/dev/null
     "$LOCKBOX_BIN" issue --dir "$d/ca" --profile smime-sign --csr "$d/u.csr" \
@@ -477,4 +486,253 @@ bench_ocsp() {
     summary ocsp-nonce-vs-sign "$raten" resp/s openssl-speed-sign "$sign"
 }
 
-bench_ocsp
+if selected ocsp; then bench_ocsp; fi
+
+# ---------------------------------------------------------------------
+# EST enrollment: POST /.well-known/est/simpleenroll on `lockbox serve`
+# (HTTPS keep-alive, TLS client certificate of a user: its smime-sign
+# certificate from this CA) vs cfssl's POST /api/v1/cfssl/sign (`cfssl
+# serve` from Debian's golang-cfssl, same P-256 CA key and certificate,
+# its SQLite certificate database, HTTPS with the same TLS certificate),
+# at 1, 8 and 32 concurrent clients, the same pre-made P-256 CSRs for both
+# and the same load generator (build/bench/est, every answer checked to be
+# a certificate for the request's key).  Then a serverkeygen burst on
+# smime-enc (RSA-3072 keys, escrowed to two recovery agents) with the key
+# pool filled and with no pool ([enroll] keypool = 0).
+#   BENCH_EST_SECONDS  per run; each side once per client count   (5)
+#   BENCH_EST_CLIENTS  concurrent clients                          (1 8 32)
+#   BENCH_EST_CSRS     CSRs per client count (shared by both sides) (4000)
+#   BENCH_EST_BURST    concurrent serverkeygen requests            (16)
+EST_BENCH=$(pwd)/$BUILD/bench/est
+EST_SECONDS=${BENCH_EST_SECONDS:-5}
+EST_CLIENTS=${BENCH_EST_CLIENTS:-1 8 32}
+EST_CSRS=${BENCH_EST_CSRS:-4000}
+EST_BURST=${BENCH_EST_BURST:-16}
+
+# est_keypool CONF N: sets [enroll] keypool = N in lockbox.conf.
+est_keypool() {
+    awk -v n="$2" '
+        /^\[ *enroll *\]/ { print; print "keypool = " n; done = 1; sect = 1; next }
+        /^\[/ { sect = 0 }
+        sect && /^[ \t]*keypool[ \t]*=/ { next }
+        { print }
+        END { if (!done) { print ""; print "[enroll]"; print "keypool = " n } }
+    ' "$1" >"$1.new" && mv "$1.new" "$1"
+}
+
+# est_serve DIR PORT HTTPPORT: starts `lockbox serve` (sets est_pid) and
+# waits until EST's cacerts answers.
+est_serve() {
+    "$LOCKBOX_BIN" serve --dir "$1" --listen "127.0.0.1:$2" \
+        --http-listen "127.0.0.1:$3" 2>>"$TMP/est/serve.log" &
+    est_pid=$!
+    i=0
+    while ! curl -fs -o /dev/null --cacert "$1/ca.pem" \
+        "https://127.0.0.1:$2/.well-known/est/cacerts"; do
+        i=$((i + 1))
+        [ "$i" -lt 100 ] || { kill "$est_pid"; die "lockbox serve (EST) did not start"; }
+        sleep 0.1
+    done
+}
+
+# est_stop PID: stops a server started here, quietly.
+est_stop() { kill "$1"; { wait "$1"; } 2>/dev/null || true; }
+
+# est_cpu PID: the process's CPU time so far (user + system), in ms.
+est_cpu() {
+    awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) * 1000 / hz }' "/proc/$1/stat"
+}
+
+# est_idle PID: waits (at most 600 s) until the daemon's key pool is
+# full: its refilling thread (the one at niceness 10) has been asleep for
+# half a second.  CPU time alone cannot tell: under load the niced thread
+# may get no CPU for a second while it still has keys to make.
+est_idle() {
+    quiet=0; i=0
+    while [ "$i" -lt 6000 ]; do
+        st=$(for f in /proc/"$1"/task/*/stat; do
+            sed 's/.*) //' "$f" | awk '$17 == 10 { print $1 }'; done)
+        [ -n "$st" ] || die "no key pool thread (niceness 10) in the daemon"
+        if [ "$st" = S ]; then
+            quiet=$((quiet + 1))
+            [ "$quiet" -ge 5 ] && return 0
+        else
+            quiet=0
+        fi
+        i=$((i + 1)); sleep 0.1
+    done
+    die "the key pool did not fill in 600 s"
+}
+
+bench_est() {
+    [ -x "$EST_BENCH" ] || die "$EST_BENCH is missing: run 'make bench'"
+    command -v cfssl >/dev/null ||
+        die "cfssl is missing: 'sh scripts/deps.sh bench' installs golang-cfssl"
+    echo "== EST: simpleenroll certificates/s and latency at $EST_CLIENTS" \
+        "clients, $EST_SECONDS s each, lockbox serve vs cfssl serve" \
+        "($(cfssl version | head -n 1)), HTTPS keep-alive, P-256 CA and CSRs"
+    d=$TMP/est
+    mkdir -p "$d/cfssl"
+    "$LOCKBOX_BIN" init --dir "$d/ca" --key-type ec-p256 --name "Bench EST CA" \
+        >/dev/null 2>&1 || die "lockbox init failed"
+    # the client: a user's smime-sign certificate from this CA
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$d/user.key" -out "$d/user.csr" -subj /CN=user 2>/dev/null
+    "$LOCKBOX_BIN" issue --dir "$d/ca" --profile smime-sign --csr "$d/user.csr" \
+        --email user@example.org --out "$d/user.pem" >/dev/null || die "issue failed"
+    # smime-enc escrows to recovery agents (threshold 2)
+    for a in 1 2; do
+        "$LOCKBOX_BIN" agent add --dir "$d/ca" --keygen --out-p12 "$d/agent$a.p12" \
+            --name "Agent $a" --email "agent$a@example.org" >/dev/null ||
+            die "agent add failed"
+    done
+    # cfssl: the same CA key (unencrypted for cfssl, 0600, removed at
+    # exit), a signing policy, and its certdb SQLite schema (cfssl's
+    # certdb/sqlite migration)
+    (umask 077 && openssl pkey -in "$d/ca/ca.key" \
+        -passin "file:$d/ca/ca.key.pass" -out "$d/cfssl/ca-key.pem") ||
+        die "cannot export the CA key for cfssl"
+    cat >"$d/cfssl/config.json" <<EOF2
+{"signing": {"default": {"usages": ["digital signature", "email protection"],
+  "expiry": "8760h"}}}
+EOF2
+    cat >"$d/cfssl/db.json" <<EOF2
+{"driver": "sqlite3", "data_source": "$d/cfssl/certs.db"}
+EOF2
+    sqlite3 "$d/cfssl/certs.db" <<'EOF2' || die "cannot create cfssl's certdb"
+CREATE TABLE certificates (
+  serial_number            blob NOT NULL,
+  authority_key_identifier blob NOT NULL,
+  ca_label                 blob,
+  status                   blob NOT NULL,
+  reason                   int,
+  expiry                   timestamp,
+  revoked_at               timestamp,
+  pem                      blob NOT NULL,
+  PRIMARY KEY(serial_number, authority_key_identifier)
+);
+CREATE TABLE ocsp_responses (
+  serial_number            blob NOT NULL,
+  authority_key_identifier blob NOT NULL,
+  body                     blob NOT NULL,
+  expiry                   timestamp,
+  PRIMARY KEY(serial_number, authority_key_identifier),
+  FOREIGN KEY(serial_number, authority_key_identifier)
+    REFERENCES certificates(serial_number, authority_key_identifier)
+);
+EOF2
+
+    p1=$(free_port); p2=$(free_port); p3=$(free_port)
+    est_keypool "$d/ca/lockbox.conf" 0
+    est_serve "$d/ca" "$p1" "$p2"
+    cfssl serve -address 127.0.0.1 -port "$p3" -ca "$d/ca/ca.pem" \
+        -ca-key "$d/cfssl/ca-key.pem" -config "$d/cfssl/config.json" \
+        -db-config "$d/cfssl/db.json" -tls-cert "$d/ca/tls.pem" \
+        -tls-key "$d/ca/tls.key" -loglevel 3 2>"$d/cfssl/log" &
+    cpid=$!
+    i=0
+    while ! curl -s -o /dev/null --cacert "$d/ca/ca.pem" \
+        "https://127.0.0.1:$p3/api/v1/cfssl/info" -d '{}'; do
+        i=$((i + 1))
+        [ "$i" -lt 100 ] || { kill "$est_pid" "$cpid"; die "cfssl serve did not start"; }
+        sleep 0.1
+    done
+
+    lb_url=https://127.0.0.1:$p1/.well-known/est/simpleenroll
+    warm=https://127.0.0.1:$p1/.well-known/est/cacerts
+    cf_url=https://127.0.0.1:$p3/api/v1/cfssl/sign
+    lb_total=0; cf_total=0
+    for c in $EST_CLIENTS; do
+        "$EST_BENCH" csrs "$EST_CSRS" "$d/csrs-$c" || die "cannot make the CSRs"
+        u0=$(est_cpu "$est_pid")
+        lb=$("$EST_BENCH" run -m est -C "$d/ca/ca.pem" -E "$d/user.pem" \
+            -K "$d/user.key" -w "$warm" "$lb_url" "$d/csrs-$c" "$c" \
+            "$EST_SECONDS" 2>"$d/lb-$c.err") ||
+            { cat "$d/lb-$c.err" >&2; kill "$est_pid" "$cpid"; die "EST load failed"; }
+        u1=$(est_cpu "$est_pid"); v0=$(est_cpu "$cpid")
+        cf=$("$EST_BENCH" run -m cfssl -C "$d/ca/ca.pem" "$cf_url" \
+            "$d/csrs-$c" "$c" "$EST_SECONDS" 2>"$d/cf-$c.err") ||
+            { cat "$d/cf-$c.err" >&2; kill "$est_pid" "$cpid"; die "cfssl load failed"; }
+        v1=$(est_cpu "$cpid")
+        echo "  $c clients: lockbox $lb"
+        sed 's/^/    /' "$d/lb-$c.err"
+        echo "  $c clients: cfssl   $cf"
+        sed 's/^/    /' "$d/cf-$c.err"
+        # CPU per certificate: what each server spends, whatever else
+        # runs on the machine
+        awk -v c="$c" -v a=$((${u1%.*} - ${u0%.*})) -v na="$(field certs "$lb")" \
+            -v b=$((${v1%.*} - ${v0%.*})) -v nb="$(field certs "$cf")" 'BEGIN {
+            printf "  %s clients: server CPU per certificate: lockbox %.2f ms, cfssl %.2f ms\n",
+                c, a / na, b / nb }'
+        lb_total=$((lb_total + $(field certs "$lb")))
+        cf_total=$((cf_total + $(field certs "$cf")))
+        eval "lb_$c=\$lb; cf_$c=\$cf"
+    done
+    est_stop "$cpid"
+    est_stop "$est_pid"
+    # every answered certificate is in each side's database
+    # (less the client's own certificate)
+    n=$(sqlite3 "$d/ca/lockbox.db" \
+        "SELECT count(*) - 1 FROM certificates WHERE profile = 'smime-sign'")
+    [ "$n" -ge "$lb_total" ] || die "lockbox answered $lb_total certificates but stored $n"
+    n2=$(sqlite3 "$d/cfssl/certs.db" "SELECT count(*) FROM certificates")
+    [ "$n2" -ge "$cf_total" ] || die "cfssl answered $cf_total certificates but stored $n2"
+    echo "  stored: lockbox $n certificates for $lb_total answered," \
+        "cfssl $n2 for $cf_total"
+
+    for c in $EST_CLIENTS; do
+        eval "lb=\$lb_$c; cf=\$cf_$c"
+        lr=$(field rate "$lb"); cr=$(field rate "$cf")
+        awk -v c="$c" -v a="$lr" -v b="$cr" -v lp="$(field p99_ms "$lb")" \
+            -v cp="$(field p99_ms "$cf")" 'BEGIN {
+            printf "  %s clients: lockbox/cfssl %.2fx (p99 %.1f ms vs %.1f ms)\n",
+                c, a / b, lp, cp }'
+        if [ "$c" = 8 ]; then
+            target "EST 8 clients vs cfssl" \
+                "$(awk -v a="$lr" -v b="$cr" 'BEGIN { print a / b }')" 3 x
+            awk -v p="$(field p99_ms "$lb")" 'BEGIN {
+                printf "target %-40s %-6s: %.1f ms, target < 20 ms\n",
+                    "EST 8 clients p99 latency", (p < 20 ? "met" : "MISSED"), p }'
+            awk -v e="$(field errors "$lb")" 'BEGIN {
+                printf "target %-40s %-6s: %d, target 0\n",
+                    "EST 8 clients errors", (e == 0 ? "met" : "MISSED"), e }'
+        fi
+        summary "est-$c-vs-cfssl" "$lr" cert/s cfssl "$cr"
+    done
+
+    # serverkeygen burst: EST_BURST requests at once on smime-enc, the key
+    # pool holding EST_BURST keys (filled before the burst) vs no pool
+    echo "== EST serverkeygen burst: $EST_BURST concurrent requests on" \
+        "smime-enc (RSA-3072, escrowed), key pool filled vs keypool = 0"
+    skg_url=https://127.0.0.1:$p1/.well-known/est/smime-enc/serverkeygen
+    "$EST_BENCH" csrs "$((2 * EST_BURST))" "$d/csrs-burst" || die "cannot make the CSRs"
+    for pool in "$EST_BURST" 0; do
+        est_keypool "$d/ca/lockbox.conf" "$pool"
+        est_serve "$d/ca" "$p1" "$p2"
+        t0=$(now_ns)
+        [ "$pool" -gt 0 ] && est_idle "$est_pid"
+        t1=$(now_ns)
+        out=$("$EST_BENCH" burst -C "$d/ca/ca.pem" -E "$d/user.pem" \
+            -K "$d/user.key" -w "$warm" "$skg_url" "$d/csrs-burst" \
+            "$EST_BURST" 2>"$d/burst-$pool.err") ||
+            { cat "$d/burst-$pool.err" >&2; kill "$est_pid"; die "serverkeygen burst failed"; }
+        est_stop "$est_pid"
+        if [ "$pool" -gt 0 ]; then
+            echo "  keypool = $pool (filled in about" \
+                "$(( (t1 - t0) / 1000000000 )) s): $out"
+            warm_out=$out
+        else
+            echo "  keypool = 0: $out"
+            cold_out=$out
+        fi
+        sed 's/^/    /' "$d/burst-$pool.err"
+    done
+    awk -v p="$(field p99_ms "$warm_out")" 'BEGIN {
+        printf "target %-40s %-6s: %.1f ms, target < 100 ms\n",
+            "serverkeygen burst p99, pool filled", (p < 100 ? "met" : "MISSED"), p }'
+    # value: requests/s of the burst, pool vs no pool
+    summary est-serverkeygen-pool-vs-nopool "$(field rate "$warm_out")" req/s \
+        keypool-0 "$(field rate "$cold_out")"
+}
+
+if selected est; then bench_est; fi

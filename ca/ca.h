@@ -247,6 +247,15 @@ X509 *ca_committer_issue(ca_committer *c, const ca_request *req,
 typedef int (*ca_in_tx_fn)(sqlite3 *db, X509 *cert, void *arg, lb_err *err);
 X509 *ca_committer_issue_with(ca_committer *c, const ca_request *req,
     const char *actor, ca_in_tx_fn in_tx, void *arg, lb_err *err);
+/*
+ * Stores a certificate already signed (by ca_sign_cert), with in_tx, in
+ * the committer's next transaction; blocks until it is committed.  0, or
+ * -1 with err (the certificate stays the caller's either way).  For
+ * escrow: the cryptography is done before, only the inserts go in.
+ */
+int ca_committer_store_with(ca_committer *c, X509 *cert, const char *profile,
+    const char *email, const char *actor, ca_in_tx_fn in_tx, void *arg,
+    lb_err *err);
 void ca_committer_free(ca_committer *c);
 
 /*

@@ -11,7 +11,7 @@
 
 #include "ca/ca_int.h"
 
-#define CHAIN_MAX_SIZE (1024 * 1024)
+#define CHAIN_MAX_SIZE ((size_t)1024 * 1024)
 
 /* Reads every certificate of a PEM file, in order. */
 static STACK_OF(X509) *

@@ -82,7 +82,7 @@ ca_conf_template(const ca_init_opts *o)
 "tls_cert = " CA_TLS_CERT_FILE "\n"
 "tls_key = " CA_TLS_KEY_FILE "\n"
 "# Worker threads per listener.\n"
-"threads = 4\n"
+"threads = 16\n"
 "# Largest request body accepted, in bytes (larger: 413).\n"
 "body_limit = 65536\n"
 "# Seconds of inactivity after which a connection is closed.\n"
@@ -145,6 +145,18 @@ ca_conf_template(const ca_init_opts *o)
 "# mail_attribute = mail\n"
 "# group_attribute = member\n"
 "\n"
+"[enroll]\n"
+"# EST enrollment (/.well-known/est/) by directory password, one-time\n"
+"# token or the current signing certificate.  Failed log-ins per user and\n"
+"# per address before the backoff (1 s doubling, at most 15 min) starts.\n"
+"# fail_limit = 5\n"
+"# Keys of each serverkeygen type kept ready in memory (0: generate on\n"
+"# demand).\n"
+"# keypool = 8\n"
+"# yes: also publish smime-sign certificates to the user's directory entry\n"
+"# (smime-enc certificates always are, when [directory] is set).\n"
+"# publish_signing = no\n"
+"\n"
 "# Certificate profiles.  A section may narrow key_types and shorten\n"
 "# validity_days; subscriber profiles (smime-*) follow the CA/Browser\n"
 "# Forum S/MIME Baseline Requirements, strict generation, and never exceed\n"
@@ -160,6 +172,16 @@ ca_conf_template(const ca_init_opts *o)
 "# to the CRL distribution point, after the HTTP URI; it needs [directory]\n"
 "# base_dn (or ca_dn).  Off by default: the strict S/MIME BR allow only HTTP.\n"
 "# cdp_ldap = no\n"
+"# Enrollment: directory groups entitled to the profile (DNs separated\n"
+"# by ';'; unset: every directory user), approval = manual to hold each\n"
+"# enrollment for 'lockbox request approve', and when renewal is due: at\n"
+"# renew_percent of the lifetime or renew_days before the end, whichever\n"
+"# comes first.  These apply to smime-enc as well, which also has\n"
+"# keygen_type, the type of the keys serverkeygen makes.\n"
+"# groups = cn=mail-users,ou=Groups,dc=example,dc=org\n"
+"# approval = auto\n"
+"# renew_percent = 80\n"
+"# renew_days = 30\n"
 "\n"
 "[profile.smime-enc]\n"
 "validity_days = 365\n"
@@ -169,6 +191,7 @@ ca_conf_template(const ca_init_opts *o)
 "# to the CRL distribution point, after the HTTP URI; it needs [directory]\n"
 "# base_dn (or ca_dn).  Off by default: the strict S/MIME BR allow only HTTP.\n"
 "# cdp_ldap = no\n"
+"# keygen_type = rsa-3072\n"
 "\n"
 "[profile.recovery-agent]\n"
 "validity_days = 730\n"
@@ -645,7 +668,8 @@ ca_install(const char *dir, const char *cert_file, lb_err *err)
 	if (exists_in(dir, CA_CERT_FILE))
 		return lb_err_set(err, LB_ECONFLICT, "%s already has its CA "
 		    "certificate", dir);
-	if (core_file_read(cert_file, 1024 * 1024, &buf, &len, err) == -1)
+	if (core_file_read(cert_file, (size_t)1024 * 1024, &buf, &len,
+	    err) == -1)
 		goto out;
 	if ((bio = BIO_new_mem_buf(buf, (int)len)) == NULL ||
 	    (chain = sk_X509_new_null()) == NULL) {

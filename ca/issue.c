@@ -528,35 +528,52 @@ X509 *
 ca_committer_issue_with(ca_committer *c, const ca_request *req,
     const char *actor, ca_in_tx_fn in_tx, void *arg, lb_err *err)
 {
-	struct pending p;
 	const ca_profile *prof = ca_profile_get(c->ca, req->profile);
+	X509 *cert;
 
 	if (prof != NULL && ca_profile_needs_escrow(prof)) {
 		lb_err_set(err, LB_EINVAL, "profile '%s' requires key escrow",
 		    req->profile);
 		return NULL;
 	}
-	memset(&p, 0, sizeof(p));
-	if ((p.cert = ca_sign_cert(c->ca, req, err)) == NULL)
+	if ((cert = ca_sign_cert(c->ca, req, err)) == NULL)
 		return NULL;
-	p.profile = req->profile;
-	p.email = req->email;
+	if (ca_committer_store_with(c, cert, req->profile, req->email, actor,
+	    in_tx, arg, err) == -1) {
+		X509_free(cert);
+		return NULL;
+	}
+	return cert;
+}
+
+int
+ca_committer_store_with(ca_committer *c, X509 *cert, const char *profile,
+    const char *email, const char *actor, ca_in_tx_fn in_tx, void *arg,
+    lb_err *err)
+{
+	struct pending p;
+
+	memset(&p, 0, sizeof(p));
+	p.cert = cert;
+	p.profile = profile;
+	p.email = email;
 	p.actor = actor;
 	p.in_tx = in_tx;
 	p.in_tx_arg = arg;
 	p.err = err;
 	pthread_mutex_lock(&c->mu);
 	*c->tail = &p;
+	/*
+	 * p outlives its place in the queue: the committer unlinks the whole
+	 * batch and resets tail before it sets p.state, and we wait for that.
+	 */
+	/* cppcheck-suppress autoVariables ; unlinked before we return */
 	c->tail = &p.next;
 	pthread_cond_signal(&c->work);
 	while (p.state == 0)
 		pthread_cond_wait(&c->done, &c->mu);
 	pthread_mutex_unlock(&c->mu);
-	if (p.state == -1) {
-		X509_free(p.cert);
-		return NULL;
-	}
-	return p.cert;
+	return p.state == -1 ? -1 : 0;
 }
 
 void

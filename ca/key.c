@@ -15,7 +15,7 @@
 
 #include "ca/ca_int.h"
 
-#define CSR_MAX_SIZE (64 * 1024)
+#define CSR_MAX_SIZE ((size_t)64 * 1024)
 
 static const struct {
 	enum ca_key_type type;
@@ -216,7 +216,7 @@ ca_csr_parse(const unsigned char *buf, size_t len, lb_err *err)
 	if (len == 0)
 		goto bad;
 	if (len > CSR_MAX_SIZE) {
-		lb_err_set(err, LB_ETOOBIG, "CSR larger than %d bytes",
+		lb_err_set(err, LB_ETOOBIG, "CSR larger than %zu bytes",
 		    CSR_MAX_SIZE);
 		goto out;
 	}
@@ -265,7 +265,7 @@ ca_cert_parse(const unsigned char *buf, size_t len, lb_err *err)
 	BIO *bio = NULL;
 	const unsigned char *p = buf;
 
-	if (len > 1024 * 1024) {
+	if (len > (size_t)1024 * 1024) {
 		lb_err_set(err, LB_ETOOBIG, "certificate larger than 1 MiB");
 		return NULL;
 	}
@@ -309,6 +309,6 @@ ca_spki_sha256(X509 *cert, char out[65])
 	}
 	OPENSSL_free(der);
 	for (i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", h[i]);
+		snprintf(out + (size_t)2 * i, 3, "%02x", h[i]);
 	return 0;
 }

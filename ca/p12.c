@@ -16,7 +16,7 @@
 
 #include "ca/ca_int.h"
 
-#define P12_MAX_SIZE (1024 * 1024)
+#define P12_MAX_SIZE ((size_t)1024 * 1024)
 #define P12_PASS_LEN 24
 #define P12_ITER 10000
 

@@ -28,15 +28,15 @@
 static const struct {
 	const char *name;
 	enum ca_profile_kind kind;
-	long days;
 	unsigned key_types;
+	long days;
 } builtin[] = {
-	{ "smime-sign", PROFILE_SMIME_SIGN, 365, KT_ALL },
-	{ "smime-enc", PROFILE_SMIME_ENC, 365, KT_ALL },
-	{ "recovery-agent", PROFILE_RECOVERY_AGENT, 730, KT_RSA3072UP },
-	{ "operator", PROFILE_OPERATOR, 365, KT_ALL },
-	{ "tls-server", PROFILE_TLS_SERVER, 365, KT_ALL },
-	{ "ocsp-signing", PROFILE_OCSP_SIGNING, 7, KT_ALL },
+	{ "smime-sign", PROFILE_SMIME_SIGN, KT_ALL, 365 },
+	{ "smime-enc", PROFILE_SMIME_ENC, KT_ALL, 365 },
+	{ "recovery-agent", PROFILE_RECOVERY_AGENT, KT_RSA3072UP, 730 },
+	{ "operator", PROFILE_OPERATOR, KT_ALL, 365 },
+	{ "tls-server", PROFILE_TLS_SERVER, KT_ALL, 365 },
+	{ "ocsp-signing", PROFILE_OCSP_SIGNING, KT_ALL, 7 },
 };
 
 static int

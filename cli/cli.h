@@ -34,6 +34,8 @@ int cmd_token(int argc, char **argv);
 int cmd_request(int argc, char **argv);
 int cmd_publish(int argc, char **argv);
 int cmd_enroll(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
 
 /*
  * `operator add` and `operator remove`, shared with `agent add|remove`:
@@ -66,5 +68,13 @@ int cli_read_input(const char *path, size_t max, unsigned char **buf,
     size_t *len, lb_err *err);
 /* Writes a certificate as PEM to path (0644), or stdout when path is NULL. */
 int cli_write_cert(const char *path, X509 *cert, lb_err *err);
+/*
+ * A directory of the user's own: opt (--dir) when given, else $HOME/sub
+ * (the password database's home when HOME is unset); created with its
+ * parents, 0700.  malloc'ed; NULL with err when there is none ("no
+ * directory for WHAT: name one with --dir") or it cannot be created.
+ */
+char *cli_user_dir(const char *opt, const char *sub, const char *what,
+    lb_err *err);
 
 #endif

@@ -149,8 +149,9 @@ cmd_list(int argc, char **argv)
 			f.profile = optarg;
 			break;
 		case 's':
-			if (strcmp(optarg, "valid") && strcmp(optarg, "revoked") &&
-			    strcmp(optarg, "expired"))
+			if (strcmp(optarg, "valid") != 0 &&
+			    strcmp(optarg, "revoked") != 0 &&
+			    strcmp(optarg, "expired") != 0)
 				return cli_usage(argv[0], "--status is valid, "
 				    "revoked or expired");
 			f.status = optarg;

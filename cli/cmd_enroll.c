@@ -16,17 +16,15 @@
  * staged as NAME.*.new and renamed into place; a run interrupted between
  * the two is completed by the next one.
  *
- * HTTP: cli/http.c speaks JSON with a PKCS#12 operator credential only,
- * and EST needs Basic auth, a key file credential, base64 and multipart
- * bodies and the Content-Type and Retry-After headers; so this file has a
- * small libcurl client of its own, with the same rules (https only, the
- * server verified against the given CA file, no redirects, capped answers).
- * Credentials are only ever sent to the server named at enrollment: the
- * policy's EST URLs are followed by their path on that server.
+ * HTTP goes through cli/http.c (https only, the server verified against
+ * the given CA file, no redirects, capped answers): HTTP Basic for the
+ * first run, the signing certificate's files for --auto, and the raw
+ * answers (status, Content-Type, Retry-After) for EST.  Credentials are
+ * only ever sent to the server named at enrollment: the policy's EST URLs
+ * are followed by their path on that server.
  */
 #include <ctype.h>
 #include <errno.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,13 +33,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include "cli/cli.h"
+#include "cli/http.h"
 #include "enroll/enroll.h"
 
 #define STATE_FILE     "state.json"
@@ -93,237 +91,17 @@ static const char enroll_help[] =
 
 /* Where and how to talk to the server. */
 struct conn {
-	char *server;            /* "https://HOST:PORT", no trailing slash */
-	char *ca_cert;
-	const char *user;        /* HTTP Basic, or NULL */
-	char *password;          /* cleansed (core_secret_free) */
-	char *cert_file;         /* TLS client credential, or NULL */
-	char *key_file;
+	cli_http *http;
+	char *ca_cert;           /* what the server must chain to */
+	bool cert_auth;          /* authenticated by the signing certificate */
 };
-
-/* One answer. */
-struct reply {
-	long status;
-	char *body;              /* NUL-terminated; may hold a key: cleansed */
-	size_t len;
-	size_t cap;
-	bool too_big;
-	char ctype[256];         /* Content-Type, "" when absent */
-	char retry_after[64];    /* Retry-After, "" when absent */
-};
-
-static void
-reply_clear(struct reply *r)
-{
-	if (r->body != NULL)
-		OPENSSL_clear_free(r->body, r->cap);
-	memset(r, 0, sizeof(*r));
-}
-
-static size_t
-on_body(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-	struct reply *r = arg;
-	size_t n = size * nmemb;
-	char *p;
-
-	if (n > REPLY_MAX - r->len) {
-		r->too_big = true;
-		return 0;
-	}
-	if (r->len + n + 1 > r->cap) {
-		/* grow by copying, so that no key bytes stay behind in freed
-		 * memory */
-		size_t cap = r->cap == 0 ? 8192 : r->cap;
-
-		while (cap < r->len + n + 1)
-			cap *= 2;
-		if ((p = malloc(cap)) == NULL)
-			return 0;
-		if (r->body != NULL) {
-			memcpy(p, r->body, r->len);
-			OPENSSL_clear_free(r->body, r->cap);
-		}
-		r->body = p;
-		r->cap = cap;
-	}
-	memcpy(r->body + r->len, ptr, n);
-	r->len += n;
-	r->body[r->len] = '\0';
-	return n;
-}
-
-/* Copies a header's value (trimmed) into out when the line names it. */
-static void
-header_value(const char *line, size_t n, const char *name, char *out,
-    size_t outlen)
-{
-	size_t k = strlen(name), i = 0;
-
-	if (n <= k || strncasecmp(line, name, k) != 0 || line[k] != ':')
-		return;
-	line += k + 1;
-	n -= k + 1;
-	while (n > 0 && (*line == ' ' || *line == '\t')) {
-		line++;
-		n--;
-	}
-	while (n > 0 && isspace((unsigned char)line[n - 1]))
-		n--;
-	for (i = 0; i < n && i + 1 < outlen; i++)
-		out[i] = isprint((unsigned char)line[i]) ? line[i] : '?';
-	out[i] = '\0';
-}
-
-static size_t
-on_header(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-	struct reply *r = arg;
-	size_t n = size * nmemb;
-
-	/* a new status line (after 100 Continue): forget earlier headers */
-	if (n >= 5 && strncmp(ptr, "HTTP/", 5) == 0) {
-		r->ctype[0] = '\0';
-		r->retry_after[0] = '\0';
-	}
-	header_value(ptr, n, "Content-Type", r->ctype, sizeof(r->ctype));
-	header_value(ptr, n, "Retry-After", r->retry_after,
-	    sizeof(r->retry_after));
-	return n;
-}
-
-static int
-add_header(struct curl_slist **list, const char *h)
-{
-	struct curl_slist *t = curl_slist_append(*list, h);
-
-	if (t == NULL)
-		return -1;
-	*list = t;
-	return 0;
-}
-
-/*
- * Sends method path on c's server with body (ctype; may be NULL) and
- * fills r with the answer, whatever its status.  -1 with err only when no
- * answer came (connection, TLS, too large).  A fresh handle per request:
- * after a renewal the next request must present the new certificate, not
- * resume a connection made with the old one.
- */
-static int
-http_do(const struct conn *c, const char *method, const char *path,
-    const char *ctype, const char *body, size_t blen, struct reply *r,
-    lb_err *err)
-{
-	struct curl_slist *hdrs = NULL;
-	char errbuf[CURL_ERROR_SIZE], *url = NULL, *h = NULL;
-	CURL *curl = NULL;
-	CURLcode cc;
-	int rc = -1;
-
-	memset(r, 0, sizeof(*r));
-	errbuf[0] = '\0';
-	if (asprintf(&url, "%s%s", c->server, path) == -1) {
-		url = NULL;
-		lb_err_set(err, LB_EINTERNAL, "out of memory");
-		goto out;
-	}
-	if ((curl = curl_easy_init()) == NULL) {
-		lb_err_set(err, LB_EINTERNAL, "cannot initialise libcurl");
-		goto out;
-	}
-	if (add_header(&hdrs, "Expect:") == -1 ||
-	    (ctype != NULL && (asprintf(&h, "Content-Type: %s", ctype) == -1 ||
-	    add_header(&hdrs, h) == -1 ||
-	    add_header(&hdrs, "Content-Transfer-Encoding: base64") == -1))) {
-		lb_err_set(err, LB_EINTERNAL, "out of memory");
-		goto out;
-	}
-	if (curl_easy_setopt(curl, CURLOPT_URL, url) != CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf) != CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https") !=
-	    CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 15L) != CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 120L) != CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_CAINFO, c->ca_cert) != CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_CAPATH, (char *)NULL) != CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_SSLVERSION,
-	    (long)CURL_SSLVERSION_TLSv1_2) != CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body) !=
-	    CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_WRITEDATA, r) != CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header) !=
-	    CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_HEADERDATA, r) != CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method) !=
-	    CURLE_OK) {
-		lb_err_set(err, LB_EINTERNAL, "this libcurl lacks an option "
-		    "lockbox needs (libcurl >= 7.85 with OpenSSL)");
-		goto out;
-	}
-	if (c->user != NULL && c->password != NULL &&
-	    (curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC) !=
-	    CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_USERNAME, c->user) != CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_PASSWORD, c->password) !=
-	    CURLE_OK)) {
-		lb_err_set(err, LB_EINTERNAL, "cannot set the credentials");
-		goto out;
-	}
-	if (c->cert_file != NULL &&
-	    (curl_easy_setopt(curl, CURLOPT_SSLCERTTYPE, "PEM") != CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_SSLCERT, c->cert_file) !=
-	    CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_SSLKEYTYPE, "PEM") != CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_SSLKEY, c->key_file) !=
-	    CURLE_OK)) {
-		lb_err_set(err, LB_EINTERNAL, "cannot set the client "
-		    "certificate");
-		goto out;
-	}
-	if (body != NULL) {
-		if (curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body) !=
-		    CURLE_OK ||
-		    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)blen) !=
-		    CURLE_OK) {
-			lb_err_set(err, LB_EINTERNAL, "cannot set the body");
-			goto out;
-		}
-	} else if (curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L) != CURLE_OK) {
-		lb_err_set(err, LB_EINTERNAL, "cannot set the method");
-		goto out;
-	}
-	log_debug("%s %s", method, url);
-	if ((cc = curl_easy_perform(curl)) != CURLE_OK) {
-		lb_err_set(err, LB_EINTERNAL, "%s: %s", c->server,
-		    r->too_big ? "the answer is too large" :
-		    errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc));
-		goto out;
-	}
-	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r->status);
-	rc = 0;
-out:
-	if (rc == -1)
-		reply_clear(r);
-	if (curl != NULL)
-		curl_easy_cleanup(curl);
-	curl_slist_free_all(hdrs);
-	free(h);
-	free(url);
-	return rc;
-}
 
 /*
  * The server's text/plain reason, first line only, printable characters
  * only and at most 200 of them: it is shown to the user.
  */
 static void
-reply_reason(const struct reply *r, char *out, size_t outlen)
+reply_reason(const cli_http_reply *r, char *out, size_t outlen)
 {
 	size_t i, n = 0;
 	const char *p = r->body;
@@ -341,31 +119,32 @@ reply_reason(const struct reply *r, char *out, size_t outlen)
 
 /* An error for a non-2xx answer to what (e.g. "the policy"). */
 static int
-reply_fail(const struct conn *c, const struct reply *r, const char *what,
+reply_fail(const struct conn *c, const cli_http_reply *r, const char *what,
     lb_err *err)
 {
+	const char *server = cli_http_get0_server(c->http);
 	char why[256];
 
 	reply_reason(r, why, sizeof(why));
 	switch (r->status) {
 	case 401:
 		return lb_err_set(err, LB_EUNAUTH, "%s refused the credentials "
-		    "for %s (HTTP 401)%s%s: %s", c->server, what,
-		    why[0] ? ": " : "", why, c->cert_file != NULL ?
+		    "for %s (HTTP 401)%s%s: %s", server, what,
+		    why[0] ? ": " : "", why, c->cert_auth ?
 		    "the signing certificate is no longer accepted (revoked, "
 		    "superseded or expired): enroll again with a token or "
 		    "password" : "check --user and the password, or get a new "
 		    "token (a token works once per profile)");
 	case 403:
 		return lb_err_set(err, LB_EFORBIDDEN, "%s refused %s (HTTP "
-		    "403)%s%s", c->server, what, why[0] ? ": " : "", why);
+		    "403)%s%s", server, what, why[0] ? ": " : "", why);
 	case 429:
 		return lb_err_set(err, LB_ETHROTTLED, "%s: too many failed "
-		    "attempts, try again in %s seconds", c->server,
+		    "attempts, try again in %s seconds", server,
 		    r->retry_after[0] ? r->retry_after : "a few");
 	default:
 		return lb_err_set(err, r->status == 400 ? LB_EINVAL :
-		    LB_EINTERNAL, "%s answered HTTP %ld to %s%s%s", c->server,
+		    LB_EINTERNAL, "%s answered HTTP %ld to %s%s%s", server,
 		    r->status, what, why[0] ? ": " : "", why);
 	}
 }
@@ -523,7 +302,7 @@ read_cert(const char *path, lb_err *err)
 	size_t len = 0;
 	X509 *x;
 
-	if (core_file_read(path, 256 * 1024, &buf, &len, err) == -1)
+	if (core_file_read(path, (size_t)256 * 1024, &buf, &len, err) == -1)
 		return NULL;
 	x = ca_cert_parse(buf, len, err);
 	free(buf);
@@ -534,46 +313,29 @@ read_cert(const char *path, lb_err *err)
 static char *
 agent_dir(const char *opt, lb_err *err)
 {
-	const char *home = getenv("HOME");
-	struct passwd *pw;
-	char *dir = NULL, *p, save;
+	char *dir, *p;
 
-	if (opt != NULL) {
-		dir = strdup(opt);
-	} else {
-		if ((home == NULL || home[0] == '\0') &&
-		    (pw = getpwuid(getuid())) != NULL)
-			home = pw->pw_dir;
-		if (home == NULL || asprintf(&dir, "%s/.lockbox", home) == -1)
-			dir = NULL;
-	}
-	if (dir == NULL || dir[0] == '\0') {
-		free(dir);
-		lb_err_set(err, LB_EINVAL, "no directory for keys and "
-		    "certificates: name one with --dir");
+	if ((dir = cli_user_dir(opt, ".lockbox", "keys and certificates",
+	    err)) == NULL)
 		return NULL;
-	}
-	for (p = dir + 1; ; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		save = *p;
-		*p = '\0';
-		if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
-			lb_err_set(err, LB_EINVAL, "cannot create %s: %s", dir,
-			    strerror(errno));
-			free(dir);
-			return NULL;
-		}
-		*p = save;
-		if (save == '\0')
-			break;
-	}
-	return dir;
+	/* state.json names files in it: absolute, for timers run elsewhere */
+	if ((p = realpath(dir, NULL)) == NULL)
+		lb_err_set(err, LB_EINVAL, "%s: %s", dir, strerror(errno));
+	free(dir);
+	return p;
 }
 
-/* The staged and final names of a profile's files. */
+/*
+ * The final and staged names of a profile's files (ca_p12_write puts the
+ * password beside the file: NAME.p12.new.pass).  The certificate comes
+ * last: while NAME.crt.new exists an update is unfinished, and the old
+ * NAME.crt still names the serial to keep the old files under.
+ */
 static const char *const pair_suffix[] = {
-	".key", ".crt", ".p12", ".p12.pass",
+	".p12.pass", ".p12", ".key", ".crt",
+};
+static const char *const staged_suffix[] = {
+	".p12.new.pass", ".p12.new", ".key.new", ".crt.new",
 };
 #define NSUFFIX (sizeof(pair_suffix) / sizeof(pair_suffix[0]))
 
@@ -619,11 +381,8 @@ commit_staged(const char *dir, const char *name, bool keep_old, lb_err *err)
 		cur = old = NULL;
 	}
 	for (i = 0; i < NSUFFIX; i++) {
-		char suf[32];
-
-		snprintf(suf, sizeof(suf), "%s.new", pair_suffix[i]);
 		if ((cur = file_in(dir, name, pair_suffix[i])) == NULL ||
-		    (staged = file_in(dir, name, suf)) == NULL)
+		    (staged = file_in(dir, name, staged_suffix[i])) == NULL)
 			goto oom;
 		if (file_exists(staged) && rename(staged, cur) == -1) {
 			lb_err_set(err, LB_EINTERNAL, "cannot rename %s to %s: "
@@ -648,8 +407,8 @@ out:
 }
 
 /*
- * Finishes what an interrupted run staged for name: a complete staged
- * pair (key and certificate that match) is moved into place, anything
+ * Finishes what an interrupted run staged for name: a staged certificate
+ * whose key is staged or already in place is moved into place; anything
  * else staged is removed.
  */
 static int
@@ -657,6 +416,7 @@ recover_staged(const char *dir, const char *name, bool keep_old,
     lb_err *err)
 {
 	char *kp = file_in(dir, name, ".key.new");
+	char *kcur = file_in(dir, name, ".key");
 	char *cp = file_in(dir, name, ".crt.new");
 	EVP_PKEY *key = NULL;
 	X509 *cert = NULL;
@@ -664,14 +424,13 @@ recover_staged(const char *dir, const char *name, bool keep_old,
 	size_t i;
 	int rc = 0;
 
-	if (kp == NULL || cp == NULL) {
+	if (kp == NULL || kcur == NULL || cp == NULL) {
 		rc = lb_err_set(err, LB_EINTERNAL, "out of memory");
 		goto out;
 	}
-	if (!file_exists(kp) && !file_exists(cp))
-		goto out;
-	if (file_exists(kp) && file_exists(cp) &&
-	    (key = ca_key_read(kp, NULL, &e2)) != NULL &&
+	if (file_exists(cp) &&
+	    (key = ca_key_read(file_exists(kp) ? kp : kcur, NULL, &e2)) !=
+	    NULL &&
 	    (cert = read_cert(cp, &e2)) != NULL &&
 	    X509_check_private_key(cert, key) == 1) {
 		log_warnx("%s: finishing an interrupted update", name);
@@ -680,10 +439,9 @@ recover_staged(const char *dir, const char *name, bool keep_old,
 	}
 	ERR_clear_error();
 	for (i = 0; i < NSUFFIX; i++) {
-		char suf[32], *p;
+		char *p;
 
-		snprintf(suf, sizeof(suf), "%s.new", pair_suffix[i]);
-		if ((p = file_in(dir, name, suf)) != NULL)
+		if ((p = file_in(dir, name, staged_suffix[i])) != NULL)
 			unlink(p);
 		free(p);
 	}
@@ -691,6 +449,7 @@ out:
 	EVP_PKEY_free(key);
 	X509_free(cert);
 	free(kp);
+	free(kcur);
 	free(cp);
 	return rc;
 }
@@ -722,10 +481,11 @@ install_pair(const char *dir, const char *name, const char *email,
 		goto out;
 	}
 	snprintf(friendly, sizeof(friendly), "%s (%s)", email, name);
+	/* the certificate last: NAME.crt.new means all is staged */
 	if (ca_key_write(kp, key, NULL, false, err) == -1 ||
-	    write_certs(cp, &cert, 1, 0644, err) == -1 ||
 	    ca_p12_write(pp, NULL, key, cert, chain, friendly, CA_P12_MODERN,
-	    err) == -1)
+	    err) == -1 ||
+	    write_certs(cp, &cert, 1, 0644, err) == -1)
 		goto out;
 	rc = commit_staged(dir, name, keep_old, err);
 out:
@@ -859,13 +619,14 @@ policy_profile(json_t *jp, struct pprofile *p, lb_err *err)
 static int
 get_policy(const struct conn *c, json_t **policy, lb_err *err)
 {
-	struct reply r;
+	cli_http_reply r;
 	json_error_t jerr;
 	json_t *j = NULL;
 	int rc = -1;
 
 	*policy = NULL;
-	if (http_do(c, "GET", POLICY_PATH, NULL, NULL, 0, &r, err) == -1)
+	if (cli_http_request(c->http, "GET", POLICY_PATH, NULL, NULL, 0,
+	    REPLY_MAX, &r, err) == -1)
 		return -1;
 	if (r.status != 200) {
 		reply_fail(c, &r, "the policy", err);
@@ -876,7 +637,8 @@ get_policy(const struct conn *c, json_t **policy, lb_err *err)
 	    !json_is_object(j) ||
 	    !json_is_array(json_object_get(j, "profiles"))) {
 		lb_err_set(err, LB_EINVAL, "%s answered the policy with "
-		    "something that is not a policy document", c->server);
+		    "something that is not a policy document",
+		    cli_http_get0_server(c->http));
 		goto out;
 	}
 	*policy = j;
@@ -884,7 +646,7 @@ get_policy(const struct conn *c, json_t **policy, lb_err *err)
 	rc = 0;
 out:
 	json_decref(j);
-	reply_clear(&r);
+	cli_http_reply_clear(&r);
 	return rc;
 }
 
@@ -894,12 +656,13 @@ get_chain(const struct conn *c, const char *path, const char *dir,
     lb_err *err)
 {
 	STACK_OF(X509) *chain = NULL;
-	struct reply r;
+	cli_http_reply r;
 	X509 *certs[16];
 	char *file = NULL;
 	int i, n;
 
-	if (http_do(c, "GET", path, NULL, NULL, 0, &r, err) == -1)
+	if (cli_http_request(c->http, "GET", path, NULL, NULL, 0, REPLY_MAX,
+	    &r, err) == -1)
 		return NULL;
 	if (r.status != 200) {
 		reply_fail(c, &r, "cacerts", err);
@@ -919,7 +682,7 @@ get_chain(const struct conn *c, const char *path, const char *dir,
 	}
 out:
 	free(file);
-	reply_clear(&r);
+	cli_http_reply_clear(&r);
 	return chain;
 }
 
@@ -946,7 +709,7 @@ enroll_key(const char *pending, enum ca_key_type t, lb_err *err)
  * certificate part (application/pkcs7-mime).
  */
 static int
-parse_keygen(const struct reply *r, EVP_PKEY **key, X509 **cert,
+parse_keygen(const cli_http_reply *r, EVP_PKEY **key, X509 **cert,
     lb_err *err)
 {
 	enroll_part parts[MAX_PARTS];
@@ -1007,7 +770,11 @@ enroll_one(const struct conn *c, const char *dir, const struct pprofile *p,
     const char *email, X509 *renewing, STACK_OF(X509) *chain,
     char **serial, lb_err *err)
 {
-	struct reply r;
+	static const char *const pkcs10[] = {
+		"Content-Type: application/pkcs10",
+		"Content-Transfer-Encoding: base64", NULL,
+	};
+	cli_http_reply r;
 	EVP_PKEY *key = NULL, *srvkey = NULL;
 	X509 *cert = NULL;
 	STACK_OF(X509) *certs = NULL;
@@ -1038,8 +805,8 @@ enroll_one(const struct conn *c, const char *dir, const struct pprofile *p,
 	    make_csr(key, email, renewing != NULL ?
 	    X509_get_subject_name(renewing) : NULL, &csr, &csrlen, err) == -1)
 		goto out;
-	if (http_do(c, "POST", path, "application/pkcs10", csr, csrlen, &r,
-	    err) == -1)
+	if (cli_http_request(c->http, "POST", path, pkcs10, csr, csrlen,
+	    REPLY_MAX, &r, err) == -1)
 		goto out;
 	if (r.status == 202) {
 		/* the server knows the request again by its key */
@@ -1100,7 +867,7 @@ out:
 		OPENSSL_cleanse(csr, csrlen);
 	free(csr);
 	free(pending);
-	reply_clear(&r);
+	cli_http_reply_clear(&r);
 	return oc;
 }
 
@@ -1141,7 +908,7 @@ copy_server_ca(const char *dir, const char *from, lb_err *err)
 	X509 *x = NULL;
 	char *to = NULL;
 
-	if (core_file_read(from, 1024 * 1024, &buf, &len, err) == -1)
+	if (core_file_read(from, (size_t)1024 * 1024, &buf, &len, err) == -1)
 		return NULL;
 	if ((x = ca_cert_parse(buf, len, err)) == NULL)
 		goto out;
@@ -1160,22 +927,17 @@ out:
 	return to;
 }
 
-/* Normalises --server into c->server (https only, no trailing slash). */
+/*
+ * Opens c's client for server, trusting c->ca_cert; --server takes no path
+ * (the policy's EST URLs are followed by theirs).
+ */
 static int
-set_server(struct conn *c, const char *server, lb_err *err)
+conn_open(struct conn *c, const char *server, lb_err *err)
 {
-	size_t n;
-
-	if (server == NULL || strncmp(server, "https://", 8) != 0 ||
-	    server[8] == '\0')
-		return lb_err_set(err, LB_EINVAL, "--server must be an https:// "
-		    "URL, e.g. https://ca.example.org:8443");
-	if ((c->server = strdup(server)) == NULL)
-		return lb_err_set(err, LB_EINTERNAL, "out of memory");
-	n = strlen(c->server);
-	while (n > 8 && c->server[n - 1] == '/')
-		c->server[--n] = '\0';
-	if (strchr(c->server + 8, '/') != NULL)
+	if ((c->http = cli_http_new(server, c->ca_cert, NULL, NULL, err)) ==
+	    NULL)
+		return -1;
+	if (strchr(cli_http_get0_server(c->http) + 8, '/') != NULL)
 		return lb_err_set(err, LB_EINVAL, "--server takes no path: "
 		    "https://HOST:PORT");
 	return 0;
@@ -1184,11 +946,8 @@ set_server(struct conn *c, const char *server, lb_err *err)
 static void
 conn_clear(struct conn *c)
 {
-	free(c->server);
+	cli_http_free(c->http);
 	free(c->ca_cert);
-	core_secret_free(c->password);
-	free(c->cert_file);
-	free(c->key_file);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -1231,38 +990,40 @@ enroll_first(const char *diropt, const char *server, const char *ca_cert,
 	STACK_OF(X509) *chain = NULL;
 	struct pprofile p;
 	lb_err err = { 0 };
-	char *dir = NULL, *serial = NULL, *crt = NULL;
+	char *dir = NULL, *serial = NULL, *crt = NULL, *password = NULL;
 	const char *email;
 	size_t i;
-	int rc = 1, failed = 0, r;
+	int rc = 1, failed = 0, entitled = 0, r;
 
 	memset(&c, 0, sizeof(c));
-	if (set_server(&c, server, &err) == -1 ||
-	    (dir = agent_dir(diropt, &err)) == NULL ||
+	if ((dir = agent_dir(diropt, &err)) == NULL ||
 	    (c.ca_cert = copy_server_ca(dir, ca_cert, &err)) == NULL ||
-	    (c.password = core_secret_read(password_file != NULL ?
+	    conn_open(&c, server, &err) == -1 ||
+	    (password = core_secret_read(password_file != NULL ?
 	    password_file : token_file, &err)) == NULL)
 		goto out;
-	trim_secret(c.password);
-	if (c.password[0] == '\0') {
+	trim_secret(password);
+	if (password[0] == '\0') {
 		lb_err_set(&err, LB_EINVAL,
 		    "the password or token file is empty");
 		goto out;
 	}
-	c.user = user;
-	if (get_policy(&c, &policy, &err) == -1)
+	if (cli_http_set_basic(c.http, user, password, &err) == -1 ||
+	    get_policy(&c, &policy, &err) == -1)
 		goto out;
 	email = policy_email(policy, user);
 	if ((chain = get_chain(&c, cacerts_path(json_object_get(policy,
 	    "profiles")), dir, &err)) == NULL)
 		goto out;
-	if (write_state(dir, c.server, c.ca_cert, email, &err) == -1)
+	if (write_state(dir, cli_http_get0_server(c.http), c.ca_cert, email,
+	    &err) == -1)
 		goto out;
 	json_array_foreach(json_object_get(policy, "profiles"), i, jp) {
 		lb_err perr = { 0 };
 
 		if ((r = policy_profile(jp, &p, &perr)) == 0)
 			continue;
+		entitled++;
 		if (r == -1) {
 			cli_fail(&perr);
 			failed++;
@@ -1301,6 +1062,11 @@ enroll_first(const char *diropt, const char *server, const char *ca_cert,
 		free(serial);
 		serial = NULL;
 	}
+	if (entitled == 0) {
+		lb_err_set(&err, LB_EFORBIDDEN, "the server's policy entitles "
+		    "%s to no profile: ask the CA's administrators", email);
+		goto out;
+	}
 	rc = failed ? 1 : 0;
 out:
 	if (err.code != LB_OK)
@@ -1310,6 +1076,7 @@ out:
 	sk_X509_pop_free(chain, X509_free);
 	json_decref(policy);
 	conn_clear(&c);
+	core_secret_free(password);
 	free(dir);
 	return rc;
 }
@@ -1339,18 +1106,25 @@ read_state(const char *dir, struct conn *c, char **user, lb_err *err)
 		    "--token-file F'", dir, STATE_FILE);
 		goto out;
 	}
-	if (core_file_read(path, 64 * 1024, &buf, &len, err) == -1)
+	if (core_file_read(path, (size_t)64 * 1024, &buf, &len, err) == -1)
 		goto out;
 	j = json_loadb((char *)buf, len, 0, &jerr);
 	ca = json_string_value(json_object_get(j, "ca_cert"));
 	u = json_string_value(json_object_get(j, "user"));
-	if (!json_is_object(j) || ca == NULL || u == NULL ||
-	    set_server(c, json_string_value(json_object_get(j, "server")),
+	if (!json_is_object(j) || ca == NULL || u == NULL) {
+		lb_err_set(err, LB_EINVAL, "%s is damaged: enroll again", path);
+		goto out;
+	}
+	if ((c->ca_cert = strdup(ca)) == NULL) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+		goto out;
+	}
+	if (conn_open(c, json_string_value(json_object_get(j, "server")),
 	    err) == -1) {
 		lb_err_set(err, LB_EINVAL, "%s is damaged: enroll again", path);
 		goto out;
 	}
-	if ((c->ca_cert = strdup(ca)) == NULL || (*user = strdup(u)) == NULL) {
+	if ((*user = strdup(u)) == NULL) {
 		lb_err_set(err, LB_EINTERNAL, "out of memory");
 		goto out;
 	}
@@ -1422,21 +1196,29 @@ expired(X509 *cert)
 	return X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0;
 }
 
-/* Points c's client credential at DIR/smime-sign.{crt,key}. */
+/*
+ * Points c's client credential at DIR/smime-sign.{crt,key}: also after a
+ * renewal, when the files are the same but hold the new pair (the client
+ * then makes a new connection and shows it).
+ */
 static int
 use_sign_cert(const char *dir, struct conn *c, lb_err *err)
 {
-	free(c->cert_file);
-	free(c->key_file);
-	c->cert_file = file_in(dir, SIGN_PROFILE, ".crt");
-	c->key_file = file_in(dir, SIGN_PROFILE, ".key");
-	if (c->cert_file == NULL || c->key_file == NULL)
-		return lb_err_set(err, LB_EINTERNAL, "out of memory");
-	if (!file_exists(c->cert_file) || !file_exists(c->key_file))
-		return lb_err_set(err, LB_ENOTFOUND, "%s has no signing "
+	char *crt = file_in(dir, SIGN_PROFILE, ".crt");
+	char *key = file_in(dir, SIGN_PROFILE, ".key");
+	int rc;
+
+	if (crt == NULL || key == NULL)
+		rc = lb_err_set(err, LB_EINTERNAL, "out of memory");
+	else if (!file_exists(crt) || !file_exists(key))
+		rc = lb_err_set(err, LB_ENOTFOUND, "%s has no signing "
 		    "certificate (%s.crt and .key) to authenticate with: enroll "
 		    "again with a token or password", dir, SIGN_PROFILE);
-	return 0;
+	else if ((rc = cli_http_set_cert_files(c->http, crt, key, err)) == 0)
+		c->cert_auth = true;
+	free(crt);
+	free(key);
+	return rc;
 }
 
 /* Renews (or first enrolls) profile p when due; prints one line. */
@@ -1562,7 +1344,7 @@ cmd_enroll(int argc, char **argv)
 	const char *server = NULL, *ca_cert = NULL, *user = NULL;
 	const char *password_file = NULL, *token_file = NULL, *dir = NULL;
 	bool autom = false;
-	int c, rc;
+	int c;
 
 	while ((c = cli_getopt(argc, argv, opts, enroll_help)) != -1) {
 		switch (c) {
@@ -1618,12 +1400,6 @@ cmd_enroll(int argc, char **argv)
 			return cli_usage("enroll", "--server must be an "
 			    "https:// URL");
 	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		fprintf(stderr, "lockbox: cannot initialise libcurl\n");
-		return 1;
-	}
-	rc = autom ? enroll_auto(dir) : enroll_first(dir, server, ca_cert,
+	return autom ? enroll_auto(dir) : enroll_first(dir, server, ca_cert,
 	    user, password_file, token_file);
-	curl_global_cleanup();
-	return rc;
 }

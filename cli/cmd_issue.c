@@ -268,8 +268,9 @@ cmd_issue(int argc, char **argv)
 		rc = cli_usage(argv[0], "--csr is required");
 		goto out;
 	}
-	if (a.csr != NULL && (cli_read_input(a.csr, 64 * 1024, &buf, &len,
-	    &err) == -1 || (csr = ca_csr_parse(buf, len, &err)) == NULL)) {
+	if (a.csr != NULL && (cli_read_input(a.csr, (size_t)64 * 1024, &buf,
+	    &len, &err) == -1 ||
+	    (csr = ca_csr_parse(buf, len, &err)) == NULL)) {
 		rc = cli_fail(&err);
 		goto out;
 	}

@@ -141,7 +141,7 @@ cli_operator_add(int argc, char **argv, enum ca_role fixed, const char *help)
 			goto out;
 		}
 	} else {
-		if (cli_read_input(csr_path, 64 * 1024, &buf, &len,
+		if (cli_read_input(csr_path, (size_t)64 * 1024, &buf, &len,
 		    &err) == -1 || (csr = ca_csr_parse(buf, len, &err)) == NULL) {
 			rc = cli_fail(&err);
 			goto out;

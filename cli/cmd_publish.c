@@ -4,10 +4,6 @@
  * given up), and `lockbox publish retry`: rows given up queued again.  The
  * daemon's publisher (enroll/publish.c) does the publishing; neither
  * command talks to the directory.
- *
- * TODO(issue 4): the row listing and the retry are SQL on publish_queue
- * here because enroll.h declares no function for them yet; they belong
- * in enroll/publish.c beside enroll_publish_counts_get.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -78,50 +74,21 @@ parse_dir(int argc, char **argv, const char *help, const char *name,
 	return 0;
 }
 
-static const char *
-or_dash(const unsigned char *s)
-{
-	return s != NULL ? (const char *)s : "-";
-}
-
-/* One line per pending or failed row, oldest first. */
 static int
-print_rows(sqlite3 *db, lb_err *err)
+print_row(const enroll_publication *pb, void *arg)
 {
-	sqlite3_stmt *st = NULL;
 	char next[32];
-	int r, rc = -1;
 
-	if (sqlite3_prepare_v2(db, "SELECT state, action, serial, email, "
-	    "attempts, next_try, last_error FROM publish_queue WHERE state IN "
-	    "('pending', 'failed') ORDER BY id", -1, &st, NULL) != SQLITE_OK) {
-		core_db_fail(db, "read the publication queue", err);
-		goto out;
-	}
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		if (strcmp(or_dash(sqlite3_column_text(st, 0)), "failed") == 0)
-			snprintf(next, sizeof(next), "-");
-		else
-			core_time_fmt((time_t)sqlite3_column_int64(st, 5),
-			    next, sizeof(next));
-		printf("%-7s %-6s %s %s attempts %" PRId64 ", next try %s, %s%s"
-		    "\n", or_dash(sqlite3_column_text(st, 0)),
-		    or_dash(sqlite3_column_text(st, 1)),
-		    or_dash(sqlite3_column_text(st, 2)),
-		    or_dash(sqlite3_column_text(st, 3)),
-		    (int64_t)sqlite3_column_int64(st, 4), next,
-		    sqlite3_column_text(st, 6) != NULL ? "last error: " :
-		    "no error yet", sqlite3_column_text(st, 6) != NULL ?
-		    (const char *)sqlite3_column_text(st, 6) : "");
-	}
-	if (r != SQLITE_DONE) {
-		core_db_fail(db, "read the publication queue", err);
-		goto out;
-	}
-	rc = 0;
-out:
-	sqlite3_finalize(st);
-	return rc;
+	(void)arg;
+	if (strcmp(pb->state, "failed") == 0)
+		snprintf(next, sizeof(next), "-");
+	else
+		core_time_fmt(pb->next_try, next, sizeof(next));
+	printf("%-7s %-6s %s %s attempts %" PRId64 ", next try %s, %s%s\n",
+	    pb->state, pb->action, pb->serial, pb->email, pb->attempts, next,
+	    pb->last_error != NULL ? "last error: " : "no error yet",
+	    pb->last_error != NULL ? pb->last_error : "");
+	return 0;
 }
 
 static int
@@ -153,7 +120,7 @@ publish_status(int argc, char **argv)
 	} else {
 		printf("oldest pending: -\n");
 	}
-	if (print_rows(db, &err) == -1) {
+	if (enroll_publish_foreach(db, print_row, NULL, &err) == -1) {
 		rc = cli_fail(&err);
 		goto out;
 	}
@@ -161,44 +128,6 @@ publish_status(int argc, char **argv)
 out:
 	core_db_close(db);
 	ca_free(ca);
-	return rc;
-}
-
-/* Failed rows pending again, due now, audited; *n gets how many. */
-static int
-requeue_failed(sqlite3 *db, const char *actor, int *n, lb_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	char detail[64];
-	int rc = -1;
-
-	*n = 0;
-	if (core_db_begin(db, err) == -1)
-		return -1;
-	if (sqlite3_prepare_v2(db, "UPDATE publish_queue SET state = "
-	    "'pending', next_try = ?1 WHERE state = 'failed'", -1, &st,
-	    NULL) != SQLITE_OK) {
-		core_db_fail(db, "queue failed publications again", err);
-		goto out;
-	}
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		core_db_fail(db, "queue failed publications again", err);
-		goto out;
-	}
-	*n = sqlite3_changes(db);
-	snprintf(detail, sizeof(detail), "%d failed publication(s) queued "
-	    "again", *n);
-	if (*n > 0 && core_audit_append(db, actor, "publish-retry",
-	    "publish_queue", detail, err) == -1)
-		goto out;
-	if (core_db_commit(db, err) == -1)
-		goto out;
-	rc = 0;
-out:
-	sqlite3_finalize(st);
-	if (rc == -1)
-		core_db_rollback(db);
 	return rc;
 }
 
@@ -216,7 +145,7 @@ publish_retry(int argc, char **argv)
 		return rc;
 	if (cli_open(cli_dir(dir), CA_OPEN_NO_KEY, &ca, &db) != 0)
 		goto out;
-	if (requeue_failed(db, cli_actor(), &n, &err) == -1) {
+	if (enroll_publish_retry(db, cli_actor(), &n, &err) == -1) {
 		rc = cli_fail(&err);
 		goto out;
 	}

@@ -9,7 +9,6 @@
  * decrypts and checks each key and writes one PKCS#12.
  */
 #include <errno.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,41 +258,7 @@ fingerprint(X509 *x, char *out, size_t outlen)
 static char *
 key_dir(const char *opt, lb_err *err)
 {
-	const char *home = getenv("HOME");
-	struct passwd *pw;
-	char *dir = NULL, *p, save;
-
-	if (opt != NULL) {
-		dir = strdup(opt);
-	} else {
-		if ((home == NULL || home[0] == '\0') &&
-		    (pw = getpwuid(getuid())) != NULL)
-			home = pw->pw_dir;
-		if (home == NULL || asprintf(&dir, "%s/.lockbox/recovery",
-		    home) == -1)
-			dir = NULL;
-	}
-	if (dir == NULL) {
-		lb_err_set(err, LB_EINTERNAL, "no directory for one-time keys: "
-		    "name one with --dir");
-		return NULL;
-	}
-	for (p = dir + 1; ; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		save = *p;
-		*p = '\0';
-		if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
-			lb_err_set(err, LB_EINVAL, "cannot create %s: %s", dir,
-			    strerror(errno));
-			free(dir);
-			return NULL;
-		}
-		*p = save;
-		if (save == '\0')
-			break;
-	}
-	return dir;
+	return cli_user_dir(opt, ".lockbox/recovery", "one-time keys", err);
 }
 
 /* The one-time key's file names in dir. */
@@ -849,6 +814,7 @@ open_record(json_t *r, EVP_PKEY *otkey, X509 *otcert, X509 **cert,
 	json_t *shares = json_object_get(r, "shares");
 	const char *serial = jstr(r, "serial");
 	EVP_PKEY *key = NULL;
+	json_int_t threshold;
 
 	*cert = NULL;
 	if (strcmp(jstr(r, "key_alg"), "aes-256-gcm") != 0 ||
@@ -862,6 +828,13 @@ open_record(json_t *r, EVP_PKEY *otkey, X509 *otcert, X509 **cert,
 		goto out;
 	}
 	n = json_array_size(shares);
+	threshold = json_integer_value(json_object_get(r, "threshold"));
+	if (threshold < 1 || threshold > 255) {
+		lb_err_set(err, LB_EINVAL, "escrow record for serial %s has a "
+		    "threshold of %lld: not 1 to 255", serial,
+		    (long long)threshold);
+		goto out;
+	}
 	if ((*cert = pem_cert(jstr(r, "cert"), err)) == NULL)
 		goto out;
 	if (b64_decode(jstr(r, "iv"), &iv, &ivl) == -1 ||
@@ -883,8 +856,7 @@ open_record(json_t *r, EVP_PKEY *otkey, X509 *otcert, X509 **cert,
 			goto out;
 		}
 	key = archive_record_open(*cert, jstr(r, "email"), iv, tag, ct, ctl,
-	    (int)json_integer_value(json_object_get(r, "threshold")), otkey,
-	    otcert, (const unsigned char *const *)cms, lens, n, err);
+	    (int)threshold, otkey, otcert, (const unsigned char *const *)cms, lens, n, err);
 out:
 	for (i = 0; cms != NULL && i < n; i++)
 		free(cms[i]);
@@ -986,8 +958,8 @@ rec_fetch(int argc, char **argv)
 		lb_err_set(&err, LB_EINVAL, "the package holds no key");
 		goto fail;
 	}
-	if ((keys = calloc(n, sizeof(*keys))) == NULL ||
-	    (certs = calloc(n, sizeof(*certs))) == NULL ||
+	if ((keys = calloc(n, sizeof(EVP_PKEY *))) == NULL ||
+	    (certs = calloc(n, sizeof(X509 *))) == NULL ||
 	    (names = calloc(n, sizeof(*names))) == NULL) {
 		lb_err_set(&err, LB_EINTERNAL, "out of memory");
 		goto fail;

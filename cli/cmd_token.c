@@ -13,13 +13,6 @@
 #include "cli/cli.h"
 #include "enroll/enroll.h"
 
-/* In enroll/token.c; not yet declared in enroll.h. */
-int enroll_token_list(sqlite3 *db, int (*fn)(int64_t id, const char *email,
-    const char *profiles, time_t created, time_t expires,
-    const char *creator, void *arg), void *arg, lb_err *err);
-int enroll_token_revoke(sqlite3 *db, int64_t id, const char *actor,
-    lb_err *err);
-
 static const char token_help[] =
 "usage: lockbox token create --email ADDR [--given-name G --surname S]\n"
 "                            [--profiles P,P] [--ttl 7d] [--dir DIR]\n"
@@ -259,12 +252,22 @@ out:
 int
 cmd_token(int argc, char **argv)
 {
-	if (argc >= 2 && strcmp(argv[1], "create") == 0)
+	/* getopt's messages and cli_getopt's hint name argv[0] */
+	static char n_create[] = "token create", n_list[] = "token list",
+	    n_revoke[] = "token revoke";
+
+	if (argc >= 2 && strcmp(argv[1], "create") == 0) {
+		argv[1] = n_create;
 		return token_create(argc - 1, argv + 1);
-	if (argc >= 2 && strcmp(argv[1], "list") == 0)
+	}
+	if (argc >= 2 && strcmp(argv[1], "list") == 0) {
+		argv[1] = n_list;
 		return token_list(argc - 1, argv + 1);
-	if (argc >= 2 && strcmp(argv[1], "revoke") == 0)
+	}
+	if (argc >= 2 && strcmp(argv[1], "revoke") == 0) {
+		argv[1] = n_revoke;
 		return token_revoke(argc - 1, argv + 1);
+	}
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
 	    strcmp(argv[1], "-h") == 0)) {
 		fputs(token_help, stdout);

@@ -31,6 +31,8 @@ static const struct {
 	{ "escrow", cmd_escrow, "show or set the key escrow policy" },
 	{ "recovery", cmd_recovery, "M-of-N key recovery (over HTTPS)" },
 	{ "audit", cmd_audit, "list and verify the audit log" },
+	{ "backup", cmd_backup, "back up the state directory (daemon may run)" },
+	{ "restore", cmd_restore, "restore a backup into a new directory" },
 	{ "serve", cmd_serve, "run the HTTPS daemon" },
 	{ "token", cmd_token, "create and list one-time enrollment tokens" },
 	{ "request", cmd_request,

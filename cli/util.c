@@ -1,11 +1,13 @@
 /*
  * util.c - helpers shared by the subcommands (see cli.h).
  */
+#include <errno.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/pem.h>
@@ -39,6 +41,7 @@ cli_usage(const char *cmd, const char *fmt, ...)
 
 	fprintf(stderr, "lockbox %s: ", cmd);
 	va_start(ap, fmt);
+	/* NOLINTNEXTLINE(clang-analyzer-valist.Uninitialized): va_start above */
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\nTry 'lockbox %s --help'.\n", cmd);
@@ -126,4 +129,45 @@ cli_write_cert(const char *path, X509 *cert, lb_err *err)
 out:
 	BIO_free(bio);
 	return rc;
+}
+
+char *
+cli_user_dir(const char *opt, const char *sub, const char *what, lb_err *err)
+{
+	const char *home = getenv("HOME");
+	struct passwd *pw;
+	char *dir = NULL, *p, save;
+
+	if (opt != NULL) {
+		dir = strdup(opt);
+	} else {
+		if ((home == NULL || home[0] == '\0') &&
+		    (pw = getpwuid(getuid())) != NULL)
+			home = pw->pw_dir;
+		if (home == NULL || asprintf(&dir, "%s/%s", home, sub) == -1)
+			dir = NULL;
+	}
+	if (dir == NULL || dir[0] == '\0') {
+		free(dir);
+		lb_err_set(err, LB_EINVAL, "no directory for %s: name one with "
+		    "--dir", what);
+		return NULL;
+	}
+	/* each parent in turn: mkdir -p, 0700 for what is new */
+	for (p = dir + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		save = *p;
+		*p = '\0';
+		if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+			lb_err_set(err, LB_EINVAL, "cannot create %s: %s", dir,
+			    strerror(errno));
+			free(dir);
+			return NULL;
+		}
+		*p = save;
+		if (save == '\0')
+			break;
+	}
+	return dir;
 }

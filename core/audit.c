@@ -50,7 +50,7 @@ row_hash(int64_t id, int64_t ts, const char *actor, const char *action,
 	if (EVP_DigestFinal_ex(md, h, &hl) != 1 || hl != sizeof(h))
 		goto out;
 	for (i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", h[i]);
+		snprintf(out + (size_t)2 * i, 3, "%02x", h[i]);
 	rc = 0;
 out:
 	if (rc == -1)

@@ -14,7 +14,7 @@
 
 #include "core/core.h"
 
-#define CONF_MAX_SIZE (1024 * 1024)
+#define CONF_MAX_SIZE ((size_t)1024 * 1024)
 
 struct core_conf {
 	CONF *nconf;

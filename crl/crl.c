@@ -372,10 +372,90 @@ out:
 	return rc;
 }
 
-/* ca_revoked_foreach filter for a delta CRL: revoked since the base. */
+/* RFC 5280 5.3.1: reasonCode removeFromCRL, used only in delta CRLs. */
+#define REASON_REMOVE_FROM_CRL 8
+
+/*
+ * The serials on the new full CRL, packed back to back (NUL-terminated)
+ * and sorted, so that a delta can tell which of the base's entries have
+ * dropped off since.
+ */
+struct serials {
+	char *buf;
+	size_t len, cap;
+	size_t *off;        /* into buf */
+	size_t n, ncap;
+};
+
+static int
+serials_add(struct serials *s, const char *serial)
+{
+	size_t l = strlen(serial) + 1, cap, ncap, *noff;
+	char *nbuf;
+
+	if (l > s->cap - s->len) {
+		cap = s->cap == 0 ? 65536 : s->cap;
+		while (l > cap - s->len)
+			cap *= 2;
+		if ((nbuf = realloc(s->buf, cap)) == NULL)
+			return -1;
+		s->buf = nbuf;
+		s->cap = cap;
+	}
+	if (s->n == s->ncap) {
+		ncap = s->ncap == 0 ? 1024 : s->ncap * 2;
+		if ((noff = reallocarray(s->off, ncap, sizeof(*noff))) == NULL)
+			return -1;
+		s->off = noff;
+		s->ncap = ncap;
+	}
+	memcpy(s->buf + s->len, serial, l);
+	s->off[s->n++] = s->len;
+	s->len += l;
+	return 0;
+}
+
+static int
+serial_cmp(const void *a, const void *b, void *buf)
+{
+	return strcmp((const char *)buf + *(const size_t *)a,
+	    (const char *)buf + *(const size_t *)b);
+}
+
+static bool
+serials_has(const struct serials *s, const char *serial)
+{
+	size_t lo = 0, hi = s->n, mid;
+	int c;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if ((c = strcmp(serial, s->buf + s->off[mid])) == 0)
+			return true;
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return false;
+}
+
+static void
+serials_free(struct serials *s)
+{
+	free(s->buf);
+	free(s->off);
+	memset(s, 0, sizeof(*s));
+}
+
+/*
+ * ca_revoked_foreach filter for a delta CRL: revoked since the base; every
+ * serial of the new full CRL is noted in keep.
+ */
 struct since {
 	struct build *b;
 	time_t since;
+	struct serials keep;
 };
 
 static int
@@ -384,20 +464,43 @@ add_entry_since(const char *serial, time_t revoked_at, int reason,
 {
 	struct since *s = arg;
 
+	if (serials_add(&s->keep, serial) == -1)
+		return -1;
 	if (revoked_at < s->since)
 		return 0;
 	return add_entry(serial, revoked_at, reason, invalidity, s->b);
 }
 
 /*
+ * ca_revoked_foreach filter over what the base CRL listed (revoked by
+ * the time it was issued, unexpired then): an entry that is not on the
+ * new full CRL has expired since and gets removeFromCRL, so that a client
+ * combining base and delta drops it too.
+ */
+static int
+add_removal(const char *serial, time_t revoked_at, int reason,
+    time_t invalidity, void *arg)
+{
+	struct since *s = arg;
+
+	(void)reason;
+	(void)invalidity;
+	if (revoked_at > s->since || serials_has(&s->keep, serial))
+		return 0;
+	return add_entry(serial, revoked_at, REASON_REMOVE_FROM_CRL, 0, s->b);
+}
+
+/*
  * Builds and signs one CRL: the full one (base < 0) or a delta naming
- * base, with the revocations at or after since.  *der is free()'d by the
- * caller; *entries counts them.
+ * base, with the revocations at or after since and, when base_at (the
+ * time the base CRL was issued) is not 0, a removeFromCRL entry for each
+ * certificate the base listed that has expired since.  *der is free()'d
+ * by the caller; *entries counts them.
  */
 static int
 build_crl(ca_ctx *ca, sqlite3 *db, const crl_conf *cc, const crl_info *ci,
-    time_t now, int64_t base, time_t since, unsigned char **der,
-    size_t *der_len, int64_t *entries, lb_err *err)
+    time_t now, int64_t base, time_t since, time_t base_at,
+    unsigned char **der, size_t *der_len, int64_t *entries, lb_err *err)
 {
 	struct build b;
 	struct since s;
@@ -406,6 +509,7 @@ build_crl(ca_ctx *ca, sqlite3 *db, const crl_conf *cc, const crl_info *ci,
 	int rc = -1;
 
 	memset(&b, 0, sizeof(b));
+	memset(&s, 0, sizeof(s));
 	s.b = &b;
 	s.since = since;
 	if (build_header(&b, ca, ci->number, ci->this_update, ci->next_update,
@@ -418,6 +522,16 @@ build_crl(ca_ctx *ca, sqlite3 *db, const crl_conf *cc, const crl_info *ci,
 	    err) == -1 : ca_revoked_foreach(db, now, add_entry, &b,
 	    err) == -1)
 		goto out;
+	if (base >= 0 && base_at > 0 && base_at < now) {
+		/* what the base listed, against the new full CRL */
+		if (s.keep.n > 0)
+			qsort_r(s.keep.off, s.keep.n, sizeof(*s.keep.off),
+			    serial_cmp, s.keep.buf);
+		s.since = base_at;
+		if (ca_revoked_foreach(db, base_at, add_removal, &s, err) == -1)
+			goto out;
+	}
+	serials_free(&s.keep);
 	*entries = b.count;
 	if (revoked_der(&b, &rev, &rev_len) == -1) {
 		lb_err_set(err, LB_EINTERNAL, "out of memory for the CRL");
@@ -432,6 +546,7 @@ build_crl(ca_ctx *ca, sqlite3 *db, const crl_conf *cc, const crl_info *ci,
 		goto out;
 	rc = 0;
 out:
+	serials_free(&s.keep);
 	free(rev);
 	build_free(&b);
 	return rc;
@@ -589,7 +704,7 @@ crl_issue(ca_ctx *ca, sqlite3 *db, const crl_conf *cc, time_t now,
 	ci.issued_at = now;
 	ci.this_update = now - cc->skew;
 	ci.next_update = ci.this_update + cc->validity;
-	if (build_crl(ca, db, cc, &ci, now, -1, 0, &der, &ci.der_len,
+	if (build_crl(ca, db, cc, &ci, now, -1, 0, 0, &der, &ci.der_len,
 	    &ci.entries, err) == -1)
 		goto out;
 	/*
@@ -597,11 +712,13 @@ crl_issue(ca_ctx *ca, sqlite3 *db, const crl_conf *cc, time_t now,
 	 * 5280 5.2.3: issued together, they share it), based on the previous
 	 * full CRL: a relying party holding that one learns of everything
 	 * revoked since its thisUpdate (revocations are committed with a
-	 * revoked_at no earlier than that).  The first CRL is its own base.
+	 * revoked_at no earlier than that), and of everything it listed that
+	 * has expired since (removeFromCRL).  The first CRL is its own base.
 	 */
 	if (cc->delta && build_crl(ca, db, cc, &ci, now, prev.number > 0 ?
 	    prev.number : ci.number, prev.number > 0 ? prev.this_update :
-	    ci.this_update, &delta, &delta_len, &delta_entries, err) == -1)
+	    ci.this_update, prev.number > 0 ? prev.issued_at : 0, &delta,
+	    &delta_len, &delta_entries, err) == -1)
 		goto out;
 	if (write_delta(ca, delta, delta_len, err) == -1)
 		goto out;

@@ -222,13 +222,15 @@ int crl_ocsp_respond(crl_ocsp *o, const unsigned char *req, size_t len,
 
 /*
  * crl_ocsp_respond with crl_ocsp_lookup_db on db, reusing signed answers
- * (RFC 5019): a request without extensions (so without a nonce) whose
- * CertIDs were answered good or revoked within the last 60 s (and before
- * that answer's nextUpdate) gets the same bytes again, as long as the
- * revocation generation (read from db on every call) and the responder
- * credential are unchanged.  Answers with a nonce or an unknown status
- * are never reused.  4096 direct-mapped slots; thread-safe, no lock held
- * while signing.  Returns as crl_ocsp_respond.
+ * (RFC 5019): a request of at most 1024 bytes, byte-identical to an
+ * earlier one without extensions (so without a nonce) that was answered
+ * good or revoked within the last 60 s (and before that answer's
+ * nextUpdate), matched on its bytes before decoding, gets the same bytes
+ * again, as long as the revocation generation (read from db on every
+ * call) and the responder credential are unchanged.  Answers with a nonce
+ * or an unknown status are never reused.  4096 direct-mapped slots
+ * (read/write lock); thread-safe, no lock held while signing.  Returns as
+ * crl_ocsp_respond.
  */
 int crl_ocsp_respond_db(crl_ocsp *o, sqlite3 *db, const unsigned char *req,
     size_t len, time_t now, unsigned char **out, size_t *out_len,

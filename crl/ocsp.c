@@ -26,14 +26,19 @@
 #define MAX_SINGLE_REQUESTS 32
 #define RESPONDER_CN        "OCSP Responder"
 #define PEM_MAX             ((size_t)256 * 1024)
-/* RFC 5019 response reuse: slots, longest reuse, largest key (CertIDs). */
+/*
+ * RFC 5019 response reuse: slots, longest reuse, largest request kept.
+ * The key is the request's own DER bytes, so that a repeat is answered
+ * without decoding it (d2i_OCSP_REQUEST dominates a hit otherwise).
+ */
 #define CACHE_SLOTS         4096
 #define CACHE_SECONDS       60
-#define CACHE_KEY_MAX       512
+#define CACHE_KEY_MAX       1024
 
 /* One signed nonce-less response, reusable while gen and epoch hold. */
 struct cache_entry {
-	unsigned char *key;         /* the request's CertIDs, DER */
+	uint64_t hash;              /* cache_hash of key */
+	unsigned char *key;         /* the request, DER, as received */
 	size_t key_len;
 	unsigned char *der;         /* the OCSPResponse */
 	size_t der_len;
@@ -51,7 +56,7 @@ struct crl_ocsp {
 	pthread_mutex_t renew_lock; /* one renewal at a time */
 	EVP_PKEY *key;
 	X509 *cert;
-	pthread_mutex_t cache_lock; /* guards cache and epoch; never held
+	pthread_rwlock_t cache_lock; /* guards cache and epoch; never held
 	                             * while signing or reading the db */
 	unsigned long epoch;        /* bumped on every renewal */
 	struct cache_entry *cache;  /* CACHE_SLOTS, direct-mapped */
@@ -227,9 +232,9 @@ crl_ocsp_renew(crl_ocsp *o, sqlite3 *db, time_t now, bool force, lb_err *err)
 	o->cert = cert;
 	pthread_mutex_unlock(&o->lock);
 	/* responses signed by the old credential are not reused */
-	pthread_mutex_lock(&o->cache_lock);
+	pthread_rwlock_wrlock(&o->cache_lock);
 	o->epoch++;
-	pthread_mutex_unlock(&o->cache_lock);
+	pthread_rwlock_unlock(&o->cache_lock);
 	/* responses in flight hold their own references */
 	EVP_PKEY_free(oldkey);
 	X509_free(oldcert);
@@ -302,7 +307,7 @@ crl_ocsp_new(ca_ctx *ca, sqlite3 *db, time_t now, lb_err *err)
 		lb_err_set(err, LB_EINTERNAL, "cannot set up the OCSP responder");
 		goto out;
 	}
-	if (pthread_mutex_init(&o->cache_lock, NULL) != 0) {
+	if (pthread_rwlock_init(&o->cache_lock, NULL) != 0) {
 		pthread_mutex_destroy(&o->lock);
 		pthread_mutex_destroy(&o->renew_lock);
 		free(o);
@@ -369,7 +374,7 @@ crl_ocsp_free(crl_ocsp *o)
 	free(o->cache);
 	pthread_mutex_destroy(&o->lock);
 	pthread_mutex_destroy(&o->renew_lock);
-	pthread_mutex_destroy(&o->cache_lock);
+	pthread_rwlock_destroy(&o->cache_lock);
 	free(o);
 }
 
@@ -637,49 +642,32 @@ lookup_noting(void *arg, const char *serial, crl_ocsp_cert_status *st)
 }
 
 /*
- * The cache key of a nonce-less request: its CertIDs, DER, in order.
- * -1 when the request is not reusable (junk, a nonce, any extension,
- * too many CertIDs): then it is answered fresh.
+ * True when a request may have its answer reused: well-formed DER, no
+ * extension (so no nonce), 1..MAX_SINGLE_REQUESTS CertIDs, and small
+ * enough to be kept as a key.  Decodes; called on a miss only.
  */
-static int
-cache_key(const unsigned char *req, size_t len, unsigned char *key,
-    size_t *key_len)
+static bool
+reusable_request(const unsigned char *req, size_t len)
 {
 	OCSP_REQUEST *rq = NULL;
 	const unsigned char *p = req;
-	unsigned char *q;
-	size_t used = 0;
-	int n, i, l, rc = -1;
+	bool ok = false;
+	int n;
 
-	if (req == NULL || len == 0 || len > CRL_OCSP_REQ_MAX ||
+	if (req == NULL || len == 0 || len > CACHE_KEY_MAX ||
 	    (rq = d2i_OCSP_REQUEST(NULL, &p, (long)len)) == NULL ||
 	    p != req + len || OCSP_REQUEST_get_ext_count(rq) != 0)
 		goto out;
 	n = OCSP_request_onereq_count(rq);
-	if (n <= 0 || n > MAX_SINGLE_REQUESTS)
-		goto out;
-	for (i = 0; i < n; i++) {
-		OCSP_CERTID *cid = OCSP_onereq_get0_id(
-		    OCSP_request_onereq_get0(rq, i));
-
-		if ((l = i2d_OCSP_CERTID(cid, NULL)) <= 0 ||
-		    (size_t)l > CACHE_KEY_MAX - used)
-			goto out;
-		q = key + used;
-		if (i2d_OCSP_CERTID(cid, &q) != l)
-			goto out;
-		used += (size_t)l;
-	}
-	*key_len = used;
-	rc = 0;
+	ok = n > 0 && n <= MAX_SINGLE_REQUESTS;
 out:
 	OCSP_REQUEST_free(rq);
-	return rc;
+	return ok;
 }
 
-/* FNV-1a, folded onto the slots. */
-static size_t
-cache_slot(const unsigned char *key, size_t len)
+/* FNV-1a of the request bytes; equal hashes are confirmed by memcmp. */
+static uint64_t
+cache_hash(const unsigned char *key, size_t len)
 {
 	uint64_t h = 14695981039346656037ULL;
 	size_t i;
@@ -688,21 +676,26 @@ cache_slot(const unsigned char *key, size_t len)
 		h ^= key[i];
 		h *= 1099511628211ULL;
 	}
-	return (size_t)(h % CACHE_SLOTS);
+	return h;
 }
 
-/* Copies a live entry for key out; false on a miss. */
+/*
+ * Copies a live entry for the request bytes key out; false on a miss.
+ * Only extension-less requests are ever stored, so bytes that carry a
+ * nonce cannot match one.
+ */
 static bool
-cache_get(crl_ocsp *o, const unsigned char *key, size_t key_len, int64_t gen,
-    time_t now, unsigned char **out, size_t *out_len, crl_ocsp_result *res)
+cache_get(crl_ocsp *o, const unsigned char *key, size_t key_len,
+    uint64_t hash, int64_t gen, time_t now, unsigned char **out,
+    size_t *out_len, crl_ocsp_result *res)
 {
-	struct cache_entry *e = &o->cache[cache_slot(key, key_len)];
+	struct cache_entry *e = &o->cache[hash % CACHE_SLOTS];
 	bool hit = false;
 
-	pthread_mutex_lock(&o->cache_lock);
-	if (e->der == NULL || e->key_len != key_len ||
-	    memcmp(e->key, key, key_len) != 0 || e->gen != gen ||
-	    e->epoch != o->epoch || now >= e->expires || now < e->this_update)
+	pthread_rwlock_rdlock(&o->cache_lock);
+	if (e->der == NULL || e->hash != hash || e->key_len != key_len ||
+	    e->gen != gen || e->epoch != o->epoch || now >= e->expires ||
+	    now < e->this_update || memcmp(e->key, key, key_len) != 0)
 		goto out;
 	if ((*out = OPENSSL_malloc(e->der_len)) == NULL)
 		goto out;
@@ -716,17 +709,17 @@ cache_get(crl_ocsp *o, const unsigned char *key, size_t key_len, int64_t gen,
 	}
 	hit = true;
 out:
-	pthread_mutex_unlock(&o->cache_lock);
+	pthread_rwlock_unlock(&o->cache_lock);
 	return hit;
 }
 
 /* Stores a copy of der in key's slot, evicting what was there. */
 static void
-cache_put(crl_ocsp *o, const unsigned char *key, size_t key_len, int64_t gen,
-    unsigned long epoch, time_t now, const unsigned char *der, size_t der_len,
-    const crl_ocsp_result *res)
+cache_put(crl_ocsp *o, const unsigned char *key, size_t key_len,
+    uint64_t hash, int64_t gen, unsigned long epoch, time_t now,
+    const unsigned char *der, size_t der_len, const crl_ocsp_result *res)
 {
-	struct cache_entry *e = &o->cache[cache_slot(key, key_len)];
+	struct cache_entry *e = &o->cache[hash % CACHE_SLOTS];
 	unsigned char *k = malloc(key_len), *d = OPENSSL_malloc(der_len);
 	time_t expires = now + CACHE_SECONDS;
 
@@ -736,11 +729,12 @@ cache_put(crl_ocsp *o, const unsigned char *key, size_t key_len, int64_t gen,
 	memcpy(d, der, der_len);
 	if (res->next_update < expires)
 		expires = res->next_update;
-	pthread_mutex_lock(&o->cache_lock);
+	pthread_rwlock_wrlock(&o->cache_lock);
 	/* renewed while we signed: the old credential's answer is not kept */
 	if (epoch == o->epoch) {
 		free(e->key);
 		OPENSSL_free(e->der);
+		e->hash = hash;
 		e->key = k;
 		e->key_len = key_len;
 		e->der = d;
@@ -753,7 +747,7 @@ cache_put(crl_ocsp *o, const unsigned char *key, size_t key_len, int64_t gen,
 		k = NULL;
 		d = NULL;
 	}
-	pthread_mutex_unlock(&o->cache_lock);
+	pthread_rwlock_unlock(&o->cache_lock);
 out:
 	free(k);
 	OPENSSL_free(d);
@@ -764,13 +758,12 @@ crl_ocsp_respond_db(crl_ocsp *o, sqlite3 *db, const unsigned char *req,
     size_t len, time_t now, unsigned char **out, size_t *out_len,
     crl_ocsp_result *res)
 {
-	unsigned char key[CACHE_KEY_MAX];
-	size_t key_len = 0;
 	struct db_lookup l = { db, false };
 	crl_ocsp_result mine;
 	int64_t gen = 0;
+	uint64_t hash = 0;
 	unsigned long epoch;
-	bool reusable;
+	bool cacheable;
 	lb_err err;
 
 	*out = NULL;
@@ -779,23 +772,29 @@ crl_ocsp_respond_db(crl_ocsp *o, sqlite3 *db, const unsigned char *req,
 		res = &mine;
 	memset(res, 0, sizeof(*res));
 	lb_err_clear(&err);
-	reusable = cache_key(req, len, key, &key_len) == 0;
+	/* only sizes a stored key can have are worth a look-up */
+	cacheable = req != NULL && len > 0 && len <= CACHE_KEY_MAX;
 	/* the generation first: a revocation after it only makes a miss */
-	if (reusable && ca_revocation_generation(db, &gen, &err) == -1) {
+	if (cacheable && ca_revocation_generation(db, &gen, &err) == -1) {
 		log_warnx("OCSP: %s: answering without reuse", err.msg);
-		reusable = false;
+		cacheable = false;
 	}
-	if (reusable && cache_get(o, key, key_len, gen, now, out, out_len, res))
-		return 0;
-	pthread_mutex_lock(&o->cache_lock);
+	if (cacheable) {
+		hash = cache_hash(req, len);
+		if (cache_get(o, req, len, hash, gen, now, out, out_len, res))
+			return 0;
+	}
+	pthread_rwlock_rdlock(&o->cache_lock);
 	epoch = o->epoch;
-	pthread_mutex_unlock(&o->cache_lock);
+	pthread_rwlock_unlock(&o->cache_lock);
 	if (crl_ocsp_respond(o, req, len, now, lookup_noting, &l, out, out_len,
 	    res) == -1)
 		return -1;
 	/* unknown may turn good at the next issuance: never reused */
-	if (reusable && !l.unknown && !res->nonce &&
-	    res->status == OCSP_RESPONSE_STATUS_SUCCESSFUL)
-		cache_put(o, key, key_len, gen, epoch, now, *out, *out_len, res);
+	if (cacheable && !l.unknown && !res->nonce &&
+	    res->status == OCSP_RESPONSE_STATUS_SUCCESSFUL &&
+	    reusable_request(req, len))
+		cache_put(o, req, len, hash, gen, epoch, now, *out, *out_len,
+		    res);
 	return 0;
 }

@@ -28,14 +28,12 @@
 
 #include "enroll/enroll_int.h"
 
-/* In token.c; not yet declared in enroll_int.h. */
-int enroll_token_verify(sqlite3 *db, const char *email, const char *secret,
-    enroll_identity *id, char *why, size_t whylen, lb_err *err);
-
 #define RL_MAX_ENTRIES 4096
 #define RL_MAX_WINDOW_MS (900 * 1000L)  /* the backoff's ceiling */
 #define RL_FORGET_MS (3600 * 1000L)     /* quiet this long: count forgotten */
 #define LOGIN_MAX 256                   /* bytes of a login we look at */
+/* What a client is told to wait while the directory is down, seconds. */
+#define DIRECTORY_RETRY_AFTER 30
 
 /* One counter: keyed by the SHA-256 of "u:LOGIN" or "a:ADDRESS". */
 struct rl_entry {
@@ -352,8 +350,8 @@ dup_or_null(char **dst, const char *src)
 
 int
 enroll_auth_basic(enroll_ctx *e, sqlite3 *db, const char *addr,
-    const char *user, const char *password, enroll_identity *id,
-    unsigned *retry_after, lb_err *err)
+    const char *user, const char *password, const char *profile,
+    enroll_identity *id, unsigned *retry_after, lb_err *err)
 {
 	directory_user *u = NULL;
 	enroll_identity nid;
@@ -389,6 +387,15 @@ enroll_auth_basic(enroll_ctx *e, sqlite3 *db, const char *addr,
 		why[0] = '\0';
 		if (enroll_token_verify(db, user, password, &nid, why,
 		    sizeof(why), &derr) == 0) {
+			/* spent for this profile is as wrong as a bad secret */
+			if (profile != NULL && !enroll_token_allows(db,
+			    nid.token_id, profile)) {
+				snprintf(why, sizeof(why), "token %lld is spent "
+				    "or not valid for profile %.64s",
+				    (long long)nid.token_id, profile);
+				basic_fail(e, db, addr, user, why, err);
+				goto out;
+			}
 			rc = 0;
 			goto ok;
 		}
@@ -413,6 +420,8 @@ enroll_auth_basic(enroll_ctx *e, sqlite3 *db, const char *addr,
 		if (directory_err_transient(&derr) ||
 		    derr.code == LB_EINTERNAL) {
 			log_warnx("enroll: %s", derr.msg);
+			if (retry_after != NULL)
+				*retry_after = DIRECTORY_RETRY_AFTER;
 			lb_err_set(err, LB_EINTERNAL, "directory unavailable");
 			goto out;
 		}

@@ -119,7 +119,12 @@ profiles_free(enroll_ctx *e)
 {
 	size_t i, g;
 
+	/*
+	 * nprofiles counts up only once profiles is allocated; the analyzer
+	 * forgets calloc's zero once &e->fail_limit is passed out.
+	 */
 	for (i = 0; i < e->nprofiles; i++) {
+		/* NOLINTNEXTLINE(clang-analyzer-core.NullDereference) */
 		for (g = 0; g < e->profiles[i].ngroups; g++)
 			free(e->profiles[i].groups[g]);
 		enroll_keypool_free(e->profiles[i].pool);
@@ -214,6 +219,13 @@ bool
 enroll_has_directory(const enroll_ctx *e)
 {
 	return e->dir != NULL;
+}
+
+void
+enroll_wake_publisher(enroll_ctx *e)
+{
+	if (e != NULL && e->pub != NULL)
+		enroll_publisher_wake(e->pub);
 }
 
 bool
@@ -369,6 +381,7 @@ struct tx_extras {
 	enum enroll_op op;
 	const char *renewed;       /* serial superseded by a renewal */
 	const char *request_id;    /* an approved request now issued */
+	archive_sealed *sealed;    /* serverkeygen: the escrow to store */
 	char actor[300];
 };
 
@@ -404,6 +417,9 @@ extras_in_tx(sqlite3 *db, X509 *cert, void *arg, lb_err *err)
 
 	if ((serial = ca_cert_serial(cert)) == NULL)
 		return lb_err_set(err, LB_EINTERNAL, "out of memory");
+	if (x->sealed != NULL && archive_escrow_store(db, x->sealed, x->actor,
+	    err) == -1)
+		goto out;
 	if (id->how == ENROLL_AUTH_TOKEN && enroll_token_spend(db,
 	    id->token_id, x->prof->name, serial, err) == -1)
 		goto out;
@@ -441,32 +457,49 @@ out:
 	return rc;
 }
 
-/* Signs, stores, escrows (key != NULL) and runs the extras in one
- * transaction on db. */
-static X509 *
-issue_in_tx(enroll_ctx *e, sqlite3 *db, const ca_request *req,
-    EVP_PKEY *key, struct tx_extras *x, lb_err *err)
+/* Stores cert and runs the extras in one transaction on db. */
+static int
+store_in_tx(sqlite3 *db, X509 *cert, const ca_request *req,
+    struct tx_extras *x, lb_err *err)
 {
-	unsigned char *receipt = NULL;
-	size_t receipt_len = 0;
+	if (core_db_begin(db, err) == -1)
+		return -1;
+	if (ca_store_cert(db, cert, req->profile, req->email, x->actor,
+	    err) == -1 || extras_in_tx(db, cert, x, err) == -1 ||
+	    core_db_commit(db, err) == -1) {
+		core_db_rollback(db);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Signs req's certificate and stores it with the extras (and, with key,
+ * its escrow): through the group committer when there is one, so that
+ * concurrent enrollments share a commit.  The escrow's cryptography runs
+ * before, outside any transaction; only its rows go in.
+ */
+static X509 *
+issue(enroll_ctx *e, sqlite3 *db, const ca_request *req, EVP_PKEY *key,
+    struct tx_extras *x, lb_err *err)
+{
 	X509 *cert;
+	int rc;
 
 	if ((cert = ca_sign_cert(e->ca, req, err)) == NULL)
 		return NULL;
-	if (core_db_begin(db, err) == -1)
+	if (key != NULL && (x->sealed = archive_escrow_seal(e->ca, db, cert,
+	    key, req->email, err)) == NULL)
 		goto fail;
-	if (ca_store_cert(db, cert, req->profile, req->email, x->actor,
-	    err) == -1 || (key != NULL && archive_escrow_put(e->ca, db, cert,
-	    key, req->email, x->actor, &receipt, &receipt_len, err) == -1) ||
-	    extras_in_tx(db, cert, x, err) == -1 ||
-	    core_db_commit(db, err) == -1) {
-		core_db_rollback(db);
+	rc = e->committer != NULL ? ca_committer_store_with(e->committer,
+	    cert, req->profile, req->email, x->actor, extras_in_tx, x, err) :
+	    store_in_tx(db, cert, req, x, err);
+	archive_sealed_free(x->sealed);
+	x->sealed = NULL;
+	if (rc == -1)
 		goto fail;
-	}
-	OPENSSL_free(receipt);
 	return cert;
 fail:
-	OPENSSL_free(receipt);
 	X509_free(cert);
 	return NULL;
 }
@@ -739,7 +772,9 @@ enroll_do(enroll_ctx *e, sqlite3 *db, const enroll_identity *id,
 	creq.email = id->email;
 	creq.given_name = id->given_name;
 	creq.surname = id->surname;
-	if (id->how == ENROLL_AUTH_CERT) {
+	if (op == ENROLL_RENEW) {
+		/* the renewed certificate's subject, whatever the directory
+		 * says now */
 		if (renewed_names(db, id, &given, &surname, err) == -1)
 			goto out;
 		if (given != NULL)
@@ -777,7 +812,7 @@ enroll_do(enroll_ctx *e, sqlite3 *db, const enroll_identity *id,
 		if (key == NULL)
 			goto out;
 		creq.pubkey = key;
-		res->cert = issue_in_tx(e, db, &creq, key, &x, err);
+		res->cert = issue(e, db, &creq, key, &x, err);
 	} else {
 		creq.pubkey = X509_REQ_get0_pubkey(req);
 		if (creq.pubkey == NULL) {
@@ -785,10 +820,7 @@ enroll_do(enroll_ctx *e, sqlite3 *db, const enroll_identity *id,
 			    "cannot be read");
 			goto out;
 		}
-		res->cert = e->committer != NULL ?
-		    ca_committer_issue_with(e->committer, &creq, x.actor,
-		    extras_in_tx, &x, err) :
-		    issue_in_tx(e, db, &creq, NULL, &x, err);
+		res->cert = issue(e, db, &creq, NULL, &x, err);
 	}
 	if (res->cert == NULL)
 		goto out;
@@ -840,7 +872,7 @@ policy_cert(const ca_cert_info *ci, void *arg)
 }
 
 static json_t *
-est_urls(const char *base, const char *profile)
+est_urls(const char *base, const char *profile, bool escrow)
 {
 	static const char *const ops[] = {
 		"cacerts", "csrattrs", "simpleenroll", "simplereenroll",
@@ -851,6 +883,11 @@ est_urls(const char *base, const char *profile)
 	size_t i;
 
 	for (i = 0; o != NULL && i < sizeof(ops) / sizeof(ops[0]); i++) {
+		/* only what the profile answers: escrowed keys come from
+		 * serverkeygen, the others from the client's own CSR */
+		if (escrow ? strstr(ops[i], "simple") != NULL :
+		    strcmp(ops[i], "serverkeygen") == 0)
+			continue;
 		snprintf(url, sizeof(url), "%s/.well-known/est/%s/%s", base,
 		    profile, ops[i]);
 		if (ca_json_put(o, ops[i], ca_json_str(url)) == -1) {
@@ -930,7 +967,8 @@ enroll_policy(enroll_ctx *e, sqlite3 *db, const enroll_identity *id,
 		    ca_json_put(p, "renew_percent",
 		    json_integer(prof->renew_percent)) |
 		    ca_json_put(p, "renew_days", json_integer(prof->renew_days)) |
-		    ca_json_put(p, "est", est_urls(base_url, prof->name)) |
+		    ca_json_put(p, "est", est_urls(base_url, prof->name,
+		    prof->escrow)) |
 		    ca_json_put(p, "certificates", pc.arr);
 		if (prof->escrow)
 			bad |= ca_json_put(p, "server_key_type", ca_json_str(

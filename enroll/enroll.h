@@ -21,7 +21,6 @@
  *
  *   [enroll]
  *   publish_signing = no        also publish smime-sign certificates
- *   publish_smime_attr = no     TODO: userSMIMECertificate
  *   keypool = 8                 pre-generated keys per serverkeygen type
  *   fail_limit = 5              failures before the backoff starts
  *
@@ -32,9 +31,10 @@
  *   renew_percent = 80          renew once this much of the lifetime passed
  *   renew_days = 30             ... or this close to notAfter, if sooner
  *   keygen_type = rsa-3072      serverkeygen's key type (smime-enc)
- *   client_keys = no            yes: simpleenroll on an escrow profile
- *                               accepts a client key (archive must then
- *                               get the key: not supported, so refused)
+ *
+ * An escrow profile (smime-enc) takes only serverkeygen: simpleenroll
+ * would leave the key on the client, where archival cannot reach it (EST
+ * has no way to hand a private key in; `lockbox issue --key` does).
  *
  * enroll calls archive, crl, ca, directory and core.
  */
@@ -197,11 +197,14 @@ typedef struct enroll_ctx enroll_ctx;
  * without checking, with LB_ETHROTTLED and *retry_after set (seconds).
  * Wrong credentials and spent or expired tokens: LB_EUNAUTH with a
  * message that does not say which.  Directory unreachable: LB_EINTERNAL.
- * Success clears the user's count and fills id.
+ * With profile (NULL: any), a token spent for that profile is refused
+ * like a wrong one.  Directory unreachable: LB_EINTERNAL with
+ * *retry_after set (answered 503).  Success clears the user's count and
+ * fills id.
  */
 int enroll_auth_basic(enroll_ctx *e, sqlite3 *db, const char *addr,
-    const char *user, const char *password, enroll_identity *id,
-    unsigned *retry_after, lb_err *err);
+    const char *user, const char *password, const char *profile,
+    enroll_identity *id, unsigned *retry_after, lb_err *err);
 
 /*
  * A TLS client certificate (already verified to chain to this CA by the
@@ -259,6 +262,17 @@ int enroll_token_spend(sqlite3 *db, int64_t token_id, const char *profile,
     const char *serial, lb_err *err);
 /* Whether the token lists profile unspent. */
 bool enroll_token_allows(sqlite3 *db, int64_t token_id, const char *profile);
+/*
+ * Calls fn for every token, oldest first (profiles as "smime-sign (spent),
+ * smime-enc (unspent)"); never a secret.  fn != 0 stops.
+ */
+int enroll_token_list(sqlite3 *db, int (*fn)(int64_t id, const char *email,
+    const char *profiles, time_t created, time_t expires,
+    const char *creator, void *arg), void *arg, lb_err *err);
+/* Expires token id now (audited).  LB_ENOTFOUND, LB_ECONFLICT when it has
+ * expired already. */
+int enroll_token_revoke(sqlite3 *db, int64_t id, const char *actor,
+    lb_err *err);
 
 /* ------------------------------------------------------------------ */
 /* Enrollment (enroll.c)                                               */
@@ -355,6 +369,8 @@ enroll_publisher *enroll_publisher_start(ca_ctx *ca, const core_conf *conf,
     lb_err *err);
 /* Wakes the worker (a certificate was queued or revoked). */
 void enroll_publisher_wake(enroll_publisher *p);
+/* Wakes e's worker, when it has one (e may be NULL). */
+void enroll_wake_publisher(enroll_ctx *e);
 void enroll_publisher_stop(enroll_publisher *p);
 
 /* Counts for `lockbox publish status` and /healthz. */
@@ -363,6 +379,22 @@ typedef struct enroll_publish_counts {
 	time_t oldest_pending;   /* 0 when none */
 } enroll_publish_counts;
 int enroll_publish_counts_get(sqlite3 *db, enroll_publish_counts *c,
+    lb_err *err);
+
+/* A pending or failed publication; strings borrowed for the callback. */
+typedef struct enroll_publication {
+	const char *serial, *email, *action, *state, *last_error;
+	int64_t attempts;
+	time_t next_try;
+} enroll_publication;
+/* Calls fn for each pending or failed publication, oldest first; fn != 0
+ * stops. */
+int enroll_publish_foreach(sqlite3 *db,
+    int (*fn)(const enroll_publication *pb, void *arg), void *arg,
+    lb_err *err);
+/* Failed publications pending again, due now, audited (actor); *n gets
+ * how many. */
+int enroll_publish_retry(sqlite3 *db, const char *actor, int *n,
     lb_err *err);
 
 /* ------------------------------------------------------------------ */

@@ -45,6 +45,13 @@ struct enroll_ctx {
 	ca_committer *committer;    /* group commit; NULL without threads */
 };
 
+/*
+ * enroll_token_check with the internal reason of a refusal in why (for
+ * the audit log only; the client hears "authentication failed").
+ */
+int enroll_token_verify(sqlite3 *db, const char *email, const char *secret,
+    enroll_identity *id, char *why, size_t whylen, lb_err *err);
+
 /* The enrollment settings of a subscriber profile, or NULL. */
 const struct enroll_profile *enroll_profile_find(const enroll_ctx *e,
     const char *name);

@@ -24,6 +24,7 @@
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 
+#include "archive/archive.h"
 #include "enroll/enroll.h"
 
 /* A certs-only response (a CA chain) is small; 1 MiB is generous. */
@@ -63,32 +64,45 @@ static int
 b64_decode_ws(const unsigned char *in, size_t len, unsigned char **out,
     size_t *outlen)
 {
-	char *s = NULL;
-	size_t i, n = 0;
-	int rc = -1;
+	unsigned char *s = NULL, *buf = NULL;
+	size_t i, n = 0, pad = 0;
+	int dn, rc = -1;
 
 	*out = NULL;
 	*outlen = 0;
-	if (len == 0 || (s = malloc(len)) == NULL)
+	if (len == 0 || len > (size_t)INT32_MAX / 2 ||
+	    (s = malloc(len)) == NULL)
 		return -1;
 	for (i = 0; i < len; i++) {
 		if (is_space(in[i]))
 			continue;
 		if (!is_b64(in[i]))
 			goto out;
-		s[n++] = (char)in[i];
+		s[n++] = in[i];
 	}
-	/* '=' only as the final padding (EVP_DecodeUpdate would let some
-	 * other places pass) */
+	if (n == 0 || n % 4 != 0)
+		goto out;
+	/* '=' only as one or two characters of final padding */
 	for (i = 0; i < n; i++)
 		if (s[i] == '=' && i + 2 < n)
 			goto out;
-	if (n >= 2 && s[n - 2] == '=' && s[n - 1] != '=')
+	if (s[n - 2] == '=' && s[n - 1] != '=')
 		goto out;
-	if (core_b64_decode(s, n, len, out, outlen) == -1)
+	pad = (s[n - 1] == '=') + (s[n - 2] == '=');
+	if ((buf = malloc(n / 4 * 3 + 1)) == NULL)
 		goto out;
+	/* EVP_DecodeBlock counts the padding as zero bytes */
+	if ((dn = EVP_DecodeBlock(buf, s, (int)n)) < 0 || (size_t)dn <= pad)
+		goto out;
+	*out = buf;
+	*outlen = (size_t)dn - pad;
+	buf = NULL;
 	rc = 0;
 out:
+	if (buf != NULL) {
+		OPENSSL_cleanse(buf, n / 4 * 3 + 1);
+		free(buf);
+	}
 	OPENSSL_cleanse(s, len);
 	free(s);
 	return rc;
@@ -445,6 +459,8 @@ enroll_est_decrypt_key_id(X509_REQ *req, unsigned char **id, size_t *len,
 
 	*id = NULL;
 	*len = 0;
+	if (req == NULL)
+		return lb_err_set(err, LB_EINVAL, "no CSR");
 	if ((obj = OBJ_txt2obj(OID_DECRYPT_KEY_ID, 1)) == NULL) {
 		log_openssl("OBJ_txt2obj");
 		return lb_err_set(err, LB_EINTERNAL, "out of memory");
@@ -528,13 +544,9 @@ int
 enroll_est_key_enveloped(EVP_PKEY *key, X509 *to, char **out, size_t *outlen,
     lb_err *err)
 {
-	CMS_ContentInfo *cms = NULL;
-	CMS_RecipientInfo *ri;
-	EVP_PKEY_CTX *pctx;
-	BIO *in = NULL;
 	unsigned char *der = NULL, *env = NULL;
-	size_t len = 0;
-	int elen, rc = -1;
+	size_t len = 0, elen = 0;
+	int rc = -1;
 
 	*out = NULL;
 	*outlen = 0;
@@ -543,83 +555,14 @@ enroll_est_key_enveloped(EVP_PKEY *key, X509 *to, char **out, size_t *outlen,
 		return lb_err_set(err, LB_EINVAL, "the key-transport "
 		    "certificate must hold an RSA key (the generated key is "
 		    "wrapped with RSA-OAEP)");
-	if (key_to_pkcs8(key, &der, &len, err) == -1)
+	if (key_to_pkcs8(key, &der, &len, err) == -1 ||
+	    archive_cms_encrypt(to, der, len, &env, &elen, err) == -1)
 		goto out;
-	if ((in = BIO_new_mem_buf(der, (int)len)) == NULL ||
-	    (cms = CMS_encrypt_ex(NULL, NULL, EVP_aes_256_cbc(),
-	    CMS_BINARY | CMS_PARTIAL, NULL, NULL)) == NULL ||
-	    (ri = CMS_add1_recipient_cert(cms, to, CMS_KEY_PARAM)) == NULL ||
-	    (pctx = CMS_RecipientInfo_get0_pkey_ctx(ri)) == NULL ||
-	    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_OAEP_PADDING) <= 0 ||
-	    EVP_PKEY_CTX_set_rsa_oaep_md(pctx, EVP_sha256()) <= 0 ||
-	    EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) <= 0 ||
-	    CMS_final(cms, in, NULL, CMS_BINARY) != 1 ||
-	    (elen = i2d_CMS_ContentInfo(cms, &env)) <= 0) {
-		log_openssl("CMS_encrypt_ex");
-		lb_err_set(err, LB_EINTERNAL, "cannot encrypt the generated "
-		    "key (CMS EnvelopedData)");
-		goto out;
-	}
-	rc = b64_encode_crlf(env, (size_t)elen, out, outlen, err);
+	rc = b64_encode_crlf(env, elen, out, outlen, err);
 out:
-	BIO_free(in);
-	CMS_ContentInfo_free(cms);
 	OPENSSL_free(env);
 	if (der != NULL)
 		OPENSSL_clear_free(der, len);
-	return rc;
-}
-
-/*
- * Decrypts EnvelopedData with key/cert into a malloc'ed buffer of at
- * most ENROLL_BODY_MAX bytes, cleansing the BIO that held the plaintext.
- */
-static int
-cms_open(EVP_PKEY *key, X509 *cert, const unsigned char *der, size_t len,
-    unsigned char **out, size_t *outlen, lb_err *err)
-{
-	CMS_ContentInfo *cms = NULL;
-	BIO *mem = NULL;
-	const unsigned char *p = der;
-	char *data;
-	long n;
-	int rc = -1;
-
-	*out = NULL;
-	*outlen = 0;
-	if ((cms = d2i_CMS_ContentInfo(NULL, &p, (long)len)) == NULL ||
-	    p != der + len ||
-	    OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_enveloped) {
-		lb_err_set(err, LB_EINVAL, "the key part is not CMS "
-		    "EnvelopedData");
-		goto out;
-	}
-	if ((mem = BIO_new(BIO_s_mem())) == NULL ||
-	    CMS_decrypt(cms, key, cert, NULL, mem, CMS_BINARY) != 1) {
-		log_openssl("CMS_decrypt");
-		lb_err_set(err, LB_EINVAL, "cannot decrypt the key part with "
-		    "this key (wrong key-transport key, or the part was "
-		    "altered)");
-		goto out;
-	}
-	n = BIO_get_mem_data(mem, &data);
-	if (n <= 0 || (size_t)n > ENROLL_BODY_MAX) {
-		lb_err_set(err, LB_EINVAL, "the decrypted key part has the "
-		    "wrong size");
-		goto out;
-	}
-	if ((*out = malloc((size_t)n)) == NULL) {
-		lb_err_set(err, LB_EINTERNAL, "out of memory");
-		goto out;
-	}
-	memcpy(*out, data, (size_t)n);
-	*outlen = (size_t)n;
-	rc = 0;
-out:
-	if (mem != NULL && (n = BIO_get_mem_data(mem, &data)) > 0)
-		OPENSSL_cleanse(data, (size_t)n);
-	BIO_free(mem);
-	CMS_ContentInfo_free(cms);
 	return rc;
 }
 
@@ -648,8 +591,8 @@ enroll_est_key_parse(const char *b64, size_t len, EVP_PKEY *key_holder,
 		goto out;
 	}
 	if (enveloped) {
-		if (cms_open(key_holder, key_cert, der, dlen, &plain, &plen,
-		    err) == -1)
+		if (archive_cms_decrypt(key_holder, key_cert, der, dlen,
+		    ENROLL_BODY_MAX, &plain, &plen, err) == -1)
 			goto out;
 		p = plain;
 		left = plen;
@@ -710,7 +653,8 @@ enroll_est_multipart(const enroll_part *parts, size_t n, char **out,
 		return lb_err_set(err, LB_EINTERNAL, "no randomness for a "
 		    "multipart boundary");
 	}
-	memcpy(bnd, "lb", 2);
+	bnd[0] = 'l';
+	bnd[1] = 'b';
 	for (i = 0; i < sizeof(rnd); i++)
 		snprintf(bnd + 2 + 2 * i, 3, "%02x", rnd[i]);
 	blen = strlen(bnd);
@@ -746,8 +690,8 @@ enroll_est_multipart(const enroll_part *parts, size_t n, char **out,
 		o += (size_t)w;
 		memcpy(buf + o, parts[i].body, parts[i].len);
 		o += parts[i].len;
-		memcpy(buf + o, "\r\n", 2);
-		o += 2;
+		buf[o++] = '\r';
+		buf[o++] = '\n';
 	}
 	w = snprintf(buf + o, total - o, "--%s--\r\n", bnd);
 	if (w < 0 || (size_t)w >= total - o)

@@ -11,17 +11,22 @@
  * so dropping the pool's keys at enroll_keypool_free leaves nothing behind.
  * A generation in progress at shutdown is aborted through OpenSSL's key
  * generation callback, so that stopping never waits for an RSA-4096 prime
- * search to finish.
+ * search to finish.  Refills do not compete with the requests being
+ * served: they start only once takes have paused for KEYPOOL_QUIET_MS
+ * (the rest of a burst gets the remaining keys at full speed), and the
+ * thread runs niced.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/resource.h>
 
-#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 
@@ -29,6 +34,10 @@
 
 /* Largest pool: a bound on memory, far above any useful setting. */
 #define KEYPOOL_MAX 1024
+/* The thread's niceness: refills yield the CPU to the HTTP threads. */
+#define KEYPOOL_NICE 10
+/* Refills start this long after the last take, not during a burst. */
+#define KEYPOOL_QUIET_MS 100
 /* Wait after a failed background generation before trying again. */
 #define KEYPOOL_RETRY_SECONDS 5
 
@@ -39,6 +48,7 @@ struct enroll_keypool {
 	pthread_cond_t want;        /* a key was taken, or stop */
 	EVP_PKEY **keys;            /* keys[0..n-1] ready */
 	size_t n;
+	struct timespec quiet;      /* refill from then on (monotonic) */
 	bool stop;                  /* under lock */
 	atomic_bool aborting;       /* read by the keygen callback */
 	pthread_t thread;
@@ -126,12 +136,24 @@ pool_main(void *arg)
 {
 	enroll_keypool *p = arg;
 	EVP_PKEY *k;
+	struct timespec now;
 	lb_err err = { 0 };
 
+	/* Linux: nice applies to this thread alone */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), KEYPOOL_NICE) == -1)
+		log_debug("key pool: setpriority: %s", strerror(errno));
 	pthread_mutex_lock(&p->lock);
 	while (!p->stop) {
 		if (p->n >= p->size) {
 			pthread_cond_wait(&p->want, &p->lock);
+			continue;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec < p->quiet.tv_sec ||
+		    (now.tv_sec == p->quiet.tv_sec &&
+		    now.tv_nsec < p->quiet.tv_nsec)) {
+			/* a take moves quiet on and wakes us: look again */
+			pthread_cond_timedwait(&p->want, &p->lock, &p->quiet);
 			continue;
 		}
 		pthread_mutex_unlock(&p->lock);
@@ -161,7 +183,8 @@ enroll_keypool_new(enum ca_key_type type, size_t size, lb_err *err)
 {
 	enroll_keypool *p = NULL;
 	pthread_condattr_t attr;
-	bool lock_ok = false, cond_ok = false;
+	sigset_t all, old;
+	bool lock_ok = false, cond_ok = false, started;
 
 	if (type == CA_KEY_NONE || ca_key_type_name(type) == NULL) {
 		lb_err_set(err, LB_EINVAL, "key pool: no key type given");
@@ -174,6 +197,7 @@ enroll_keypool_new(enum ca_key_type type, size_t size, lb_err *err)
 		return NULL;
 	}
 	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    /* NOLINTNEXTLINE(bugprone-sizeof-expression): pointers wanted */
 	    (size > 0 && (p->keys = calloc(size, sizeof(*p->keys))) == NULL)) {
 		lb_err_set(err, LB_EINTERNAL, "out of memory");
 		goto fail;
@@ -194,7 +218,16 @@ enroll_keypool_new(enum ca_key_type type, size_t size, lb_err *err)
 	}
 	if (size == 0)
 		return p;
-	if (pthread_create(&p->thread, NULL, pool_main, p) != 0) {
+	/* the thread inherits a mask blocking every signal: the daemon's
+	 * signals are handled by the threads that expect them */
+	sigfillset(&all);
+	if (pthread_sigmask(SIG_BLOCK, &all, &old) != 0) {
+		lb_err_set(err, LB_EINTERNAL, "cannot start the key pool");
+		goto fail;
+	}
+	started = pthread_create(&p->thread, NULL, pool_main, p) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!started) {
 		lb_err_set(err, LB_EINTERNAL, "cannot start the key pool");
 		goto fail;
 	}
@@ -220,6 +253,14 @@ enroll_keypool_take(enroll_keypool *p, lb_err *err)
 	if (p->n > 0) {
 		k = p->keys[--p->n];
 		p->keys[p->n] = NULL;
+		/* the refill waits for the burst to pass: key generation
+		 * would take the CPU from the requests still coming */
+		clock_gettime(CLOCK_MONOTONIC, &p->quiet);
+		p->quiet.tv_nsec += KEYPOOL_QUIET_MS * 1000000L;
+		if (p->quiet.tv_nsec >= 1000000000L) {
+			p->quiet.tv_sec++;
+			p->quiet.tv_nsec -= 1000000000L;
+		}
 		pthread_cond_signal(&p->want);
 	}
 	pthread_mutex_unlock(&p->lock);

@@ -10,7 +10,8 @@
  *
  *   1. queues a 'delete' for every published certificate ('add' done)
  *      that has since been revoked (by this daemon or by `lockbox revoke`
- *      in another process: hence the periodic pass);
+ *      in another process: hence the periodic pass), when the revocation
+ *      generation moved since the last scan;
  *   2. performs the due 'pending' rows, oldest due first: resolves the
  *      user's DN (the row's user_dn, else a look-up by e-mail, stored once
  *      found) and adds or removes userCertificate;binary;
@@ -378,7 +379,7 @@ stopping(struct enroll_publisher *p)
  */
 static int
 perform_due(struct enroll_publisher *p, sqlite3 *db, time_t now, bool *down,
-    bool *any_ok, lb_err *err)
+    bool *answered, lb_err *err)
 {
 	struct row r;
 	bool transient;
@@ -399,7 +400,7 @@ perform_due(struct enroll_publisher *p, sqlite3 *db, time_t now, bool *down,
 			*down = true;
 			break;
 		}
-		*any_ok = true;
+		*answered = true;   /* done, or a permanent refusal */
 	}
 	return 0;
 }
@@ -442,14 +443,37 @@ wait_until(struct enroll_publisher *p, time_t until)
 		;
 }
 
+/*
+ * Pass 1 when the revocation generation moved since the last scan (or on
+ * the first pass): a scan of every published row is not free, the read of
+ * the generation is.
+ */
+static int
+removals_if_revoked(sqlite3 *db, time_t now, int64_t *gen, bool *scanned,
+    lb_err *err)
+{
+	int64_t g;
+
+	if (ca_revocation_generation(db, &g, err) == -1)
+		return -1;
+	if (*scanned && g == *gen)
+		return 0;
+	if (queue_removals(db, now, err) == -1)
+		return -1;
+	*gen = g;
+	*scanned = true;
+	return 0;
+}
+
 static void *
 publisher_main(void *arg)
 {
 	struct enroll_publisher *p = arg;
 	sqlite3 *db = NULL;
 	time_t now, next = 0, due, down_until = 0;
+	int64_t gen = 0;
 	long down_backoff = 0;
-	bool down, any_ok;
+	bool down, answered, scanned = false;
 	lb_err err;
 
 	pthread_mutex_lock(&p->lock);
@@ -463,13 +487,13 @@ publisher_main(void *arg)
 		now = time(NULL);
 		next = now + POLL_SECONDS;
 		lb_err_clear(&err);
-		down = any_ok = false;
+		down = answered = false;
 		if (db == NULL)
 			db = ca_db_open(p->ca, &err);
-		if (db == NULL || queue_removals(db, now, &err) == -1 ||
-		    (now >= down_until && perform_due(p, db, now, &down,
-		    &any_ok, &err) == -1) || earliest_due(db, &due, &err) ==
-		    -1) {
+		if (db == NULL || removals_if_revoked(db, now, &gen, &scanned,
+		    &err) == -1 || (now >= down_until && perform_due(p, db,
+		    now, &down, &answered, &err) == -1) || earliest_due(db,
+		    &due, &err) == -1) {
 			/* the database will not be better in a tight loop */
 			log_warnx("directory publisher: %s", err.msg);
 			next = now + p->retry;
@@ -481,7 +505,7 @@ publisher_main(void *arg)
 			    down_backoff * 2 > p->retry_max ? p->retry_max :
 			    down_backoff * 2;
 			down_until = now + down_backoff;
-		} else if (any_ok) {
+		} else if (answered) {
 			down_backoff = 0;
 			down_until = 0;
 		}
@@ -525,8 +549,9 @@ enroll_publisher_start(ca_ctx *ca, const core_conf *conf, lb_err *err)
 		return NULL;
 	}
 	p->ca = ca;
-	if (read_backoff(conf, &p->retry, &p->retry_max, err) == -1 ||
-	    (p->dir = directory_open_at(conf, ca_get0_dir(ca), err)) == NULL)
+	/* no directory: LB_ENOTFOUND whatever else the section says */
+	if ((p->dir = directory_open_at(conf, ca_get0_dir(ca), err)) == NULL ||
+	    read_backoff(conf, &p->retry, &p->retry_max, err) == -1)
 		goto fail;
 	lock_ok = pthread_mutex_init(&p->lock, NULL) == 0;
 	if (lock_ok && pthread_condattr_init(&attr) == 0) {
@@ -579,3 +604,82 @@ enroll_publisher_stop(enroll_publisher *p)
 	directory_free(p->dir);
 	free(p);
 }
+
+int
+enroll_publish_foreach(sqlite3 *db,
+    int (*fn)(const enroll_publication *pb, void *arg), void *arg,
+    lb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	enroll_publication pb;
+	int r, rc = -1;
+
+	if (sqlite3_prepare_v2(db, "SELECT state, action, serial, email, "
+	    "attempts, next_try, last_error FROM publish_queue WHERE state IN "
+	    "('pending', 'failed') ORDER BY id", -1, &st, NULL) != SQLITE_OK) {
+		core_db_fail(db, "read the publication queue", err);
+		goto out;
+	}
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		pb.state = (const char *)sqlite3_column_text(st, 0);
+		pb.action = (const char *)sqlite3_column_text(st, 1);
+		pb.serial = (const char *)sqlite3_column_text(st, 2);
+		pb.email = (const char *)sqlite3_column_text(st, 3);
+		pb.attempts = (int64_t)sqlite3_column_int64(st, 4);
+		pb.next_try = (time_t)sqlite3_column_int64(st, 5);
+		pb.last_error = (const char *)sqlite3_column_text(st, 6);
+		if (pb.state == NULL || pb.action == NULL ||
+		    pb.serial == NULL || pb.email == NULL) {
+			lb_err_set(err, LB_EINTERNAL, "out of memory");
+			goto out;
+		}
+		if (fn(&pb, arg) != 0)
+			break;
+	}
+	if (r != SQLITE_DONE && r != SQLITE_ROW) {
+		core_db_fail(db, "read the publication queue", err);
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+enroll_publish_retry(sqlite3 *db, const char *actor, int *n, lb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	char detail[64];
+	int rc = -1;
+
+	*n = 0;
+	if (core_db_begin(db, err) == -1)
+		return -1;
+	if (sqlite3_prepare_v2(db, "UPDATE publish_queue SET state = "
+	    "'pending', next_try = ?1 WHERE state = 'failed'", -1, &st,
+	    NULL) != SQLITE_OK) {
+		core_db_fail(db, "queue failed publications again", err);
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		core_db_fail(db, "queue failed publications again", err);
+		goto out;
+	}
+	*n = sqlite3_changes(db);
+	snprintf(detail, sizeof(detail), "%d failed publication(s) queued "
+	    "again", *n);
+	if (*n > 0 && core_audit_append(db, actor, "publish-retry",
+	    "publish_queue", detail, err) == -1)
+		goto out;
+	if (core_db_commit(db, err) == -1)
+		goto out;
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	if (rc == -1)
+		core_db_rollback(db);
+	return rc;
+}
+

@@ -22,19 +22,6 @@
 
 #include "enroll/enroll_int.h"
 
-/*
- * Not yet in enroll_int.h / enroll.h (see the contracts below): the token
- * check with its internal reason for auth.c's audit row, and the listing
- * and revocation behind `lockbox token list|revoke`.
- */
-int enroll_token_verify(sqlite3 *db, const char *email, const char *secret,
-    enroll_identity *id, char *why, size_t whylen, lb_err *err);
-int enroll_token_list(sqlite3 *db, int (*fn)(int64_t id, const char *email,
-    const char *profiles, time_t created, time_t expires,
-    const char *creator, void *arg), void *arg, lb_err *err);
-int enroll_token_revoke(sqlite3 *db, int64_t id, const char *actor,
-    lb_err *err);
-
 #define TOKEN_RANDOM 32                 /* bytes of randomness */
 #define TOKEN_B64LEN 43                 /* base64url of 32 bytes, no pad */
 #define TOKEN_LEN (sizeof(ENROLL_TOKEN_PREFIX) - 1 + TOKEN_B64LEN)
@@ -221,9 +208,15 @@ enroll_token_create(ca_ctx *ca, sqlite3 *db, const enroll_token_opts *o,
 	list = o->profiles != NULL ? o->profiles : TOKEN_DEFAULT_PROFILES;
 	if (profiles_parse(ca, list, buf, sizeof(buf), names, &n, err) == -1)
 		goto out;
-	/* names are subscriber profiles (checked against the CA): a token
-	 * for a profile that needs names but has none is refused at
-	 * issuance by ca_sign_cert, which knows the validation type */
+	/* a profile that names individuals needs the names now, not at
+	 * the user's enrollment */
+	for (i = 0; o->given_name == NULL && i < n; i++)
+		if (ca_profile_individual(ca_profile_get(ca, names[i]))) {
+			lb_err_set(err, LB_EINVAL, "profile %s names "
+			    "individuals (validation = individual): give "
+			    "--given-name and --surname", names[i]);
+			goto out;
+		}
 	if ((s = secret_new(err)) == NULL || secret_hash(s, hash) == -1) {
 		lb_err_set(err, LB_EINTERNAL, "cannot hash the token");
 		goto out;
@@ -498,9 +491,10 @@ enroll_token_list(sqlite3 *db, int (*fn)(int64_t id, const char *email,
 	int rc = -1, s;
 
 	if (sqlite3_prepare_v2(db, "SELECT t.id, t.email, (SELECT "
-	    "group_concat(p.profile || CASE WHEN p.spent IS NULL THEN "
-	    "' (unspent)' ELSE ' (spent)' END, ', ') FROM "
-	    "enroll_token_profiles p WHERE p.token_id = t.id), t.created, "
+	    "group_concat(x, ', ') FROM (SELECT p.profile || CASE WHEN "
+	    "p.spent IS NULL THEN ' (unspent)' ELSE ' (spent)' END AS x FROM "
+	    "enroll_token_profiles p WHERE p.token_id = t.id ORDER BY "
+	    "p.profile)), t.created, "
 	    "t.expires, t.creator FROM enroll_tokens t ORDER BY t.id", -1,
 	    &st, NULL) != SQLITE_OK) {
 		core_db_fail(db, "prepare token list", err);

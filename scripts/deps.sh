@@ -10,7 +10,7 @@ build="build-essential pkg-config openssl libssl-dev libsqlite3-dev sqlite3
 libmicrohttpd-dev libgnutls28-dev libldap2-dev libjansson-dev
 libcurl4-openssl-dev libgfshare-dev libcmocka-dev curl"
 test="clang slapd ldap-utils gpgsm libnss3-tools gnutls-bin"
-bench="hyperfine python3-cryptography"
+bench="hyperfine python3-cryptography golang-cfssl"
 
 want=$build
 case "${1:-build}" in

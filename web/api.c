@@ -316,6 +316,7 @@ web_api_cert_revoke(struct web_req *r)
 	log_info("certificate %s revoked (%s) by %s", r->param,
 	    ca_reason_name(reason), actor);
 	crl_publisher_wake(r->srv->crl);
+	enroll_wake_publisher(r->srv->enroll);
 	/* committed: answer with the record as it now stands */
 	if (ca_cert_get(db, r->param, &ci, &err) == -1) {
 		ca_cert_info_clear(&ci);

@@ -28,6 +28,7 @@ struct conn_cache {
 	size_t der_len;
 	char *serial;
 	bool subscriber;            /* verified as which kind */
+	X509 *x;                    /* parsed, for a subscriber's */
 };
 
 void
@@ -48,6 +49,7 @@ web_conn_notify(void *cls, struct MHD_Connection *conn,
 		return;
 	free(cc->der);
 	free(cc->serial);
+	X509_free(cc->x);
 	free(cc);
 	*socket_context = NULL;
 }
@@ -179,6 +181,8 @@ conn_serial(struct web_req *r, const unsigned char *der, size_t len,
 		memcpy(copy, der, len);
 		free(cc->der);
 		free(cc->serial);
+		X509_free(cc->x);
+		cc->x = NULL;
 		cc->der = copy;
 		cc->der_len = len;
 		cc->subscriber = subscriber;
@@ -243,6 +247,7 @@ web_auth_subscriber(struct web_req *r, X509 **cert, lb_err *err)
 	const union MHD_ConnectionInfo *info;
 	const gnutls_datum_t *peers;
 	const unsigned char *p;
+	struct conn_cache *cc;
 	unsigned int n = 0;
 	char *serial;
 	lb_err verr;
@@ -265,10 +270,26 @@ web_auth_subscriber(struct web_req *r, X509 **cert, lb_err *err)
 		return lb_err_set(err, verr.code == LB_EINTERNAL ?
 		    LB_EINTERNAL : LB_EUNAUTH, "%s", verr.msg);
 	free(serial);
+	/* keep-alive requests reuse the certificate parsed for the first */
+	info = MHD_get_connection_info(r->conn,
+	    MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	cc = info != NULL ? info->socket_context : NULL;
+	if (cc != NULL && cc->x != NULL && cc->subscriber &&
+	    cc->der_len == peers[0].size &&
+	    memcmp(cc->der, peers[0].data, peers[0].size) == 0 &&
+	    X509_up_ref(cc->x) == 1) {
+		*cert = cc->x;
+		return 1;
+	}
 	p = peers[0].data;
 	if ((*cert = d2i_X509(NULL, &p, (long)peers[0].size)) == NULL) {
 		ERR_clear_error();
 		return lb_err_set(err, LB_EINTERNAL, "out of memory");
 	}
+	if (cc != NULL && cc->subscriber && cc->x == NULL &&
+	    cc->der_len == peers[0].size &&
+	    memcmp(cc->der, peers[0].data, peers[0].size) == 0 &&
+	    X509_up_ref(*cert) == 1)
+		cc->x = *cert;
 	return 1;
 }

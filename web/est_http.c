@@ -91,14 +91,19 @@ est_fail(struct web_req *r, const lb_err *err, unsigned retry_after)
 	char buf[700];
 	int n;
 
-	if (status >= 500 || status == 200) {
+	if ((status >= 500 || status == 200) && retry_after == 0) {
 		log_warnx("%s %s: %s", r->method, r->path, err->msg);
 		return web_est_error(r, 500, "internal error: see the server "
 		    "log");
 	}
-	if (status != 429)
+	if (status != 429 && retry_after == 0)
 		return web_est_error(r, status, err->msg);
-	n = snprintf(buf, sizeof(buf), "%s\n", err->msg);
+	/* throttled (429), or a dependency down for now (503) */
+	if (status != 429)
+		status = 503;
+	n = snprintf(buf, sizeof(buf), "%s\n", status == 503 ?
+	    "temporarily unavailable (the directory does not answer): try "
+	    "again later" : err->msg);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		n = (int)sizeof(buf) - 1;
 	snprintf(ra, sizeof(ra), "%u", retry_after > 0 ? retry_after : 1);
@@ -110,7 +115,7 @@ est_fail(struct web_req *r, const lb_err *err, unsigned retry_after)
 		MHD_destroy_response(resp);
 		return MHD_NO;
 	}
-	return web_queue(r, 429, resp, "text/plain; charset=utf-8", NULL);
+	return web_queue(r, status, resp, "text/plain; charset=utf-8", NULL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -120,12 +125,12 @@ int
 web_basic_auth_parse(const char *hdr, char **user, char **pass)
 {
 	unsigned char *dec = NULL;
-	size_t declen = 0, hlen;
+	size_t declen = 0;
 	const char *p;
 	char *colon;
 
 	*user = *pass = NULL;
-	if (hdr == NULL || (hlen = strlen(hdr)) > AUTH_HDR_MAX ||
+	if (hdr == NULL || strlen(hdr) > AUTH_HDR_MAX ||
 	    strncasecmp(hdr, "Basic", 5) != 0 || (hdr[5] != ' ' &&
 	    hdr[5] != '\t'))
 		return -1;
@@ -156,11 +161,12 @@ web_basic_auth_parse(const char *hdr, char **user, char **pass)
 /*
  * Authenticates the caller: HTTP Basic when sent (password or token),
  * else the TLS client certificate.  want_cert: the operation needs the
- * certificate (simplereenroll).  0, or -1 with the answer queued (*ret).
+ * certificate (simplereenroll); profile: what the caller wants (NULL:
+ * the policy).  0, or -1 with the answer queued (*ret).
  */
 static int
 est_authenticate(struct web_req *r, sqlite3 *db, bool want_cert,
-    enroll_identity *id, enum MHD_Result *ret)
+    const char *profile, enroll_identity *id, enum MHD_Result *ret)
 {
 	const char *hdr = MHD_lookup_connection_value(r->conn,
 	    MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
@@ -180,7 +186,7 @@ est_authenticate(struct web_req *r, sqlite3 *db, bool want_cert,
 		}
 		web_client_addr(r->conn, addr, sizeof(addr));
 		got = enroll_auth_basic(r->srv->enroll, db, addr, user, pass,
-		    id, &retry_after, &err);
+		    profile, id, &retry_after, &err);
 		free(user);
 		OPENSSL_clear_free(pass, strlen(pass));
 		if (got == -1) {
@@ -271,20 +277,37 @@ is_pkcs10(const char *ctype)
 	    0 && (ctype[n] == '\0' || ctype[n] == ';' || ctype[n] == ' ');
 }
 
-/* The certificate part (and for serverkeygen the key part) of an answer. */
-static enum MHD_Result
-est_answer(struct web_req *r, sqlite3 *db, const enroll_identity *id,
-    X509_REQ *req, enroll_result *res)
+/*
+ * The certificate the CSR's AsymmetricDecryptKeyIdentifier names (*to
+ * stays NULL without one).  -1 with err when it names none of the user's.
+ */
+static int
+key_transport(sqlite3 *db, const enroll_identity *id, X509_REQ *req,
+    X509 **to, lb_err *err)
 {
-	X509 *certs[1] = { res->cert }, *to = NULL;
-	char *cb64 = NULL, *kb64 = NULL, *body = NULL, *ctype = NULL;
-	size_t clen = 0, klen = 0, blen = 0;
 	unsigned char *kid = NULL;
 	size_t kidlen = 0;
+	int has;
+
+	*to = NULL;
+	if ((has = enroll_est_decrypt_key_id(req, &kid, &kidlen, err)) != 1)
+		return has;
+	*to = enroll_key_transport_cert(db, id->email, kid, kidlen, err);
+	OPENSSL_free(kid);
+	return *to != NULL ? 0 : -1;
+}
+
+/* The certificate part (and for serverkeygen the key part, encrypted to
+ * `to` when the client named a certificate) of an answer. */
+static enum MHD_Result
+est_answer(struct web_req *r, X509 *to, enroll_result *res)
+{
+	X509 *certs[1] = { res->cert };
+	char *cb64 = NULL, *kb64 = NULL, *body = NULL, *ctype = NULL;
+	size_t clen = 0, klen = 0, blen = 0;
 	enroll_part parts[2];
 	enum MHD_Result ret = MHD_NO;
 	lb_err err;
-	int has;
 
 	lb_err_clear(&err);
 	if (enroll_est_certs_only(certs, 1, &cb64, &clen, &err) == -1)
@@ -294,12 +317,6 @@ est_answer(struct web_req *r, sqlite3 *db, const enroll_identity *id,
 		free(cb64);
 		return ret;
 	}
-	/* RFC 7030 4.4.1.2: the key encrypted to a key the client names */
-	if ((has = enroll_est_decrypt_key_id(req, &kid, &kidlen, &err)) == -1)
-		goto fail;
-	if (has == 1 && (to = enroll_key_transport_cert(db, id->email, kid,
-	    kidlen, &err)) == NULL)
-		goto fail;
 	if ((to != NULL ? enroll_est_key_enveloped(res->key, to, &kb64, &klen,
 	    &err) : enroll_est_key_pkcs8(res->key, &kb64, &klen, &err)) == -1)
 		goto fail;
@@ -314,14 +331,12 @@ est_answer(struct web_req *r, sqlite3 *db, const enroll_identity *id,
 	ret = est_send(r, 200, ctype, body, blen, NULL, NULL);
 	goto out;
 fail:
-	/* the certificate is stored and its key escrowed: the client asks
-	 * again, or a recovery officer restores the key */
+	/* the certificate is stored and its key escrowed: a recovery
+	 * officer can restore the key */
 	log_warnx("%s %s: certificate issued but the key could not be "
 	    "returned: %s", r->method, r->path, err.msg);
 	ret = est_fail(r, &err, 0);
 out:
-	X509_free(to);
-	OPENSSL_free(kid);
 	free(cb64);
 	if (kb64 != NULL)
 		OPENSSL_clear_free(kb64, klen);
@@ -337,6 +352,7 @@ est_enroll(struct web_req *r, enum est_op op, const char *profile)
 	enroll_identity id;
 	enroll_result res;
 	X509_REQ *req = NULL;
+	X509 *to = NULL;
 	enum MHD_Result ret;
 	char msg[160], ra[24];
 	sqlite3 *db;
@@ -354,10 +370,17 @@ est_enroll(struct web_req *r, enum est_op op, const char *profile)
 		    "PKCS#10 request (Content-Type: application/pkcs10)");
 	if ((db = web_db(r->srv, &err)) == NULL)
 		return est_fail(r, &err, 0);
-	if (est_authenticate(r, db, op == EST_RENEW, &id, &ret) == -1)
+	if (est_authenticate(r, db, op == EST_RENEW, profile, &id, &ret) ==
+	    -1)
 		return ret;
 	if ((req = enroll_est_csr_decode(r->body, r->body_len, &err)) ==
 	    NULL) {
+		ret = est_fail(r, &err, 0);
+		goto out;
+	}
+	/* RFC 7030 4.4.1.2: the key is to be encrypted to a certificate the
+	 * CSR names; find it before anything is issued */
+	if (op == EST_KEYGEN && key_transport(db, &id, req, &to, &err) == -1) {
 		ret = est_fail(r, &err, 0);
 		goto out;
 	}
@@ -375,8 +398,9 @@ est_enroll(struct web_req *r, enum est_op op, const char *profile)
 		    strlen(msg), MHD_HTTP_HEADER_RETRY_AFTER, ra);
 		goto out;
 	}
-	ret = est_answer(r, db, &id, req, &res);
+	ret = est_answer(r, to, &res);
 out:
+	X509_free(to);
 	X509_REQ_free(req);
 	enroll_result_clear(&res);
 	enroll_identity_clear(&id);
@@ -460,7 +484,7 @@ web_api_policy(struct web_req *r)
 		return web_send_lb_err(r, &err);
 	if ((db = web_db(r->srv, &err)) == NULL)
 		return web_send_lb_err(r, &err);
-	if (est_authenticate(r, db, false, &id, &ret) == -1)
+	if (est_authenticate(r, db, false, NULL, &id, &ret) == -1)
 		return ret;
 	base = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_HOST);

@@ -108,9 +108,19 @@ http_date(time_t t, char *out, size_t outlen)
 	strftime(out, outlen, "%a, %d %b %Y %H:%M:%S GMT", &tm);
 }
 
-/* Queues the DER answer, with RFC 5019 caching headers when cacheable. */
+/* MHD's free callback for a DER answer from crl/ocsp.c. */
+static void
+der_free(void *p)
+{
+	OPENSSL_free(p);
+}
+
+/*
+ * Queues the DER answer (consumed: MHD frees it with the response, no
+ * copy), with RFC 5019 caching headers when cacheable.
+ */
 static enum MHD_Result
-send_ocsp(struct web_req *r, const unsigned char *der, size_t len,
+send_ocsp(struct web_req *r, unsigned char *der, size_t len,
     const crl_ocsp_result *res, bool cacheable, time_t now)
 {
 	struct MHD_Response *resp;
@@ -122,9 +132,11 @@ send_ocsp(struct web_req *r, const unsigned char *der, size_t len,
 	    OCSP_RESPONSE_STATUS_SUCCESSFUL && !res->nonce &&
 	    res->next_update > now;
 
-	if ((resp = MHD_create_response_from_buffer(len, (void *)der,
-	    MHD_RESPMEM_MUST_COPY)) == NULL)
+	if ((resp = MHD_create_response_from_buffer_with_free_callback(len,
+	    der, der_free)) == NULL) {
+		OPENSSL_free(der);
 		goto out;
+	}
 	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 	    OCSP_RESP_TYPE) != MHD_YES ||
 	    MHD_add_response_header(resp, "X-Content-Type-Options",
@@ -177,7 +189,6 @@ answer(struct web_req *r, const unsigned char *req, size_t len,
 	crl_ocsp_result res;
 	sqlite3 *db;
 	time_t now = time(NULL);
-	enum MHD_Result ret;
 	lb_err err;
 
 	lb_err_clear(&err);
@@ -190,9 +201,7 @@ answer(struct web_req *r, const unsigned char *req, size_t len,
 	if (crl_ocsp_respond_db(r->srv->ocsp, db, req, len, now, &der, &dlen,
 	    &res) == -1)
 		return web_send_error(r, 500, "cannot encode an OCSP response");
-	ret = send_ocsp(r, der, dlen, &res, cacheable, now);
-	OPENSSL_free(der);
-	return ret;
+	return send_ocsp(r, der, dlen, &res, cacheable, now);
 }
 
 /* application/ocsp-request, parameters allowed. */

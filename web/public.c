@@ -87,6 +87,7 @@ out:
 /*
  * GET /healthz: 503 when the database does not answer; else 200 with
  * status "ok", or "degraded" when a CRL publication target is failing
+ * or user certificates wait for the directory (over an hour, or failed)
  * (the daemon still serves, so load balancers should keep it).
  */
 enum MHD_Result
@@ -97,6 +98,7 @@ web_pub_healthz(struct web_req *r)
 	json_t *j, *crl;
 	lb_err err;
 	bool degraded = false;
+	enroll_publish_counts pc;
 	time_t t;
 
 	lb_err_clear(&err);
@@ -113,8 +115,21 @@ web_pub_healthz(struct web_req *r)
 		    err.msg);
 		return web_send_error(r, 503, "the database does not answer");
 	}
+	if (enroll_publish_counts_get(db, &pc, &err) == -1) {
+		json_decref(crl);
+		log_warnx("health check: the publication queue does not read: "
+		    "%s", err.msg);
+		return web_send_error(r, 503, "the database does not answer");
+	}
+	/* user certificates waiting for the directory over an hour, or
+	 * given up on: someone should look */
+	if (pc.failed > 0 || (pc.oldest_pending != 0 &&
+	    t - pc.oldest_pending > 3600))
+		degraded = true;
 	core_time_fmt(t, now, sizeof(now));
-	j = json_pack("{s:s, s:s, s:s, s:o}", "status", degraded ? "degraded" :
-	    "ok", "database", "ok", "time", now, "crl", crl);
+	j = json_pack("{s:s, s:s, s:s, s:o, s:{s:I, s:I}}", "status",
+	    degraded ? "degraded" : "ok", "database", "ok", "time", now,
+	    "crl", crl, "publish", "pending", (json_int_t)pc.pending,
+	    "failed", (json_int_t)pc.failed);
 	return web_send_json(r, 200, j);
 }

@@ -35,8 +35,13 @@
 #define DEFAULT_LISTEN      "127.0.0.1:8443"
 #define DEFAULT_HTTP_LISTEN "127.0.0.1:8080"
 #define PEM_MAX             ((size_t)1024 * 1024)
-/* Per-connection memory: request line, headers and MHD's buffers. */
-#define CONN_MEMORY_LIMIT   ((size_t)128 * 1024)
+/*
+ * Per-connection memory: request line, headers and MHD's read and write
+ * buffers (bodies are copied out into the request's own buffer, up to
+ * body_limit).  libmicrohttpd 0.9.75 clears the whole pool for every
+ * keep-alive request, so a larger pool costs every request.
+ */
+#define CONN_MEMORY_LIMIT   ((size_t)32 * 1024)
 /* How long shutdown waits for in-flight requests. */
 #define DRAIN_SECONDS       10
 /* TLS 1.2 and 1.3 only, no SHA-1 signatures. */
@@ -92,7 +97,7 @@ read_config(struct web_server *srv, lb_err *err)
 {
 	const core_conf *conf = ca_get0_conf(srv->ca);
 
-	if (conf_uint(conf, "threads", 4, 1, 256, &srv->threads, err) == -1 ||
+	if (conf_uint(conf, "threads", 16, 1, 256, &srv->threads, err) == -1 ||
 	    core_conf_get_size(conf, "server", "body_limit", 65536, 1024,
 	    (size_t)64 * 1024 * 1024,
 	    &srv->body_limit, err) == -1 ||

@@ -12,7 +12,7 @@
 # by a user bind, group membership, userCertificate;binary added/removed.
 . "$SRC/tests/integration/lib.sh"
 
-TOOL=$SRC/build/tools/ldap_publish
+TOOL=$(dirname "$LOCKBOX")/tools/ldap_publish
 SLAPD_SH=$SRC/tests/integration/slapd.sh
 [ -x "$TOOL" ] || { fail "ldap_publish built (make unit)"; exit 1; }
 command -v ldapsearch >/dev/null || { fail "ldap-utils installed"; exit 1; }
@@ -132,29 +132,16 @@ check "  ... byte-identical delta CRL" same 'deltaRevocationList;binary' "$T/crl
 
 # Enrollment side: users in ou=People, a group in ou=Groups.
 ALICE="uid=alice,ou=People,$LDAP_BASE"
-ldapadd -x -H "$LDAP_URI" -D "$LDAP_BINDDN" -w "$ROOTPW" >/dev/null 2>&1 <<EOF
-dn: $ALICE
-objectClass: inetOrgPerson
-uid: alice
-cn: Alice Liddell
-givenName: Alice
-sn: Liddell
-mail: alice@example.org
-userPassword: alice-secret
-
-dn: uid=bob,ou=People,$LDAP_BASE
-objectClass: inetOrgPerson
-uid: bob
-cn: Bob Builder
-sn: Builder
-mail: bob@example.org
-userPassword: bob-secret
-
+{
+    ldif_person alice "Alice Liddell" Liddell Alice
+    ldif_person bob "Bob Builder" Builder
+    cat <<EOF
 dn: cn=mail-users,ou=Groups,$LDAP_BASE
 objectClass: groupOfNames
 cn: mail-users
 member: $ALICE
 EOF
+} | ldapadd -x -H "$LDAP_URI" -D "$LDAP_BINDDN" -w "$ROOTPW" >/dev/null 2>&1
 user() { "$TOOL" "$DIR" --user "$@"; }
 printf 'alice-secret\n' >"$T/alice.pw"
 printf 'not-her-password\n' >"$T/wrong.pw"

@@ -17,35 +17,14 @@ DIR=$T/ca
 SERVE=$LOCKBOX
 if [ -x "${LOCKBOX_ASAN:-}" ]; then SERVE=$LOCKBOX_ASAN; fi
 
-SLAPD_DIR=""
-stop_slapd() {
-    [ -n "$SLAPD_DIR" ] || return 0
-    bash "$SLAPD_SH" stop "$SLAPD_DIR"
-    SLAPD_DIR=""
-}
-at_exit stop_slapd
-env=$(bash "$SLAPD_SH" start) || { fail "throwaway slapd starts"; exit 1; }
-eval "$env"
-ok "throwaway slapd on $LDAP_URI"
-ROOTPW=$LDAP_BINDPW
+slapd_up
 PORT_LDAP=$LDAP_PORT
 
 check "init a CA (ec-p256)" $LOCKBOX init --dir "$DIR" --key-type ec-p256 --name "LDAP CRL CA"
 check "the template has a commented [directory] section (LDAP off)" grep -qx '# \[directory\]' "$DIR/lockbox.conf"
 CADN="cn=LDAP CRL CA,ou=PKI,$LDAP_BASE"
-printf '%s\n' "$LDAP_BINDPW" >"$DIR/ldap.pass"
-chmod 600 "$DIR/ldap.pass"
+directory_conf
 cat >>"$DIR/lockbox.conf" <<EOF
-
-[directory]
-uri = $LDAP_URI
-bind_dn = $LDAP_BINDDN
-bind_password_file = ldap.pass
-base_dn = $LDAP_BASE
-timeout = 2
-network_timeout = 2
-retry = 1
-retry_max = 2
 
 [crl]
 coalesce = 1

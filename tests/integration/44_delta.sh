@@ -3,8 +3,10 @@
 # CRL at /delta.crl (critical Delta CRL Indicator naming the previous full
 # CRL, the revocations since), advertised by the full CRL's Freshest CRL;
 # `openssl verify -use_deltas` with an older full CRL and the new delta
-# refuses a certificate revoked after that full CRL.  With the default
-# (delta = no): no /delta.crl and no Freshest CRL.
+# refuses a certificate revoked after that full CRL.  A revoked certificate
+# that expires after a full CRL listed it drops off the next full CRL and
+# is on that delta as Remove From CRL, so that base + delta pass it.  With
+# the default (delta = no): no /delta.crl and no Freshest CRL.
 . "$SRC/tests/integration/lib.sh"
 
 DIR=$T/ca
@@ -92,6 +94,34 @@ openssl crl -inform DER -in "$T/full" -out "$T/full.pem"
 expect_fail "the new full CRL alone refuses alice too" openssl verify -crl_check -CAfile "$DIR/ca.pem" -CRLfile "$T/full.pem" -purpose smimesign "$T/alice.pem"
 check "audit records the delta" test -n "$(db_count "SELECT id FROM audit WHERE action = 'crl' AND object = '$N1' AND detail LIKE '%delta=1 base=$N0'")"
 stop
+
+# --- expired after the base: removeFromCRL ---------------------------------------
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/carol.key" \
+    -out "$T/carol.csr" -subj "/CN=carol" 2>/dev/null
+$LOCKBOX issue --dir "$DIR" --profile smime-sign --csr "$T/carol.csr" --email carol@example.org --out "$T/carol.pem" >"$T/carol.serial"
+CAROL=$(cat "$T/carol.serial")
+check "revoke carol" $LOCKBOX revoke --dir "$DIR" "$CAROL" --reason superseded
+# carol's certificate runs out two seconds from now (the store's view of it)
+sqlite3 "$DIR/lockbox.db" "UPDATE certificates SET not_after = $(($(date +%s) + 2)) WHERE serial = '$CAROL'"
+check "lockbox crl: a base that lists carol" $LOCKBOX crl --dir "$DIR"
+openssl crl -inform DER -in "$DIR/pub/ca.crl" -out "$T/base2.pem"
+N2=$(hexnum "$DIR/pub/ca.crl")
+check "carol is on that full CRL" sh -c "openssl crl -in '$T/base2.pem' -noout -text | grep -q 'Serial Number: $CAROL'"
+sleep 3
+check "lockbox crl after carol expired" $LOCKBOX crl --dir "$DIR"
+openssl crl -inform DER -in "$DIR/pub/ca.crl" -noout -text >"$T/full3.txt"
+openssl crl -inform DER -in "$DIR/pub/delta.crl" -noout -text >"$T/delta3.txt"
+openssl crl -inform DER -in "$DIR/pub/delta.crl" -out "$T/delta3.pem"
+check "carol is off the new full CRL" sh -c "! grep -q 'Serial Number: $CAROL' '$T/full3.txt'"
+base=$(grep -A1 "Delta CRL Indicator" "$T/delta3.txt" | tail -n1 | tr -d ' ')
+check "the delta names base $N2" test "$((base))" = "$N2"
+check "the delta lists carol as Remove From CRL" sh -c "grep -A4 'Serial Number: $CAROL' '$T/delta3.txt' | grep -q 'Remove From CRL'"
+# alice is still revoked: within the base's backdated thisUpdate she may be
+# on the delta again, but never as Remove From CRL
+check "alice is not Remove From CRL" sh -c "! grep -A4 'Serial Number: $ALICE' '$T/delta3.txt' | grep -q 'Remove From CRL'"
+expect_fail "the base alone refuses carol" openssl verify -crl_check -CAfile "$DIR/ca.pem" -CRLfile "$T/base2.pem" -purpose smimesign "$T/carol.pem"
+check "base + delta with -use_deltas drop carol" openssl verify -crl_check -use_deltas -CAfile "$DIR/ca.pem" -CRLfile "$T/base2.pem" -CRLfile "$T/delta3.pem" -purpose smimesign "$T/carol.pem"
+expect_fail "and still refuse alice" openssl verify -crl_check -use_deltas -CAfile "$DIR/ca.pem" -CRLfile "$T/base2.pem" -CRLfile "$T/delta3.pem" -purpose smimesign "$T/alice.pem"
 
 # --- the default: no delta ---------------------------------------------------------
 NDIR=$T/nodelta

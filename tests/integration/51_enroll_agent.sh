@@ -57,8 +57,9 @@ check "  ... writing no key or certificate" sh -c "! ls '$T/wrong' | grep -q '\\
 
 # --- first enrollment by token -------------------------------------------------
 check "enroll by token (HOME as the default directory)" env HOME="$T/home" $LOCKBOX "${ENROLL[@]}" --token-file "$T/token"
-check "  ... smime-sign enrolled" grep -q "^smime-sign: enrolled, serial [0-9A-F]*$" "$T/.out"
-check "  ... smime-enc enrolled" grep -q "^smime-enc: enrolled, serial [0-9A-F]*$" "$T/.out"
+cp "$T/.out" "$T/first.out"
+check "  ... smime-sign enrolled" grep -q "^smime-sign: enrolled, serial [0-9A-F]*$" "$T/first.out"
+check "  ... smime-enc enrolled" grep -q "^smime-enc: enrolled, serial [0-9A-F]*$" "$T/first.out"
 for f in smime-sign.key smime-sign.crt smime-sign.p12 smime-sign.p12.pass smime-enc.key \
     smime-enc.crt smime-enc.p12 smime-enc.p12.pass ca.pem server-ca.pem state.json; do
     [ -f "$A/$f" ] && ok "  ... $f written" || fail "  ... $f written"
@@ -68,10 +69,10 @@ for f in smime-sign.key smime-enc.key smime-sign.p12 smime-sign.p12.pass smime-e
     m=$(stat -c %a "$A/$f" 2>/dev/null)
     [ "$m" = 600 ] && ok "  ... $f is 0600" || fail "  ... $f is 0600 (is $m)"
 done
-check "  ... no staged or pending file left" sh -c "! ls '$A' | grep -q 'new\$\\|pending'"
+check "  ... no staged or pending file left" sh -c "! ls '$A' | grep -q '\\.new\\|pending'"
 check "signing certificate verifies (smimesign) against the CA" openssl verify -CAfile "$DIR/ca.pem" -purpose smimesign "$A/smime-sign.crt"
 check "encryption certificate verifies (smimeencrypt)" openssl verify -CAfile "$DIR/ca.pem" -purpose smimeencrypt "$A/smime-enc.crt"
-check "ca.pem from cacerts is the CA certificate" sh -c "openssl x509 -in '$A/ca.pem' -outform DER | cmp - <(openssl x509 -in '$DIR/ca.pem' -outform DER)"
+check "ca.pem from cacerts is the CA certificate" bash -c "openssl x509 -in '$A/ca.pem' -outform DER | cmp - <(openssl x509 -in '$DIR/ca.pem' -outform DER)"
 samekey() { # KEY CERT
     cmp <(openssl pkey -in "$1" -pubout -outform DER) <(openssl x509 -in "$2" -noout -pubkey | openssl pkey -pubin -outform DER)
 }
@@ -80,7 +81,7 @@ check "smime-enc.key matches its certificate" samekey "$A/smime-enc.key" "$A/smi
 check "the signing key is EC P-256 (preferred type)" sh -c "openssl pkey -in '$A/smime-sign.key' -noout -text | grep -q 'prime256v1'"
 check "the signing certificate names the e-mail" sh -c "openssl x509 -in '$A/smime-sign.crt' -noout -ext subjectAltName | grep -q 'email:$EMAIL'"
 for p in smime-sign smime-enc; do
-    check "$p.p12 opens with its password and holds the certificate" sh -c "
+    check "$p.p12 opens with its password and holds the certificate" bash -c "
         openssl pkcs12 -in '$A/$p.p12' -passin 'file:$A/$p.p12.pass' -nokeys -clcerts 2>/dev/null |
         openssl x509 -outform DER | cmp - <(openssl x509 -in '$A/$p.crt' -outform DER)"
 done
@@ -90,14 +91,14 @@ check "$EMAIL signs with the enrolled pair (openssl cms)" sh -c "
     openssl cms -verify -in '$T/msg.sig' -CAfile '$A/ca.pem' -purpose smimesign -out /dev/null"
 check "mail encrypted to the enrolled certificate decrypts (openssl cms)" sh -c "
     echo 'old secret' >'$T/old.txt' &&
-    openssl cms -encrypt -aes256 -in '$T/old.txt' -out '$T/old.p7m' '$A/smime-enc.crt' &&
-    openssl cms -decrypt -in '$T/old.p7m' -inkey '$A/smime-enc.key' -recip '$A/smime-enc.crt' | cmp - '$T/old.txt'"
+    openssl cms -encrypt -binary -aes256 -in '$T/old.txt' -out '$T/old.p7m' '$A/smime-enc.crt' &&
+    openssl cms -decrypt -binary -in '$T/old.p7m' -inkey '$A/smime-enc.key' -recip '$A/smime-enc.crt' | cmp - '$T/old.txt'"
 ENC1=$(openssl x509 -in "$A/smime-enc.crt" -noout -serial | cut -d= -f2)
 SIGN1=$(openssl x509 -in "$A/smime-sign.crt" -noout -serial | cut -d= -f2)
 check "the encryption key is escrowed on the server" test "$(sqlite3 "$DIR/lockbox.db" "SELECT count(*) FROM escrow_records WHERE serial = '$ENC1'")" = 1
 check "state.json names the server, the copied CA file and the user" python3 -c "
-import json,sys; d=json.load(open('$A/state.json'))
-sys.exit(0 if d['server'] == '$HTTPS' and d['user'] == '$EMAIL' and d['ca_cert'] == '$A/server-ca.pem' else 1)"
+import json,os,sys; d=json.load(open('$A/state.json'))
+sys.exit(0 if d['server'] == '$HTTPS' and d['user'] == '$EMAIL' and d['ca_cert'] == os.path.realpath('$A/server-ca.pem') else 1)"
 
 expect_code "the spent token is refused" 1 $LOCKBOX "${ENROLL[@]}" --token-file "$T/token" --dir "$T/again"
 check "  ... with a clear 401 message" grep -q "refused the credentials.*401" "$T/.out"
@@ -105,8 +106,9 @@ check "  ... with a clear 401 message" grep -q "refused the credentials.*401" "$
 # --- --auto: nothing due ----------------------------------------------------------
 cp "$A/smime-sign.crt" "$T/sign1.crt"; cp "$A/smime-enc.crt" "$T/enc1.crt"
 check "--auto with nothing due exits 0" env HOME="$T/home" $LOCKBOX enroll --auto
-check "  ... smime-sign up to date" grep -q "^smime-sign: up to date until 20" "$T/.out"
-check "  ... smime-enc up to date" grep -q "^smime-enc: up to date until 20" "$T/.out"
+cp "$T/.out" "$T/auto1.out"
+check "  ... smime-sign up to date" grep -q "^smime-sign: up to date until 20" "$T/auto1.out"
+check "  ... smime-enc up to date" grep -q "^smime-enc: up to date until 20" "$T/auto1.out"
 check "  ... and changes nothing" sh -c "cmp -s '$A/smime-sign.crt' '$T/sign1.crt' && cmp -s '$A/smime-enc.crt' '$T/enc1.crt'"
 
 # --- --auto: renewal due (renew_days beyond the validity) -----------------------
@@ -114,12 +116,13 @@ stop
 sed -i -e '/^\[profile\.smime-sign\]/a renew_days = 400' -e '/^\[profile\.smime-enc\]/a renew_days = 400' "$DIR/lockbox.conf"
 start
 check "--auto renews what is due" $LOCKBOX enroll --auto --dir "$A"
-check "  ... smime-sign renewed" grep -q "^smime-sign: renewed, serial [0-9A-F]*$" "$T/.out"
-check "  ... smime-enc renewed (authenticated by the new signing certificate)" grep -q "^smime-enc: renewed, serial [0-9A-F]*$" "$T/.out"
+cp "$T/.out" "$T/auto2.out"
+check "  ... smime-sign renewed" grep -q "^smime-sign: renewed, serial [0-9A-F]*$" "$T/auto2.out"
+check "  ... smime-enc renewed (authenticated by the new signing certificate)" grep -q "^smime-enc: renewed, serial [0-9A-F]*$" "$T/auto2.out"
 SIGN2=$(openssl x509 -in "$A/smime-sign.crt" -noout -serial | cut -d= -f2)
 ENC2=$(openssl x509 -in "$A/smime-enc.crt" -noout -serial | cut -d= -f2)
 check "  ... new serials" sh -c "[ -n '$SIGN2' ] && [ '$SIGN2' != '$SIGN1' ] && [ -n '$ENC2' ] && [ '$ENC2' != '$ENC1' ]"
-check "  ... a new signing key, matching the new certificate" sh -c "samekey() { cmp <(openssl pkey -in \"\$1\" -pubout -outform DER) <(openssl x509 -in \"\$2\" -noout -pubkey | openssl pkey -pubin -outform DER); }; samekey '$A/smime-sign.key' '$A/smime-sign.crt' && ! samekey '$A/smime-sign.key' '$T/sign1.crt'" 
+check "  ... a new signing key, matching the new certificate" bash -c "samekey() { cmp <(openssl pkey -in \"\$1\" -pubout -outform DER) <(openssl x509 -in \"\$2\" -noout -pubkey | openssl pkey -pubin -outform DER); }; samekey '$A/smime-sign.key' '$A/smime-sign.crt' && ! samekey '$A/smime-sign.key' '$T/sign1.crt'" 
 check "  ... the new signing certificate keeps the subject" test "$(openssl x509 -in "$A/smime-sign.crt" -noout -subject)" = "$(openssl x509 -in "$T/sign1.crt" -noout -subject)"
 check "  ... the new encryption pair matches and verifies" sh -c "openssl verify -CAfile '$DIR/ca.pem' -purpose smimeencrypt '$A/smime-enc.crt' >/dev/null"
 check "  ... smime-enc.key matches the new certificate" samekey "$A/smime-enc.key" "$A/smime-enc.crt"
@@ -129,7 +132,7 @@ for s in key crt p12 p12.pass; do
 done
 check "  ... the old key is still 0600" test "$(stat -c %a "$A/smime-enc-$ENC1.key")" = 600
 check "  ... old mail still decrypts with the kept key" sh -c "
-    openssl cms -decrypt -in '$T/old.p7m' -inkey '$A/smime-enc-$ENC1.key' -recip '$A/smime-enc-$ENC1.crt' | cmp - '$T/old.txt'"
+    openssl cms -decrypt -binary -in '$T/old.p7m' -inkey '$A/smime-enc-$ENC1.key' -recip '$A/smime-enc-$ENC1.crt' | cmp - '$T/old.txt'"
 check "  ... the old signing certificate is superseded on the server" sh -c "$LOCKBOX show --dir '$DIR' --json '$SIGN1' | grep -q '\"status\": *\"superseded\"'"
 check "  ... the new encryption key is escrowed" test "$(sqlite3 "$DIR/lockbox.db" "SELECT count(*) FROM escrow_records WHERE serial = '$ENC2'")" = 1
 check "  ... no signing key kept under the old serial (only encryption keys are)" sh -c "! ls '$A' | grep -q '^smime-sign-'"
@@ -141,8 +144,37 @@ start
 cp "$A/smime-enc.key" "$T/enc2.key"
 mv "$A/smime-enc.key" "$A/smime-enc.key.new"; mv "$A/smime-enc.crt" "$A/smime-enc.crt.new"
 check "--auto finishes an interrupted update and is then up to date" $LOCKBOX enroll --auto --dir "$A"
-check "  ... both up to date" sh -c "grep -q '^smime-sign: up to date' '$T/.out' && grep -q '^smime-enc: up to date' '$T/.out'"
+cp "$T/.out" "$T/auto3.out"
+check "  ... both up to date" sh -c "grep -q '^smime-sign: up to date' '$T/auto3.out' && grep -q '^smime-enc: up to date' '$T/auto3.out'"
 check "  ... the staged pair is in place" sh -c "cmp -s '$A/smime-enc.key' '$T/enc2.key' && [ ! -e '$A/smime-enc.key.new' ]"
+cp "$A/smime-sign.key" "$T/sign2.key"
+echo junk >"$A/smime-sign.key.new"; echo junk >"$A/smime-sign.p12.new"
+check "--auto drops a half-staged update (no certificate staged)" $LOCKBOX enroll --auto --dir "$A"
+check "  ... the leftovers are gone, the pair unchanged" sh -c "[ ! -e '$A/smime-sign.key.new' ] && [ ! -e '$A/smime-sign.p12.new' ] && cmp -s '$A/smime-sign.key' '$T/sign2.key'"
+stop
+
+# --- approval = manual: 202, approve, the next run gets it with the same key ----
+sed -i '/^\[profile\.smime-sign\]/a approval = manual' "$DIR/lockbox.conf"
+start
+B=$T/bob
+$LOCKBOX token create --dir "$DIR" --email bob@example.org | tail -n1 >"$T/bobtoken"
+BOB=(enroll --server "$HTTPS" --ca-cert "$DIR/ca.pem" --user bob@example.org --token-file "$T/bobtoken" --dir "$B")
+check "approval pending: enroll exits 0" $LOCKBOX "${BOB[@]}"
+cp "$T/.out" "$T/bob1.out"
+check "  ... smime-sign awaits approval, with the server's Retry-After" grep -q "^smime-sign: the request awaits an operator's approval; run again after [0-9]* seconds" "$T/bob1.out"
+check "  ... smime-enc (automatic approval) enrolled" grep -q "^smime-enc: enrolled" "$T/bob1.out"
+check "  ... no signing certificate yet, the request's key kept 0600" sh -c "[ ! -e '$B/smime-sign.crt' ] && [ \"\$(stat -c %a '$B/smime-sign.pending.key')\" = 600 ]"
+cp "$B/smime-sign.pending.key" "$T/bob-pending.key"
+check "running again before the decision: still pending, exit 0" $LOCKBOX "${BOB[@]}"
+check "  ... still awaiting approval" sh -c "grep -q '^smime-sign: the request awaits' '$T/.out' && [ ! -e '$B/smime-sign.crt' ]"
+RID=$($LOCKBOX request list --dir "$DIR" | awk '/bob@example.org/ { print $1; exit }')
+check "the operator approves the request" $LOCKBOX request approve "$RID" --dir "$DIR"
+check "the next run gets the certificate" $LOCKBOX "${BOB[@]}"
+check "  ... smime-sign enrolled" grep -q "^smime-sign: enrolled, serial" "$T/.out"
+check "  ... for the key of the request, now smime-sign.key, pending key gone" sh -c "
+    cmp -s '$B/smime-sign.key' '$T/bob-pending.key' && [ ! -e '$B/smime-sign.pending.key' ] &&
+    openssl verify -CAfile '$DIR/ca.pem' -purpose smimesign '$B/smime-sign.crt' >/dev/null"
+check "  ... the key matches the certificate" samekey "$B/smime-sign.key" "$B/smime-sign.crt"
 stop
 
 # --- a fake EST server: malformed and hostile answers -----------------------------
@@ -203,6 +235,11 @@ routes '{"/api/v1/policy": {"file": "notjson", "headers": {"Content-Type": "appl
 expect_code "a policy that is not JSON: exit 1" 1 $LOCKBOX "${FAKE[@]}" --dir "$T/f1"
 check "  ... saying so" grep -q "not a policy document" "$T/.out"
 
+printf '{"user": {"email": "%s"}, "profiles": [{"name": "smime-sign", "enroll": false}]}' "$EMAIL" >"$F/none"
+routes '{"/api/v1/policy": {"file": "none"}, '"$CACERTS"'}'
+expect_code "a policy entitling to no profile: exit 1" 1 $LOCKBOX "${FAKE[@]}" --dir "$T/f0"
+check "  ... saying so" grep -q "entitles $EMAIL to no profile" "$T/.out"
+
 head -c 2000000 /dev/zero | tr '\0' ' ' >"$F/huge"
 routes '{"/api/v1/policy": {"file": "huge", "headers": {"Content-Type": "application/json"}}}'
 expect_code "an oversized policy (2 MB): exit 1" 1 $LOCKBOX "${FAKE[@]}" --dir "$T/f2"
@@ -244,6 +281,23 @@ printf 'bad password\n' >"$F/unauth"
 routes '{"/api/v1/policy": {"status": 401, "file": "unauth", "headers": {"Content-Type": "text/plain", "WWW-Authenticate": "Basic realm=\"x\""}}}'
 expect_code "401 on the policy: exit 1" 1 $LOCKBOX "${FAKE[@]}" --dir "$T/f8"
 check "  ... a clear message" grep -q "refused the credentials for the policy (HTTP 401): bad password: check --user" "$T/.out"
+
+# --auto against the fake server: the policy's renew_after decides
+mkdir -p "$T/fa"; cp "$A"/smime-sign.* "$A"/ca.pem "$T/fa/"
+printf '{"server": "https://127.0.0.1:%s", "ca_cert": "%s", "user": "%s"}' "$P3" "$F/cert.pem" "$EMAIL" >"$T/fa/state.json"
+autopolicy() { # RENEW_AFTER
+    printf '{"user": {"email": "%s"}, "profiles": [{"name": "smime-sign", "enroll": true, "escrow": false, "key_types": ["ec-p256"], "renew_percent": 80, "renew_days": 30, "est": {"simplereenroll": "/.well-known/est/simplereenroll", "simpleenroll": "/.well-known/est/simpleenroll", "cacerts": "/.well-known/est/cacerts"}, "certificates": [{"serial": "%s", "renew_after": "%s", "status": "valid"}]}]}' \
+        "$EMAIL" "$SIGN2" "$1" >"$F/p-auto"
+}
+autopolicy 2099-01-02T03:04:05Z
+routes '{"/api/v1/policy": {"file": "p-auto"}, '"$CACERTS"'}'
+check "--auto: the policy's renew_after in the future: up to date" $LOCKBOX enroll --auto --dir "$T/fa"
+check "  ... until exactly that date" grep -qx "smime-sign: up to date until 2099-01-02T03:04:05Z" "$T/.out"
+for bad in garbage 2026-13-01T00:00:00Z "2026-01-01 00:00:00" 2026-01-01T00:00:00Zjunk ""; do
+    autopolicy "$bad"
+    expect_code "--auto: a malformed renew_after '$bad': exit 1" 1 $LOCKBOX enroll --auto --dir "$T/fa"
+done
+check "  ... saying so, renewing nothing" sh -c "grep -q 'malformed renew_after' '$T/.out' && cmp -s '$T/fa/smime-sign.crt' '$A/smime-sign.crt'"
 
 n=$(wc -l <"$F/log")
 expect_code "a server whose certificate does not chain to --ca-cert: exit 1" 1 $LOCKBOX enroll --server "https://127.0.0.1:$P3" --ca-cert "$DIR/ca.pem" --user "$EMAIL" --token-file "$T/badtoken" --dir "$T/f9"

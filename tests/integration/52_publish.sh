@@ -17,17 +17,7 @@ SLAPD_SH=$SRC/tests/integration/slapd.sh
 command -v ldapsearch >/dev/null || { fail "ldap-utils installed"; exit 1; }
 command -v sqlite3 >/dev/null || { fail "sqlite3 installed"; exit 1; }
 
-SLAPD_DIR=""
-stop_slapd() {
-    [ -n "$SLAPD_DIR" ] || return 0
-    bash "$SLAPD_SH" stop "$SLAPD_DIR"
-    SLAPD_DIR=""
-}
-at_exit stop_slapd
-env=$(bash "$SLAPD_SH" start) || { fail "throwaway slapd starts"; exit 1; }
-eval "$env"
-ok "throwaway slapd on $LDAP_URI"
-ROOTPW=$LDAP_BINDPW
+slapd_up
 PORT_LDAP=$LDAP_PORT
 
 # add_user UID: an inetOrgPerson UID@example.org in ou=People.
@@ -45,20 +35,7 @@ check "users alice and bob in ou=People" sh -c "$(declare -f add_user); LDAP_URI
 
 DIR=$T/ca
 $LOCKBOX init --dir "$DIR" --key-type ec-p256 >/dev/null || { fail "init"; exit 1; }
-printf '%s\n' "$ROOTPW" >"$DIR/ldap.pass"
-chmod 600 "$DIR/ldap.pass"
-cat >>"$DIR/lockbox.conf" <<EOF
-
-[directory]
-uri = $LDAP_URI
-bind_dn = $LDAP_BINDDN
-bind_password_file = ldap.pass
-base_dn = $LDAP_BASE
-timeout = 2
-network_timeout = 2
-retry = 1
-retry_max = 2
-EOF
+directory_conf
 
 # issue WHO: a smime-sign certificate for WHO@example.org; $T/WHO.der, .serial
 issue() {
@@ -153,7 +130,7 @@ check "  ... still not published" no_cert carol
 check "publish retry" $LOCKBOX publish retry --dir "$DIR"
 check "  ... says one was queued again" grep -qx "1 failed publication queued again" "$T/.out"
 check "  ... status: pending 1, failed 0" sh -c "$LOCKBOX publish status --dir '$DIR' >'$T/st' && grep -qx 'pending: 1' '$T/st' && grep -qx 'failed:  0' '$T/st'"
-check "  ... audited" test "$(q "SELECT COUNT(*) FROM audit_log WHERE action = 'publish-retry'")" = 1
+check "  ... audited" test "$(q "SELECT COUNT(*) FROM audit WHERE action = 'publish-retry'")" = 1
 check "the worker publishes it" "$TOOL" "$DIR" run 20
 check "ldapsearch: carol's certificate, byte for byte" has_cert carol "$T/carol.der"
 check "publish retry with nothing failed" $LOCKBOX publish retry --dir "$DIR"

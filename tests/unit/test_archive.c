@@ -185,12 +185,10 @@ static int
 group_setup(void **state)
 {
 	lb_err err = { 0 };
-	int i;
 
 	(void)state;
-	for (i = 0; i < NAGENTS; i++)
-		if ((agent_key[i] = ca_keygen(CA_KEY_RSA3072, &err)) == NULL)
-			return -1;
+	if (tu_keygen_n(agent_key, NAGENTS, CA_KEY_RSA3072) == -1)
+		return -1;
 	if ((onetime_key = ca_keygen(CA_KEY_RSA3072, &err)) == NULL ||
 	    (officer_key = ca_keygen(CA_KEY_ECP256, &err)) == NULL)
 		return -1;
@@ -200,11 +198,8 @@ group_setup(void **state)
 static int
 group_teardown(void **state)
 {
-	int i;
-
 	(void)state;
-	for (i = 0; i < NAGENTS; i++)
-		EVP_PKEY_free(agent_key[i]);
+	tu_keys_free(agent_key, NAGENTS);
 	EVP_PKEY_free(onetime_key);
 	EVP_PKEY_free(officer_key);
 	return 0;

@@ -51,29 +51,22 @@ static int
 group_setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
-	ca_init_opts o;
+	ca_init_opts o = {
+		.name = "lockbox Unit Test CA",
+		.key_type = CA_KEY_ECP256,
+		/* a trailing slash, which ca_open must strip from every URL */
+		.base_url = BASE_URL "/",
+		.admin_email = "admin@ca.test",
+	};
 	lb_err err = { 0 };
 	char *path;
 
-	if (fx == NULL || (fx->tmp = tu_mkdtemp("ca")) == NULL)
+	if (fx == NULL)
 		return -1;
 	*state = fx;
-	fx->dir = tu_path(fx->tmp, "ca");
-	memset(&o, 0, sizeof(o));
-	o.name = "lockbox Unit Test CA";
-	o.key_type = CA_KEY_ECP256;
-	/* a trailing slash, which ca_open must strip from every URL */
-	o.base_url = BASE_URL "/";
-	o.admin_email = "admin@ca.test";
-	if (ca_init(fx->dir, &o, &err) == -1) {
-		fprintf(stderr, "ca_init: %s\n", err.msg);
+	if (tu_ca_new("ca", &o, NULL, &fx->tmp, &fx->dir, &fx->ca,
+	    &fx->db) == -1)
 		return -1;
-	}
-	if ((fx->ca = ca_open(fx->dir, 0, &err)) == NULL ||
-	    (fx->db = ca_db_open(fx->ca, &err)) == NULL) {
-		fprintf(stderr, "ca_open: %s\n", err.msg);
-		return -1;
-	}
 	path = tu_path(fx->dir, CA_CONF_FILE);
 	fx->conf = tu_slurp(path, NULL);
 	free(path);
@@ -95,12 +88,8 @@ group_teardown(void **state)
 	EVP_PKEY_free(fx->ec);
 	EVP_PKEY_free(fx->rsa2048);
 	EVP_PKEY_free(fx->rsa3072);
-	core_db_close(fx->db);
-	ca_free(fx->ca);
-	tu_rmtree(fx->tmp);
 	free(fx->conf);
-	free(fx->dir);
-	free(fx->tmp);
+	tu_ca_free(fx->tmp, fx->dir, fx->ca, fx->db);
 	free(fx);
 	return 0;
 }

@@ -6,7 +6,8 @@
  * the skew are applied, the state and the web publication are recorded,
  * ca_sign_crl refuses what is not a v2 CRL, the revocation generation
  * moves with revocations, [crl] settings are checked, and delta CRLs
- * (deltaCRLIndicator, freshestCRL, entries since the base).
+ * (deltaCRLIndicator, freshestCRL, entries since the base, removeFromCRL
+ * for what the base listed and has expired since).
  *
  * One cmocka group: the setup makes an EC P-256 CA once.
  */
@@ -40,20 +41,19 @@ static int
 group_setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
-	ca_init_opts o;
+	ca_init_opts o = {
+		.name = "lockbox CRL Unit Test CA",
+		.key_type = CA_KEY_ECP256,
+	};
 	lb_err err = { 0 };
 
-	if (fx == NULL || (fx->tmp = tu_mkdtemp("crl")) == NULL)
+	if (fx == NULL)
 		return -1;
 	*state = fx;
-	fx->dir = tu_path(fx->tmp, "ca");
-	memset(&o, 0, sizeof(o));
-	o.name = "lockbox CRL Unit Test CA";
-	o.key_type = CA_KEY_ECP256;
-	if (ca_init(fx->dir, &o, &err) == -1 ||
-	    (fx->ca = ca_open(fx->dir, 0, &err)) == NULL ||
-	    (fx->db = ca_db_open(fx->ca, &err)) == NULL ||
-	    (fx->key = ca_keygen(CA_KEY_ECP256, &err)) == NULL ||
+	if (tu_ca_new("crl", &o, NULL,
+	    &fx->tmp, &fx->dir, &fx->ca, &fx->db) == -1)
+		return -1;
+	if ((fx->key = ca_keygen(CA_KEY_ECP256, &err)) == NULL ||
 	    crl_conf_load(ca_get0_conf(fx->ca), &fx->cc, &err) == -1) {
 		fprintf(stderr, "setup: %s\n", err.msg);
 		return -1;
@@ -69,11 +69,7 @@ group_teardown(void **state)
 	if (fx == NULL)
 		return 0;
 	EVP_PKEY_free(fx->key);
-	core_db_close(fx->db);
-	ca_free(fx->ca);
-	tu_rmtree(fx->tmp);
-	free(fx->dir);
-	free(fx->tmp);
+	tu_ca_free(fx->tmp, fx->dir, fx->ca, fx->db);
 	free(fx);
 	return 0;
 }
@@ -298,6 +294,85 @@ test_delta(void **state)
 	free(post);
 }
 
+/* The reasonCode of r, -1 when it has none. */
+static long
+entry_reason(X509_REVOKED *r)
+{
+	ASN1_ENUMERATED *e = X509_REVOKED_get_ext_d2i(r, NID_crl_reason, NULL,
+	    NULL);
+	long v;
+
+	if (e == NULL)
+		return -1;
+	v = ASN1_ENUMERATED_get(e);
+	ASN1_ENUMERATED_free(e);
+	return v;
+}
+
+/*
+ * A certificate on the base that expires before the next CRL drops off
+ * the full CRL; the delta marks it removeFromCRL (RFC 5280 5.3.1) so that
+ * base + delta drops it too, and only against a base that listed it.
+ */
+static void
+test_delta_remove(void **state)
+{
+	struct fixture *fx = *state;
+	char *gone = issue(fx, "gone@example.org");
+	char *stay = issue(fx, "stay@example.org");
+	char sql[256];
+	lb_err err = { 0 };
+	crl_info base, ci;
+	X509_CRL *full, *delta;
+	X509_REVOKED *r;
+	time_t t0 = time(NULL) + 100;
+
+	fx->cc.delta = true;
+	assert_int_equal(ca_revoke(fx->db, gone, 4, 0, ACTOR, &err), 0);
+	assert_int_equal(ca_revoke(fx->db, stay, 3, 0, ACTOR, &err), 0);
+	/* both revoked long before the base; gone expires just after it */
+	snprintf(sql, sizeof(sql), "UPDATE certificates SET revoked_at = %lld "
+	    "WHERE serial IN ('%s', '%s')", (long long)t0 - 5000, gone, stay);
+	assert_int_equal(sqlite3_exec(fx->db, sql, NULL, NULL, NULL),
+	    SQLITE_OK);
+	snprintf(sql, sizeof(sql), "UPDATE certificates SET not_after = %lld "
+	    "WHERE serial = '%s'", (long long)t0 + 5, gone);
+	assert_int_equal(sqlite3_exec(fx->db, sql, NULL, NULL, NULL),
+	    SQLITE_OK);
+	full = issue_crl(fx, t0, &base);
+	assert_non_null(find_entry(full, gone));
+	assert_non_null(find_entry(full, stay));
+	X509_CRL_free(full);
+
+	/* gone has expired: off the full CRL, removeFromCRL in the delta */
+	full = issue_crl(fx, t0 + 10, &ci);
+	assert_null(find_entry(full, gone));
+	assert_non_null(find_entry(full, stay));
+	X509_CRL_free(full);
+	delta = read_delta(fx);
+	assert_non_null(delta);
+	assert_true(delta_base(delta) == base.number);
+	assert_int_equal(X509_CRL_verify(delta, X509_get0_pubkey(
+	    ca_get0_cert(fx->ca))), 1);
+	assert_non_null(r = find_entry(delta, gone));
+	assert_int_equal(entry_reason(r), 8);
+	/* still listed on the base and the full CRL: not in the delta */
+	assert_null(find_entry(delta, stay));
+	X509_CRL_free(delta);
+
+	/* the next base no longer listed gone: nothing to remove */
+	full = issue_crl(fx, t0 + 20, &ci);
+	X509_CRL_free(full);
+	delta = read_delta(fx);
+	assert_non_null(delta);
+	assert_null(find_entry(delta, gone));
+	assert_null(find_entry(delta, stay));
+	X509_CRL_free(delta);
+	fx->cc.delta = false;
+	free(gone);
+	free(stay);
+}
+
 static void
 test_header(void **state)
 {
@@ -496,6 +571,7 @@ main(void)
 		cmocka_unit_test(test_header),
 		cmocka_unit_test(test_entries),
 		cmocka_unit_test(test_delta),
+		cmocka_unit_test(test_delta_remove),
 		cmocka_unit_test(test_sign_refuses),
 		cmocka_unit_test(test_conf),
 		cmocka_unit_test(test_publication_error),

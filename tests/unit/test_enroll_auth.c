@@ -33,13 +33,6 @@
 #include "enroll/enroll_int.h"
 #include "tests/unit/testutil.h"
 
-/* In enroll/token.c (see its file comment). */
-int enroll_token_revoke(sqlite3 *db, int64_t id, const char *actor,
-    lb_err *err);
-int enroll_token_list(sqlite3 *db, int (*fn)(int64_t id, const char *email,
-    const char *profiles, time_t created, time_t expires,
-    const char *creator, void *arg), void *arg, lb_err *err);
-
 #define ACTOR "unit-test"
 
 struct fixture {
@@ -55,20 +48,19 @@ static int
 group_setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
-	ca_init_opts o;
+	ca_init_opts o = {
+		.name = "lockbox Enroll Auth Unit Test CA",
+		.key_type = CA_KEY_ECP256,
+	};
 	lb_err err = { 0 };
 
-	if (fx == NULL || (fx->tmp = tu_mkdtemp("enroll-auth")) == NULL)
+	if (fx == NULL)
 		return -1;
 	*state = fx;
-	fx->dir = tu_path(fx->tmp, "ca");
-	memset(&o, 0, sizeof(o));
-	o.name = "lockbox Enroll Auth Unit Test CA";
-	o.key_type = CA_KEY_ECP256;
-	if (ca_init(fx->dir, &o, &err) == -1 ||
-	    (fx->ca = ca_open(fx->dir, 0, &err)) == NULL ||
-	    (fx->db = ca_db_open(fx->ca, &err)) == NULL ||
-	    (fx->e = enroll_new(fx->ca, false, &err)) == NULL ||
+	if (tu_ca_new("enroll-auth", &o, NULL,
+	    &fx->tmp, &fx->dir, &fx->ca, &fx->db) == -1)
+		return -1;
+	if ((fx->e = enroll_new(fx->ca, false, &err)) == NULL ||
 	    (fx->key = ca_keygen(CA_KEY_ECP256, &err)) == NULL) {
 		fprintf(stderr, "setup: %s\n", err.msg);
 		return -1;
@@ -85,11 +77,7 @@ group_teardown(void **state)
 		return 0;
 	EVP_PKEY_free(fx->key);
 	enroll_free(fx->e);
-	core_db_close(fx->db);
-	ca_free(fx->ca);
-	tu_rmtree(fx->tmp);
-	free(fx->dir);
-	free(fx->tmp);
+	tu_ca_free(fx->tmp, fx->dir, fx->ca, fx->db);
 	free(fx);
 	return 0;
 }
@@ -543,7 +531,7 @@ test_basic_token(void **state)
 	memset(&id, 0, sizeof(id));
 	s = make_token(fx, "basic@example.org", "smime-sign", &tid);
 	assert_int_equal(enroll_auth_basic(fx->e, fx->db, "192.0.2.1",
-	    "basic@example.org", s, &id, &ra, &err), 0);
+	    "basic@example.org", s, NULL, &id, &ra, &err), 0);
 	assert_int_equal(ra, 0);
 	assert_int_equal(id.how, ENROLL_AUTH_TOKEN);
 	assert_int_equal(id.token_id, tid);
@@ -551,6 +539,28 @@ test_basic_token(void **state)
 	enroll_identity_actor(&id, actor, sizeof(actor));
 	assert_true(strncmp(actor, "token:", 6) == 0);
 	assert_int_equal(strtoll(actor + 6, NULL, 10), tid);
+
+	/* asked for a profile the token does not cover: refused like a
+	 * wrong secret (401, audited), not as a forbidden profile */
+	{
+		enroll_identity other;
+		int before = tu_sql_int(fx->db, "SELECT count(*) FROM audit "
+		    "WHERE action = 'enroll.auth_fail'");
+
+		memset(&other, 0, sizeof(other));
+		assert_int_equal(enroll_auth_basic(fx->e, fx->db, "192.0.2.9",
+		    "basic@example.org", s, "smime-enc", &other, &ra, &err),
+		    -1);
+		assert_int_equal(err.code, LB_EUNAUTH);
+		assert_null(other.email);
+		assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM "
+		    "audit WHERE action = 'enroll.auth_fail'"), before + 1);
+		lb_err_clear(&err);
+		assert_int_equal(enroll_auth_basic(fx->e, fx->db, "192.0.2.9",
+		    "basic@example.org", s, "smime-sign", &other, &ra, &err),
+		    0);
+		enroll_identity_clear(&other);
+	}
 
 	/* entitlement */
 	assert_int_equal(enroll_entitled(fx->e, fx->db, &id, "smime-sign",
@@ -577,7 +587,7 @@ test_basic_token(void **state)
 	/* spent: 401 */
 	lb_err_clear(&err);
 	assert_int_equal(enroll_auth_basic(fx->e, fx->db, "192.0.2.1",
-	    "basic@example.org", s, &id, &ra, &err), -1);
+	    "basic@example.org", s, NULL, &id, &ra, &err), -1);
 	assert_int_equal(err.code, LB_EUNAUTH);
 	assert_string_equal(err.msg, "authentication failed");
 	assert_int_equal(count1(fx->db, "SELECT count(*) FROM audit WHERE "
@@ -588,7 +598,7 @@ test_basic_token(void **state)
 	/* not a token and no directory: 401, reason only in the audit */
 	lb_err_clear(&err);
 	assert_int_equal(enroll_auth_basic(fx->e, fx->db, "192.0.2.1",
-	    "basic@example.org", "hunter2", &id, &ra, &err), -1);
+	    "basic@example.org", "hunter2", NULL, &id, &ra, &err), -1);
 	assert_int_equal(err.code, LB_EUNAUTH);
 	assert_string_equal(err.msg, "authentication failed");
 	assert_int_equal(count1(fx->db, "SELECT count(*) FROM audit WHERE "
@@ -615,14 +625,14 @@ test_basic_malformed(void **state)
 	memset(&id, 0, sizeof(id));
 	/* empty and missing credentials */
 	assert_int_equal(enroll_auth_basic(fx->e, fx->db, "192.0.2.50", "",
-	    "x", &id, &ra, &err), -1);
+	    "x", NULL, &id, &ra, &err), -1);
 	assert_int_equal(err.code, LB_EUNAUTH);
 	lb_err_clear(&err);
 	assert_int_equal(enroll_auth_basic(fx->e, fx->db, "192.0.2.51", NULL,
-	    NULL, &id, &ra, &err), -1);
+	    NULL, NULL, &id, &ra, &err), -1);
 	assert_int_equal(err.code, LB_EUNAUTH);
 	lb_err_clear(&err);
-	assert_int_equal(enroll_auth_basic(fx->e, fx->db, NULL, "u@x.org", "",
+	assert_int_equal(enroll_auth_basic(fx->e, fx->db, NULL, "u@x.org", "", NULL,
 	    &id, &ra, &err), -1);
 	assert_int_equal(err.code, LB_EUNAUTH);
 	/* a 1 MiB user with control characters: refused, audited short */
@@ -634,7 +644,7 @@ test_basic_malformed(void **state)
 	huge[(1 << 20) - 1] = '\0';
 	lb_err_clear(&err);
 	assert_int_equal(enroll_auth_basic(fx->e, fx->db, "192.0.2.52", huge,
-	    ENROLL_TOKEN_PREFIX "x", &id, &ra, &err), -1);
+	    ENROLL_TOKEN_PREFIX "x", NULL, &id, &ra, &err), -1);
 	assert_int_equal(err.code, LB_EUNAUTH);
 	obj = tu_sql_text(fx->db, "SELECT object FROM audit WHERE action = "
 	    "'enroll.auth_fail' ORDER BY id DESC LIMIT 1");
@@ -656,7 +666,7 @@ attempt(struct fixture *fx, const char *addr, const char *user,
 	int rc;
 
 	memset(&id, 0, sizeof(id));
-	rc = enroll_auth_basic(fx->e, fx->db, addr, user, password, &id, ra,
+	rc = enroll_auth_basic(fx->e, fx->db, addr, user, password, NULL, &id, ra,
 	    &err);
 	if (rc == 0) {
 		enroll_identity_clear(&id);
@@ -757,15 +767,74 @@ test_success_clears_user(void **state)
 	core_secret_free(s);
 }
 
+/*
+ * The counters are bounded: a flood of distinct users and addresses
+ * pushes the oldest out instead of growing the table.  A context of its
+ * own (fail_limit 2) over a scratch database without fsync keeps this
+ * fast.
+ */
 static void
-test_ratelimit_standalone(void **state)
+test_backoff_bounded(void **state)
 {
-	struct enroll_ratelimit *rl = enroll_rl_new(3);
+	struct fixture *fx = *state;
+	struct enroll_ctx e;
+	lb_err err = { 0 };
+	char *path = tu_path(fx->tmp, "flood.db");
+	char user[64], addr[64];
+	enroll_identity id;
+	sqlite3 *db;
+	unsigned ra = 0;
+	int i;
 
-	(void)state;
-	assert_non_null(rl);
-	enroll_rl_free(rl);
+	memset(&id, 0, sizeof(id));
+	memset(&e, 0, sizeof(e));
+	e.ca = fx->ca;
+	e.fail_limit = 2;
+	assert_non_null(e.rl = enroll_rl_new(2));
+	assert_int_equal(pthread_mutex_init(&e.dir_lock, NULL), 0);
+	db = core_db_open(path, true, &err);
+	assert_non_null(db);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA synchronous = OFF", NULL,
+	    NULL, NULL), SQLITE_OK);
+	for (i = 0; i < 2; i++)
+		assert_int_equal(enroll_auth_basic(&e, db, "v", "victim", WRONG, NULL,
+		    &id, &ra, &err), -1);
+	lb_err_clear(&err);
+	assert_int_equal(enroll_auth_basic(&e, db, "v", "victim", WRONG, NULL, &id,
+	    &ra, &err), -1);
+	assert_int_equal(err.code, LB_ETHROTTLED);
+	/* 4096 users from 4096 addresses: 8192 counters wanted */
+	for (i = 0; i < 4096; i++) {
+		snprintf(user, sizeof(user), "u%d", i);
+		snprintf(addr, sizeof(addr), "a%d", i);
+		lb_err_clear(&err);
+		assert_int_equal(enroll_auth_basic(&e, db, addr, user, WRONG, NULL,
+		    &id, &ra, &err), -1);
+		assert_int_equal(err.code, LB_EUNAUTH);
+	}
+	/* the victim's counters, the oldest, made room */
+	lb_err_clear(&err);
+	assert_int_equal(enroll_auth_basic(&e, db, "v", "victim", WRONG, NULL, &id,
+	    &ra, &err), -1);
+	assert_int_equal(err.code, LB_EUNAUTH);
+	/* while the newest are still counted: u4095 fails once more, then
+	 * is throttled */
+	lb_err_clear(&err);
+	assert_int_equal(enroll_auth_basic(&e, db, "b", "u4095", WRONG, NULL, &id,
+	    &ra, &err), -1);
+	assert_int_equal(err.code, LB_EUNAUTH);
+	lb_err_clear(&err);
+	assert_int_equal(enroll_auth_basic(&e, db, "c", "u4095", WRONG, NULL, &id,
+	    &ra, &err), -1);
+	assert_int_equal(err.code, LB_ETHROTTLED);
+	assert_int_equal(ra, 1);
+	assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM audit WHERE "
+	    "action = 'enroll.auth_fail'"), 2 + 4096 + 2);
+	core_db_close(db);
+	pthread_mutex_destroy(&e.dir_lock);
+	enroll_rl_free(e.rl);
 	enroll_rl_free(NULL);
+	free(path);
 }
 
 /* ------------------------------------------------------------------ */
@@ -890,6 +959,7 @@ test_cert_refused(void **state)
 	    "'now') - ?1 WHERE serial = ?2", 10, serial);
 	cert_refused(fx, x, "expired");
 	free(serial);
+	X509_free(x);
 
 	/* another certificate under a stored serial: the DER differs */
 	x = issue(fx, "forged@example.org");
@@ -989,7 +1059,7 @@ main(void)
 		cmocka_unit_test(test_basic_malformed),
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_success_clears_user),
-		cmocka_unit_test(test_ratelimit_standalone),
+		cmocka_unit_test(test_backoff_bounded),
 		cmocka_unit_test(test_cert_valid),
 		cmocka_unit_test(test_cert_refused),
 		cmocka_unit_test(test_identity),

@@ -36,24 +36,15 @@ static EVP_PKEY *agent_keys[NAGENTS];
 static int
 group_setup(void **state)
 {
-	lb_err err = { 0 };
-	int i;
-
 	(void)state;
-	for (i = 0; i < NAGENTS; i++)
-		if ((agent_keys[i] = ca_keygen(CA_KEY_RSA3072, &err)) == NULL)
-			return -1;
-	return 0;
+	return tu_keygen_n(agent_keys, NAGENTS, CA_KEY_RSA3072);
 }
 
 static int
 group_teardown(void **state)
 {
-	int i;
-
 	(void)state;
-	for (i = 0; i < NAGENTS; i++)
-		EVP_PKEY_free(agent_keys[i]);
+	tu_keys_free(agent_keys, NAGENTS);
 	return 0;
 }
 
@@ -61,24 +52,13 @@ static int
 setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	ca_init_opts o;
-	lb_err err = { 0 };
-	char *dir;
 
-	if (f == NULL || (f->dir = tu_mkdtemp("escrow")) == NULL)
-		return -1;
-	f->agent_key = agent_keys;
-	memset(&o, 0, sizeof(o));
-	o.key_type = CA_KEY_ECP256;
-	dir = tu_path(f->dir, "ca");
-	if (ca_init(dir, &o, &err) == -1 ||
-	    (f->ca = ca_open(dir, 0, &err)) == NULL ||
-	    (f->db = ca_db_open(f->ca, &err)) == NULL) {
-		fprintf(stderr, "setup: %s\n", err.msg);
-		free(dir);
+	if (f == NULL || tu_ca_new("escrow", NULL, NULL, &f->dir, NULL,
+	    &f->ca, &f->db) == -1) {
+		free(f);
 		return -1;
 	}
-	free(dir);
+	f->agent_key = agent_keys;
 	*state = f;
 	return 0;
 }
@@ -91,10 +71,7 @@ teardown(void **state)
 
 	for (i = 0; i < NAGENTS; i++)
 		X509_free(f->agent_cert[i]);
-	core_db_close(f->db);
-	ca_free(f->ca);
-	tu_rmtree(f->dir);
-	free(f->dir);
+	tu_ca_free(f->dir, NULL, f->ca, f->db);
 	free(f);
 	return 0;
 }

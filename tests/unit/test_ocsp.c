@@ -7,7 +7,8 @@
  * CertIDs, the nonce echoed, unauthorized for another issuer,
  * malformedRequest for junk; RFC 5019 reuse of nonce-less answers
  * (crl_ocsp_respond_db): byte-identical repeats, never for a nonce, never
- * stale after a revocation or a renewal.
+ * stale after a revocation or a renewal, keyed by the exact request bytes
+ * (a byte more or less is decoded and refused; large requests not kept).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -63,22 +64,21 @@ static int
 group_setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
-	ca_init_opts o;
+	ca_init_opts o = {
+		.name = "lockbox OCSP Test CA",
+		.key_type = CA_KEY_ECP256,
+		.admin_email = "admin@ca.test",
+	};
 	lb_err err = { 0 };
 	char *serial;
 
-	if (fx == NULL || (fx->tmp = tu_mkdtemp("ocsp")) == NULL)
+	if (fx == NULL)
 		return -1;
 	*state = fx;
-	fx->dir = tu_path(fx->tmp, "ca");
-	memset(&o, 0, sizeof(o));
-	o.name = "lockbox OCSP Test CA";
-	o.key_type = CA_KEY_ECP256;
-	o.admin_email = "admin@ca.test";
-	if (ca_init(fx->dir, &o, &err) == -1 ||
-	    (fx->ca = ca_open(fx->dir, 0, &err)) == NULL ||
-	    (fx->db = ca_db_open(fx->ca, &err)) == NULL ||
-	    (fx->ocsp = crl_ocsp_new(fx->ca, fx->db, time(NULL),
+	if (tu_ca_new("ocsp", &o, NULL,
+	    &fx->tmp, &fx->dir, &fx->ca, &fx->db) == -1)
+		return -1;
+	if ((fx->ocsp = crl_ocsp_new(fx->ca, fx->db, time(NULL),
 	    &err)) == NULL) {
 		fprintf(stderr, "setup: %s\n", err.msg);
 		return -1;
@@ -110,11 +110,7 @@ group_teardown(void **state)
 	X509_free(fx->good);
 	X509_free(fx->revoked);
 	crl_ocsp_free(fx->ocsp);
-	core_db_close(fx->db);
-	ca_free(fx->ca);
-	tu_rmtree(fx->tmp);
-	free(fx->tmp);
-	free(fx->dir);
+	tu_ca_free(fx->tmp, fx->dir, fx->ca, fx->db);
 	free(fx);
 	return 0;
 }
@@ -600,6 +596,89 @@ test_reuse_renewal(void **state)
 	OPENSSL_free(b);
 }
 
+/* crl_ocsp_respond_db on raw bytes; the response status, *der kept. */
+static int
+db_raw(struct fixture *fx, const unsigned char *req, size_t len,
+    unsigned char **der, size_t *dlen)
+{
+	crl_ocsp_result res;
+	const unsigned char *p;
+	OCSP_RESPONSE *resp;
+
+	assert_int_equal(crl_ocsp_respond_db(fx->ocsp, fx->db, req, len,
+	    time(NULL), der, dlen, &res), 0);
+	p = *der;
+	assert_non_null(resp = d2i_OCSP_RESPONSE(NULL, &p, (long)*dlen));
+	assert_int_equal(OCSP_response_status(resp), res.status);
+	OCSP_RESPONSE_free(resp);
+	return res.status;
+}
+
+/*
+ * Reuse is keyed by the request's bytes, matched before any decoding: a
+ * cached request with a byte more, or with malformed input or junk, is
+ * decoded and refused as ever; one with a different CertID gets its own
+ * answer; a request too large to keep is signed afresh every time.
+ */
+static void
+test_reuse_raw_bytes(void **state)
+{
+	struct fixture *fx = *state;
+	X509 *ca = ca_get0_cert(fx->ca);
+	OCSP_CERTID *ids[32];
+	unsigned char *req, *big, *a = NULL, *b = NULL;
+	size_t len = 0, blen = 0, alen = 0, dlen = 0;
+	int i;
+
+	ids[0] = OCSP_cert_to_id(EVP_sha1(), fx->good, ca);
+	req = make_req(ids, 1, false, NULL, &len);
+	assert_int_equal(db_raw(fx, req, len, &a, &alen),
+	    OCSP_RESPONSE_STATUS_SUCCESSFUL);
+	assert_int_equal(db_raw(fx, req, len, &b, &dlen),
+	    OCSP_RESPONSE_STATUS_SUCCESSFUL);
+	assert_int_equal(alen, dlen);
+	assert_memory_equal(a, b, alen);
+	OPENSSL_free(b);
+	b = NULL;
+	/* the cached bytes and one more: trailing garbage, malformed */
+	assert_non_null(big = calloc(1, len + 1));
+	memcpy(big, req, len);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(db_raw(fx, big, len + 1, &b, &dlen),
+		    OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
+		OPENSSL_free(b);
+		b = NULL;
+	}
+	/* one byte short: malformed too */
+	assert_int_equal(db_raw(fx, big, len - 1, &b, &dlen),
+	    OCSP_RESPONSE_STATUS_MALFORMEDREQUEST);
+	OPENSSL_free(b);
+	b = NULL;
+	free(big);
+	OPENSSL_free(req);
+	/* the same shape for the revoked certificate: its own answer */
+	assert_int_equal(db_status(fx, fx->revoked, false, &b, &dlen,
+	    &(crl_ocsp_result){ 0 }), V_OCSP_CERTSTATUS_REVOKED);
+	assert_true(dlen != alen || memcmp(a, b, alen) != 0);
+	OPENSSL_free(b);
+	b = NULL;
+	/* 32 SHA-256 CertIDs: too large to keep, answered fresh */
+	for (i = 0; i < 32; i++)
+		ids[i] = OCSP_cert_to_id(EVP_sha256(), fx->good, ca);
+	req = make_req(ids, 32, false, NULL, &len);
+	assert_true(len > 1024 && len <= CRL_OCSP_REQ_MAX);
+	assert_int_equal(db_raw(fx, req, len, &b, &blen),
+	    OCSP_RESPONSE_STATUS_SUCCESSFUL);
+	assert_int_equal(db_raw(fx, req, len, &big, &dlen),
+	    OCSP_RESPONSE_STATUS_SUCCESSFUL);
+	/* ECDSA signatures differ: not the same bytes */
+	assert_true(blen != dlen || memcmp(b, big, blen) != 0);
+	OPENSSL_free(big);
+	OPENSSL_free(b);
+	OPENSSL_free(req);
+	OPENSSL_free(a);
+}
+
 int
 main(void)
 {
@@ -617,6 +696,7 @@ main(void)
 		cmocka_unit_test(test_reuse_identical),
 		cmocka_unit_test(test_reuse_revocation),
 		cmocka_unit_test(test_reuse_renewal),
+		cmocka_unit_test(test_reuse_raw_bytes),
 	};
 
 	log_init("test_ocsp", false);

@@ -5,7 +5,8 @@
  * counts, no worker without a directory, and the worker itself against a
  * directory that is down (ldap://127.0.0.1:1/: rows stay pending, attempts
  * grow with backoff, last_error names the server), woken by
- * enroll_publisher_wake, queuing the removal of revoked certificates,
+ * enroll_publisher_wake, queuing the removal of revoked certificates
+ * (revoked before it started, or while it runs),
  * skipping an 'add' revoked before publication, and giving up ('failed')
  * after repeated permanent errors.  The success path needs a real slapd:
  * tests/integration/52_publish.sh.
@@ -47,32 +48,19 @@ static int
 group_setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
-	ca_init_opts o;
+	ca_init_opts o = {
+		.name = "lockbox Publish Unit Test CA",
+		.key_type = CA_KEY_ECP256,
+	};
 	lb_err err = { 0 };
-	char *conf;
-	size_t len;
-	FILE *f;
 
-	if (fx == NULL || (fx->tmp = tu_mkdtemp("publish")) == NULL)
+	if (fx == NULL)
 		return -1;
 	*state = fx;
-	fx->dir = tu_path(fx->tmp, "ca");
-	memset(&o, 0, sizeof(o));
-	o.name = "lockbox Publish Unit Test CA";
-	o.key_type = CA_KEY_ECP256;
-	if (ca_init(fx->dir, &o, &err) == -1) {
-		fprintf(stderr, "setup: %s\n", err.msg);
+	if (tu_ca_new("publish", &o, DIR_CONF,
+	    &fx->tmp, &fx->dir, &fx->ca, &fx->db) == -1)
 		return -1;
-	}
-	conf = tu_path(fx->dir, "lockbox.conf");
-	len = strlen(DIR_CONF);
-	if ((f = fopen(conf, "a")) == NULL || fwrite(DIR_CONF, 1, len, f) !=
-	    len || fclose(f) != 0)
-		return -1;
-	free(conf);
-	if ((fx->ca = ca_open(fx->dir, 0, &err)) == NULL ||
-	    (fx->db = ca_db_open(fx->ca, &err)) == NULL ||
-	    (fx->key = ca_keygen(CA_KEY_ECP256, &err)) == NULL) {
+	if ((fx->key = ca_keygen(CA_KEY_ECP256, &err)) == NULL) {
 		fprintf(stderr, "setup: %s\n", err.msg);
 		return -1;
 	}
@@ -87,11 +75,7 @@ group_teardown(void **state)
 	if (fx == NULL)
 		return 0;
 	EVP_PKEY_free(fx->key);
-	core_db_close(fx->db);
-	ca_free(fx->ca);
-	tu_rmtree(fx->tmp);
-	free(fx->dir);
-	free(fx->tmp);
+	tu_ca_free(fx->tmp, fx->dir, fx->ca, fx->db);
 	free(fx);
 	return 0;
 }
@@ -464,6 +448,33 @@ test_worker_revoked(void **state)
 	free(valid);
 }
 
+/* A revocation while the worker runs (the generation moves): noticed on
+ * the next pass, here forced by a wake-up. */
+static void
+test_worker_revoked_live(void **state)
+{
+	struct fixture *fx = *state;
+	char *s = issue(fx, "olivia@example.org");
+	enroll_publisher *p;
+	lb_err err = { 0 };
+	char sql[256];
+
+	enqueue(fx, s, "olivia@example.org", "uid=olivia,dc=example,dc=org");
+	exec_sql(fx, "UPDATE publish_queue SET state = 'done', done = 1");
+	p = enroll_publisher_start(fx->ca, ca_get0_conf(fx->ca), &err);
+	if (p == NULL)
+		fail_msg("enroll_publisher_start: %s", err.msg);
+	usleep(300000);         /* its first pass: nothing revoked */
+	assert_int_equal(row_int(fx, s, "delete", "COUNT(*)"), 0);
+	assert_int_equal(ca_revoke(fx->db, s, 4, 0, ACTOR, &err), 0);
+	enroll_publisher_wake(p);
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM publish_queue WHERE "
+	    "serial = '%s' AND action = 'delete'", s);
+	assert_true(wait_for(fx, sql, 1, 3));
+	enroll_publisher_stop(p);
+	free(s);
+}
+
 /* Permanent errors: retry_max between tries, 'failed' at the tenth. */
 static void
 test_worker_permanent(void **state)
@@ -527,6 +538,7 @@ main(void)
 		cmocka_unit_test_setup(test_worker_directory_down, empty_queue),
 		cmocka_unit_test_setup(test_worker_wake, empty_queue),
 		cmocka_unit_test_setup(test_worker_revoked, empty_queue),
+		cmocka_unit_test_setup(test_worker_revoked_live, empty_queue),
 		cmocka_unit_test_setup(test_worker_permanent, empty_queue),
 	};
 

@@ -1,8 +1,9 @@
 /*
  * testutil.h - helpers shared by the cmocka unit test programs: scratch
- * directories that are removed afterwards, small file helpers and one-value
- * SQL queries.  Header-only (static inline) because the Makefile links each
- * tests/unit/test_*.c on its own against the library objects.
+ * directories that are removed afterwards, small file helpers, one-value
+ * SQL queries and throwaway CAs.  Header-only (static inline) because the
+ * Makefile links each tests/unit/test_*.c on its own against the library
+ * objects.
  */
 #ifndef LOCKBOX_TESTUTIL_H
 #define LOCKBOX_TESTUTIL_H
@@ -15,6 +16,8 @@
 #include <unistd.h>
 
 #include <sqlite3.h>
+
+#include "ca/ca.h"
 
 /* Creates a fresh scratch directory; malloc'ed path or NULL. */
 static inline char *
@@ -148,6 +151,107 @@ tu_sql_text(sqlite3 *db, const char *sql)
 		v = strdup((const char *)sqlite3_column_text(st, 0));
 	sqlite3_finalize(st);
 	return v;
+}
+
+/*
+ * Releases a throwaway CA from tu_ca_new(): closes db and ca, removes the
+ * scratch tree tmp and frees both paths.  Any argument may be NULL.
+ */
+static inline void
+tu_ca_free(char *tmp, char *dir, ca_ctx *ca, sqlite3 *db)
+{
+	core_db_close(db);
+	ca_free(ca);
+	tu_rmtree(tmp);
+	free(dir);
+	free(tmp);
+}
+
+/* Generates n keys of type into keys[]; 0, or -1 (that key NULL). */
+static inline int
+tu_keygen_n(EVP_PKEY **keys, int n, enum ca_key_type type)
+{
+	lb_err err = { 0 };
+	int i;
+
+	for (i = 0; i < n; i++)
+		if ((keys[i] = ca_keygen(type, &err)) == NULL)
+			return -1;
+	return 0;
+}
+
+/* Frees n keys from tu_keygen_n(). */
+static inline void
+tu_keys_free(EVP_PKEY **keys, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		EVP_PKEY_free(keys[i]);
+}
+
+/*
+ * Creates a throwaway CA: a scratch directory *tmp (named after tag) and in
+ * it the CA state directory *dir ("ca", initialised with opts; NULL: a P-256
+ * CA with default settings), with extra_conf (or NULL) appended to its
+ * lockbox.conf, then opens it into *ca and its database into *db.  dir may
+ * be NULL when the caller has no use for the path.  0, or -1 with the
+ * reason on stderr and everything undone (outputs NULL).  tu_ca_free()
+ * releases what it made.
+ */
+static inline int
+tu_ca_new(const char *tag, const ca_init_opts *opts, const char *extra_conf,
+    char **tmp, char **dir, ca_ctx **ca, sqlite3 **db)
+{
+	ca_init_opts def;
+	lb_err err = { 0 };
+	char *cadir = NULL, *conf;
+	FILE *f;
+	int written;
+
+	*tmp = NULL;
+	*ca = NULL;
+	*db = NULL;
+	if (dir != NULL)
+		*dir = NULL;
+	if (opts == NULL) {
+		memset(&def, 0, sizeof(def));
+		def.key_type = CA_KEY_ECP256;
+		opts = &def;
+	}
+	if ((*tmp = tu_mkdtemp(tag)) == NULL)
+		return -1;
+	cadir = tu_path(*tmp, "ca");
+	if (ca_init(cadir, opts, &err) == -1)
+		goto fail;
+	if (extra_conf != NULL) {
+		conf = tu_path(cadir, CA_CONF_FILE);
+		f = fopen(conf, "a");
+		free(conf);
+		written = f != NULL && fputs(extra_conf, f) != EOF;
+		if (f != NULL && fclose(f) != 0)
+			written = 0;
+		if (!written) {
+			snprintf(err.msg, sizeof(err.msg), "cannot append to %s",
+			    CA_CONF_FILE);
+			goto fail;
+		}
+	}
+	if ((*ca = ca_open(cadir, 0, &err)) == NULL ||
+	    (*db = ca_db_open(*ca, &err)) == NULL)
+		goto fail;
+	if (dir != NULL)
+		*dir = cadir;
+	else
+		free(cadir);
+	return 0;
+fail:
+	fprintf(stderr, "%s: throwaway CA: %s\n", tag, err.msg);
+	tu_ca_free(*tmp, cadir, *ca, *db);
+	*tmp = NULL;
+	*ca = NULL;
+	*db = NULL;
+	return -1;
 }
 
 #endif /* LOCKBOX_TESTUTIL_H */
