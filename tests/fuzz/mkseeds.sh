@@ -2,13 +2,69 @@
 # mkseeds.sh - (re)creates the seed inputs of the fuzz corpora that come
 # from the openssl command line and from hand-written text: PKCS#10
 # requests (RSA-2048, P-256, P-384, Ed25519, RSA-1024; PEM and DER; broken
-# variants), certificates, and lockbox.conf variants.  The seeds named
-# lb-* were made by lockbox itself and are not touched here.
-#   sh tests/fuzz/mkseeds.sh
+# variants), certificates, lockbox.conf variants, and CMS EnvelopedData
+# escrow shares to the fixed throwaway certificate of tests/fuzz/testkey.h.
+# The seeds named lb-* were made by lockbox itself and are not touched here.
+#   sh tests/fuzz/mkseeds.sh            all of them
+#   sh tests/fuzz/mkseeds.sh share      only the escrow shares
 set -eu
 cd "$(dirname "$0")/corpus"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/lockbox-seeds.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+
+# escrow shares (ARCHIVE_SHARE_LEN = 33 bytes: x, then 32) as CMS
+# EnvelopedData, as archive_cms_encrypt makes them, to the certificate
+# whose key fuzz_share uses; and broken or foreign variants
+share_seeds() {
+    sed -n '/BEGIN CERTIFICATE/,/END CERTIFICATE/p' ../testkey.h |
+        sed 's/^[^"]*"//; s/\\n"$//' >"$tmp/fuzz.pem"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/other.key" \
+        -subj "/CN=other agent" -days 30 -out "$tmp/other.pem" 2>/dev/null
+    oaep="-keyopt rsa_padding_mode:oaep -keyopt rsa_oaep_md:sha256 \
+        -keyopt rsa_mgf1_md:sha256"
+    enc() { # name cipher recipient-options... <plaintext
+        name=$1; cipher=$2; shift 2
+        openssl cms -encrypt -binary -outform DER "-$cipher" "$@" \
+            -out "share/$name"
+    }
+    { printf '\001'; head -c 32 /dev/urandom; } >"$tmp/x1"
+    { printf '\377'; head -c 32 /dev/urandom; } >"$tmp/x255"
+    enc ok.der aes256 -recip "$tmp/fuzz.pem" $oaep <"$tmp/x1"
+    enc ok-x255.der aes256 -recip "$tmp/fuzz.pem" $oaep <"$tmp/x255"
+    enc ok-pkcs1.der aes256 -recip "$tmp/fuzz.pem" <"$tmp/x1"
+    enc ok-aes128.der aes128 -recip "$tmp/fuzz.pem" $oaep <"$tmp/x1"
+    enc ok-gcm.der aes-256-gcm -recip "$tmp/fuzz.pem" $oaep <"$tmp/x1"
+    enc ok-two-recipients.der aes256 -recip "$tmp/other.pem" $oaep \
+        -recip "$tmp/fuzz.pem" $oaep <"$tmp/x1"
+    { printf '\000'; head -c 32 /dev/urandom; } |
+        enc bad-x0.der aes256 -recip "$tmp/fuzz.pem" $oaep
+    head -c 32 "$tmp/x1" | enc bad-short.der aes256 -recip "$tmp/fuzz.pem" $oaep
+    { cat "$tmp/x1"; printf '\001'; } |
+        enc bad-long.der aes256 -recip "$tmp/fuzz.pem" $oaep
+    head -c 4096 /dev/urandom |
+        enc bad-huge.der aes256 -recip "$tmp/fuzz.pem" $oaep
+    enc bad-other-recipient.der aes256 -recip "$tmp/other.pem" $oaep <"$tmp/x1"
+    openssl cms -sign -binary -outform DER -signer "$tmp/other.pem" \
+        -inkey "$tmp/other.key" -in "$tmp/x1" -out share/bad-signed-data.der
+    openssl cms -encrypt -binary -aes256 -recip "$tmp/fuzz.pem" $oaep \
+        -in "$tmp/x1" -out share/bad-pem.pem
+    n=$(wc -c <share/ok.der)
+    head -c $((n - 5)) share/ok.der >share/bad-truncated.der
+    { cat share/ok.der; printf '\000'; } >share/bad-trailing.der
+    # flipping the last byte of the last-but-one CBC block flips the last
+    # padding byte of the plaintext: a padding error
+    head -c $((n - 17)) share/ok.der >"$tmp/x"
+    b=$(tail -c 17 share/ok.der | head -c 1 | od -An -tu1 | tr -d ' ')
+    printf "\\$(printf '%03o' $(( (b ^ 1) & 255 )))" >>"$tmp/x"
+    tail -c 16 share/ok.der >>"$tmp/x"
+    mv "$tmp/x" share/bad-flip.der
+    : >share/empty
+}
+if [ "${1:-}" = share ]; then
+    mkdir -p share
+    share_seeds
+    exit 0
+fi
 
 req() { # name keyopts...
     name=$1; shift
@@ -108,3 +164,6 @@ printf '[ca]\nname = $nosuch\n' >conf/bad-variable.conf
 printf '[ca]\njust words without an equals sign\n' >conf/bad-noequals.conf
 printf '[ca]\nname = a\000b\n' >conf/bad-nul.conf
 : >conf/empty
+
+mkdir -p share
+share_seeds

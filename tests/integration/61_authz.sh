@@ -1,0 +1,319 @@
+#!/bin/bash
+# 61_authz.sh - the authorization matrix: every HTTP route of the daemon
+# (the route table of web/router.c, with each EST operation and the
+# enrollment policy) asked by every kind of caller, and each answer held
+# to the table below: allowed, or refused with exactly 401 or 403.
+#
+# "Allowed" means past authorization: the answer is neither 401 nor 403.
+# The requests are well-formed where that is cheap (real CSRs, a real OCSP
+# request, a real certificate to revoke), so most allowed cells get 200;
+# a few may be refused later for what they ask (a made-up recovery request
+# id: 404; a junk one-time certificate: 400), which still shows that the
+# caller got through.  A 5xx or no answer at all fails an allowed cell
+# too: it would hide whether authorization worked.
+#
+# One daemon, one set of credentials; fresh tokens, subscriber
+# certificates and certificates to revoke where a cell uses one up.
+# The daemon runs from the ASan build when one is there (LOCKBOX_ASAN).
+. "$SRC/tests/integration/lib.sh"
+
+SERVE=$LOCKBOX
+if [ -x "${LOCKBOX_ASAN:-}" ]; then SERVE=$LOCKBOX_ASAN; fi
+command -v sqlite3 >/dev/null || { fail "sqlite3 installed"; exit 1; }
+
+# --- the matrix ---------------------------------------------------------------
+# Callers (columns):
+#   none   HTTPS without a client certificate and without credentials
+#   usrC   an enrolling subscriber: its smime-sign certificate of this CA as
+#          the TLS client certificate
+#   usrT   an enrolling subscriber: HTTP Basic with a one-time token
+#   admin, offcr (officer), recO (recovery-officer), recA (recovery-agent),
+#   audit (auditor): an operator's client certificate with that one role
+#   remvd  an admin removed with `lockbox operator remove` (role withdrawn,
+#          credential revoked)
+#   revkd  an admin whose credential was revoked with `lockbox revoke`
+#          (the operator row itself still active)
+#   expd   an admin whose credential has expired: notAfter in the past in
+#          the certificate and in the database
+#   expdb  an admin whose certificate is still valid but whose database row
+#          says it has expired: the database's expiry check on its own
+# Cells: A = allowed (neither 401 nor 403), 401 or 403 = exactly that.
+# Every caller asks the plain-HTTP rows too: without TLS no certificate is
+# presented (Basic credentials are sent), and nothing there may refuse.
+# Rows: listener, method, path; {serial} is a subscriber's certificate,
+# {victim} a certificate issued for that cell alone, {id} a well-formed
+# recovery request id nobody opened, {ocsp} a base64 OCSP request.
+# Operators present no S/MIME certificate and no Basic credentials, so
+# EST and the policy refuse them as they refuse anyone without
+# credentials: 401.  A recovery officer may not approve nor fetch the
+# package, a recovery agent may not open a request (archive/recovery.c's
+# rules behind the router's role check): 403 as well.
+MATRIX='
+#     method path                                          none usrC usrT admin offcr recO recA audit remvd revkd expd expdb
+https GET  /healthz                                        A    A    A    A     A     A    A    A     A     A     A    A
+https GET  /ca.crt                                         A    A    A    A     A     A    A    A     A     A     A    A
+https GET  /ca.crl                                         A    A    A    A     A     A    A    A     A     A     A    A
+https GET  /delta.crl                                      A    A    A    A     A     A    A    A     A     A     A    A
+https POST /ocsp                                           A    A    A    A     A     A    A    A     A     A     A    A
+https GET  /ocsp/{ocsp}                                    A    A    A    A     A     A    A    A     A     A     A    A
+http  GET  /healthz                                        A    A    A    A     A     A    A    A     A     A     A    A
+http  GET  /ca.crt                                         A    A    A    A     A     A    A    A     A     A     A    A
+http  GET  /ca.crl                                         A    A    A    A     A     A    A    A     A     A     A    A
+http  GET  /delta.crl                                      A    A    A    A     A     A    A    A     A     A     A    A
+http  POST /ocsp                                           A    A    A    A     A     A    A    A     A     A     A    A
+http  GET  /ocsp/{ocsp}                                    A    A    A    A     A     A    A    A     A     A     A    A
+https GET  /.well-known/est/cacerts                        A    A    A    A     A     A    A    A     A     A     A    A
+https GET  /.well-known/est/smime-enc/cacerts              A    A    A    A     A     A    A    A     A     A     A    A
+https GET  /.well-known/est/csrattrs                       A    A    A    A     A     A    A    A     A     A     A    A
+https GET  /.well-known/est/smime-enc/csrattrs             A    A    A    A     A     A    A    A     A     A     A    A
+https POST /.well-known/est/simpleenroll                   401  A    A    401   401   401  401  401   401   401   401  401
+https POST /.well-known/est/smime-sign/simpleenroll        401  A    A    401   401   401  401  401   401   401   401  401
+https POST /.well-known/est/smime-sign/simplereenroll      401  A    401  401   401   401  401  401   401   401   401  401
+https POST /.well-known/est/smime-enc/serverkeygen         401  A    A    401   401   401  401  401   401   401   401  401
+https GET  /api/v1/policy                                  401  A    A    401   401   401  401  401   401   401   401  401
+https GET  /api/v1/certificates                            403  403  403  A     A     403  403  A     403   403   403  403
+https GET  /api/v1/certificates/{serial}                   403  403  403  A     A     403  403  A     403   403   403  403
+https POST /api/v1/certificates/{victim}/revoke            403  403  403  A     A     403  403  403   403   403   403  403
+https GET  /api/v1/audit                                   403  403  403  A     403   403  403  A     403   403   403  403
+https POST /api/v1/recovery/requests                       403  403  403  403   403   A    403  403   403   403   403  403
+https GET  /api/v1/recovery/requests                       403  403  403  403   403   A    A    403   403   403   403  403
+https GET  /api/v1/recovery/requests/{id}                  403  403  403  403   403   A    A    403   403   403   403  403
+https POST /api/v1/recovery/requests/{id}/approve          403  403  403  403   403   403  A    403   403   403   403  403
+https POST /api/v1/recovery/requests/{id}/deny             403  403  403  403   403   A    A    403   403   403   403  403
+https GET  /api/v1/recovery/requests/{id}/package          403  403  403  403   403   A    403  403   403   403   403  403
+'
+CALLERS=(none usrC usrT admin offcr recO recA audit remvd revkd expd expdb)
+
+# --- the CA and its callers ----------------------------------------------------
+DIR=$T/ca
+P1=$(free_port); P2=$(free_port)
+while [ "$P2" = "$P1" ]; do P2=$(free_port); done
+check "init a CA (ec-p256)" $LOCKBOX init --dir "$DIR" --key-type ec-p256 --name "Authz Test CA" \
+    --listen 127.0.0.1:$P1 --http-listen 127.0.0.1:$P2 --base-url http://127.0.0.1:$P2
+# /delta.crl exists only with delta CRLs on
+sed -i 's/^# delta = no$/delta = yes/' "$DIR/lockbox.conf"
+check "delta CRLs turned on" grep -qx 'delta = yes' "$DIR/lockbox.conf"
+
+# pem P12 OUT: key and certificate of a PKCS#12 (password in P12.pass) as PEM
+pem() { openssl pkcs12 -in "$1" -passin "file:$1.pass" -nodes -out "$2" 2>/dev/null && grep -q 'BEGIN CERTIFICATE' "$2"; }
+# serial_of_p12 P12: the serial of the certificate in a PKCS#12
+serial_p12() { openssl pkcs12 -in "$1" -passin "file:$1.pass" -nokeys -clcerts 2>/dev/null | openssl x509 -noout -serial | cut -d= -f2; }
+sql() { sqlite3 "$DIR/lockbox.db" "$1"; }
+
+check "admin credential of init as PEM" pem "$DIR/admin.p12" "$T/admin.pem"
+opadd() { # CALLER ROLE EMAIL
+    check "operator $1 ($2) added" $LOCKBOX operator add --dir "$DIR" --role "$2" --keygen \
+        --out-p12 "$T/$1.p12" --name "$1" --email "$3"
+    check "  ... its credential as PEM" pem "$T/$1.p12" "$T/$1.pem"
+}
+opadd offcr officer officer@example.org
+opadd recO recovery-officer recofficer@example.org
+opadd audit auditor auditor@example.org
+opadd remvd admin removed@example.org
+opadd revkd admin revoked@example.org
+opadd expdb admin dbexpired@example.org
+# the recovery agent; one agent and threshold 1 are enough to escrow the
+# keys of serverkeygen
+check "recovery agent added" $LOCKBOX agent add --dir "$DIR" --keygen --out-p12 "$T/recA.p12" \
+    --name "Agent" --email agent@example.org
+check "  ... its credential as PEM" pem "$T/recA.p12" "$T/recA.pem"
+check "escrow threshold 1" $LOCKBOX escrow policy --dir "$DIR" --threshold 1
+
+# removed: the role withdrawn and the credential revoked by the CLI
+REMVD=$(serial_p12 "$T/remvd.p12")
+check "operator remvd removed" $LOCKBOX operator remove --dir "$DIR" "$REMVD"
+check "  ... its row says removed, its certificate revoked" test \
+    "$(sql "SELECT o.status || '/' || c.status FROM operators o JOIN certificates c USING (serial) WHERE serial = '$REMVD'")" = removed/revoked
+# revoked: only the certificate revoked; the operator row stays active
+REVKD=$(serial_p12 "$T/revkd.p12")
+check "credential of revkd revoked (lockbox revoke)" $LOCKBOX revoke --dir "$DIR" "$REVKD" --reason privilegeWithdrawn
+check "  ... its row still active, its certificate revoked" test \
+    "$(sql "SELECT o.status || '/' || c.status FROM operators o JOIN certificates c USING (serial) WHERE serial = '$REVKD'")" = active/revoked
+# expired in the database only: the certificate itself is valid for a year,
+# so this cell shows the database's own expiry check
+EXPDB=$(serial_p12 "$T/expdb.p12")
+sql "UPDATE certificates SET not_after = strftime('%s', 'now') - 3600 WHERE serial = '$EXPDB'"
+check "expdb: certificate valid, database row expired an hour ago" sh -c \
+    "openssl x509 -in '$T/expdb.pem' -noout -checkend 3600 >/dev/null && [ \$(sqlite3 '$DIR/lockbox.db' \"SELECT not_after < strftime('%s', 'now') FROM certificates WHERE serial = '$EXPDB'\") = 1 ]"
+
+# expired: the CLI issues only from now on (no --days in the past, and
+# faketime is not among the test dependencies), so the CA signs an
+# operator credential valid from 2020-01-01 to 2020-02-01 with openssl ca
+# and its CA key, as `operator add` would (clientAuth, this CA's issuer
+# name), and the two rows `operator add` writes are inserted by hand.
+mkdir -p "$T/oca"
+: >"$T/oca/index.txt"
+echo 4A17E57000000001 >"$T/oca/serial"
+cat >"$T/oca/ca.cnf" <<EOF
+[ca]
+default_ca = oca
+[oca]
+database = $T/oca/index.txt
+new_certs_dir = $T/oca
+serial = $T/oca/serial
+default_md = sha256
+policy = anything
+unique_subject = no
+copy_extensions = none
+x509_extensions = op_ext
+[anything]
+commonName = supplied
+[op_ext]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+EOF
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/expd.key" \
+    -subj "/CN=Expired Admin" -out "$T/expd.csr" 2>/dev/null
+check "an operator credential that expired in 2020 (openssl ca)" openssl ca -batch -notext \
+    -config "$T/oca/ca.cnf" -cert "$DIR/ca.pem" -keyfile "$DIR/ca.key" -passin "file:$DIR/ca.key.pass" \
+    -startdate 20200101000000Z -enddate 20200201000000Z -in "$T/expd.csr" -out "$T/expd.crt"
+cat "$T/expd.key" "$T/expd.crt" >"$T/expd.pem"
+check "  ... openssl says it has expired" sh -c "! openssl x509 -in '$T/expd.crt' -noout -checkend 0 >/dev/null"
+check "  ... and that this CA issued it" sh -c "openssl verify -CAfile '$DIR/ca.pem' -no_check_time -purpose sslclient '$T/expd.crt' | grep -q ': OK'"
+EXPD=$(serial_of "$T/expd.crt")
+SPKI=$(openssl x509 -in "$T/expd.crt" -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1)
+DERHEX=$(openssl x509 -in "$T/expd.crt" -outform DER | od -An -v -tx1 | tr -d ' \n')
+SUBJ=$(openssl x509 -in "$T/expd.crt" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')
+sql "INSERT INTO certificates (serial, profile, email, subject, not_before, not_after, issued_at, status, spki_sha256, der)
+     VALUES ('$EXPD', 'operator', 'expired@example.org', '$SUBJ', 1577836800, 1580515200, 1577836800, 'valid', '$SPKI', X'$DERHEX');
+     INSERT INTO operators (name, email, role, serial, status, created)
+     VALUES ('Expired Admin', 'expired@example.org', 'admin', '$EXPD', 'active', 1577836800);"
+check "  ... stored as an active admin with that serial" test \
+    "$(sql "SELECT o.role || '/' || o.status || '/' || c.not_after FROM operators o JOIN certificates c USING (serial) WHERE serial = '$EXPD'")" = admin/active/1580515200
+
+# subscribers: a certificate (fresh ones where a cell uses it up) and tokens
+NUSER=0
+# new_user: issues an smime-sign certificate to a new subscriber; sets UC
+# to its PEM (key and certificate) and USERIAL to its serial
+new_user() {
+    NUSER=$((NUSER + 1))
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/u$NUSER.key" \
+        -subj "/CN=user$NUSER" -out "$T/u$NUSER.csr" 2>/dev/null
+    USERIAL=$($LOCKBOX issue --dir "$DIR" --profile smime-sign --csr "$T/u$NUSER.csr" \
+        --email "user$NUSER@example.org" --out "$T/u$NUSER.crt" | tail -n1)
+    cat "$T/u$NUSER.key" "$T/u$NUSER.crt" >"$T/u$NUSER.pem"
+    UC=$T/u$NUSER.pem
+    # its renewal CSR: same names (simplereenroll refuses others)
+    openssl req -new -key "$T/u$NUSER.key" -subj "/CN=user$NUSER@example.org" -outform DER \
+        -out "$T/u$NUSER.der" 2>/dev/null && base64 "$T/u$NUSER.der" >"$T/u$NUSER.b64"
+}
+NTOK=0
+# new_token: a one-time token for a new subscriber; sets UT to "email:secret"
+new_token() {
+    NTOK=$((NTOK + 1))
+    UT="tok$NTOK@example.org:$($LOCKBOX token create --dir "$DIR" --email "tok$NTOK@example.org" \
+        --profiles smime-sign,smime-enc | tail -n1)"
+}
+new_user; USER_PEM=$UC; USER_SERIAL=$USERIAL
+check "a subscriber's smime-sign certificate" openssl verify -CAfile "$DIR/ca.pem" -purpose smimesign "$T/u1.crt"
+new_token; USER_TOK=$UT
+check "a one-time token" sh -c "echo '$USER_TOK' | grep -Eq ':lbt-[A-Za-z0-9_-]{43}$'"
+
+# request bodies: a CSR for EST, an OCSP request about the subscriber
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/est.key" \
+    -subj "/CN=est" -outform DER -out "$T/est.der" 2>/dev/null
+base64 "$T/est.der" >"$T/est.b64"
+check "an OCSP request" openssl ocsp -issuer "$DIR/ca.pem" -cert "$T/u1.crt" -no_nonce -reqout "$T/ocsp.der"
+OCSP_B64=$(base64 -w0 "$T/ocsp.der" | sed 's/+/%2B/g; s|/|%2F|g; s/=/%3D/g')
+FAKE_ID=0123456789abcdef0123456789abcdef
+
+# --- the daemon -------------------------------------------------------------------
+$SERVE serve --dir "$DIR" 2>"$T/serve.log" &
+PID=$!
+at_exit "kill -KILL $PID 2>/dev/null"
+if wait_port "$P1" && wait_port "$P2"; then ok "daemon listening"; else
+    fail "daemon listening"; sed 's/^/       /' "$T/serve.log"; exit 1
+fi
+
+# creds CALLER FRESH: sets CRED to the curl arguments that present CALLER;
+# FRESH=1: the cell may use up the subscriber's certificate or token
+creds() {
+    CRED=(--cacert "$DIR/ca.pem")
+    case $1 in
+    none) ;;
+    usrC) if [ "$2" = 1 ]; then new_user; CRED+=(--cert "$UC"); else CRED+=(--cert "$USER_PEM"); fi ;;
+    usrT) if [ "$2" = 1 ]; then new_token; CRED+=(-u "$UT"); else CRED+=(-u "$USER_TOK"); fi ;;
+    admin) CRED+=(--cert "$T/admin.pem") ;;
+    *) CRED+=(--cert "$T/$1.pem") ;;
+    esac
+}
+
+# request METHOD PATH: sets REQ to the curl arguments (method, body) and
+# URLPATH to the path with its placeholders filled
+JSON=(-H 'Content-Type: application/json')
+request() {
+    local m=$1 p=$2
+    REQ=()
+    case $p in
+    */revoke)
+        new_user
+        p=${p/\{victim\}/$USERIAL}
+        REQ=("${JSON[@]}" --data-binary '{"reason": "superseded"}') ;;
+    /ocsp) REQ=(-H 'Content-Type: application/ocsp-request' --data-binary @"$T/ocsp.der") ;;
+    */simplereenroll)
+        # the latest subscriber's (creds made a fresh one for usrC)
+        REQ=(-H 'Content-Type: application/pkcs10' --data-binary @"$T/u$NUSER.b64") ;;
+    /.well-known/est/*) [ "$m" = POST ] && REQ=(-H 'Content-Type: application/pkcs10' --data-binary @"$T/est.b64") ;;
+    /api/v1/recovery/requests)
+        [ "$m" = POST ] && REQ=("${JSON[@]}" --data-binary \
+            '{"email": "someone@example.org", "reason": "authorization matrix", "request_cert": "not a certificate"}') ;;
+    */approve) REQ=("${JSON[@]}" --data-binary '{"shares": []}') ;;
+    */deny) REQ=("${JSON[@]}" --data-binary '{"reason": "authorization matrix"}') ;;
+    esac
+    p=${p/\{ocsp\}/$OCSP_B64}
+    p=${p/\{serial\}/$USER_SERIAL}
+    p=${p/\{id\}/$FAKE_ID}
+    URLPATH=$p
+    [ "$m" = POST ] && [ ${#REQ[@]} -eq 0 ] && REQ=(--data-binary '')
+    REQ=(-X "$m" "${REQ[@]}")
+}
+
+# cell WANT DESC URL CURL-ARGS...: one cell of the matrix
+cell() {
+    local want=$1 desc=$2 url=$3 got verdict; shift 3
+    got=$(curl -s -o "$T/body" -w '%{http_code}' --max-time 20 "$@" "$url")
+    case $want in
+    A)  verdict="allowed (HTTP $got)"
+        if [ "$got" != 401 ] && [ "$got" != 403 ] && [ "$got" -ge 200 ] && [ "$got" -lt 500 ]; then
+            ok "$desc: $verdict"; return; fi ;;
+    *)  verdict="denied (HTTP $got)"
+        if [ "$got" = "$want" ]; then ok "$desc: $verdict"; return; fi ;;
+    esac
+    if [ "$want" = A ]; then fail "$desc: HTTP $got, want allowed"; else fail "$desc: HTTP $got, want $want"; fi
+    head -c 300 "$T/body" | sed 's/^/       /'; echo
+}
+
+# --- every cell ---------------------------------------------------------------------
+ALLOWED_REVOKES=0
+while read -r lst method path cells; do
+    case $lst in ''|'#'*) continue ;; esac
+    read -r -a want <<<"$cells"
+    if [ ${#want[@]} != ${#CALLERS[@]} ]; then fail "matrix row $method $path has ${#want[@]} cells"; continue; fi
+    if [ "$lst" = https ]; then base=https://127.0.0.1:$P1; else base=http://127.0.0.1:$P2; fi
+    fresh=0
+    case "$method $path" in "POST /.well-known/est/"*) fresh=1 ;; esac
+    for i in "${!CALLERS[@]}"; do
+        who=${CALLERS[$i]}
+        creds "$who" "$fresh"
+        request "$method" "$path"
+        case $path in */revoke) [ "${want[$i]}" = A ] && ALLOWED_REVOKES=$((ALLOWED_REVOKES + 1)) ;; esac
+        cell "${want[$i]}" "$lst $method $path as $who" "$base$URLPATH" "${CRED[@]}" "${REQ[@]}"
+    done
+done <<<"$MATRIX"
+
+# --- denied means nothing done ------------------------------------------------------
+# every revoke row cell had a certificate of its own: exactly those of the
+# allowed cells are revoked
+check "only the allowed revocations happened ($ALLOWED_REVOKES)" test \
+    "$(sql "SELECT count(*) FROM certificates WHERE profile = 'smime-sign' AND status = 'revoked'")" = "$ALLOWED_REVOKES"
+check "no recovery request was opened" test "$(sql "SELECT count(*) FROM recovery_requests")" = 0
+check "the refused operators are named in the log" sh -c \
+    "grep -q '$REVKD is not an active operator' '$T/serve.log' && grep -q '$EXPDB is not an active operator' '$T/serve.log' && grep -q 'certificate has expired' '$T/serve.log'"
+
+kill -TERM "$PID"
+wait "$PID"; rc=$?
+if [ "$rc" = 0 ]; then ok "daemon exits 0 on SIGTERM"; else fail "daemon exits 0 on SIGTERM: exit $rc"; fi
+check "no sanitizer report in the daemon's log" sh -c "! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error' '$T/serve.log'"
