@@ -31,7 +31,6 @@
 #define BACKOFF_MIN     5
 #define BACKOFF_MAX     300
 #define PUBLISHER_ACTOR "daemon:crl-publisher"
-#define DIR_SECTION     "directory"
 
 struct crl_publisher {
 	ca_ctx *ca;
@@ -65,14 +64,6 @@ wait_on(struct crl_publisher *p, pthread_cond_t *cond, const bool *flag,
 	while (!*flag && !p->stop &&
 	    pthread_cond_timedwait(cond, &p->lock, &ts) != ETIMEDOUT)
 		;
-}
-
-static long
-next_backoff(long backoff, long min, long max)
-{
-	if (backoff == 0)
-		return min;
-	return backoff * 2 > max ? max : backoff * 2;
 }
 
 static void *
@@ -119,7 +110,8 @@ ldap_main(void *arg)
 			backoff = 0;
 			retry_at = 0;
 		} else {
-			backoff = next_backoff(backoff, p->retry, p->retry_max);
+			backoff = directory_backoff_next(backoff, p->retry,
+			    p->retry_max);
 			retry_at = now + backoff;
 			if (retry_at < next)
 				next = retry_at;
@@ -145,13 +137,8 @@ ldap_setup(struct crl_publisher *p, lb_err *err)
 	sqlite3 *db;
 	lb_err derr;
 
-	if (core_conf_get_long(conf, DIR_SECTION, "retry", BACKOFF_MIN, 1,
-	    3600, &p->retry, err) == -1 ||
-	    core_conf_get_long(conf, DIR_SECTION, "retry_max", BACKOFF_MAX, 1,
-	    86400, &p->retry_max, err) == -1)
+	if (directory_retry_conf(conf, &p->retry, &p->retry_max, err) == -1)
 		return -1;
-	if (p->retry_max < p->retry)
-		p->retry_max = p->retry;
 	lb_err_clear(&derr);
 	if ((p->dir = directory_open_at(conf, ca_get0_dir(p->ca), &derr)) !=
 	    NULL || derr.code == LB_ENOTFOUND)
@@ -240,8 +227,8 @@ publisher_main(void *arg)
 				issue_at = now + p->cc.interval;
 				issued = true;
 			} else {
-				backoff = next_backoff(backoff, BACKOFF_MIN,
-				    BACKOFF_MAX);
+				backoff = directory_backoff_next(backoff,
+				    BACKOFF_MIN, BACKOFF_MAX);
 				log_warnx("CRL publisher: %s (retrying in %ld "
 				    "s)", err.msg, backoff);
 				issue_at = now + backoff;

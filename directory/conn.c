@@ -322,6 +322,28 @@ dup_setting(const core_conf *conf, const char *name, char **out,
 	return 0;
 }
 
+int
+directory_retry_conf(const core_conf *conf, long *retry, long *retry_max,
+    lb_err *err)
+{
+	if (core_conf_get_long(conf, SECTION, "retry", 5, 1, 3600, retry,
+	    err) == -1 ||
+	    core_conf_get_long(conf, SECTION, "retry_max", 300, 1, 86400,
+	    retry_max, err) == -1)
+		return -1;
+	if (*retry_max < *retry)
+		*retry_max = *retry;
+	return 0;
+}
+
+long
+directory_backoff_next(long cur, long retry, long retry_max)
+{
+	if (cur == 0)
+		return retry;
+	return cur * 2 > retry_max ? retry_max : cur * 2;
+}
+
 directory_ctx *
 directory_open_at(const core_conf *conf, const char *dir, lb_err *err)
 {

@@ -19,9 +19,9 @@
  *   network_timeout     seconds a connect may take (default 5s)
  *   plaintext           yes lets the bind password travel without TLS to a
  *                       host other than the loopback (default no)
- *   retry, retry_max    the CRL publisher's wait after a failed publication,
+ *   retry, retry_max    the publishers' wait after a failed publication,
  *                       doubling from retry to retry_max (default 5s, 5m;
- *                       read by crl/publish.c)
+ *                       directory_retry_conf)
  *   user_base, user_filter, mail_attribute, group_attribute: see "Users"
  *
  * Failures are either transient (the server is down, unreachable or too
@@ -65,6 +65,17 @@ void directory_free(directory_ctx *d);
 /* The configured URI and the CA entry's DN.  Borrowed. */
 const char *directory_get0_uri(const directory_ctx *d);
 const char *directory_get0_ca_dn(const directory_ctx *d);
+
+/*
+ * The publishers' retry settings: [directory] retry (default 5s) and
+ * retry_max (default 5m, at least retry).  Read by crl/publish.c and
+ * enroll/publish.c.
+ */
+int directory_retry_conf(const core_conf *conf, long *retry, long *retry_max,
+    lb_err *err);
+/* The wait after one more failure: retry first, then doubling up to
+ * retry_max (cur 0: none yet). */
+long directory_backoff_next(long cur, long retry, long retry_max);
 
 /*
  * True when err, set by a failed directory_* call, is transient: the

@@ -36,10 +36,7 @@
 #include "enroll/enroll.h"
 
 #define POLL_SECONDS  30
-#define BACKOFF_MIN   5
-#define BACKOFF_MAX   300
 #define MAX_ATTEMPTS  10
-#define DIR_SECTION   "directory"
 #define SKIPPED_ERROR "not published: the certificate was revoked first"
 
 struct enroll_publisher {
@@ -501,9 +498,8 @@ publisher_main(void *arg)
 			continue;
 		}
 		if (down) {
-			down_backoff = down_backoff == 0 ? p->retry :
-			    down_backoff * 2 > p->retry_max ? p->retry_max :
-			    down_backoff * 2;
+			down_backoff = directory_backoff_next(down_backoff,
+			    p->retry, p->retry_max);
 			down_until = now + down_backoff;
 		} else if (answered) {
 			down_backoff = 0;
@@ -522,21 +518,6 @@ publisher_main(void *arg)
 	return NULL;
 }
 
-/* [directory] retry and retry_max, as crl/publish.c reads them. */
-static int
-read_backoff(const core_conf *conf, long *retry, long *retry_max,
-    lb_err *err)
-{
-	if (core_conf_get_long(conf, DIR_SECTION, "retry", BACKOFF_MIN, 1,
-	    3600, retry, err) == -1 ||
-	    core_conf_get_long(conf, DIR_SECTION, "retry_max", BACKOFF_MAX, 1,
-	    86400, retry_max, err) == -1)
-		return -1;
-	if (*retry_max < *retry)
-		*retry_max = *retry;
-	return 0;
-}
-
 enroll_publisher *
 enroll_publisher_start(ca_ctx *ca, const core_conf *conf, lb_err *err)
 {
@@ -551,7 +532,7 @@ enroll_publisher_start(ca_ctx *ca, const core_conf *conf, lb_err *err)
 	p->ca = ca;
 	/* no directory: LB_ENOTFOUND whatever else the section says */
 	if ((p->dir = directory_open_at(conf, ca_get0_dir(ca), err)) == NULL ||
-	    read_backoff(conf, &p->retry, &p->retry_max, err) == -1)
+	    directory_retry_conf(conf, &p->retry, &p->retry_max, err) == -1)
 		goto fail;
 	lock_ok = pthread_mutex_init(&p->lock, NULL) == 0;
 	if (lock_ok && pthread_condattr_init(&attr) == 0) {
