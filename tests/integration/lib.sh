@@ -52,11 +52,13 @@ expect_code() {
     mv "$T/.run" "$T/.out"
 }
 
-# free_port: prints a TCP port nothing listens on.
+# free_port: prints a TCP port nothing listens on, below the kernel's
+# range for outgoing connections' local ports (32768-60999 on Linux), so
+# that a client socket cannot hold it when the daemon binds.
 free_port() {
     local p
     while :; do
-        p=$(shuf -i 20000-60999 -n 1)
+        p=$(shuf -i 20000-32767 -n 1)
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
     done
 }
