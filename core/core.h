@@ -11,6 +11,7 @@
 #define LOCKBOX_CORE_H
 
 #include <stdarg.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -167,6 +168,17 @@ int core_b64_decode(const char *s, size_t slen, size_t max,
 void core_time_fmt(time_t t, char *out, size_t outlen);
 /* Installs SIGPIPE ignore, umask 077 and disables core dumps. */
 void core_process_harden(void);
+
+/* Initialises a condition variable that times out on CLOCK_MONOTONIC
+ * (immune to wall-clock steps); 0 or -1. */
+int core_cond_init_monotonic(pthread_cond_t *cond);
+/*
+ * Waits on cond (initialised by core_cond_init_monotonic, mutex held)
+ * until the wall-clock time until, or until *flag or *stop is true; a
+ * wake-up that sets neither waits on.
+ */
+void core_cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *mutex,
+    const bool *flag, const bool *stop, time_t until);
 
 /* ------------------------------------------------------------------ */
 /* Database                                                            */

@@ -2,6 +2,7 @@
  * util.c - small helpers shared by every module: e-mail syntax, hex,
  * random passwords, time formatting and process hardening.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,4 +136,34 @@ core_process_harden(void)
 	/* no core file may ever hold a key or a share */
 	setrlimit(RLIMIT_CORE, &rl);
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+int
+core_cond_init_monotonic(pthread_cond_t *cond)
+{
+	pthread_condattr_t attr;
+	int ok;
+
+	if (pthread_condattr_init(&attr) != 0)
+		return -1;
+	ok = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 &&
+	    pthread_cond_init(cond, &attr) == 0;
+	pthread_condattr_destroy(&attr);
+	return ok ? 0 : -1;
+}
+
+void
+core_cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *mutex,
+    const bool *flag, const bool *stop, time_t until)
+{
+	struct timespec ts;
+	time_t now = time(NULL);
+
+	if (until <= now)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += until - now;
+	while (!*flag && !*stop &&
+	    pthread_cond_timedwait(cond, mutex, &ts) != ETIMEDOUT)
+		;
 }

@@ -54,16 +54,7 @@ static void
 wait_on(struct crl_publisher *p, pthread_cond_t *cond, const bool *flag,
     time_t until)
 {
-	struct timespec ts;
-	time_t now = time(NULL);
-
-	if (until <= now)
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += until - now;
-	while (!*flag && !p->stop &&
-	    pthread_cond_timedwait(cond, &p->lock, &ts) != ETIMEDOUT)
-		;
+	core_cond_wait_until(cond, &p->lock, flag, &p->stop, until);
 }
 
 static void *
@@ -251,7 +242,6 @@ crl_publisher *
 crl_publisher_start(ca_ctx *ca, lb_err *err)
 {
 	struct crl_publisher *p;
-	pthread_condattr_t ca_attr;
 	bool lock_ok = false, cond_ok = false, lcond_ok = false;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL) {
@@ -263,14 +253,8 @@ crl_publisher_start(ca_ctx *ca, lb_err *err)
 	    ldap_setup(p, err) == -1)
 		goto fail;
 	lock_ok = pthread_mutex_init(&p->lock, NULL) == 0;
-	if (lock_ok && pthread_condattr_init(&ca_attr) == 0) {
-		cond_ok = pthread_condattr_setclock(&ca_attr,
-		    CLOCK_MONOTONIC) == 0 &&
-		    pthread_cond_init(&p->cond, &ca_attr) == 0;
-		lcond_ok = cond_ok &&
-		    pthread_cond_init(&p->ldap_cond, &ca_attr) == 0;
-		pthread_condattr_destroy(&ca_attr);
-	}
+	cond_ok = lock_ok && core_cond_init_monotonic(&p->cond) == 0;
+	lcond_ok = cond_ok && core_cond_init_monotonic(&p->ldap_cond) == 0;
 	if (!lcond_ok || (p->dir != NULL && pthread_create(&p->ldap_thread,
 	    NULL, ldap_main, p) != 0)) {
 		lb_err_set(err, LB_EINTERNAL, "cannot start the CRL publisher");

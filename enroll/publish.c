@@ -428,16 +428,7 @@ out:
 static void
 wait_until(struct enroll_publisher *p, time_t until)
 {
-	struct timespec ts;
-	time_t now = time(NULL);
-
-	if (until <= now)
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += until - now;
-	while (!p->woken && !p->stop &&
-	    pthread_cond_timedwait(&p->cond, &p->lock, &ts) != ETIMEDOUT)
-		;
+	core_cond_wait_until(&p->cond, &p->lock, &p->woken, &p->stop, until);
 }
 
 /*
@@ -522,7 +513,6 @@ enroll_publisher *
 enroll_publisher_start(ca_ctx *ca, const core_conf *conf, lb_err *err)
 {
 	struct enroll_publisher *p;
-	pthread_condattr_t attr;
 	bool lock_ok = false, cond_ok = false;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL) {
@@ -535,11 +525,7 @@ enroll_publisher_start(ca_ctx *ca, const core_conf *conf, lb_err *err)
 	    directory_retry_conf(conf, &p->retry, &p->retry_max, err) == -1)
 		goto fail;
 	lock_ok = pthread_mutex_init(&p->lock, NULL) == 0;
-	if (lock_ok && pthread_condattr_init(&attr) == 0) {
-		cond_ok = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) ==
-		    0 && pthread_cond_init(&p->cond, &attr) == 0;
-		pthread_condattr_destroy(&attr);
-	}
+	cond_ok = lock_ok && core_cond_init_monotonic(&p->cond) == 0;
 	if (!cond_ok || pthread_create(&p->thread, NULL, publisher_main, p) !=
 	    0) {
 		lb_err_set(err, LB_EINTERNAL, "cannot start the directory "
