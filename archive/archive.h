@@ -109,9 +109,6 @@ archive_sealed *archive_escrow_seal(ca_ctx *ca, sqlite3 *db, X509 *cert,
     EVP_PKEY *key, const char *email, lb_err *err);
 int archive_escrow_store(sqlite3 *db, const archive_sealed *s,
     const char *actor, lb_err *err);
-/* The CA-signed receipt (borrowed). */
-const unsigned char *archive_sealed_receipt(const archive_sealed *s,
-    size_t *len);
 void archive_sealed_free(archive_sealed *s);
 
 /* ------------------------------------------------------------------ */

@@ -348,13 +348,6 @@ archive_escrow_store(sqlite3 *db, const archive_sealed *s,
 	return core_audit_append(db, actor, "escrow", s->serial, detail, err);
 }
 
-const unsigned char *
-archive_sealed_receipt(const archive_sealed *s, size_t *len)
-{
-	*len = s->receipt_len;
-	return s->receipt;
-}
-
 int
 archive_escrow_put(ca_ctx *ca, sqlite3 *db, X509 *cert, EVP_PKEY *key,
     const char *email, const char *actor, unsigned char **receipt,

@@ -239,14 +239,12 @@ ca_committer *ca_committer_new(ca_ctx *ca, lb_err *err);
 X509 *ca_committer_issue(ca_committer *c, const ca_request *req,
     const char *actor, lb_err *err);
 /*
- * As ca_committer_issue, and in_tx(db, cert, arg, err) runs inside the
- * same transaction right after the certificate is stored (on the
- * committer's thread and database handle): what must be durable with the
- * certificate, or not at all.  -1 from it fails this certificate only.
+ * in_tx(db, cert, arg, err) runs inside the committer's transaction right
+ * after the certificate is stored (on the committer's thread and database
+ * handle): what must be durable with the certificate, or not at all.  -1
+ * from it fails this certificate only.
  */
 typedef int (*ca_in_tx_fn)(sqlite3 *db, X509 *cert, void *arg, lb_err *err);
-X509 *ca_committer_issue_with(ca_committer *c, const ca_request *req,
-    const char *actor, ca_in_tx_fn in_tx, void *arg, lb_err *err);
 /*
  * Stores a certificate already signed (by ca_sign_cert), with in_tx, in
  * the committer's next transaction; blocks until it is committed.  0, or

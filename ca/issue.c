@@ -521,13 +521,6 @@ X509 *
 ca_committer_issue(ca_committer *c, const ca_request *req, const char *actor,
     lb_err *err)
 {
-	return ca_committer_issue_with(c, req, actor, NULL, NULL, err);
-}
-
-X509 *
-ca_committer_issue_with(ca_committer *c, const ca_request *req,
-    const char *actor, ca_in_tx_fn in_tx, void *arg, lb_err *err)
-{
 	const ca_profile *prof = ca_profile_get(c->ca, req->profile);
 	X509 *cert;
 
@@ -539,7 +532,7 @@ ca_committer_issue_with(ca_committer *c, const ca_request *req,
 	if ((cert = ca_sign_cert(c->ca, req, err)) == NULL)
 		return NULL;
 	if (ca_committer_store_with(c, cert, req->profile, req->email, actor,
-	    in_tx, arg, err) == -1) {
+	    NULL, NULL, err) == -1) {
 		X509_free(cert);
 		return NULL;
 	}

@@ -215,12 +215,6 @@ enroll_free(enroll_ctx *e)
 	free(e);
 }
 
-bool
-enroll_has_directory(const enroll_ctx *e)
-{
-	return e->dir != NULL;
-}
-
 void
 enroll_wake_publisher(enroll_ctx *e)
 {

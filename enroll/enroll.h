@@ -286,8 +286,6 @@ int enroll_token_revoke(sqlite3 *db, int64_t id, const char *actor,
 enroll_ctx *enroll_new(ca_ctx *ca, bool with_threads, lb_err *err);
 void enroll_free(enroll_ctx *e);
 
-/* Whether a directory is configured. */
-bool enroll_has_directory(const enroll_ctx *e);
 /* Whether name is an enrollment profile (an EST label). */
 bool enroll_profile_known(const char *name);
 
