@@ -2,17 +2,23 @@
 #
 #   make            build/lockbox
 #   make run        install packages, build, init ./demo if absent, serve it
-#   make test       normal + ASan/UBSan builds, unit and integration tests
+#   make test       normal + ASan/UBSan + fuzz builds (-j2), static analysis,
+#                   unit tests (plain and under ASan/UBSan), fuzz corpora,
+#                   integration tests
 #   make bench      benchmarks against peers, one summary line each
-#   make fuzz       every libFuzzer harness for FUZZ_TIME seconds
+#   make fuzz       every libFuzzer harness for FUZZ_TIME seconds,
+#                   FUZZ_JOBS at a time
+#   make valgrind   the unit tests under valgrind memcheck
 #   make asan       the sanitizer build only
-#   make analyze    cppcheck and clang-tidy
+#   make analyze    cppcheck and clang-tidy over $(BUILD)/compile_commands.json
 #   make install    PREFIX=/usr/local
 
 PREFIX    ?= /usr/local
 CC        ?= cc
 FUZZ_CC   ?= clang
 FUZZ_TIME ?= 60
+FUZZ_JOBS ?= 2
+TEST_JOBS ?= 2
 BUILD     := build
 
 PKGS      := openssl sqlite3 libmicrohttpd gnutls jansson libcurl ldap lber
@@ -52,7 +58,8 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all deps run test bench fuzz asan analyze clean install unit
+.PHONY: all deps run test bench fuzz asan analyze compdb clean install unit \
+        valgrind
 
 all: $(BUILD)/lockbox
 
@@ -120,12 +127,21 @@ run:
 	@if [ ! -f demo/ca.pem ]; then $(BUILD)/lockbox init --dir demo --name "lockbox Demo S/MIME CA"; fi
 	$(BUILD)/lockbox serve --dir demo
 
+# CI calls `make test` without -j: build the three variants TEST_JOBS wide
+# unless the caller already runs a parallel make.  tests/run.sh runs the
+# static analysis and the unit tests (plain, ASan/UBSan) in the background
+# while the integration tests run.
 test:
 	@sh scripts/deps.sh test
-	$(MAKE) all unit
-	$(MAKE) asan
-	$(MAKE) $(FUZZ_BINS)
-	@sh tests/run.sh
+	$(MAKE) $(if $(findstring jobserver,$(MAKEFLAGS)),,-j$(TEST_JOBS)) \
+	    all unit asan $(FUZZ_BINS)
+	@BUILD=$(BUILD) ANALYZE=1 sh tests/run.sh
+
+# The unit tests under valgrind memcheck (CI runs it after make test).
+valgrind:
+	@sh scripts/deps.sh test
+	$(MAKE) $(if $(findstring jobserver,$(MAKEFLAGS)),,-j$(TEST_JOBS)) unit
+	@BUILD=$(BUILD) VALGRIND=only sh tests/run.sh
 
 bench:
 	@sh scripts/deps.sh bench
@@ -133,10 +149,18 @@ bench:
 	@sh bench/run.sh
 
 fuzz: $(FUZZ_BINS)
-	@sh tests/fuzz/run.sh $(FUZZ_TIME)
+	@BUILD=$(BUILD) JOBS=$(FUZZ_JOBS) sh tests/fuzz/run.sh $(FUZZ_TIME)
+
+# The compile database is written from the normal build's own command line
+# (scripts/compdb.sh); nothing is compiled for it.
+compdb:
+	@mkdir -p $(BUILD)
+	@sh scripts/compdb.sh "$(CURDIR)" "$(BUILD)/obj" "$(CC) $(CFLAGS)" \
+	    $(LIB_SRCS) $(CLI_SRCS) >$(BUILD)/compile_commands.json.tmp
+	@mv $(BUILD)/compile_commands.json.tmp $(BUILD)/compile_commands.json
 
 analyze:
-	@sh scripts/analyze.sh
+	@BUILD=$(BUILD) sh scripts/analyze.sh
 
 install: $(BUILD)/lockbox
 	install -d $(DESTDIR)$(PREFIX)/bin

@@ -8,6 +8,11 @@
  *                                the CA in DIR with T threads, and prints
  *                                one line ending "rate=R" (certificates
  *                                per second)
+ *   issue run-signer DIR CSRDIR N T
+ *                                the same with the CA key in two signer
+ *                                processes (ca_signer_start), as `lockbox
+ *                                serve` runs on two cores: what privilege
+ *                                separation costs
  *
  * `run` measures the library path a server takes for every request: the
  * CSR is parsed and its signature verified (ca_csr_parse), the certificate
@@ -53,7 +58,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: issue csrs N DIR\n"
 	    "       issue init ec-p256|rsa-3072 DIR\n"
-	    "       issue run DIR CSRDIR N THREADS\n");
+	    "       issue run DIR CSRDIR N THREADS\n"
+	    "       issue run-signer DIR CSRDIR N THREADS\n");
 	exit(2);
 }
 
@@ -189,6 +195,7 @@ issue_one(struct job *j, int i)
 	r.profile = "smime-sign";
 	r.email = email;
 	r.pubkey = X509_REQ_get0_pubkey(req);
+	r.spki = X509_REQ_get_X509_PUBKEY(req);
 	if ((cert = ca_committer_issue(j->committer, &r, "bench", &err)) ==
 	    NULL)
 		goto out;
@@ -248,7 +255,8 @@ count_rows(sqlite3 *db, const char *sql)
 }
 
 static int
-cmd_run(const char *dir, const char *csrdir, int n, int nthreads)
+cmd_run(const char *dir, const char *csrdir, int n, int nthreads,
+    bool signer)
 {
 	struct job j;
 	ca_ctx *ca = NULL;
@@ -264,6 +272,7 @@ cmd_run(const char *dir, const char *csrdir, int n, int nthreads)
 	atomic_init(&j.next, 0);
 	atomic_init(&j.failed, 0);
 	if ((ca = ca_open(dir, 0, &err)) == NULL ||
+	    (signer && ca_signer_start(ca, NULL, 2, &err) == -1) ||
 	    (db = ca_db_open(ca, &err)) == NULL) {
 		fprintf(stderr, "issue: %s\n", err.msg);
 		goto out;
@@ -323,10 +332,12 @@ main(int argc, char **argv)
 		rc = cmd_csrs(bench_parse_count("issue", argv[2], 1, MAX_CERTS), argv[3]);
 	else if (argc == 4 && strcmp(argv[1], "init") == 0)
 		rc = cmd_init(argv[2], argv[3]);
-	else if (argc == 6 && strcmp(argv[1], "run") == 0)
+	else if (argc == 6 && (strcmp(argv[1], "run") == 0 ||
+	    strcmp(argv[1], "run-signer") == 0))
 		rc = cmd_run(argv[2], argv[3],
 		    bench_parse_count("issue", argv[4], 1, MAX_CERTS),
-		    bench_parse_count("issue", argv[5], 1, MAX_THREADS));
+		    bench_parse_count("issue", argv[5], 1, MAX_THREADS),
+		    strcmp(argv[1], "run-signer") == 0);
 	else
 		usage();
 	return rc == 0 ? 0 : 1;

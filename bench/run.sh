@@ -148,7 +148,7 @@ oca_run() {
 # lockbox_run CADIR: one library-path run; prints certificates per second
 # (and leaves the average certificate size in $TMP/lb-der).
 lockbox_run() {
-    out=$("$ISSUE" run "$1" "$TMP/csrs" "$CERTS" "$THREADS") ||
+    out=$("$ISSUE" "${2:-run}" "$1" "$TMP/csrs" "$CERTS" "$THREADS") ||
         die "lockbox issuance failed"
     printf '%s\n' "$out" | sed -n 's/.* der_bytes=\([0-9]*\).*/\1/p' \
         >"$TMP/lb-der"
@@ -206,6 +206,18 @@ bench_issue() {
 
     issue_ca ec-p256 P-256
     p256_lb=$lb_rate; p256_oca=$oca_rate
+    # the same, with the key in a signer process (as lockbox serve runs)
+    : >"$TMP/lbs"; : >"$TMP/lbl"
+    r=1
+    while [ "$r" -le "$REPS" ]; do
+        lbs=$(lockbox_run "$TMP/ca-ec-p256" run-signer)
+        lbl=$(lockbox_run "$TMP/ca-ec-p256")
+        echo "  P-256 run $r: through the signer process $lbs cert/s," \
+            "key in process $lbl cert/s"
+        echo "$lbs" >>"$TMP/lbs"; echo "$lbl" >>"$TMP/lbl"
+        r=$((r + 1))
+    done
+    p256_signer=$(median <"$TMP/lbs"); p256_local=$(median <"$TMP/lbl")
     issue_ca rsa-3072 RSA-3072
     rsa_lb=$lb_rate; rsa_oca=$oca_rate
 
@@ -217,6 +229,8 @@ bench_issue() {
     target "RSA-3072 CA vs its openssl speed ceiling" "$r3" 0.80 %
 
     summary issue-p256-vs-openssl-ca "$p256_lb" cert/s openssl-ca "$p256_oca"
+    summary issue-p256-signer-process-vs-in-process "$p256_signer" cert/s \
+        in-process "$p256_local"
     summary issue-p256-vs-ceiling "$p256_lb" cert/s openssl-speed-ceiling \
         "$ceil_p256"
     summary issue-rsa3072-vs-openssl-ca "$rsa_lb" cert/s openssl-ca "$rsa_oca"

@@ -3,9 +3,10 @@
  * certificate profiles, issuance, revocation, the certificate store,
  * operators and their roles, and key/PKCS#12 helpers.
  *
- * The CA private key is used only through ca_sign_cert() (and, later, the
- * CRL/OCSP/receipt signers), each of which checks its input against a
- * profile first, so that the key can move into a separate signer process.
+ * The CA private key is used only through ca_sign_cert(), ca_sign_crl(),
+ * ca_sign_crl_der() and ca_sign_receipt(), each of which checks its input
+ * against a profile first; after ca_signer_start() the key lives in a
+ * separate signer process and those functions send it typed requests.
  * ca calls only core.
  */
 #ifndef LOCKBOX_CA_H
@@ -160,7 +161,29 @@ int ca_install(const char *dir, const char *cert_file, lb_err *err);
  * from many threads once opened; each thread needs its own database handle.
  */
 ca_ctx *ca_open(const char *dir, unsigned flags, lb_err *err);
+/* Frees ca, stopping its signer process first (ca_signer_stop). */
 void ca_free(ca_ctx *ca);
+
+/*
+ * Moves ca's private key into nproc (1 to CA_SIGNER_MAX) signer processes
+ * of its own (signer.c) and frees it here: ca_sign_cert, ca_sign_crl_der
+ * and ca_sign_receipt then ask an idle one, which checks each request
+ * again against its profiles.
+ * Call it before any thread is started, database opened or socket
+ * created: the child is forked from this process and keeps nothing but
+ * the key and its log.  With user (not NULL) and root privileges the
+ * child also drops to that account.  The child runs with core dumps off
+ * and no file or socket to open.  ca_sign_crl (an X509_CRL signed in
+ * place) is then unavailable; use ca_sign_crl_der.
+ */
+#define CA_SIGNER_MAX 16
+int ca_signer_start(ca_ctx *ca, const char *user, int nproc, lb_err *err);
+/* Whether ca can sign: its key here, or signers none of which stopped. */
+bool ca_signer_alive(ca_ctx *ca);
+/* The signers' process ids, at most max into pids; returns how many. */
+int ca_signer_pids(const ca_ctx *ca, pid_t *pids, int max);
+/* Ends the signer processes and waits for them; nothing without any. */
+void ca_signer_stop(ca_ctx *ca);
 
 const char *ca_get0_dir(const ca_ctx *ca);
 const core_conf *ca_get0_conf(const ca_ctx *ca);
@@ -204,6 +227,11 @@ typedef struct ca_request {
 	const char *dns_name;    /* tls-server SAN (plus ip) */
 	const char *ip;
 	EVP_PKEY *pubkey;        /* the subject public key (borrowed) */
+	/* Optional: pubkey as already encoded, e.g. the CSR's
+	 * (X509_REQ_get_X509_PUBKEY), borrowed: sent to the signer process
+	 * and put into the certificate as it is, which spares OpenSSL 3.0's
+	 * costly encoder twice.  Must be pubkey's own encoding. */
+	X509_PUBKEY *spki;
 	int days;                /* 0: the profile's validity */
 } ca_request;
 

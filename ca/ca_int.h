@@ -5,6 +5,8 @@
 #ifndef LOCKBOX_CA_INT_H
 #define LOCKBOX_CA_INT_H
 
+#include <stdatomic.h>
+
 #include "ca/ca.h"
 
 enum ca_profile_kind {
@@ -41,7 +43,9 @@ struct ca_ctx {
 	X509 *cert;
 	STACK_OF(X509) *chain;    /* cert first, then its issuers */
 	X509_STORE *store;
-	EVP_PKEY *key;            /* NULL with CA_OPEN_NO_KEY */
+	EVP_PKEY *key;            /* NULL with CA_OPEN_NO_KEY, or when the
+	                           * signer process holds it */
+	struct ca_signer *signer; /* that process, or NULL (signer.c) */
 	char *base_url;
 	bool role_separation;
 	struct ca_profile profiles[CA_MAX_PROFILES];
@@ -74,6 +78,53 @@ void ca_db_cached_done(sqlite3_stmt *st);
 
 /* Sets a positive random 16-byte serial number. */
 int ca_random_serial(X509 *x);
+
+/*
+ * The signer process (signer.c).  Request types, and what
+ * ca_signer_handle returns besides 0 and -1 for a request that breaks its
+ * type's encoding (the child stops after answering it).
+ */
+struct ca_signer_proc {
+	int fd;                   /* our end of its socketpair, or -1 */
+	pid_t pid;
+	pthread_mutex_t lock;     /* one request at a time */
+};
+struct ca_signer {
+	atomic_bool dead;         /* one stopped: every signature fails */
+	atomic_uint next;         /* whose turn it is when all are busy */
+	int n;
+	struct ca_signer_proc proc[CA_SIGNER_MAX];
+};
+#define CA_SIGNER_CERT      1
+#define CA_SIGNER_CRL       2
+#define CA_SIGNER_RECEIPT   3
+#define CA_SIGNER_MALFORMED (-2)
+/*
+ * What the signer does with one request of type: decodes in (len bytes),
+ * checks it against its type and the profiles, signs it with ca's key.
+ * 0 with *out (free()) the DER; -1 with err when a profile refuses it;
+ * CA_SIGNER_MALFORMED with err when it is malformed.  No I/O: the unit
+ * and fuzz tests call it directly.
+ */
+int ca_signer_handle(ca_ctx *ca, int type, const unsigned char *in,
+    size_t len, unsigned char **out, size_t *out_len, lb_err *err);
+/* The other side of ca_sign_cert, ca_sign_crl_der and ca_sign_receipt
+ * when ca->signer is set: the same contracts. */
+X509 *ca_signer_sign_cert(ca_ctx *ca, const ca_request *req, lb_err *err);
+int ca_signer_sign_crl(ca_ctx *ca, X509_CRL *head,
+    const unsigned char *revoked, size_t rlen, unsigned char **out,
+    size_t *out_len, lb_err *err);
+int ca_signer_sign_receipt(ca_ctx *ca, const unsigned char *data,
+    size_t len, unsigned char **out, size_t *out_len, lb_err *err);
+
+/*
+ * ca_sign_cert with the key in this process.  copy_spki: the subject key
+ * is req->spki copied as it is, not encoded again from req->pubkey, and
+ * the certificate has no decoded key: for the signer process, which only
+ * encodes it.
+ */
+X509 *ca_build_cert(ca_ctx *ca, const ca_request *req, bool copy_spki,
+    lb_err *err);
 
 /* The config text written by ca_init. */
 char *ca_conf_template(const ca_init_opts *o);

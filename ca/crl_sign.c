@@ -22,7 +22,9 @@ ca_sign_crl(ca_ctx *ca, X509_CRL *crl, lb_err *err)
 	const ASN1_TIME *last, *next;
 
 	if (ca->key == NULL)
-		return lb_err_set(err, LB_EINTERNAL, "the CA key is not loaded");
+		return lb_err_set(err, LB_EINTERNAL, ca->signer != NULL ?
+		    "the CA key is in the signer process: use ca_sign_crl_der" :
+		    "the CA key is not loaded");
 	/* the profile of every CRL this CA signs: v2, both times, forward */
 	if (X509_CRL_get_version(crl) != X509_CRL_VERSION_2)
 		return lb_err_set(err, LB_EINVAL, "refusing to sign a CRL that "
@@ -203,6 +205,9 @@ ca_sign_crl_der(ca_ctx *ca, X509_CRL *head, const unsigned char *revoked,
 
 	*out = NULL;
 	*out_len = 0;
+	if (ca->signer != NULL)
+		return ca_signer_sign_crl(ca, head, revoked, rlen, out, out_len,
+		    err);
 	/* the header: checked, issuer set, algorithm chosen, by the same
 	 * path every CRL takes */
 	if (ca_sign_crl(ca, head, err) == -1)

@@ -157,6 +157,7 @@ ca_free(ca_ctx *ca)
 {
 	if (ca == NULL)
 		return;
+	ca_signer_stop(ca);
 	ca_profiles_free(ca);
 	EVP_PKEY_free(ca->key);
 	X509_STORE_free(ca->store);

@@ -198,6 +198,55 @@ out:
 	return rc;
 }
 
+/*
+ * The subject public key: with copy_spki, copied from req->spki (its
+ * algorithm, parameters and key bits), otherwise encoded from req->pubkey.
+ * A copied key leaves the certificate without a decoded key
+ * (X509_get0_pubkey is NULL in OpenSSL 3.0): only for a certificate that
+ * is encoded and sent away, as the signer process does.
+ */
+static int
+set_pubkey(X509 *x, const ca_request *req, bool copy_spki)
+{
+	ASN1_OBJECT *obj = NULL, *aobj_copy = NULL;
+	const ASN1_OBJECT *aobj;
+	const unsigned char *pk;
+	const void *pval;
+	void *pval_copy = NULL;
+	unsigned char *pk_copy = NULL;
+	X509_ALGOR *alg;
+	int pklen, ptype;
+
+	if (!copy_spki || req->spki == NULL)
+		return X509_set_pubkey(x, req->pubkey) == 1 ? 0 : -1;
+	if (X509_PUBKEY_get0_param(&obj, &pk, &pklen, &alg, req->spki) != 1 ||
+	    pklen <= 0)
+		return -1;
+	X509_ALGOR_get0(&aobj, &ptype, &pval, alg);
+	if ((aobj_copy = OBJ_dup(aobj)) == NULL)
+		goto fail;
+	if (ptype == V_ASN1_OBJECT)
+		pval_copy = OBJ_dup(pval);
+	else if (ptype == V_ASN1_SEQUENCE || ptype == V_ASN1_OCTET_STRING)
+		pval_copy = ASN1_STRING_dup(pval);
+	else if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF)
+		goto fail;
+	if ((pval != NULL && ptype != V_ASN1_NULL && pval_copy == NULL) ||
+	    (pk_copy = OPENSSL_memdup(pk, (size_t)pklen)) == NULL ||
+	    X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), aobj_copy, ptype,
+	    pval_copy, pk_copy, pklen) != 1)
+		goto fail;
+	return 0;
+fail:
+	ASN1_OBJECT_free(aobj_copy);
+	if (ptype == V_ASN1_OBJECT)
+		ASN1_OBJECT_free(pval_copy);
+	else
+		ASN1_STRING_free(pval_copy);
+	OPENSSL_free(pk_copy);
+	return -1;
+}
+
 int
 ca_random_serial(X509 *x)
 {
@@ -220,6 +269,14 @@ out:
 
 X509 *
 ca_sign_cert(ca_ctx *ca, const ca_request *req, lb_err *err)
+{
+	return ca->signer != NULL ? ca_signer_sign_cert(ca, req, err) :
+	    ca_build_cert(ca, req, false, err);
+}
+
+X509 *
+ca_build_cert(ca_ctx *ca, const ca_request *req, bool copy_spki,
+    lb_err *err)
 {
 	const struct ca_profile *p;
 	X509 *x = NULL;
@@ -253,7 +310,7 @@ ca_sign_cert(ca_ctx *ca, const ca_request *req, lb_err *err)
 	    /* inclusive count: notAfter - notBefore + 1 s == days */
 	    X509_time_adj_ex(X509_getm_notAfter(x), (int)days,
 	    -BACKDATE_SECONDS - 1, &now) == NULL ||
-	    X509_set_pubkey(x, req->pubkey) != 1)
+	    set_pubkey(x, req, copy_spki) == -1)
 		goto fail;
 	/* keyUsage right after basicConstraints, the profile's first */
 	for (i = 0; i < sk_X509_EXTENSION_num(p->exts); i++) {

@@ -21,6 +21,8 @@ ca_sign_receipt(ca_ctx *ca, const unsigned char *data, size_t len,
 
 	*out = NULL;
 	*out_len = 0;
+	if (ca->signer != NULL)
+		return ca_signer_sign_receipt(ca, data, len, out, out_len, err);
 	if (ca->key == NULL)
 		return lb_err_set(err, LB_EINTERNAL, "the CA key is not loaded");
 	if (len == 0 || len > 4096)

@@ -280,6 +280,7 @@ cmd_issue(int argc, char **argv)
 		goto out;
 	}
 	req.pubkey = X509_REQ_get0_pubkey(csr);
+	req.spki = X509_REQ_get_X509_PUBKEY(csr);
 	if ((cert = ca_issue(ca, db, &req, cli_actor(), &err)) == NULL) {
 		rc = cli_fail(&err);
 		goto out;

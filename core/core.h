@@ -80,6 +80,12 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * failure to the user through lb_err.  Returns -1.
  */
 int log_openssl(const char *what);
+/*
+ * A child process's own name in the log ("lockbox-signer"); with syslog
+ * the connection is reopened now, so that it exists before the child
+ * gives up opening files.
+ */
+void log_rename(const char *progname);
 
 /* ------------------------------------------------------------------ */
 /* Configuration: lockbox.conf in OpenSSL config syntax (NCONF)        */
@@ -146,6 +152,24 @@ int core_file_write(const char *path, const void *buf, size_t len,
 char *core_secret_read(const char *path, lb_err *err);
 /* Frees a NUL-terminated secret after cleansing it. */
 void core_secret_free(char *s);
+
+/* ------------------------------------------------------------------ */
+/* Privileges (priv.c)                                                 */
+
+/* The uid and primary gid of account name; refuses root. */
+int core_user_lookup(const char *name, uid_t *uid, gid_t *gid, lb_err *err);
+/*
+ * Drops to uid/gid for good (supplementary groups, real, effective and
+ * saved ids), checks that root cannot be regained, and turns core dumps
+ * off again (a credential change resets that flag).  0 or -1 with err.
+ */
+int core_drop_privileges(uid_t uid, gid_t gid, lb_err *err);
+/*
+ * PR_SET_DUMPABLE 0 and RLIMIT_CORE 0: no core file, and no ptrace or
+ * /proc/PID/mem access by processes of the same uid.  For every process
+ * that holds a secret (core_process_harden, at every start).
+ */
+int core_no_dumps(lb_err *err);
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                       */

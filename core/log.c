@@ -26,6 +26,16 @@ log_init(const char *progname, bool use_syslog)
 }
 
 void
+log_rename(const char *progname)
+{
+	prog = progname;
+	if (to_syslog) {
+		closelog();
+		openlog(progname, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	}
+}
+
+void
 log_set_verbosity(int level)
 {
 	verbosity = level;

@@ -7,8 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <openssl/evp.h>
@@ -129,13 +127,10 @@ core_time_fmt(time_t t, char *out, size_t outlen)
 void
 core_process_harden(void)
 {
-	struct rlimit rl = { 0, 0 };
-
 	signal(SIGPIPE, SIG_IGN);
 	umask(077);
 	/* no core file may ever hold a key or a share */
-	setrlimit(RLIMIT_CORE, &rl);
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	(void)core_no_dumps(NULL);
 }
 
 int

@@ -809,6 +809,7 @@ enroll_do(enroll_ctx *e, sqlite3 *db, const enroll_identity *id,
 		res->cert = issue(e, db, &creq, key, &x, err);
 	} else {
 		creq.pubkey = X509_REQ_get0_pubkey(req);
+		creq.spki = X509_REQ_get_X509_PUBKEY(req);
 		if (creq.pubkey == NULL) {
 			lb_err_set(err, LB_EINVAL, "the CSR's public key "
 			    "cannot be read");

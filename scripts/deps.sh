@@ -9,7 +9,10 @@ set -eu
 build="build-essential pkg-config openssl libssl-dev libsqlite3-dev sqlite3
 libmicrohttpd-dev libgnutls28-dev libldap2-dev libjansson-dev
 libcurl4-openssl-dev libgfshare-dev libcmocka-dev curl"
-test="clang slapd ldap-utils gpgsm libnss3-tools gnutls-bin"
+# clang: the libFuzzer harnesses; cppcheck, clang-tidy: make analyze;
+# valgrind: the unit tests under memcheck
+test="clang slapd ldap-utils gpgsm libnss3-tools gnutls-bin cppcheck clang-tidy
+valgrind"
 bench="hyperfine python3-cryptography golang-cfssl"
 
 want=$build

@@ -1,47 +1,174 @@
 #!/bin/sh
-# run.sh - runs every test: the cmocka unit tests of the normal and the
-# ASan/UBSan builds, the fuzz harnesses over their seed corpora, and the
-# integration scenarios in tests/integration/.  Ends with one line
-# "N passed, N failed" and exits non-zero on any failure.
+# run.sh - runs every test: the cmocka unit tests of the normal build
+# (under valgrind memcheck with VALGRIND=1) and of the ASan/UBSan build,
+# the fuzz harnesses over their seed corpora, and the integration scenarios
+# in tests/integration/; with ANALYZE=1 also scripts/analyze.sh.  The unit
+# tests and the analysis are CPU-bound and run in the background while the
+# integration scenarios (which wait on the network and on timers much of
+# their time) run; their reports print at the end.  Prints each phase's
+# time, ends with one line "N passed, N failed" and exits non-zero on any
+# failure.
 #   tests/run.sh [PATTERN]    only integration scenarios whose name matches
+# Environment: BUILD (build), VALGRIND=1 (or =only: nothing but the unit
+# tests under valgrind, `make valgrind`), ANALYZE=1, JOBS (2): how many
+# unit-test binaries of the normal build run at once.
 set -u
 cd "$(dirname "$0")/.." || exit 2
 SRC=$(pwd)
 BUILD=${BUILD:-build}
+VALGRIND=${VALGRIND:-0}
+ANALYZE=${ANALYZE:-0}
+JOBS=${JOBS:-2}
 pattern=${1:-}
 export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 passed=0
 failed=0
-log=$(mktemp "${TMPDIR:-/tmp}/lockbox-tests.XXXXXX")
-trap 'rm -f "$log" "$log.results"' EXIT
+work=$(mktemp -d "${TMPDIR:-/tmp}/lockbox-tests.XXXXXX") || exit 2
+log=$work/log
+bg_pids=""
+# shellcheck disable=SC2086
+trap '[ -n "$bg_pids" ] && kill $bg_pids 2>/dev/null; rm -rf "$work"' EXIT
+t0=$(date +%s)
+phase_t=$t0
+phase_name=""
 
-count_cmocka() { # $1 = binary
-    out=$("$1" 2>&1); rc=$?
-    printf '%s\n' "$out" | grep -E '^\[  (FAILED|ERROR)|^\[  PASSED|^\[ +FAILED|^\[==========\]|ERROR|runtime error|Sanitizer' | sed 's/^/    /'
-    p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | tail -n1)
-    f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | tail -n1)
+# phase TITLE: starts a phase; phase_end prints the running one's duration
+phase() {
+    phase_end
+    phase_t=$(date +%s)
+    phase_name=$1
+    echo "== $1"
+}
+phase_end() {
+    [ -n "$phase_name" ] && echo "   ($phase_name: $(($(date +%s) - phase_t)) s)"
+    phase_name=""
+}
+
+# count_cmocka BINARY OUTFILE RC SECONDS: prints the summary of one cmocka
+# binary's run and adds its counts; a crash, a sanitizer report or a
+# valgrind error (exit 99) counts as a failure of its own.
+count_cmocka() {
+    echo "  $1 ($4 s)"
+    grep -E '^\[  (FAILED|ERROR)|^\[  PASSED|^\[ +FAILED|^\[==========\]|ERROR|runtime error|Sanitizer' "$2" |
+        sed 's/^/    /'
+    p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$2" | tail -n1)
+    f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$2" | tail -n1)
     p=${p:-0}; f=${f:-0}
-    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    if [ "$3" -eq 99 ] && grep -q '^==[0-9]*== ' "$2"; then
+        echo "    valgrind memcheck reported errors:"
+        grep '^==[0-9]*== ' "$2" | head -n 60 | sed 's/^/    /'
+        f=$((f + 1))
+    elif [ "$3" -ne 0 ] && [ "$f" -eq 0 ]; then
         # crashed or a sanitizer fired: count it as a failure of its own
-        printf '%s\n' "$out" | tail -n 30 | sed 's/^/    /'
+        tail -n 30 "$2" | sed 's/^/    /'
         f=1
     fi
     passed=$((passed + p)); failed=$((failed + f))
 }
 
+# run_units DIR JOBS [WRAPPER...]: runs DIR/test_* (under WRAPPER) but
+# those named in $units_skip, JOBS at a time, each into its own log, then
+# prints their summaries in order
+units_skip=""
+run_units() {
+    dir=$1 jobs=$2; shift 2
+    tag=$(printf '%s' "$dir" | tr / _)
+    for t in "$dir"/test_*; do
+        [ -x "$t" ] || continue
+        case " $units_skip " in *" ${t##*/} "*) continue ;; esac
+        echo "$t"
+    done | W=$work/$tag xargs -P "$jobs" -I{} sh -c \
+        't=$1; shift; s=$(date +%s); "$@" "$t" >"$W.${t##*/}.out" 2>&1
+         echo "$? $(($(date +%s) - s))" >"$W.${t##*/}.rc"' \
+        sh {} "$@"
+    for t in "$dir"/test_*; do
+        [ -x "$t" ] || continue
+        case " $units_skip " in
+            *" ${t##*/} "*) echo "  $t: skipped here (see tests/run.sh)"; continue ;;
+        esac
+        out=$work/$tag.${t##*/}
+        read -r rc secs <"$out.rc" || rc=1 secs=0
+        count_cmocka "$t" "$out.out" "$rc" "$secs"
+        rm -f "$out.out" "$out.rc"
+    done
+}
+
+# background NAME CMD...: runs CMD (a shell function or command) in the
+# background with its output in $work/NAME.out, then its duration and its
+# pass and fail counts in $work/NAME.counts; bg_join NAME TITLE PID waits for
+# it, prints its output and adds its counts.
+background() {
+    name=$1; shift
+    (
+        st=$(date +%s); passed=0; failed=0
+        "$@"
+        echo "$(($(date +%s) - st)) $passed $failed" >"$work/$name.counts"
+    ) >"$work/$name.out" 2>&1 &
+    bg_pids="$bg_pids $!"
+}
+bg_join() {
+    phase_end
+    echo "== $2 (in the background)"
+    wait "$3"
+    cat "$work/$1.out"
+    if [ -f "$work/$1.counts" ]; then
+        read -r secs p f <"$work/$1.counts"
+        echo "   ($1, in the background: $secs s)"
+    else
+        echo "  FAIL $2 did not finish"; p=0 f=1
+    fi
+    passed=$((passed + p)); failed=$((failed + f))
+}
+
+# valgrind memcheck over the normal build's unit tests: every memory error
+# and every definite leak fails (exit 99); tests/valgrind.supp holds only
+# third-party false positives, each with its reason.  OPENSSL_ia32cap=0:0
+# makes libcrypto take its generic code paths: under valgrind its vector
+# bignum code makes an RSA key generation about 3 times slower, and
+# lockbox's own code is checked the same either way.
+# LOCKBOX_UNDER_VALGRIND tells the tests what cannot run there: the signer
+# process lowers its RLIMIT_NOFILE hard limit, which valgrind refuses
+# (EPERM; the signer then fails closed), so test_signer runs its decoder
+# tests only (the rest run under ASan/UBSan); timing bounds stretch.
+valgrind_units() {
+    run_units "$BUILD/tests" "$1" env OPENSSL_ia32cap=0:0 \
+        LOCKBOX_UNDER_VALGRIND=1 \
+        valgrind -q --error-exitcode=99 --leak-check=full \
+        --errors-for-leak-kinds=definite --show-leak-kinds=definite \
+        --num-callers=30 --suppressions=tests/valgrind.supp
+}
+
+# the static analysis, one process at a time; fails on any finding
+analyze() {
+    if BUILD=$BUILD JOBS=1 sh scripts/analyze.sh; then passed=1; else
+        echo "  FAIL static analysis"; failed=1; fi
+}
+
+vpid="" apid="" zpid="" upid=""
+if [ "$VALGRIND" = only ]; then
+    phase "unit tests under valgrind memcheck"
+    valgrind_units "$JOBS"
+    phase_end
+    echo "   (total: $(($(date +%s) - t0)) s)"
+    echo "$passed passed, $failed failed"
+    [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+    exit
+fi
 if [ -z "$pattern" ]; then
-    echo "== unit tests"
-    for t in "$BUILD"/tests/test_*; do
-        [ -x "$t" ] || continue
-        echo "  $t"; count_cmocka "$t"
-    done
-    echo "== unit tests under AddressSanitizer and UBSan"
-    for t in "$BUILD"/asan/tests/test_*; do
-        [ -x "$t" ] || continue
-        echo "  $t"
-        count_cmocka "$t"
-    done
-    echo "== fuzz harnesses over their corpora"
+    if [ "$ANALYZE" = 1 ]; then
+        background analyze analyze
+        zpid=$!
+    fi
+    if [ "$VALGRIND" = 1 ]; then
+        background valgrind valgrind_units "$JOBS"
+        vpid=$!
+    else
+        background units run_units "$BUILD/tests" 1
+        upid=$!
+    fi
+    background asan run_units "$BUILD/asan/tests" 1
+    apid=$!
+    phase "fuzz harnesses over their corpora"
     for f in "$BUILD"/fuzz/fuzz_*; do
         [ -x "$f" ] || continue
         name=$(basename "$f"); corpus=tests/fuzz/corpus/${name#fuzz_}
@@ -53,10 +180,11 @@ if [ -z "$pattern" ]; then
     done
 fi
 
-echo "== integration scenarios"
+phase "integration scenarios"
 for s in tests/integration/[0-9]*.sh; do
     [ -f "$s" ] || continue
     case "$s" in *"$pattern"*) ;; *) continue ;; esac
+    st=$(date +%s)
     echo "-- $s"
     : >"$log.results"
     LOCKBOX="$SRC/$BUILD/lockbox" LOCKBOX_ASAN="$SRC/$BUILD/asan/lockbox" \
@@ -66,8 +194,16 @@ for s in tests/integration/[0-9]*.sh; do
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         echo "  FAIL $s exited $rc"; f=1
     fi
+    echo "   ($(basename "$s" .sh): $(($(date +%s) - st)) s)"
     passed=$((passed + p)); failed=$((failed + f))
 done
 
+[ -n "$upid" ] && bg_join units "unit tests" "$upid"
+[ -n "$apid" ] && bg_join asan "unit tests under AddressSanitizer and UBSan" "$apid"
+[ -n "$vpid" ] && bg_join valgrind "unit tests under valgrind memcheck" "$vpid"
+[ -n "$zpid" ] && bg_join analyze "static analysis (cppcheck, clang-tidy)" "$zpid"
+bg_pids=""
+phase_end
+echo "   (total: $(($(date +%s) - t0)) s)"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -12,6 +12,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <gnutls/gnutls.h>
 #include <openssl/err.h>
@@ -36,22 +37,48 @@ web_conn_notify(void *cls, struct MHD_Connection *conn,
     void **socket_context, enum MHD_ConnectionNotificationCode toe)
 {
 	struct web_listener *lst = cls;
+	struct web_conn *c;
 	struct conn_cache *cc;
+	const union MHD_ConnectionInfo *ci;
 
-	(void)conn;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		if ((c = web_guard_open(lst->guard, conn)) == NULL) {
+			/* uncounted and unwatched: not served */
+			ci = MHD_get_connection_info(conn,
+			    MHD_CONNECTION_INFO_CONNECTION_FD);
+			if (ci != NULL)
+				shutdown(ci->connect_fd, SHUT_RDWR);
+			return;
+		}
 		/* NULL on failure only costs the cache */
 		if (lst->kind == WEB_HTTPS)
-			*socket_context = calloc(1, sizeof(struct conn_cache));
+			c->auth = calloc(1, sizeof(struct conn_cache));
+		*socket_context = c;
 		return;
 	}
-	if ((cc = *socket_context) == NULL)
+	if ((c = *socket_context) == NULL)
 		return;
-	free(cc->der);
-	free(cc->serial);
-	X509_free(cc->x);
-	free(cc);
 	*socket_context = NULL;
+	if ((cc = c->auth) != NULL) {
+		free(cc->der);
+		free(cc->serial);
+		X509_free(cc->x);
+		free(cc);
+	}
+	web_guard_close(c);
+}
+
+/* The connection's certificate cache, or NULL. */
+static struct conn_cache *
+conn_cache_get(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *info;
+	const struct web_conn *c;
+
+	info = MHD_get_connection_info(conn,
+	    MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	c = info != NULL ? info->socket_context : NULL;
+	return c != NULL ? c->auth : NULL;
 }
 
 /* The DER of the client's certificate (borrowed from the session). */
@@ -157,8 +184,7 @@ static char *
 conn_serial(struct web_req *r, const unsigned char *der, size_t len,
     bool subscriber, lb_err *err)
 {
-	const union MHD_ConnectionInfo *info;
-	struct conn_cache *cc = NULL;
+	struct conn_cache *cc;
 	unsigned char *copy;
 	char *serial;
 
@@ -166,10 +192,7 @@ conn_serial(struct web_req *r, const unsigned char *der, size_t len,
 		lb_err_set(err, LB_EFORBIDDEN, "no client certificate");
 		return NULL;
 	}
-	info = MHD_get_connection_info(r->conn,
-	    MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	if (info != NULL)
-		cc = info->socket_context;
+	cc = conn_cache_get(r->conn);
 	if (cc != NULL && cc->serial != NULL && cc->der != NULL &&
 	    cc->subscriber == subscriber && cc->der_len == len &&
 	    memcmp(cc->der, der, len) == 0)
@@ -271,9 +294,7 @@ web_auth_subscriber(struct web_req *r, X509 **cert, lb_err *err)
 		    LB_EINTERNAL : LB_EUNAUTH, "%s", verr.msg);
 	free(serial);
 	/* keep-alive requests reuse the certificate parsed for the first */
-	info = MHD_get_connection_info(r->conn,
-	    MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	cc = info != NULL ? info->socket_context : NULL;
+	cc = conn_cache_get(r->conn);
 	if (cc != NULL && cc->x != NULL && cc->subscriber &&
 	    cc->der_len == peers[0].size &&
 	    memcmp(cc->der, peers[0].data, peers[0].size) == 0 &&

@@ -85,7 +85,8 @@ out:
 }
 
 /*
- * GET /healthz: 503 when the database does not answer; else 200 with
+ * GET /healthz: 503 when the database does not answer or the signer
+ * process has stopped (nothing can be signed); else 200 with
  * status "ok", or "degraded" when a CRL publication target is failing
  * or user certificates wait for the directory (over an hour, or failed)
  * (the daemon still serves, so load balancers should keep it).
@@ -102,6 +103,9 @@ web_pub_healthz(struct web_req *r)
 	time_t t;
 
 	lb_err_clear(&err);
+	if (!ca_signer_alive(r->srv->ca))
+		return web_send_error(r, 503, "the CA's signer process has "
+		    "stopped: restart the daemon");
 	if ((db = web_db(r->srv, &err)) == NULL ||
 	    sqlite3_exec(db, "SELECT 1 FROM certificates LIMIT 1", NULL, NULL,
 	    NULL) != SQLITE_OK) {
@@ -127,8 +131,9 @@ web_pub_healthz(struct web_req *r)
 	    t - pc.oldest_pending > 3600))
 		degraded = true;
 	core_time_fmt(t, now, sizeof(now));
-	j = json_pack("{s:s, s:s, s:s, s:o, s:{s:I, s:I}}", "status",
-	    degraded ? "degraded" : "ok", "database", "ok", "time", now,
+	j = json_pack("{s:s, s:s, s:s, s:s, s:o, s:{s:I, s:I}}", "status",
+	    degraded ? "degraded" : "ok", "database", "ok", "signer", "ok",
+	    "time", now,
 	    "crl", crl, "publish", "pending", (json_int_t)pc.pending,
 	    "failed", (json_int_t)pc.failed);
 	return web_send_json(r, 200, j);

@@ -535,6 +535,30 @@ log_copy(char *dst, size_t dstlen, const char *s)
 	dst[i] = '\0';
 }
 
+/*
+ * A connection opened beyond connection_limit or per_ip_connection_limit
+ * (guard.c): one plain answer, then the connection closes.
+ */
+static enum MHD_Result
+refuse_over_cap(struct web_req *r)
+{
+	static const char msg[] = "503 server busy: too many connections; "
+	    "retry later\n";
+	struct MHD_Response *resp;
+
+	if ((resp = MHD_create_response_from_buffer(sizeof(msg) - 1,
+	    (void *)msg, MHD_RESPMEM_PERSISTENT)) == NULL)
+		return MHD_NO;
+	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER,
+	    WEB_RETRY_AFTER) != MHD_YES ||
+	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION,
+	    "close") != MHD_YES) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	return web_queue(r, 503, resp, "text/plain", NULL);
+}
+
 enum MHD_Result
 web_handle(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
@@ -554,6 +578,9 @@ web_handle(void *cls, struct MHD_Connection *conn, const char *url,
 		log_copy(r->path, sizeof(r->path), url);
 		*con_cls = r;
 		atomic_fetch_add(&r->srv->inflight, 1);
+		/* before routing, credentials or body */
+		if (web_guard_headers_in(conn))
+			return refuse_over_cap(r);
 		return begin(r, url, method);
 	}
 	if (*upload_data_size > 0)

@@ -1,9 +1,11 @@
 /*
  * server.c - `lockbox serve`: reads [server] from lockbox.conf, opens the CA
- * with its private key (it issues the OCSP responder's short-lived
- * certificate; TODO(signer process): move the key out of the
- * network-facing process; CRLs are signed only through ca_sign_crl for the
- * same move), starts the OCSP responder, the HTTPS listener for
+ * and hands its private key at once to the signer process (ca/signer.c),
+ * through which every certificate, CRL and receipt is signed; started as
+ * root with [server] user, drops to that account once its listening
+ * sockets are open and before anything else (privdrop.c); MHD then serves
+ * on those sockets.  Connection caps and the header deadline: guard.c.  Starts the OCSP responder (a delegated responder
+ * whose short-lived key and certificate stay here), the HTTPS listener for
  * operators and the plain-HTTP listener for relying parties, and waits for
  * SIGTERM or SIGINT with sigwait in the main thread (no work in signal
  * handlers).  Once the listeners are open it starts the CRL publisher
@@ -17,6 +19,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,6 +47,16 @@
 #define CONN_MEMORY_LIMIT   ((size_t)32 * 1024)
 /* How long shutdown waits for in-flight requests. */
 #define DRAIN_SECONDS       10
+/*
+ * MHD's own connection limits stay a margin above [server]
+ * connection_limit and per_ip_connection_limit, so that a connection over
+ * those is still accepted and answered 503 (guard.c), while MHD goes on
+ * bounding a flood (beyond its limits a client waits in the listen
+ * backlog, or is closed unanswered): half as many again, and at least 8
+ * a worker thread (MHD divides its limit among them) or 4 an address.
+ */
+#define HARD_MARGIN_PER_THREAD 8
+#define HARD_MARGIN_PER_IP     4
 /* TLS 1.2 and 1.3 only, no SHA-1 signatures. */
 #define TLS_PRIORITIES      "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:" \
 	"-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:-SIGN-DSA-SHA1:%SERVER_PRECEDENCE"
@@ -92,6 +105,15 @@ conf_uint(const core_conf *conf, const char *name, long def, long min,
 	return 0;
 }
 
+/* Signer processes by default: one a core, up to 4. */
+static unsigned
+default_signers(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > 4 ? 4 : (unsigned)n;
+}
+
 static int
 read_config(struct web_server *srv, lb_err *err)
 {
@@ -106,7 +128,9 @@ read_config(struct web_server *srv, lb_err *err)
 	    conf_uint(conf, "connection_limit", 256, 1, 65536,
 	    &srv->conn_limit, err) == -1 ||
 	    conf_uint(conf, "per_ip_connection_limit", 64, 0, 65536,
-	    &srv->per_ip_limit, err) == -1)
+	    &srv->per_ip_limit, err) == -1 ||
+	    conf_uint(conf, "signers", default_signers(), 1, CA_SIGNER_MAX,
+	    &srv->signers, err) == -1)
 		return -1;
 	/* MHD shares the connection limit out among the pool's threads */
 	if (srv->conn_limit < srv->threads)
@@ -291,23 +315,90 @@ tls_free(struct tls_files *tf)
 	memset(tf, 0, sizeof(*tf));
 }
 
-/* Starts one listener; with tf, HTTPS asking for client certificates. */
+/* MHD's connection limit for a listener: see HARD_MARGIN_PER_THREAD. */
+static unsigned
+hard_limit(const struct web_server *srv)
+{
+	unsigned margin = srv->conn_limit / 2;
+
+	if (margin < HARD_MARGIN_PER_THREAD * srv->threads)
+		margin = HARD_MARGIN_PER_THREAD * srv->threads;
+	return srv->conn_limit + margin;
+}
+
+/* MHD's per-address limit (0: none). */
+static unsigned
+hard_per_ip_limit(const struct web_server *srv)
+{
+	unsigned margin = srv->per_ip_limit / 2;
+
+	if (srv->per_ip_limit == 0)
+		return 0;
+	if (margin < HARD_MARGIN_PER_IP)
+		margin = HARD_MARGIN_PER_IP;
+	return srv->per_ip_limit + margin;
+}
+
+/*
+ * Opens the socket of a listener (ADDR:PORT from addr, what names its
+ * setting) and binds it, so that it can be opened as root (ports below
+ * 1024) before the drop to [server] user.  start_listener makes it listen
+ * once the daemon is ready to serve: the port answers only then.
+ */
 static int
-start_listener(struct web_server *srv, struct web_listener *lst,
-    const char *what, const char *addr, const struct tls_files *tf,
-    lb_err *err)
+open_listener(struct web_listener *lst, const char *what, const char *addr,
+    bool tls, lb_err *err)
 {
 	struct listen_addr la;
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+		struct sockaddr_storage ss;
+	} got;
+	socklen_t len = sizeof(got);
+	int fd, on = 1;
+	unsigned port;
+
+	memset(&got, 0, sizeof(got));
+	if (parse_listen(what, addr, &la, err) == -1)
+		return -1;
+	if ((fd = socket(la.v6 ? AF_INET6 : AF_INET, SOCK_STREAM |
+	    SOCK_CLOEXEC, 0)) == -1)
+		return lb_err_set(err, LB_EINTERNAL, "socket: %s",
+		    strerror(errno));
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
+	    (la.v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
+	    sizeof(on)) == -1) ||
+	    bind(fd, (struct sockaddr *)&la.ss, la.v6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) == -1 ||
+	    getsockname(fd, &got.sa, &len) == -1) {
+		lb_err_set(err, LB_EINVAL, "cannot listen on %s (%s): %s%s",
+		    addr, what, strerror(errno), errno == EADDRINUSE ?
+		    ": is another daemon running?" : errno == EACCES ?
+		    ": ports below 1024 need root" : "");
+		close(fd);
+		return -1;
+	}
+	port = ntohs(got.sa.sa_family == AF_INET6 ? got.in6.sin6_port :
+	    got.in.sin_port);
+	lst->fd = fd;
+	snprintf(lst->url, sizeof(lst->url), "%s://%s:%u", tls ? "https" :
+	    "http", la.host, port);
+	return 0;
+}
+
+/* Starts MHD on a listener's socket; with tf, HTTPS asking for client
+ * certificates. */
+static int
+start_listener(struct web_server *srv, struct web_listener *lst,
+    const struct tls_files *tf, lb_err *err)
+{
 	struct MHD_OptionItem extra[8];
-	const union MHD_DaemonInfo *info;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
 	    MHD_USE_ITC | MHD_USE_AUTO;
 	int n = 0;
 
-	if (parse_listen(what, addr, &la, err) == -1)
-		return -1;
-	if (la.v6)
-		flags |= MHD_USE_IPv6;
 	/* MHD: a pool of one is no pool, and it warns when given one */
 	if (srv->threads > 1)
 		extra[n++] = (struct MHD_OptionItem){
@@ -328,28 +419,62 @@ start_listener(struct web_server *srv, struct web_listener *lst,
 	extra[n] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 	lst->srv = srv;
 	lst->kind = tf != NULL ? WEB_HTTPS : WEB_HTTP;
-	/* the port only shows in MHD's messages: SOCK_ADDR decides */
-	lst->daemon = MHD_start_daemon(flags, la.port, NULL, NULL, web_handle,
+	/* our caps, answered 503; freed by guards_stop */
+	if ((lst->guard = web_guard_new(tf != NULL ? "https" : "http",
+	    srv->conn_limit, srv->per_ip_limit, hard_limit(srv),
+	    srv->timeout)) == NULL)
+		return lb_err_set(err, LB_EINTERNAL, "out of memory");
+	if (listen(lst->fd, SOMAXCONN) == -1)
+		return lb_err_set(err, LB_EINTERNAL, "cannot listen on %s: %s",
+		    lst->url, strerror(errno));
+	lst->daemon = MHD_start_daemon(flags, 0, NULL, NULL, web_handle,
 	    lst,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, lst,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&la.ss,
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)lst->fd,
 	    MHD_OPTION_CONNECTION_TIMEOUT, srv->timeout,
-	    MHD_OPTION_CONNECTION_LIMIT, srv->conn_limit,
-	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, srv->per_ip_limit,
+	    MHD_OPTION_CONNECTION_LIMIT, hard_limit(srv),
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, hard_per_ip_limit(srv),
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY_LIMIT,
-	    MHD_OPTION_NOTIFY_COMPLETED, web_request_done, lst,
+	    MHD_OPTION_NOTIFY_COMPLETED, web_guard_request_done, lst,
 	    MHD_OPTION_NOTIFY_CONNECTION, web_conn_notify, lst,
 	    MHD_OPTION_ARRAY, extra,
 	    MHD_OPTION_END);
 	if (lst->daemon == NULL)
-		return lb_err_set(err, LB_EINVAL, "cannot listen on %s (%s): "
-		    "is the port in use, or the TLS certificate unreadable? "
-		    "See the log above", addr, what);
-	info = MHD_get_daemon_info(lst->daemon, MHD_DAEMON_INFO_BIND_PORT);
-	snprintf(lst->url, sizeof(lst->url), "%s://%s:%u",
-	    tf != NULL ? "https" : "http", la.host,
-	    info != NULL ? (unsigned)info->port : 0);
+		return lb_err_set(err, LB_EINVAL, "cannot serve %s: is the TLS "
+		    "certificate unreadable? See the log above", lst->url);
+	/* MHD closes it from now on */
+	lst->fd = -1;
 	return 0;
+}
+
+/*
+ * Starts the watchdog that cuts off connections slow to send their
+ * request headers; after the listeners.
+ */
+static int
+guards_start(struct web_server *srv, lb_err *err)
+{
+	srv->watchdog = web_watchdog_start(srv->https.guard, srv->http.guard,
+	    err);
+	return srv->watchdog != NULL ? 0 : -1;
+}
+
+/*
+ * Stops the watchdog and frees the listeners' connection counts; after
+ * the listeners have stopped, whose "closed" notices use the counts.  (The
+ * watchdog may run until then: each connection leaves its registry
+ * before MHD closes its socket, and it goes on cutting off slow clients
+ * while requests drain.)
+ */
+static void
+guards_stop(struct web_server *srv)
+{
+	web_watchdog_stop(srv->watchdog);
+	srv->watchdog = NULL;
+	web_guard_free(srv->https.guard);
+	srv->https.guard = NULL;
+	web_guard_free(srv->http.guard);
+	srv->http.guard = NULL;
 }
 
 sqlite3 *
@@ -455,6 +580,7 @@ web_serve(const web_opts *o, lb_err *err)
 {
 	struct web_server srv;
 	struct tls_files tf;
+	struct web_user user;
 	const core_conf *conf;
 	const char *listen, *http_listen;
 	sigset_t sigs, old;
@@ -464,22 +590,42 @@ web_serve(const web_opts *o, lb_err *err)
 
 	memset(&srv, 0, sizeof(srv));
 	memset(&tf, 0, sizeof(tf));
+	memset(&user, 0, sizeof(user));
+	srv.https.fd = srv.http.fd = -1;
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	atomic_init(&srv.inflight, 0);
 	atomic_init(&srv.stopping, false);
 	atomic_init(&srv.ocsp_checked, (long long)time(NULL));
-	/* with the key: the OCSP responder's certificate is renewed here */
-	if ((srv.ca = ca_open(o->dir, 0, err)) == NULL)
+	/*
+	 * With the key, which goes at once to the signer process, forked
+	 * before any thread, database or socket exists; we keep no copy
+	 * (and, as every lockbox process, write no core file: main).
+	 */
+	if ((srv.ca = ca_open(o->dir, 0, err)) == NULL ||
+	    read_config(&srv, err) == -1 ||
+	    web_user_prepare(srv.ca, &user, err) == -1 ||
+	    ca_signer_start(srv.ca, user.drop ? user.name : NULL,
+	    (int)srv.signers, err) == -1)
 		goto out;
 	conf = ca_get0_conf(srv.ca);
 	listen = o->listen ? o->listen :
 	    core_conf_get(conf, "server", "listen", DEFAULT_LISTEN);
 	http_listen = o->http_listen ? o->http_listen :
 	    core_conf_get(conf, "server", "http_listen", DEFAULT_HTTP_LISTEN);
-	if (read_config(&srv, err) == -1 || check_db(&srv, err) == -1 ||
-	    start_ocsp(&srv, err) == -1 || tls_load(&srv, &tf, err) == -1)
+	/*
+	 * What may need root: the TLS key, and the listening sockets (ports
+	 * below 1024).  Then, from here on, [server] user: before any
+	 * database is opened, thread started or request read.
+	 */
+	if (tls_load(&srv, &tf, err) == -1 ||
+	    open_listener(&srv.https, "listen", listen, true, err) == -1 ||
+	    open_listener(&srv.http, "http_listen", http_listen, false,
+	    err) == -1 ||
+	    web_user_drop(&user, err) == -1)
+		goto out;
+	if (check_db(&srv, err) == -1 || start_ocsp(&srv, err) == -1)
 		goto out;
 	key_ok = pthread_key_create(&srv.db_key, NULL) == 0;
 	lock_ok = key_ok && pthread_mutex_init(&srv.db_lock, NULL) == 0;
@@ -509,20 +655,22 @@ web_serve(const web_opts *o, lb_err *err)
 	 * queue) start with the signals blocked, like MHD's */
 	if ((srv.enroll = enroll_new(srv.ca, true, err)) == NULL)
 		goto out;
-	if (start_listener(&srv, &srv.https, "listen", listen, &tf,
-	    err) == -1 ||
-	    start_listener(&srv, &srv.http, "http_listen", http_listen, NULL,
-	    err) == -1)
+	if (start_listener(&srv, &srv.https, &tf, err) == -1 ||
+	    start_listener(&srv, &srv.http, NULL, err) == -1)
 		goto out;
-	/* CRLs on schedule and after revocations, signed via ca_sign_crl */
+	if (guards_start(&srv, err) == -1)
+		goto out;
+	/* CRLs on schedule and after revocations, signed via ca_sign_crl_der
+	 * by the signer process */
 	if ((srv.crl = crl_publisher_start(srv.ca, err)) == NULL)
 		goto out;
 	fprintf(stderr, "lockbox: serving %s and %s\n", srv.https.url,
 	    srv.http.url);
 	fflush(stderr);
 	log_info("body_limit %zu, threads %u per listener, connection_limit "
-	    "%u (%u per address), timeout %u s", srv.body_limit, srv.threads,
-	    srv.conn_limit, srv.per_ip_limit, srv.timeout);
+	    "%u (%u per address), timeout %u s, %u signer process(es)",
+	    srv.body_limit, srv.threads, srv.conn_limit, srv.per_ip_limit,
+	    srv.timeout, srv.signers);
 
 	while (sigwait(&sigs, &sig) != 0)
 		;
@@ -531,6 +679,12 @@ web_serve(const web_opts *o, lb_err *err)
 out:
 	if (srv.https.daemon != NULL || srv.http.daemon != NULL)
 		shutdown_listeners(&srv, &sigs);
+	guards_stop(&srv);
+	/* opened, but never handed to MHD */
+	if (srv.https.fd != -1)
+		close(srv.https.fd);
+	if (srv.http.fd != -1)
+		close(srv.http.fd);
 	if (masked) {
 		/* a signal that came during shutdown must not kill us once
 		 * unblocked: we are already stopping */

@@ -11,6 +11,8 @@
  *   api.c      the operator JSON API under /api/v1/
  *   api_recovery.c  the recovery workflow under /api/v1/recovery/
  *   public.c   what relying parties fetch without credentials
+ *   guard.c    connection caps answered with 503, and the deadline for
+ *              request headers (the watchdog thread)
  */
 #ifndef LOCKBOX_WEB_INT_H
 #define LOCKBOX_WEB_INT_H
@@ -40,20 +42,25 @@ struct web_dbslot {
 };
 
 struct web_server;
+struct web_guard;
+struct web_watchdog;
 
 /* The closure MHD hands to the callbacks of one listener. */
 struct web_listener {
 	struct web_server *srv;
 	unsigned kind;              /* WEB_HTTPS or WEB_HTTP */
 	struct MHD_Daemon *daemon;
+	int fd;                     /* bound and listening before MHD runs;
+	                             * MHD's once it started, else -1 */
 	char url[300];              /* "https://ADDR:PORT", for messages */
+	struct web_guard *guard;    /* its connection counts (guard.c) */
 };
 
 struct web_server {
 	ca_ctx *ca;
 	struct web_listener https, http;
 	/* [server] settings */
-	unsigned threads, timeout, conn_limit, per_ip_limit;
+	unsigned threads, timeout, conn_limit, per_ip_limit, signers;
 	size_t body_limit;
 	/* database handles, one per worker thread, opened lazily */
 	pthread_key_t db_key;
@@ -72,6 +79,27 @@ struct web_server {
 	struct web_pubfile *crl_file, *delta_file, *ca_crt_file;
 	/* enrollment (enroll/) */
 	enroll_ctx *enroll;
+	/* cuts off connections slow to send their headers (guard.c) */
+	struct web_watchdog *watchdog;
+};
+
+/*
+ * What a connection keeps from MHD's "started" notice to its "closed"
+ * one (MHD's socket context): its place in its listener's counts and
+ * registry, and auth.c's certificate cache.
+ */
+struct web_conn {
+	struct web_guard *guard;
+	struct web_conn *prev, *next;   /* the registry, under guard's lock */
+	MHD_socket fd;
+	/* monotonic ms since the current request waits for its headers;
+	 * 0 once they are in */
+	atomic_llong waiting_since;
+	bool over_cap;              /* opened beyond a cap: answer 503 */
+	bool cut;                   /* shut down by the watchdog */
+	bool has_addr;              /* counted under addr */
+	unsigned char addr[16];     /* IPv4 as v4-mapped IPv6 */
+	void *auth;                 /* auth.c's, HTTPS only */
 };
 
 struct web_req;
@@ -166,6 +194,51 @@ int web_query_check(struct web_req *r, const char *const *allowed,
 /* The value of query parameter name, or NULL when absent. */
 const char *web_query(struct web_req *r, const char *name);
 
+/* ---- guard.c ----------------------------------------------------- */
+
+/* Seconds a client refused over a cap is asked to wait (Retry-After). */
+#define WEB_RETRY_AFTER "5"
+
+/*
+ * The counts of one listener (name: "https" or "http", kept): limit and
+ * per_ip_limit (0: none) are the caps answered with 503, hard_limit is
+ * MHD's connection limit (it sizes the address table), timeout the
+ * seconds a request may take to send its headers.  NULL when out of
+ * memory.
+ */
+struct web_guard *web_guard_new(const char *name, unsigned limit,
+    unsigned per_ip_limit, unsigned hard_limit, unsigned timeout);
+/* Frees g; its listener's daemon has stopped. */
+void web_guard_free(struct web_guard *g);
+/*
+ * A connection of g opened: counts and registers it, waiting for its
+ * headers from now.  Returns its state (to be given to web_guard_close),
+ * or NULL when out of memory.
+ */
+struct web_conn *web_guard_open(struct web_guard *g,
+    struct MHD_Connection *conn);
+/* The connection closed (MHD has not closed its socket yet): uncounts,
+ * unregisters and frees c.  NULL is ignored. */
+void web_guard_close(struct web_conn *c);
+/*
+ * The headers of conn's current request are in: it is no longer watched.
+ * True when the connection opened beyond a cap and must be answered 503.
+ */
+bool web_guard_headers_in(struct MHD_Connection *conn);
+/* MHD_OPTION_NOTIFY_COMPLETED: the connection waits for its next request
+ * from now; then web_request_done. */
+void web_guard_request_done(void *cls, struct MHD_Connection *conn,
+    void **con_cls, enum MHD_RequestTerminationCode toe);
+/*
+ * Starts the thread that, once a second, shuts down the connections of
+ * a and b (either may be NULL) that have waited longer than their
+ * listener's timeout for request headers.  NULL with err on failure.
+ */
+struct web_watchdog *web_watchdog_start(struct web_guard *a,
+    struct web_guard *b, lb_err *err);
+/* Stops and frees w (NULL is ignored). */
+void web_watchdog_stop(struct web_watchdog *w);
+
 /* ---- auth.c ------------------------------------------------------ */
 
 /*
@@ -177,6 +250,7 @@ const char *web_query(struct web_req *r, const char *name);
 int web_auth_subscriber(struct web_req *r, X509 **cert, lb_err *err);
 
 /* MHD_OPTION_NOTIFY_CONNECTION: per-connection client certificate cache. */
+/* (and the connection's counts and registry: web_guard_open/close) */
 void web_conn_notify(void *cls, struct MHD_Connection *conn,
     void **socket_context, enum MHD_ConnectionNotificationCode toe);
 
@@ -313,5 +387,24 @@ enum MHD_Result web_est_error(struct web_req *r, int status,
  * scheme, malformed, or longer than 4 KiB.
  */
 int web_basic_auth_parse(const char *hdr, char **user, char **pass);
+
+/* ------------------------------------------------------------------ */
+/* Whom the daemon runs as (privdrop.c)                                */
+
+struct web_user {
+	const char *name;         /* [server] user; NULL: stay as started */
+	uid_t uid;
+	gid_t gid;
+	bool drop;                /* started as root with a user: drop */
+};
+/*
+ * Reads [server] user.  Started as root with one, looks the account up
+ * and checks that the state directory, its database and pub/ belong to
+ * it (the network process must write them after the drop); warns when
+ * the CA key does too.  Not root: nothing to drop, noted in the log.
+ */
+int web_user_prepare(const ca_ctx *ca, struct web_user *u, lb_err *err);
+/* Drops to u's account for good when web_user_prepare said so. */
+int web_user_drop(const struct web_user *u, lb_err *err);
 
 #endif /* LOCKBOX_WEB_INT_H */

@@ -7,6 +7,7 @@
 # The seeds named lb-* were made by lockbox itself and are not touched here.
 #   sh tests/fuzz/mkseeds.sh            all of them
 #   sh tests/fuzz/mkseeds.sh share      only the escrow shares
+#   sh tests/fuzz/mkseeds.sh signer     only the signer requests
 set -eu
 cd "$(dirname "$0")/corpus"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/lockbox-seeds.XXXXXX")
@@ -60,6 +61,110 @@ share_seeds() {
     mv "$tmp/x" share/bad-flip.der
     : >share/empty
 }
+# signer requests (ca/signer.c): a type byte, then SignerCert (P-256 and
+# RSA-2048 keys, each profile), SignerCrl (a header signed by a throwaway
+# key, with and without entries) or a receipt; and broken variants
+signer_seeds() {
+    mkdir -p signer
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 2>/dev/null |
+        openssl pkey -pubout -outform DER -out "$tmp/ec.spki"
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 2>/dev/null |
+        openssl pkey -pubout -outform DER -out "$tmp/rsa.spki"
+    python3 - "$tmp" signer <<'PY'
+import datetime, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+tmp, out = sys.argv[1], sys.argv[2]
+
+def der(tag, body):
+    n = len(body)
+    if n < 128:
+        hdr = bytes([n])
+    else:
+        b = n.to_bytes((n.bit_length() + 7) // 8, "big")
+        hdr = bytes([0x80 | len(b)]) + b
+    return bytes([tag]) + hdr + body
+
+def utf8(tag, s):
+    return der(tag, s.encode())
+
+def cert_req(profile, spki, days=0, email=None, given=None, sur=None,
+             cn=None, dns=None, ip=None):
+    body = utf8(0x0C, profile)
+    for tag, v in ((0x80, email), (0x81, given), (0x82, sur), (0x83, cn),
+                   (0x84, dns), (0x85, ip)):
+        if v is not None:
+            body += utf8(tag, v)
+    body += spki + der(0x02, days.to_bytes(2, "big") if days > 127 else
+                       bytes([days]))
+    return der(0x30, body)
+
+def put(name, type_byte, payload):
+    with open(f"{out}/{name}", "wb") as f:
+        f.write(bytes([type_byte]) + payload)
+
+ec_spki = open(f"{tmp}/ec.spki", "rb").read()
+rsa_spki = open(f"{tmp}/rsa.spki", "rb").read()
+ok = cert_req("smime-sign", ec_spki, email="alice@example.com",
+              given="Alice", sur="Example")
+put("cert-smime-sign", 1, ok)
+put("cert-smime-enc-rsa", 1, cert_req("smime-enc", rsa_spki, 365,
+    email="alice@example.com"))
+put("cert-operator", 1, cert_req("operator", ec_spki,
+    email="admin@example.com", cn="Admin"))
+put("cert-tls-server", 1, cert_req("tls-server", ec_spki, cn="ca.example",
+    dns="ca.example", ip="127.0.0.1"))
+put("cert-ocsp", 1, cert_req("ocsp-signing", ec_spki, 1, cn="OCSP"))
+put("cert-unknown-profile", 1, cert_req("root-ca", ec_spki,
+    email="a@example.com"))
+put("cert-truncated", 1, ok[:-3])
+put("cert-trailing", 1, ok + b"\0")
+put("cert-nul-email", 1, cert_req("smime-sign", ec_spki,
+    email="a\0@example.com"))
+put("cert-as-crl", 2, ok)
+
+key = ec.generate_private_key(ec.SECP256R1())
+now = datetime.datetime(2026, 1, 1)
+def head(number, entries=(), extra=None):
+    b = (x509.CertificateRevocationListBuilder()
+         .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
+                                                    "carrier")]))
+         .last_update(now).next_update(now + datetime.timedelta(days=7))
+         .add_extension(x509.CRLNumber(number), critical=False))
+    for serial in entries:
+        b = b.add_revoked_certificate(x509.RevokedCertificateBuilder()
+            .serial_number(serial).revocation_date(now).build())
+    if extra is not None:
+        b = b.add_extension(extra, critical=False)
+    return b.sign(key, hashes.SHA256()).public_bytes(
+        serialization.Encoding.DER)
+
+entry = der(0x30, der(0x02, bytes([5])) + der(0x17, b"260101000000Z"))
+revoked = der(0x30, entry + der(0x30, der(0x02, bytes([6])) +
+                                der(0x17, b"260102000000Z")))
+put("crl-empty", 2, der(0x30, head(1) + der(0x04, b"")))
+put("crl-two", 2, der(0x30, head(2) + der(0x04, revoked)))
+put("crl-delta", 2, der(0x30, head(3, extra=x509.DeltaCRLIndicator(2)) +
+                        der(0x04, revoked)))
+put("crl-entries-in-head", 2, der(0x30, head(4, entries=(9,)) +
+                                  der(0x04, b"")))
+put("crl-bad-revoked", 2, der(0x30, head(5) + der(0x04, revoked[2:])))
+put("crl-foreign-ext", 2, der(0x30, head(6, extra=x509.BasicConstraints(
+    ca=True, path_length=None)) + der(0x04, b"")))
+put("receipt", 3, b"escrowed: serial 0A for alice@example.com, 2 of 3")
+put("receipt-too-long", 3, b"x" * 4097)
+put("type-unknown", 9, ok)
+PY
+}
+
+if [ "${1:-}" = signer ]; then
+    signer_seeds
+    exit 0
+fi
+
 if [ "${1:-}" = share ]; then
     mkdir -p share
     share_seeds
@@ -167,3 +272,4 @@ printf '[ca]\nname = a\000b\n' >conf/bad-nul.conf
 
 mkdir -p share
 share_seeds
+signer_seeds

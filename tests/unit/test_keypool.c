@@ -204,7 +204,9 @@ test_free_while_generating(void **state)
 		t0 = now_s();
 		enroll_keypool_free(p);
 		took = now_s() - t0;
-		assert_true(took < 0.5);
+		/* a whole generation takes far longer, also under valgrind */
+		assert_true(took < (getenv("LOCKBOX_UNDER_VALGRIND") ? 10.0 :
+		    0.5));
 	}
 }
 
@@ -254,13 +256,21 @@ test_thread_niced(void **state)
 	(void)state;
 	if (getpriority(PRIO_PROCESS, 0) != 0)
 		skip();         /* already niced: the counts below differ */
+	/* the earlier tests' pool threads are joined; their entries go */
+	while (threads_at_nice(10) != 0 && now_s() < end)
+		usleep(1000);
 	assert_int_equal(threads_at_nice(10), 0);
+	end = now_s() + 5;
 	assert_non_null(p = enroll_keypool_new(CA_KEY_RSA4096, 2, &err));
 	while (threads_at_nice(10) != 1 && now_s() < end)
 		usleep(1000);
 	assert_int_equal(threads_at_nice(10), 1);
 	assert_int_equal(threads_at_nice(0), 1);
 	enroll_keypool_free(p);
+	/* a joined thread's /proc entry may outlive the join a moment */
+	end = now_s() + 5;
+	while (threads_at_nice(10) != 0 && now_s() < end)
+		usleep(1000);
 	assert_int_equal(threads_at_nice(10), 0);
 }
 
