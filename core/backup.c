@@ -641,15 +641,8 @@ backup_read_file(const char *path, lb_err *err)
 	size_t len = 0;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		lb_err_set(err, errno == ENOENT ? LB_ENOTFOUND : LB_EINVAL,
-		    "%s: %s", path, strerror(errno));
+	if ((fd = core_file_open(path, &st, err)) == -1)
 		return NULL;
-	}
-	if (fstat(fd, &st) == -1) {
-		lb_err_set(err, LB_EINTERNAL, "%s: %s", path, strerror(errno));
-		goto out;
-	}
 	if (!S_ISREG(st.st_mode)) {
 		lb_err_set(err, LB_EINVAL, "%s: not a regular file", path);
 		goto out;

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -134,6 +135,11 @@ int core_parse_duration(const char *s, long *out);
 
 /* dir + "/" + name, malloc'ed; NULL on allocation failure. */
 char *core_path(const char *dir, const char *name);
+/*
+ * Opens path read-only (close-on-exec) and fstat()s it into *st; refuses a
+ * directory.  The descriptor, or -1 with err (LB_ENOTFOUND when missing).
+ */
+int core_file_open(const char *path, struct stat *st, lb_err *err);
 /*
  * Reads a whole file of at most max bytes into a malloc'ed buffer with a
  * trailing NUL not counted in *len.  -1 with err set on failure or when the

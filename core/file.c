@@ -26,6 +26,29 @@ core_path(const char *dir, const char *name)
 }
 
 int
+core_file_open(const char *path, struct stat *st, lb_err *err)
+{
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		lb_err_set(err, errno == ENOENT ? LB_ENOTFOUND : LB_EINVAL,
+		    "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, st) == -1) {
+		lb_err_set(err, LB_EINTERNAL, "%s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (S_ISDIR(st->st_mode)) {
+		lb_err_set(err, LB_EINVAL, "%s: is a directory", path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
 core_file_read(const char *path, size_t max, unsigned char **out, size_t *len,
     lb_err *err)
 {
@@ -37,19 +60,8 @@ core_file_read(const char *path, size_t max, unsigned char **out, size_t *len,
 
 	*out = NULL;
 	*len = 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		lb_err_set(err, errno == ENOENT ? LB_ENOTFOUND : LB_EINVAL,
-		    "%s: %s", path, strerror(errno));
+	if ((fd = core_file_open(path, &st, err)) == -1)
 		goto out;
-	}
-	if (fstat(fd, &st) == -1) {
-		lb_err_set(err, LB_EINTERNAL, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		lb_err_set(err, LB_EINVAL, "%s: is a directory", path);
-		goto out;
-	}
 	if (S_ISREG(st.st_mode) && (size_t)st.st_size > max) {
 		lb_err_set(err, LB_ETOOBIG, "%s: larger than %zu bytes", path,
 		    max);
