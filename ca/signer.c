@@ -272,7 +272,6 @@ crl_ext_known(X509_EXTENSION *ext)
 	case NID_crl_number:
 	case NID_delta_crl:
 	case NID_freshest_crl:
-	case NID_issuing_distribution_point:
 		return true;
 	default:
 		return false;
