@@ -1,7 +1,7 @@
 /*
  * crl_sign.c - what crl/ needs from the CA: the CA key's signature over a
- * CRL (the narrow interface that lets the key move to a signer process
- * later), the revoked certificates still within their validity, streamed
+ * CRL (in the signer process when the daemon runs one: ca_sign_crl_der
+ * sends it there), the revoked certificates still within their validity, streamed
  * from the certificate store, and the revocation generation: a counter
  * ca_revoke_in_tx bumps, so that a daemon notices revocations made by
  * another process with one cheap read.

@@ -1,7 +1,7 @@
 /*
  * crl.c - the full CRL of the CA key: built from the revoked certificates
  * that ca_revoked_foreach streams out of the certificate store, signed
- * through ca_sign_crl, written atomically to pub/ca.crl and recorded with
+ * through ca_sign_crl_der, written atomically to pub/ca.crl and recorded with
  * its number in crl_state (owned here) in one transaction, so that CRL
  * numbers only ever grow, even with the daemon and `lockbox crl` issuing
  * side by side.  With [crl] delta = yes a delta CRL (pub/delta.crl) goes
