@@ -6,12 +6,15 @@
 # tests and the analysis are CPU-bound and run in the background while the
 # integration scenarios (which wait on the network and on timers much of
 # their time) run; their reports print at the end.  Prints each phase's
-# time, ends with one line "N passed, N failed" and exits non-zero on any
-# failure.
+# time, lists what was skipped, ends with one line "N passed, N failed,
+# N skipped" and exits non-zero on any failure.  A skip is never a pass:
+# a cmocka test that calls skip(), an integration check recorded with
+# lib.sh's skip; with LOCKBOX_NO_SKIP=1 (CI) each counts as a failure
+# instead.  A phase that runs nothing (no binary, no scenario) fails.
 #   tests/run.sh [PATTERN]    only integration scenarios whose name matches
 # Environment: BUILD (build), VALGRIND=1 (or =only: nothing but the unit
 # tests under valgrind, `make valgrind`), ANALYZE=1, JOBS (2): how many
-# unit-test binaries of the normal build run at once.
+# unit-test binaries of the normal build run at once, LOCKBOX_NO_SKIP=1.
 set -u
 cd "$(dirname "$0")/.." || exit 2
 SRC=$(pwd)
@@ -21,8 +24,11 @@ ANALYZE=${ANALYZE:-0}
 JOBS=${JOBS:-2}
 pattern=${1:-}
 export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+NO_SKIP=${LOCKBOX_NO_SKIP:-0}
+export LOCKBOX_NO_SKIP=$NO_SKIP
 passed=0
 failed=0
+skipped=0
 work=$(mktemp -d "${TMPDIR:-/tmp}/lockbox-tests.XXXXXX") || exit 2
 log=$work/log
 bg_pids=""
@@ -45,16 +51,28 @@ phase_end() {
 }
 
 # count_cmocka BINARY OUTFILE RC SECONDS: prints the summary of one cmocka
-# binary's run and adds its counts; a crash, a sanitizer report or a
-# valgrind error (exit 99) counts as a failure of its own.
+# binary's run and adds its counts; a crash, a sanitizer report, a
+# valgrind error (exit 99) or a binary that ran no test counts as a
+# failure of its own; skipped tests are counted and named (in $work/skips),
+# or counted as failures with NO_SKIP=1.
 count_cmocka() {
     echo "  $1 ($4 s)"
-    grep -E '^\[  (FAILED|ERROR)|^\[  PASSED|^\[ +FAILED|^\[==========\]|ERROR|runtime error|Sanitizer' "$2" |
+    grep -E '^\[  (FAILED|ERROR)|^\[  PASSED|^\[ +FAILED|^\[  SKIPPED|^\[==========\]|ERROR|runtime error|Sanitizer' "$2" |
         sed 's/^/    /'
     p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$2" | tail -n1)
     f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$2" | tail -n1)
-    p=${p:-0}; f=${f:-0}
-    if [ "$3" -eq 99 ] && grep -q '^==[0-9]*== ' "$2"; then
+    k=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test.*/\1/p' "$2" | tail -n1)
+    p=${p:-0}; f=${f:-0}; k=${k:-0}
+    if [ "$k" -gt 0 ] && [ "$NO_SKIP" = 1 ]; then
+        echo "    FAIL $k skipped test(s), and LOCKBOX_NO_SKIP=1 requires every test to run"
+        f=$((f + k)); k=0
+    fi
+    [ "$k" -eq 0 ] || sed -n 's/^\[  SKIPPED \] \([a-z_][a-z0-9_]*\)$/\1/p' "$2" |
+        sed "s|^|  $1: |" >>"$work/skips"
+    if [ "$3" -eq 0 ] && [ $((p + f + k)) -eq 0 ]; then
+        echo "    FAIL ran no test"
+        f=1
+    elif [ "$3" -eq 99 ] && grep -q '^==[0-9]*== ' "$2"; then
         echo "    valgrind memcheck reported errors:"
         grep '^==[0-9]*== ' "$2" | head -n 60 | sed 's/^/    /'
         f=$((f + 1))
@@ -63,19 +81,22 @@ count_cmocka() {
         tail -n 30 "$2" | sed 's/^/    /'
         f=1
     fi
-    passed=$((passed + p)); failed=$((failed + f))
+    passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + k))
 }
 
-# run_units DIR JOBS [WRAPPER...]: runs DIR/test_* (under WRAPPER) but
-# those named in $units_skip, JOBS at a time, each into its own log, then
-# prints their summaries in order
-units_skip=""
+# run_units DIR JOBS [WRAPPER...]: runs DIR/test_* (under WRAPPER), JOBS
+# at a time, each into its own log, then prints their summaries in order;
+# a DIR without test binaries is a failure
 run_units() {
     dir=$1 jobs=$2; shift 2
     tag=$(printf '%s' "$dir" | tr / _)
+    if ! ls "$dir"/test_* >/dev/null 2>&1; then
+        echo "  FAIL no unit-test binaries in $dir (make unit asan)"
+        failed=$((failed + 1))
+        return
+    fi
     for t in "$dir"/test_*; do
         [ -x "$t" ] || continue
-        case " $units_skip " in *" ${t##*/} "*) continue ;; esac
         echo "$t"
     done | W=$work/$tag xargs -P "$jobs" -I{} sh -c \
         't=$1; shift; s=$(date +%s); "$@" "$t" >"$W.${t##*/}.out" 2>&1
@@ -83,9 +104,6 @@ run_units() {
         sh {} "$@"
     for t in "$dir"/test_*; do
         [ -x "$t" ] || continue
-        case " $units_skip " in
-            *" ${t##*/} "*) echo "  $t: skipped here (see tests/run.sh)"; continue ;;
-        esac
         out=$work/$tag.${t##*/}
         read -r rc secs <"$out.rc" || rc=1 secs=0
         count_cmocka "$t" "$out.out" "$rc" "$secs"
@@ -95,14 +113,14 @@ run_units() {
 
 # background NAME CMD...: runs CMD (a shell function or command) in the
 # background with its output in $work/NAME.out, then its duration and its
-# pass and fail counts in $work/NAME.counts; bg_join NAME TITLE PID waits for
-# it, prints its output and adds its counts.
+# pass, fail and skip counts in $work/NAME.counts; bg_join NAME TITLE PID
+# waits for it, prints its output and adds its counts.
 background() {
     name=$1; shift
     (
-        st=$(date +%s); passed=0; failed=0
+        st=$(date +%s); passed=0; failed=0; skipped=0
         "$@"
-        echo "$(($(date +%s) - st)) $passed $failed" >"$work/$name.counts"
+        echo "$(($(date +%s) - st)) $passed $failed $skipped" >"$work/$name.counts"
     ) >"$work/$name.out" 2>&1 &
     bg_pids="$bg_pids $!"
 }
@@ -112,12 +130,25 @@ bg_join() {
     wait "$3"
     cat "$work/$1.out"
     if [ -f "$work/$1.counts" ]; then
-        read -r secs p f <"$work/$1.counts"
+        read -r secs p f k <"$work/$1.counts"
         echo "   ($1, in the background: $secs s)"
     else
-        echo "  FAIL $2 did not finish"; p=0 f=1
+        echo "  FAIL $2 did not finish"; p=0 f=1 k=0
     fi
-    passed=$((passed + p)); failed=$((failed + f))
+    passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + k))
+}
+
+# summary: the skipped tests and checks, one line each, then the last
+# line; exits 0 when nothing failed and something passed
+summary() {
+    if [ -s "$work/skips" ]; then
+        echo "== skipped ($skipped)"
+        cat "$work/skips"
+    fi
+    echo "   (total: $(($(date +%s) - t0)) s)"
+    echo "$passed passed, $failed failed, $skipped skipped"
+    [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+    exit
 }
 
 # valgrind memcheck over the normal build's unit tests: every memory error
@@ -149,10 +180,7 @@ if [ "$VALGRIND" = only ]; then
     phase "unit tests under valgrind memcheck"
     valgrind_units "$JOBS"
     phase_end
-    echo "   (total: $(($(date +%s) - t0)) s)"
-    echo "$passed passed, $failed failed"
-    [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
-    exit
+    summary
 fi
 if [ -z "$pattern" ]; then
     if [ "$ANALYZE" = 1 ]; then
@@ -169,6 +197,10 @@ if [ -z "$pattern" ]; then
     background asan run_units "$BUILD/asan/tests" 1
     apid=$!
     phase "fuzz harnesses over their corpora"
+    if ! ls "$BUILD"/fuzz/fuzz_* >/dev/null 2>&1; then
+        echo "  FAIL no fuzz harnesses in $BUILD/fuzz (make test builds them)"
+        failed=$((failed + 1))
+    fi
     for f in "$BUILD"/fuzz/fuzz_*; do
         [ -x "$f" ] || continue
         name=$(basename "$f"); corpus=tests/fuzz/corpus/${name#fuzz_}
@@ -181,9 +213,11 @@ if [ -z "$pattern" ]; then
 fi
 
 phase "integration scenarios"
+nscen=0
 for s in tests/integration/[0-9]*.sh; do
     [ -f "$s" ] || continue
     case "$s" in *"$pattern"*) ;; *) continue ;; esac
+    nscen=$((nscen + 1))
     st=$(date +%s)
     echo "-- $s"
     : >"$log.results"
@@ -191,12 +225,20 @@ for s in tests/integration/[0-9]*.sh; do
         RESULTS="$log.results" SRC="$SRC" bash "$s"
     rc=$?
     p=$(grep -c '^pass ' "$log.results"); f=$(grep -c '^fail ' "$log.results")
+    k=$(grep -c '^skip ' "$log.results")
+    sed -n 's/^skip /  /p' "$log.results" >>"$work/skips"
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         echo "  FAIL $s exited $rc"; f=1
+    elif [ $((p + f + k)) -eq 0 ]; then
+        echo "  FAIL $s made no check"; f=1
     fi
     echo "   ($(basename "$s" .sh): $(($(date +%s) - st)) s)"
-    passed=$((passed + p)); failed=$((failed + f))
+    passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + k))
 done
+if [ "$nscen" -eq 0 ]; then
+    echo "  FAIL no integration scenario matches '$pattern'"
+    failed=$((failed + 1))
+fi
 
 [ -n "$upid" ] && bg_join units "unit tests" "$upid"
 [ -n "$apid" ] && bg_join asan "unit tests under AddressSanitizer and UBSan" "$apid"
@@ -204,6 +246,4 @@ done
 [ -n "$zpid" ] && bg_join analyze "static analysis (cppcheck, clang-tidy)" "$zpid"
 bg_pids=""
 phase_end
-echo "   (total: $(($(date +%s) - t0)) s)"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+summary

@@ -7,10 +7,9 @@
 
 DIR=$T/ca
 check "init creates a CA (ec-p256)" $LOCKBOX init --dir "$DIR" --key-type ec-p256 --name "Test S/MIME CA"
-for f in lockbox.conf lockbox.db ca.pem ca.key ca.key.pass tls.pem tls.key admin.p12 admin.p12.pass pub/ca.crt; do
-    [ -e "$DIR/$f" ] || fail "init wrote $f"
-done
-ok "state directory holds every file"
+# all_exist FILE...: every FILE exists; names those that do not
+all_exist() { local f m=""; for f in "$@"; do [ -e "$f" ] || m="$m $f"; done; [ -z "$m" ] || { echo "missing:$m"; return 1; }; }
+check "state directory holds every file" all_exist "$DIR"/{lockbox.conf,lockbox.db,ca.pem,ca.key,ca.key.pass,tls.pem,tls.key,admin.p12,admin.p12.pass,pub/ca.crt}
 mode() { stat -c %a "$1"; }
 if [ "$(mode "$DIR/ca.key.pass")" = 600 ] && [ "$(mode "$DIR/ca.key")" = 600 ] &&
    [ "$(mode "$DIR/admin.p12.pass")" = 600 ] && [ "$(mode "$DIR/tls.key")" = 600 ]; then
@@ -94,11 +93,11 @@ expect_code "audit verify fails on a tampered row" 1 $LOCKBOX audit verify --dir
 check "audit verify names the first bad row" grep -q "row $bad" "$T/.out"
 expect_code "audit with no subcommand is a usage error" 2 $LOCKBOX audit
 
-# --help on every command, exit 0
+# --help on every command: exit 0 and its usage
 for c in init ca issue revoke list show operator audit serve; do
-    $LOCKBOX $c --help >/dev/null 2>&1 || fail "$c --help"
+    expect_code "$c --help exits 0" 0 $LOCKBOX $c --help
+    check "  ... showing its usage" grep -q "usage: lockbox $c" "$T/.out"
 done
-ok "every command answers --help"
 expect_code "unknown command is a usage error" 2 $LOCKBOX frobnicate
 
 # LOCKBOX_DIR default
@@ -120,7 +119,7 @@ openssl req -new -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyou
 openssl x509 -req -in "$SUB/ca.csr" -CA "$T/root.pem" -CAkey "$T/root.key" -CAcreateserial \
     -days 20 -extfile "$T/parent.cnf" -extensions v3_sub -out "$T/sub.pem" 2>/dev/null
 cat "$T/sub.pem" "$T/root.pem" > "$T/sub-chain.pem"
-expect_fail "ca install refuses a certificate for another key" $LOCKBOX ca install --dir "$SUB" "$T/root.pem"
+expect_fail "ca install refuses a certificate for another key" "is not for this CA's key" $LOCKBOX ca install --dir "$SUB" "$T/root.pem"
 check "ca install accepts the parent's signature" $LOCKBOX ca install --dir "$SUB" "$T/sub-chain.pem"
 check "subordinate issues" $LOCKBOX issue --dir "$SUB" --profile smime-sign --csr "$T/alice.csr" --email alice@example.org --out "$T/sub-alice.pem"
 check "chain verifies to the parent root" openssl verify -CAfile "$T/root.pem" -untrusted "$SUB/ca.pem" -purpose smimesign "$T/sub-alice.pem"

@@ -5,7 +5,7 @@
 # one verifies against the CA with openssl for its purpose.
 . "$SRC/tests/integration/lib.sh"
 
-TOOL=$SRC/build/tools/profile_sample
+TOOL=$(dirname "$LOCKBOX")/tools/profile_sample
 DIR=$T/ca
 $LOCKBOX init --dir "$DIR" --name "Example S/MIME CA" --base-url http://pki.example.org >/dev/null \
     || { fail "init (rsa-3072)"; exit 1; }
@@ -32,7 +32,7 @@ check "cdp_ldap = yes: the CDP has the HTTP URI, then the LDAP URL of the CA ent
 check "  ... and it verifies for S/MIME signing" openssl verify -CAfile "$DIR/ca.pem" -purpose smimesign "$T/ldap/smime-sign-ec.pem"
 check "  ... other profiles keep the HTTP URI only" test "$(cdp_uris "$T/ldap/smime-enc-ec.pem")" = "http://pki.example.org/ca.crl "
 check "by default the CDP is the HTTP URI only" test "$(cdp_uris "$T/smime-sign-ec.pem")" = "http://pki.example.org/ca.crl "
-expect_fail "cdp_ldap = yes without a [directory] base_dn is refused" "$TOOL" "$T/ca-nobase" "$T/nobase"
+expect_fail "cdp_ldap = yes without a [directory] base_dn is refused" "cdp_ldap = yes needs the CA's directory entry" "$TOOL" "$T/ca-nobase" "$T/nobase"
 check "  ... naming the setting and the fix" grep -q "cdp_ldap = yes needs the CA's directory entry: set base_dn" "$T/.out"
 check "smime-sign verifies for S/MIME signing" openssl verify -CAfile "$DIR/ca.pem" -purpose smimesign "$T/smime-sign-ec.pem" "$T/smime-sign-rsa.pem"
 check "smime-enc (RSA) verifies for S/MIME encryption" openssl verify -CAfile "$DIR/ca.pem" -purpose smimeencrypt "$T/smime-enc-rsa.pem"

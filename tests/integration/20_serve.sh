@@ -8,8 +8,7 @@
 . "$SRC/tests/integration/lib.sh"
 
 DIR=$T/ca
-SERVE=$LOCKBOX
-if [ -x "${LOCKBOX_ASAN:-}" ]; then SERVE=$LOCKBOX_ASAN; fi
+asan_serve
 
 # status WANT DESC CURL-ARGS...: passes when curl gets HTTP status WANT;
 # the body is left in $T/body and the headers in $T/headers.
@@ -146,8 +145,15 @@ if [ "$code" = 413 ]; then ok "chunked body over the limit is 413"; else fail "c
 status 413 "over the limit with Expect: 100-continue is 413 before the body" "${ADMIN[@]}" "${J[@]}" -H 'Expect: 100-continue' -X POST --data-binary @"$T/big.json" "$HTTPS/api/v1/certificates/$BOB/revoke"
 head -c 6000000 /dev/zero | tr '\0' ' ' >"$T/huge.json"
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 20 "${ADMIN[@]}" "${J[@]}" -H 'Expect:' \
-    -X POST --data-binary @"$T/huge.json" "$HTTPS/api/v1/certificates/$BOB/revoke")
-if [ "$code" = 413 ] || [ "$code" = 000 ]; then ok "a 6 MB body is refused or cut off (HTTP $code)"; else fail "a 6 MB body is refused or cut off (HTTP $code)"; fi
+    -X POST --data-binary @"$T/huge.json" "$HTTPS/api/v1/certificates/$BOB/revoke"); crc=$?
+# The daemon answers 413 once the body passes the limit and closes the
+# connection; curl, still sending, may see only the close (exit 52, 55 or
+# 56, no status).  That counts as cut off only while the daemon lives on
+# and answers: a crashed daemon closes connections too.
+alive() { kill -0 "$PID" 2>/dev/null && [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$HTTP/healthz")" = 200 ]; }
+cut_off() { [ "$code" = 000 ] && case $crc in 52|55|56) true ;; *) false ;; esac; }
+if { [ "$code" = 413 ] || cut_off; } && alive; then ok "a 6 MB body is refused or cut off (HTTP $code, curl exit $crc), the daemon still answering"
+else fail "a 6 MB body is refused or cut off (HTTP $code, curl exit $crc), the daemon still answering"; fi
 check "bob is still valid after all that" test "$(field "$BOB" status)" = valid
 check "refused requests wrote no audit rows" test "$(audit_rows)" = "$ROWS"
 status 200 "the daemon still answers" "$HTTP/healthz"
@@ -195,8 +201,4 @@ check "and its revocation is durable" test "$(field "$CAROL" status)" = revoked
 if (exec 3<>"/dev/tcp/127.0.0.1/$P1") 2>/dev/null; then fail "HTTPS port closed after shutdown"; else ok "HTTPS port closed after shutdown"; fi
 # SQLite removes the WAL when the last handle closes cleanly
 check "every database handle closed (no WAL left)" test ! -e "$DIR/lockbox.db-wal"
-if grep -q "ERROR: AddressSanitizer\|runtime error\|LeakSanitizer" "$T/serve.log"; then
-    fail "no sanitizer reports"; grep -A20 "Sanitizer\|runtime error" "$T/serve.log" | head -40 | sed 's/^/       /'
-else
-    ok "no sanitizer reports"
-fi
+no_sanitizer_reports "$T/serve.log"

@@ -16,8 +16,7 @@
 . "$SRC/tests/integration/lib.sh"
 
 DIR=$T/ca
-SERVE=$LOCKBOX
-if [ -x "${LOCKBOX_ASAN:-}" ]; then SERVE=$LOCKBOX_ASAN; fi
+asan_serve
 CLIENT=$SERVE
 
 # lb ARGS: the client under test; its output is also kept for the
@@ -297,8 +296,4 @@ done
 check "audit rows name the operator" test "$(sql "SELECT actor FROM audit WHERE action = 'recovery-approve' ORDER BY id LIMIT 1")" = "api:agent1@example.org"
 check "lockbox audit verify passes" $LOCKBOX audit verify --dir "$DIR"
 check "no share or key in the daemon's log" sh -c "! grep -Eqi 'BEGIN (RSA )?PRIVATE|MII[A-Za-z0-9+/]{60}' '$T/serve.log'"
-if grep -q "ERROR: AddressSanitizer\|runtime error\|LeakSanitizer" "$T/serve.log" "$T/client.log"; then
-    fail "no sanitizer reports"; grep -h -A20 "Sanitizer\|runtime error" "$T/serve.log" "$T/client.log" | head -40 | sed 's/^/       /'
-else
-    ok "no sanitizer reports"
-fi
+no_sanitizer_reports "$T/serve.log" "$T/client.log"

@@ -13,8 +13,7 @@
 DIR=$T/ca
 A=$T/home/.lockbox
 EMAIL=alice@example.org
-SERVE=$LOCKBOX
-if [ -x "${LOCKBOX_ASAN:-}" ]; then SERVE=$LOCKBOX_ASAN; fi
+asan_serve
 
 # --- a CA with two recovery agents (smime-enc needs escrow) -----------------
 check "init a CA (ec-p256)" $LOCKBOX init --dir "$DIR" --key-type ec-p256 --name "Enroll Agent Test CA"
@@ -176,6 +175,7 @@ check "  ... for the key of the request, now smime-sign.key, pending key gone" s
     openssl verify -CAfile '$DIR/ca.pem' -purpose smimesign '$B/smime-sign.crt' >/dev/null"
 check "  ... the key matches the certificate" samekey "$B/smime-sign.key" "$B/smime-sign.crt"
 stop
+no_sanitizer_reports "$T/serve.log"
 
 # --- a fake EST server: malformed and hostile answers -----------------------------
 F=$T/fake

@@ -14,8 +14,7 @@
 # certificate is removed from the entry.
 . "$SRC/tests/integration/lib.sh"
 
-SERVE=$LOCKBOX
-if [ -x "${LOCKBOX_ASAN:-}" ]; then SERVE=$LOCKBOX_ASAN; fi
+asan_serve
 SLAPD_SH=$SRC/tests/integration/slapd.sh
 command -v ldapsearch >/dev/null || { fail "ldap-utils installed"; exit 1; }
 command -v sqlite3 >/dev/null || { fail "sqlite3 installed"; exit 1; }
@@ -200,9 +199,5 @@ check "  ... the delete row is done" test "$(sqlite3 "$DIR/lockbox.db" "SELECT s
 kill -TERM "$PID"
 wait "$PID"; rc=$?
 if [ "$rc" = 0 ]; then ok "daemon exits 0 on SIGTERM"; else fail "daemon exits 0 on SIGTERM (exit $rc)"; fi
-if grep -q "ERROR: AddressSanitizer\|runtime error\|LeakSanitizer" "$T/serve.log"; then
-    fail "no sanitizer reports"; grep -A20 "Sanitizer\|runtime error" "$T/serve.log" | head -40 | sed 's/^/       /'
-else
-    ok "no sanitizer reports"
-fi
+no_sanitizer_reports "$T/serve.log"
 exit 0

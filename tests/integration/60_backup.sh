@@ -14,8 +14,7 @@
 DIR=$T/ca
 NEW=$T/restored
 BK=$T/ca.lbk
-SERVE=$LOCKBOX
-if [ -x "${LOCKBOX_ASAN:-}" ]; then SERVE=$LOCKBOX_ASAN; fi
+asan_serve
 
 start_server() { # DIR DESC: the daemon on free ports; sets PID, HTTPS, HTTP
     local p1 p2
@@ -133,8 +132,4 @@ check "the recovered key matches alice's certificate from before the backup" tes
 check "  ... and decrypts the mail sent before the backup" sh -c "openssl cms -decrypt -binary -inform DER -in '$T/msg.p7m' -inkey '$T/rec.key' -recip '$T/alice.pem' | cmp - '$T/msg.txt'"
 stop_server "restored"
 check "the restored audit chain still verifies after the recovery" $LOCKBOX audit verify --dir "$NEW"
-if grep -q "ERROR: AddressSanitizer\|runtime error\|LeakSanitizer" "$T/serve.log"; then
-    fail "no sanitizer reports"; grep -h -A20 "Sanitizer\|runtime error" "$T/serve.log" | head -40 | sed 's/^/       /'
-else
-    ok "no sanitizer reports"
-fi
+no_sanitizer_reports "$T/serve.log"

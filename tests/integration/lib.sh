@@ -5,7 +5,9 @@
 #   RESULTS   a file: one line "pass NAME" or "fail NAME" per check
 #   SRC       the source tree (for fixtures in tests/data/)
 # A scenario sources this file, makes its checks with check/expect_fail/ok/
-# fail, and cleans up with the trap that lib.sh installs.
+# fail, records what it cannot run here with skip, and cleans up with the
+# trap that lib.sh installs.  A skip is never a pass: tests/run.sh counts
+# and lists it apart, and with LOCKBOX_NO_SKIP=1 (CI) it is a failure.
 set -u
 
 : "${LOCKBOX:=build/lockbox}"
@@ -26,6 +28,16 @@ at_exit() { CLEANUP="$1; $CLEANUP"; }
 
 ok()   { echo "pass $SCENARIO: $*" >>"$RESULTS"; echo "  ok   $*"; }
 fail() { echo "fail $SCENARIO: $*" >>"$RESULTS"; echo "  FAIL $*"; }
+# skip WHY WHAT: the checks WHAT do not run here, because WHY.  Recorded
+# as a skip ("skip NAME" in RESULTS), or as a failure under
+# LOCKBOX_NO_SKIP=1, where everything must run.
+skip() {
+    if [ "${LOCKBOX_NO_SKIP:-0}" = 1 ]; then
+        fail "$2: cannot run here ($1), and LOCKBOX_NO_SKIP=1 requires it"
+    else
+        echo "skip $SCENARIO: $2 ($1)" >>"$RESULTS"; echo "  SKIP $2 ($1)"
+    fi
+}
 
 # The output (stdout and stderr) of the last check/expect_* command is in
 # $T/.out once it has finished, so the next check may grep it.
@@ -37,10 +49,18 @@ check() {
     mv "$T/.run" "$T/.out"
 }
 
-# expect_fail DESC CMD...: passes when CMD exits non-zero.
+# expect_fail DESC REGEX CMD...: passes when CMD fails for the reason
+# that REGEX (grep -E) finds in its output: it exits non-zero, but not by
+# a signal or a sanitizer report (exit status 1-125, no "Sanitizer" or
+# "runtime error" in its output), and its output matches REGEX.
 expect_fail() {
-    local desc=$1; shift
-    if "$@" >"$T/.run" 2>&1; then fail "$desc (unexpectedly succeeded)"; sed 's/^/       /' "$T/.run" | head -20; else ok "$desc"; fi
+    local desc=$1 re=$2 rc; shift 2
+    "$@" >"$T/.run" 2>&1; rc=$?
+    if [ "$rc" = 0 ]; then fail "$desc (unexpectedly succeeded)"
+    elif [ "$rc" -gt 125 ] || grep -qE 'Sanitizer|runtime error' "$T/.run"; then fail "$desc (crashed: exit $rc)"
+    elif ! grep -qE -- "$re" "$T/.run"; then fail "$desc (exit $rc, but not for the reason /$re/)"
+    else ok "$desc"; mv "$T/.run" "$T/.out"; return; fi
+    sed 's/^/       /' "$T/.run" | head -20
     mv "$T/.run" "$T/.out"
 }
 
@@ -50,6 +70,66 @@ expect_code() {
     "$@" >"$T/.run" 2>&1; got=$?
     if [ "$got" = "$want" ]; then ok "$desc"; else fail "$desc (exit $got, want $want)"; sed 's/^/       /' "$T/.run" | head -20; fi
     mv "$T/.run" "$T/.out"
+}
+
+# --- the daemon under the sanitizers -------------------------------------------
+# asan_serve: sets SERVE, the daemon under test, to the ASan/UBSan build
+# ($LOCKBOX_ASAN).  Without that build SERVE is the normal one, and that
+# is recorded as a skip: the sanitizers then watch nothing.
+asan_serve() {
+    if [ -n "${LOCKBOX_ASAN:-}" ] && [ -x "$LOCKBOX_ASAN" ]; then SERVE=$LOCKBOX_ASAN; else
+        SERVE=$LOCKBOX
+        skip "no ASan build at '${LOCKBOX_ASAN:-}': make asan" "the daemon under ASan/UBSan"
+    fi
+}
+# no_sanitizer_reports LOG...: the logs of daemons ($SERVE) that have
+# exited hold no ASan, LeakSanitizer or UBSan report.  A check only when
+# SERVE is the ASan build (LeakSanitizer reports at exit: call it after
+# the daemon's exit, not before); otherwise recorded as a skip.
+no_sanitizer_reports() {
+    if [ -z "${LOCKBOX_ASAN:-}" ] || [ "$SERVE" != "$LOCKBOX_ASAN" ]; then
+        skip "the daemon ran the normal build" "no sanitizer reports"; return
+    fi
+    if grep -q "ERROR: AddressSanitizer\|runtime error\|LeakSanitizer" "$@"; then
+        fail "no sanitizer reports (ASan/UBSan build)"
+        grep -h -A20 "Sanitizer\|runtime error" "$@" | head -40 | sed 's/^/       /'
+    else
+        ok "no sanitizer reports (ASan/UBSan build)"
+    fi
+}
+
+# crl_verifies CRL CAFILE: the DER CRL's signature verifies with CAFILE.
+# `openssl crl -CAfile` exits 0 on a bad signature too (OpenSSL 3.0: it
+# prints "verify failure"), so its words are what count: "verify OK".
+crl_verifies() {
+    local out
+    out=$(openssl crl -inform DER -in "$1" -CAfile "$2" -noout 2>&1) && [ "$out" = "verify OK" ] && return 0
+    echo "$out"
+    return 1
+}
+
+# lookalike_ca CAFILE OUT: CAFILE's certificate (same subject, same key
+# identifier) re-signed with a P-256 key of its own (OUT.key): the control
+# that shows a signature check refusing what this CA did not sign.
+lookalike_ca() {
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$2.key" &&
+        openssl x509 -in "$1" -key "$2.key" -out "$2"
+}
+
+# mismatched_key CERT KEY OUT: a P-256 private key file OUT holding KEY's
+# private scalar beside CERT's public key.  TLS clients check only that a
+# key's public half matches the certificate, so with OUT they present CERT
+# and sign the handshake with KEY: what a thief of CERT without its key
+# can do.  Only the server's check of that signature can refuse it.
+mismatched_key() {
+    local priv pub
+    priv=$(openssl pkey -in "$2" -noout -text | sed -n '/^priv:/,/^pub:/{/^ /p}' | tr -d ' :\n')
+    pub=$(openssl x509 -in "$1" -noout -pubkey | openssl pkey -pubin -noout -text |
+        sed -n '/^pub:/,/^ASN1/{/^ /p}' | tr -d ' :\n')
+    printf 'asn1 = SEQUENCE:k\n[k]\nv = INTEGER:1\npriv = FORMAT:HEX,OCTETSTRING:%s\n' "${priv: -64}" >"$3.cnf"
+    printf 'curve = EXPLICIT:0,OID:prime256v1\npub = EXPLICIT:1,FORMAT:HEX,BITSTRING:%s\n' "$pub" >>"$3.cnf"
+    openssl asn1parse -genconf "$3.cnf" -noout -out "$3.der" >/dev/null &&
+        openssl pkey -inform DER -in "$3.der" -out "$3" 2>/dev/null
 }
 
 # free_port: prints a TCP port nothing listens on, below the kernel's

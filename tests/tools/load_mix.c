@@ -13,7 +13,11 @@
  *
  *   load_mix --https URL --http URL --cacert FILE --cert FILE --key FILE
  *            --ocsp-req FILE [--clients N] [--seconds S] [--sources K]
- *            CSR.der...
+ *            [--serials FILE] CSR.der...
+ *
+ * With --serials FILE the serial (hex, upper case, as lockbox stores it)
+ * of every certificate received is written to FILE, one a line, so that
+ * the test can hold the database to what the clients got.
  *
  * With --sources K the clients bind to the loopback addresses 127.0.0.1
  * to 127.0.0.K in turn, so the per-IP connection limit sees K peers.
@@ -37,6 +41,7 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <openssl/bn.h>
 #include <openssl/evp.h>
 #include <openssl/ocsp.h>
 #include <openssl/pkcs7.h>
@@ -54,6 +59,7 @@ struct csr {
 
 struct opts {
 	const char *https, *http, *cacert, *cert, *key;
+	FILE *serials;           /* --serials, or NULL */
 	unsigned char *ocsp_req;
 	size_t ocsp_len;
 	struct csr csrs[MAX_CSRS];
@@ -180,10 +186,29 @@ on_data(char *p, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* Writes the serial of cert to serials (one line, hex); stdio locks the
+ * stream for each call, so threads do not interleave their lines. */
+static void
+note_serial(FILE *serials, const X509 *cert)
+{
+	BIGNUM *bn;
+	char *hex = NULL;
+
+	if (serials == NULL)
+		return;
+	if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL)) ==
+	    NULL || (hex = BN_bn2hex(bn)) == NULL)
+		report("cannot print a serial");
+	else
+		fprintf(serials, "%s\n", hex);
+	OPENSSL_free(hex);
+	BN_free(bn);
+}
+
 /* Whether an EST answer (base64 certs-only PKCS#7) holds a certificate
- * of pub. */
+ * of pub; its serial goes to serials. */
 static bool
-has_cert(const struct buf *b, EVP_PKEY *pub)
+has_cert(const struct buf *b, EVP_PKEY *pub, FILE *serials)
 {
 	unsigned char *clean = NULL, *der = NULL;
 	const unsigned char *q;
@@ -211,8 +236,10 @@ has_cert(const struct buf *b, EVP_PKEY *pub)
 		goto out;
 	for (k = 0; k < sk_X509_num(certs); k++)
 		if (EVP_PKEY_eq(X509_get0_pubkey(sk_X509_value(certs, k)),
-		    pub) == 1)
+		    pub) == 1) {
+			note_serial(serials, sk_X509_value(certs, k));
 			found = true;
+		}
 out:
 	PKCS7_free(p7);
 	free(der);
@@ -334,7 +361,7 @@ client_run(void *arg)
 			report("client %d: %s: HTTP %ld: %.200s", cl->id, url,
 			    code, b.p != NULL ? (char *)b.p : "");
 		} else {
-			good = kind == 0 ? has_cert(&b, csr->pub) :
+			good = kind == 0 ? has_cert(&b, csr->pub, o->serials) :
 			    kind == 1 ? ocsp_ok(&b) : crl_ok(&b);
 			if (good)
 				atomic_fetch_add(&c->ok, 1);
@@ -358,7 +385,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: load_mix --https URL --http URL --cacert FILE "
 	    "--cert FILE --key FILE --ocsp-req FILE [--clients N] "
-	    "[--seconds S] [--sources K] CSR.der...\n");
+	    "[--seconds S] [--sources K] [--serials FILE] CSR.der...\n");
 	exit(2);
 }
 
@@ -397,6 +424,14 @@ main(int argc, char **argv)
 			o.seconds = atof(argv[i + 1]);
 		else if (strcmp(argv[i], "--sources") == 0)
 			o.sources = atoi(argv[i + 1]);
+		else if (strcmp(argv[i], "--serials") == 0) {
+			if (o.serials != NULL)
+				usage();
+			if ((o.serials = fopen(argv[i + 1], "w")) == NULL) {
+				perror(argv[i + 1]);
+				goto out;
+			}
+		}
 		else
 			usage();
 	}
@@ -432,12 +467,19 @@ main(int argc, char **argv)
 	    (long)c.bad);
 	if (started == o.clients)
 		rc = c.requests > 0 && c.ok == c.requests ? 0 : 1;
+	if (o.serials != NULL && fclose(o.serials) != 0) {
+		perror("--serials");
+		rc = 2;
+	}
+	o.serials = NULL;
 	curl_global_cleanup();
 out:
 	for (i = 0; i < o.ncsrs; i++) {
 		free(o.csrs[i].b64);
 		EVP_PKEY_free(o.csrs[i].pub);
 	}
+	if (o.serials != NULL)
+		fclose(o.serials);
 	free(o.ocsp_req);
 	free(cl);
 	return rc;
