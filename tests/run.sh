@@ -67,7 +67,9 @@ count_cmocka() {
         echo "    FAIL $k skipped test(s), and LOCKBOX_NO_SKIP=1 requires every test to run"
         f=$((f + k)); k=0
     fi
-    [ "$k" -eq 0 ] || sed -n 's/^\[  SKIPPED \] \([a-z_][a-z0-9_]*\)$/\1/p' "$2" |
+    # the names, from cmocka's list after the counts (each also stands
+    # where the test ran)
+    [ "$k" -eq 0 ] || sed -n '/^\[  SKIPPED \] [0-9]* test(s), listed below:$/,$ s/^\[  SKIPPED \] \([a-z_][a-z0-9_]*\)$/\1/p' "$2" |
         sed "s|^|  $1: |" >>"$work/skips"
     if [ "$3" -eq 0 ] && [ $((p + f + k)) -eq 0 ]; then
         echo "    FAIL ran no test"
