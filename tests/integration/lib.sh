@@ -2,7 +2,7 @@
 #
 # Each scenario is a shell script run by tests/run.sh with:
 #   LOCKBOX   the binary under test (normal build; ASan build via LOCKBOX_ASAN)
-#   RESULTS   a file: one line "pass NAME" or "fail NAME" per check
+#   RESULTS   a file: one line "pass NAME", "fail NAME" or "skip NAME" per check
 #   SRC       the source tree (for fixtures in tests/data/)
 # A scenario sources this file, makes its checks with check/expect_fail/ok/
 # fail, records what it cannot run here with skip, and cleans up with the
