@@ -95,7 +95,7 @@ archive_record_hash(const unsigned char *aad, size_t aad_len,
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned char h[32], th[4];
 	unsigned int hl = 0;
-	int rc = -1, i;
+	int rc = -1;
 	size_t off = 0;
 
 	th[0] = (unsigned char)((unsigned)threshold >> 24);
@@ -110,8 +110,7 @@ archive_record_hash(const unsigned char *aad, size_t aad_len,
 	    EVP_DigestUpdate(md, th, sizeof(th)) != 1 ||
 	    EVP_DigestFinal_ex(md, h, &hl) != 1)
 		goto out;
-	for (i = 0; i < 32; i++)
-		snprintf(out + (size_t)2 * i, 3, "%02x", h[i]);
+	core_hex_lower(h, 32, out);
 	rc = 0;
 out:
 	if (rc == -1)

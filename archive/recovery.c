@@ -68,40 +68,6 @@ same_person(const char *a, const char *b)
 	return a != NULL && b != NULL && strcasecmp(a, b) == 0;
 }
 
-static char *
-col_text(sqlite3_stmt *st, int i)
-{
-	const unsigned char *t = sqlite3_column_text(st, i);
-
-	return t != NULL ? strdup((const char *)t) : NULL;
-}
-
-/* A copy of a BLOB column (NULL and *len 0 when empty); -1 on OOM. */
-static int
-col_blob(sqlite3_stmt *st, int i, unsigned char **out, size_t *len)
-{
-	const void *b = sqlite3_column_blob(st, i);
-	int n = sqlite3_column_bytes(st, i);
-
-	*out = NULL;
-	*len = 0;
-	if (b == NULL || n <= 0)
-		return 0;
-	if ((*out = malloc((size_t)n)) == NULL)
-		return -1;
-	memcpy(*out, b, (size_t)n);
-	*len = (size_t)n;
-	return 0;
-}
-
-static int
-prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, lb_err *err)
-{
-	if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK)
-		return core_db_fail(db, "recovery", err);
-	return 0;
-}
-
 /* Steps a statement that returns no rows and finalizes it (*st = NULL). */
 static int
 exec_done(sqlite3 *db, sqlite3_stmt **st, lb_err *err)
@@ -171,10 +137,10 @@ expire_due(sqlite3 *db, const archive_caller *who, const char *id,
 	actor_of(who, actor, sizeof(actor));
 	if (core_db_begin(db, err) == -1)
 		return -1;
-	if (prepare(db, "SELECT id, status, expires FROM recovery_requests "
+	if (core_db_prepare(db, "SELECT id, status, expires FROM recovery_requests "
 	    "WHERE status IN ('pending', 'approved', 'fetched') AND "
 	    "expires <= ? AND (? IS NULL OR id = ?)", &st, err) == -1 ||
-	    prepare(db, "UPDATE recovery_requests SET status = 'expired' "
+	    core_db_prepare(db, "UPDATE recovery_requests SET status = 'expired' "
 	    "WHERE id = ?", &up, err) == -1)
 		goto out;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
@@ -281,19 +247,19 @@ row_to_request(sqlite3_stmt *st, archive_recovery *rq, lb_err *err)
 
 	memset(rq, 0, sizeof(*rq));
 	snprintf(rq->id, sizeof(rq->id), "%s", id != NULL ? id : "");
-	rq->requester_serial = col_text(st, 1);
-	rq->requester_email = col_text(st, 2);
-	rq->email = col_text(st, 3);
-	rq->serial = col_text(st, 4);
-	rq->reason = col_text(st, 5);
-	rq->status = col_text(st, 7);
+	rq->requester_serial = core_db_text_dup(st, 1);
+	rq->requester_email = core_db_text_dup(st, 2);
+	rq->email = core_db_text_dup(st, 3);
+	rq->serial = core_db_text_dup(st, 4);
+	rq->reason = core_db_text_dup(st, 5);
+	rq->status = core_db_text_dup(st, 7);
 	rq->created = (time_t)sqlite3_column_int64(st, 8);
 	rq->expires = (time_t)sqlite3_column_int64(st, 9);
-	rq->denied_by = col_text(st, 10);
-	rq->deny_reason = col_text(st, 11);
+	rq->denied_by = core_db_text_dup(st, 10);
+	rq->deny_reason = core_db_text_dup(st, 11);
 	if (rq->requester_serial == NULL || rq->requester_email == NULL ||
 	    rq->email == NULL || rq->reason == NULL || rq->status == NULL ||
-	    col_blob(st, 6, &rq->request_cert, &rq->request_cert_len) == -1) {
+	    core_db_blob_dup(st, 6, &rq->request_cert, &rq->request_cert_len) == -1) {
 		archive_recovery_clear(rq);
 		return lb_err_set(err, LB_EINTERNAL, "out of memory");
 	}
@@ -313,7 +279,7 @@ load_records(sqlite3 *db, archive_recovery *rq, lb_err *err)
 	int rc = -1, s;
 	void *p;
 
-	if (prepare(db, "SELECT e.id, e.serial, e.threshold, "
+	if (core_db_prepare(db, "SELECT e.id, e.serial, e.threshold, "
 	    "(SELECT count(*) FROM recovery_approvals a JOIN escrow_shares s "
 	    "ON s.agent_serial = a.agent_serial AND s.record_id = e.id "
 	    "WHERE a.request_id = rr.request_id) "
@@ -337,7 +303,7 @@ load_records(sqlite3 *db, archive_recovery *rq, lb_err *err)
 		r->record_id = sqlite3_column_int64(st, 0);
 		r->threshold = sqlite3_column_int(st, 2);
 		r->approvals = sqlite3_column_int(st, 3);
-		if ((r->serial = col_text(st, 1)) == NULL) {
+		if ((r->serial = core_db_text_dup(st, 1)) == NULL) {
 			lb_err_set(err, LB_EINTERNAL, "out of memory");
 			goto out;
 		}
@@ -351,7 +317,7 @@ load_records(sqlite3 *db, archive_recovery *rq, lb_err *err)
 	}
 	sqlite3_finalize(st);
 	st = NULL;
-	if (prepare(db, "SELECT count(*) FROM recovery_approvals WHERE "
+	if (core_db_prepare(db, "SELECT count(*) FROM recovery_approvals WHERE "
 	    "request_id = ?", &st, err) == -1)
 		goto out;
 	sqlite3_bind_text(st, 1, rq->id, -1, SQLITE_STATIC);
@@ -396,7 +362,7 @@ load_request(sqlite3 *db, const char *id, archive_recovery *rq, lb_err *err)
 		return lb_err_set(err, LB_EINVAL, "'%s' is not a recovery "
 		    "request id (%d lowercase hex digits)",
 		    id != NULL ? id : "", ARCHIVE_REQUEST_ID_LEN);
-	if (prepare(db, "SELECT " REQ_COLS " FROM recovery_requests WHERE "
+	if (core_db_prepare(db, "SELECT " REQ_COLS " FROM recovery_requests WHERE "
 	    "id = ?", &st, err) == -1)
 		return -1;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -491,7 +457,7 @@ load_agent_shares(sqlite3 *db, archive_recovery *rq, const char *agent_serial,
 	int rc = -1, s;
 
 	*held = 0;
-	if (prepare(db, "SELECT s.record_id, s.cms FROM escrow_shares s JOIN "
+	if (core_db_prepare(db, "SELECT s.record_id, s.cms FROM escrow_shares s JOIN "
 	    "recovery_request_records rr ON rr.record_id = s.record_id WHERE "
 	    "rr.request_id = ? AND s.agent_serial = ?", &st, err) == -1)
 		return -1;
@@ -502,7 +468,7 @@ load_agent_shares(sqlite3 *db, archive_recovery *rq, const char *agent_serial,
 			continue;
 		r = &rq->records[i];
 		free(r->share);
-		if (col_blob(st, 1, &r->share, &r->share_len) == -1) {
+		if (core_db_blob_dup(st, 1, &r->share, &r->share_len) == -1) {
 			lb_err_set(err, LB_EINTERNAL, "out of memory");
 			goto out;
 		}
@@ -575,19 +541,6 @@ request_ttl(ca_ctx *ca, long *ttl, lb_err *err)
 		log_warnx("%s", cerr.msg);
 		return lb_err_set(err, LB_EINTERNAL, "%s", cerr.msg);
 	}
-	return 0;
-}
-
-static int
-new_id(char *id)
-{
-	unsigned char b[ARCHIVE_REQUEST_ID_LEN / 2];
-	size_t i;
-
-	if (RAND_bytes(b, sizeof(b)) != 1)
-		return -1;
-	for (i = 0; i < sizeof(b); i++)
-		snprintf(id + 2 * i, 3, "%02x", b[i]);
 	return 0;
 }
 
@@ -667,7 +620,7 @@ open_tx(ca_ctx *ca, sqlite3 *db, const archive_caller *who, const char *email,
 	if (core_db_begin(db, err) == -1)
 		goto out;
 	in_tx = true;
-	if (prepare(db, "SELECT id FROM escrow_records WHERE lower(email) = "
+	if (core_db_prepare(db, "SELECT id FROM escrow_records WHERE lower(email) = "
 	    "lower(?) AND (? IS NULL OR serial = ?) ORDER BY id", &st,
 	    err) == -1)
 		goto out;
@@ -700,11 +653,11 @@ open_tx(ca_ctx *ca, sqlite3 *db, const archive_caller *who, const char *email,
 			    "nothing to recover", email);
 		goto out;
 	}
-	if (new_id(out->id) == -1) {
+	if (core_random_hex(out->id, ARCHIVE_REQUEST_ID_LEN / 2) == -1) {
 		lb_err_set(err, LB_EINTERNAL, "no randomness");
 		goto out;
 	}
-	if (prepare(db, "INSERT INTO recovery_requests (id, requester_serial, "
+	if (core_db_prepare(db, "INSERT INTO recovery_requests (id, requester_serial, "
 	    "requester_email, email, serial, reason, request_cert, status, "
 	    "created, expires) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
 	    &ins, err) == -1)
@@ -720,7 +673,7 @@ open_tx(ca_ctx *ca, sqlite3 *db, const archive_caller *who, const char *email,
 	sqlite3_bind_int64(ins, 8, (sqlite3_int64)now);
 	sqlite3_bind_int64(ins, 9, (sqlite3_int64)now + ttl);
 	if (exec_done(db, &ins, err) == -1 ||
-	    prepare(db, "INSERT INTO recovery_request_records (request_id, "
+	    core_db_prepare(db, "INSERT INTO recovery_request_records (request_id, "
 	    "record_id) VALUES (?, ?)", &ins, err) == -1)
 		goto out;
 	for (i = 0; i < n; i++) {
@@ -806,7 +759,7 @@ archive_recovery_list(sqlite3 *db, const archive_caller *who,
 		    "listed for recovery officers and agents only");
 	if (expire_due(db, who, NULL, err) == -1)
 		return -1;
-	if (prepare(db, "SELECT " REQ_COLS " FROM recovery_requests q WHERE "
+	if (core_db_prepare(db, "SELECT " REQ_COLS " FROM recovery_requests q WHERE "
 	    "? = 0 OR (status = 'pending' AND expires > ? "
 	    "AND lower(email) <> lower(?3) AND lower(requester_email) <> "
 	    "lower(?3) AND EXISTS (SELECT 1 FROM recovery_request_records rr "
@@ -930,7 +883,7 @@ check_approver(sqlite3 *db, const archive_caller *who,
 		return lb_err_set(err, LB_EFORBIDDEN, "%s owns the keys of "
 		    "this request and may not approve their recovery",
 		    who->email);
-	if (prepare(db, "SELECT created FROM recovery_approvals WHERE "
+	if (core_db_prepare(db, "SELECT created FROM recovery_approvals WHERE "
 	    "request_id = ? AND (agent_serial = ? OR lower(agent_email) = "
 	    "lower(?))", &st, err) == -1)
 		return -1;
@@ -1060,7 +1013,7 @@ approve_tx(sqlite3 *db, const archive_caller *who, const char *id,
 	for (i = 0; i < nshares; i++)
 		if (check_share_cms(&shares[i], req_cert, err) == -1)
 			goto out;
-	if (prepare(db, "INSERT INTO recovery_approvals (request_id, "
+	if (core_db_prepare(db, "INSERT INTO recovery_approvals (request_id, "
 	    "agent_serial, agent_email, created) VALUES (?, ?, ?, ?)", &st,
 	    err) == -1)
 		goto out;
@@ -1069,7 +1022,7 @@ approve_tx(sqlite3 *db, const archive_caller *who, const char *id,
 	sqlite3_bind_text(st, 3, who->email, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
 	if (exec_done(db, &st, err) == -1 ||
-	    prepare(db, "INSERT INTO recovery_shares (request_id, record_id, "
+	    core_db_prepare(db, "INSERT INTO recovery_shares (request_id, record_id, "
 	    "agent_serial, cms) VALUES (?, ?, ?, ?)", &st, err) == -1)
 		goto out;
 	for (i = 0; i < nshares; i++) {
@@ -1097,7 +1050,7 @@ approve_tx(sqlite3 *db, const archive_caller *who, const char *id,
 		goto out;
 	done = all_met(&rq);
 	if (done) {
-		if (prepare(db, "UPDATE recovery_requests SET status = "
+		if (core_db_prepare(db, "UPDATE recovery_requests SET status = "
 		    "'approved' WHERE id = ?", &st, err) == -1)
 			goto out;
 		sqlite3_bind_text(st, 1, rq.id, -1, SQLITE_STATIC);
@@ -1179,7 +1132,7 @@ deny_tx(sqlite3 *db, const archive_caller *who, const char *id,
 		    "may deny recovery request %s", rq.id);
 		goto out;
 	}
-	if (prepare(db, "UPDATE recovery_requests SET status = 'denied', "
+	if (core_db_prepare(db, "UPDATE recovery_requests SET status = 'denied', "
 	    "denied_by = ?, deny_reason = ? WHERE id = ?", &st, err) == -1)
 		goto out;
 	sqlite3_bind_text(st, 1, who->email, -1, SQLITE_STATIC);
@@ -1261,7 +1214,7 @@ load_package_record(sqlite3 *db, const char *id, archive_recovery_record *r,
 	int rc = -1, s;
 
 	memset(&ci, 0, sizeof(ci));
-	if (prepare(db, "SELECT email, key_alg, share_alg, share_wrap, iv, "
+	if (core_db_prepare(db, "SELECT email, key_alg, share_alg, share_wrap, iv, "
 	    "tag, ciphertext FROM escrow_records WHERE id = ?", &st,
 	    err) == -1)
 		return -1;
@@ -1278,11 +1231,11 @@ load_package_record(sqlite3 *db, const char *id, archive_recovery_record *r,
 	}
 	memcpy(r->iv, sqlite3_column_blob(st, 4), ARCHIVE_IV_LEN);
 	memcpy(r->tag, sqlite3_column_blob(st, 5), ARCHIVE_TAG_LEN);
-	if ((r->email = col_text(st, 0)) == NULL ||
-	    (r->key_alg = col_text(st, 1)) == NULL ||
-	    (r->share_alg = col_text(st, 2)) == NULL ||
-	    (r->share_wrap = col_text(st, 3)) == NULL ||
-	    col_blob(st, 6, &r->ciphertext, &r->ciphertext_len) == -1) {
+	if ((r->email = core_db_text_dup(st, 0)) == NULL ||
+	    (r->key_alg = core_db_text_dup(st, 1)) == NULL ||
+	    (r->share_alg = core_db_text_dup(st, 2)) == NULL ||
+	    (r->share_wrap = core_db_text_dup(st, 3)) == NULL ||
+	    core_db_blob_dup(st, 6, &r->ciphertext, &r->ciphertext_len) == -1) {
 		lb_err_set(err, LB_EINTERNAL, "out of memory");
 		goto out;
 	}
@@ -1293,7 +1246,7 @@ load_package_record(sqlite3 *db, const char *id, archive_recovery_record *r,
 	r->cert = ci.der;
 	r->cert_len = ci.der_len;
 	ci.der = NULL;
-	if (prepare(db, "SELECT cms FROM recovery_shares WHERE request_id = ? "
+	if (core_db_prepare(db, "SELECT cms FROM recovery_shares WHERE request_id = ? "
 	    "AND record_id = ? ORDER BY agent_serial", &st, err) == -1)
 		goto out;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -1314,7 +1267,7 @@ load_package_record(sqlite3 *db, const char *id, archive_recovery_record *r,
 			}
 			r->share_lens = p;
 		}
-		if (col_blob(st, 0, &b, &bl) == -1) {
+		if (core_db_blob_dup(st, 0, &b, &bl) == -1) {
 			lb_err_set(err, LB_EINTERNAL, "out of memory");
 			goto out;
 		}
@@ -1373,7 +1326,7 @@ package_tx(sqlite3 *db, const archive_caller *who, const char *id,
 		    err) == -1)
 			goto out;
 	if (strcmp(out->status, "approved") == 0) {
-		if (prepare(db, "UPDATE recovery_requests SET status = "
+		if (core_db_prepare(db, "UPDATE recovery_requests SET status = "
 		    "'fetched' WHERE id = ?", &st, err) == -1)
 			goto out;
 		sqlite3_bind_text(st, 1, out->id, -1, SQLITE_STATIC);

@@ -67,15 +67,6 @@ int ca_revoke_in_tx(sqlite3 *db, const char *serial, int reason,
 /* Bumps the revocation generation, inside the caller's transaction. */
 int ca_revocation_bump(sqlite3 *db, lb_err *err);
 
-/*
- * A prepared statement for sql kept in db's own statement list, found
- * again by its text (NULL when it cannot be prepared: see sqlite3_errmsg).
- * The caller steps it and hands it back with ca_db_cached_done (reset,
- * bindings cleared); core_db_close finalizes it with the handle.
- */
-sqlite3_stmt *ca_db_cached_stmt(sqlite3 *db, const char *sql);
-void ca_db_cached_done(sqlite3_stmt *st);
-
 /* Sets a positive random 16-byte serial number. */
 int ca_random_serial(X509 *x);
 

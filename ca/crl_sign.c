@@ -91,7 +91,7 @@ ca_revocation_generation(sqlite3 *db, int64_t *gen, lb_err *err)
 
 	*gen = 0;
 	/* polled per OCSP request: prepared once per connection */
-	if ((st = ca_db_cached_stmt(db, "SELECT value FROM settings "
+	if ((st = core_db_cached(db, "SELECT value FROM settings "
 	    "WHERE name = ?")) == NULL) {
 		core_db_fail(db, "read the revocation generation", err);
 		goto out;
@@ -106,7 +106,7 @@ ca_revocation_generation(sqlite3 *db, int64_t *gen, lb_err *err)
 	}
 	rc = 0;
 out:
-	ca_db_cached_done(st);
+	core_db_cached_done(st);
 	return rc;
 }
 

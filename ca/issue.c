@@ -371,16 +371,6 @@ ca_name_string(const X509_NAME *name)
 	return s;
 }
 
-static time_t
-asn1_time(const ASN1_TIME *t)
-{
-	struct tm tm;
-
-	if (ASN1_TIME_to_tm(t, &tm) != 1)
-		return 0;
-	return timegm(&tm);
-}
-
 int
 ca_store_cert(sqlite3 *db, X509 *cert, const char *profile, const char *email,
     const char *actor, lb_err *err)
@@ -410,8 +400,8 @@ ca_store_cert(sqlite3 *db, X509 *cert, const char *profile, const char *email,
 	if (email != NULL)
 		sqlite3_bind_text(st, 3, email, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, subject, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, asn1_time(X509_get0_notBefore(cert)));
-	sqlite3_bind_int64(st, 6, asn1_time(X509_get0_notAfter(cert)));
+	sqlite3_bind_int64(st, 5, core_asn1_time(X509_get0_notBefore(cert)));
+	sqlite3_bind_int64(st, 6, core_asn1_time(X509_get0_notAfter(cert)));
 	sqlite3_bind_int64(st, 7, (sqlite3_int64)time(NULL));
 	sqlite3_bind_text(st, 8, spki, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 9, der, len, SQLITE_STATIC);
@@ -479,11 +469,10 @@ struct pending {
 struct ca_committer {
 	ca_ctx *ca;
 	sqlite3 *db;
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t work, done;
+	/* w.cond: work queued, or stop; head, tail and done under w.lock */
+	core_worker w;
+	pthread_cond_t done;
 	struct pending *head, **tail;
-	bool stop;
 };
 
 static void
@@ -524,18 +513,18 @@ committer_main(void *arg)
 	struct ca_committer *c = arg;
 	struct pending *batch, *p, *next;
 
-	pthread_mutex_lock(&c->mu);
+	pthread_mutex_lock(&c->w.lock);
 	for (;;) {
-		while (c->head == NULL && !c->stop)
-			pthread_cond_wait(&c->work, &c->mu);
-		if (c->head == NULL && c->stop)
+		while (c->head == NULL && !c->w.stop)
+			pthread_cond_wait(&c->w.cond, &c->w.lock);
+		if (c->head == NULL && c->w.stop)
 			break;
 		batch = c->head;
 		c->head = NULL;
 		c->tail = &c->head;
-		pthread_mutex_unlock(&c->mu);
+		pthread_mutex_unlock(&c->w.lock);
 		commit_batch(c, batch);
-		pthread_mutex_lock(&c->mu);
+		pthread_mutex_lock(&c->w.lock);
 		/* once state is set its waiter may return: read next first */
 		for (p = batch; p != NULL; p = next) {
 			next = p->next;
@@ -543,7 +532,7 @@ committer_main(void *arg)
 		}
 		pthread_cond_broadcast(&c->done);
 	}
-	pthread_mutex_unlock(&c->mu);
+	pthread_mutex_unlock(&c->w.lock);
 	return NULL;
 }
 
@@ -562,11 +551,15 @@ ca_committer_new(ca_ctx *ca, lb_err *err)
 		free(c);
 		return NULL;
 	}
-	pthread_mutex_init(&c->mu, NULL);
-	pthread_cond_init(&c->work, NULL);
-	pthread_cond_init(&c->done, NULL);
-	if (pthread_create(&c->thread, NULL, committer_main, c) != 0) {
+	if (pthread_cond_init(&c->done, NULL) != 0) {
 		lb_err_set(err, LB_EINTERNAL, "cannot start the committer");
+		core_db_close(c->db);
+		free(c);
+		return NULL;
+	}
+	if (core_worker_start(&c->w, committer_main, c, "committer", err) ==
+	    -1) {
+		pthread_cond_destroy(&c->done);
 		core_db_close(c->db);
 		free(c);
 		return NULL;
@@ -611,7 +604,7 @@ ca_committer_store_with(ca_committer *c, X509 *cert, const char *profile,
 	p.in_tx = in_tx;
 	p.in_tx_arg = arg;
 	p.err = err;
-	pthread_mutex_lock(&c->mu);
+	pthread_mutex_lock(&c->w.lock);
 	*c->tail = &p;
 	/*
 	 * p outlives its place in the queue: the committer unlinks the whole
@@ -619,10 +612,10 @@ ca_committer_store_with(ca_committer *c, X509 *cert, const char *profile,
 	 */
 	/* cppcheck-suppress autoVariables ; unlinked before we return */
 	c->tail = &p.next;
-	pthread_cond_signal(&c->work);
+	pthread_cond_signal(&c->w.cond);
 	while (p.state == 0)
-		pthread_cond_wait(&c->done, &c->mu);
-	pthread_mutex_unlock(&c->mu);
+		pthread_cond_wait(&c->done, &c->w.lock);
+	pthread_mutex_unlock(&c->w.lock);
 	return p.state == -1 ? -1 : 0;
 }
 
@@ -631,14 +624,9 @@ ca_committer_free(ca_committer *c)
 {
 	if (c == NULL)
 		return;
-	pthread_mutex_lock(&c->mu);
-	c->stop = true;
-	pthread_cond_signal(&c->work);
-	pthread_mutex_unlock(&c->mu);
-	pthread_join(c->thread, NULL);
+	/* the queue drains first: the thread stops once it is empty */
+	core_worker_stop(&c->w);
 	core_db_close(c->db);
-	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->done);
-	pthread_cond_destroy(&c->work);
 	free(c);
 }

@@ -55,15 +55,14 @@ json_t *
 ca_json_b64(const unsigned char *buf, size_t len)
 {
 	char *out;
+	size_t n;
 	json_t *j;
-	int n;
 
-	if (len > (size_t)INT32_MAX / 2 ||
-	    (out = malloc(4 * ((len + 2) / 3) + 1)) == NULL)
+	if (core_b64_encode(buf, len, 0, &out, &n) == -1)
 		return NULL;
-	n = EVP_EncodeBlock((unsigned char *)out, buf, (int)len);
-	j = n >= 0 ? json_stringn(out, (size_t)n) : NULL;
-	free(out);
+	j = json_stringn(out, n);
+	/* the bytes may be a share or a wrapped key */
+	OPENSSL_clear_free(out, n + 1);
 	return j;
 }
 

@@ -295,20 +295,15 @@ ca_sig_md(const EVP_PKEY *key)
 int
 ca_spki_sha256(X509 *cert, char out[65])
 {
-	unsigned char *der = NULL, h[32];
-	int len, i;
+	unsigned char *der = NULL;
+	int len, rc;
 
 	/* the stored SubjectPublicKeyInfo as it is: i2d_PUBKEY would run
 	 * OpenSSL 3.0's provider encoder, a large share of issuing's cost */
 	len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
 	if (len <= 0)
 		return log_openssl("i2d_X509_PUBKEY");
-	if (EVP_Digest(der, (size_t)len, h, NULL, EVP_sha256(), NULL) != 1) {
-		OPENSSL_free(der);
-		return log_openssl("EVP_Digest");
-	}
+	rc = core_sha256_hex(der, (size_t)len, out);
 	OPENSSL_free(der);
-	for (i = 0; i < 32; i++)
-		snprintf(out + (size_t)2 * i, 3, "%02x", h[i]);
-	return 0;
+	return rc;
 }

@@ -93,14 +93,6 @@ ca_cert_info_clear(ca_cert_info *ci)
 	ci->reason = -1;
 }
 
-static char *
-dup_col(sqlite3_stmt *st, int i)
-{
-	const char *s = (const char *)sqlite3_column_text(st, i);
-
-	return s != NULL ? strdup(s) : NULL;
-}
-
 #define CERT_COLS "serial, profile, email, subject, not_before, not_after, " \
 	"issued_at, status, revoked_at, reason, der"
 
@@ -112,14 +104,14 @@ row_to_info(sqlite3_stmt *st, ca_cert_info *ci)
 	time_t now = time(NULL);
 
 	memset(ci, 0, sizeof(*ci));
-	ci->serial = dup_col(st, 0);
-	ci->profile = dup_col(st, 1);
-	ci->email = dup_col(st, 2);
-	ci->subject = dup_col(st, 3);
+	ci->serial = core_db_text_dup(st, 0);
+	ci->profile = core_db_text_dup(st, 1);
+	ci->email = core_db_text_dup(st, 2);
+	ci->subject = core_db_text_dup(st, 3);
 	ci->not_before = (time_t)sqlite3_column_int64(st, 4);
 	ci->not_after = (time_t)sqlite3_column_int64(st, 5);
 	ci->issued_at = (time_t)sqlite3_column_int64(st, 6);
-	ci->status = dup_col(st, 7);
+	ci->status = core_db_text_dup(st, 7);
 	ci->revoked_at = (time_t)sqlite3_column_int64(st, 8);
 	ci->reason = sqlite3_column_type(st, 9) == SQLITE_NULL ? -1 :
 	    sqlite3_column_int(st, 9);
@@ -234,34 +226,6 @@ out:
 	return rc;
 }
 
-sqlite3_stmt *
-ca_db_cached_stmt(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-	const char *text;
-
-	/* the connection's own list: no state outlives the handle */
-	while ((st = sqlite3_next_stmt(db, st)) != NULL)
-		if ((text = sqlite3_sql(st)) != NULL && strcmp(text, sql) == 0 &&
-		    !sqlite3_stmt_busy(st))
-			return st;
-	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
-	    NULL) != SQLITE_OK) {
-		sqlite3_finalize(st);
-		return NULL;
-	}
-	return st;
-}
-
-void
-ca_db_cached_done(sqlite3_stmt *st)
-{
-	if (st == NULL)
-		return;
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-}
-
 int
 ca_cert_status(sqlite3 *db, const char *serial, bool *revoked,
     time_t *revoked_at, int *reason, time_t *invalidity, lb_err *err)
@@ -279,7 +243,7 @@ ca_cert_status(sqlite3 *db, const char *serial, bool *revoked,
 		return lb_err_set(err, LB_EINVAL, "'%s' is not a serial number "
 		    "(hexadecimal expected)", serial ? serial : "");
 	/* prepared once per connection: a third of the look-up's cost */
-	if ((st = ca_db_cached_stmt(db, "SELECT status, revoked_at, reason, "
+	if ((st = core_db_cached(db, "SELECT status, revoked_at, reason, "
 	    "invalidity FROM certificates WHERE serial = ?")) == NULL) {
 		core_db_fail(db, "certificate status", err);
 		goto out;
@@ -305,7 +269,7 @@ ca_cert_status(sqlite3 *db, const char *serial, bool *revoked,
 	}
 	rc = 0;
 out:
-	ca_db_cached_done(st);
+	core_db_cached_done(st);
 	return rc;
 }
 

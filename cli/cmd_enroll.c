@@ -228,9 +228,8 @@ make_csr(EVP_PKEY *key, const char *email, const X509_NAME *subject,
 	    X509_REQ_sign(req, key, EVP_sha256()) <= 0 ||
 	    (len = i2d_X509_REQ(req, &der)) <= 0)
 		goto out;
-	if ((*out = malloc(4 * (((size_t)len + 2) / 3) + 1)) == NULL)
+	if (core_b64_encode(der, (size_t)len, 0, out, outlen) == -1)
 		goto out;
-	*outlen = (size_t)EVP_EncodeBlock((unsigned char *)*out, der, len);
 	rc = 0;
 out:
 	if (rc == -1) {
@@ -509,27 +508,6 @@ trim_secret(char *s)
 		memmove(s, s + start, n - start);
 		memset(s + n - start, 0, start);
 	}
-}
-
-/* "2026-11-28T20:34:40Z" into *t; -1 when malformed. */
-static int
-parse_time(const char *s, time_t *t)
-{
-	struct tm tm;
-	int n = 0;
-
-	memset(&tm, 0, sizeof(tm));
-	if (s == NULL || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &tm.tm_year,
-	    &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec,
-	    &n) != 6 || n != 20 || s[n] != '\0' ||
-	    tm.tm_year < 1970 || tm.tm_mon < 1 || tm.tm_mon > 12 ||
-	    tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
-	    tm.tm_min > 59 || tm.tm_sec > 60)
-		return -1;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	*t = timegm(&tm);
-	return *t == (time_t)-1 ? -1 : 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1160,8 +1138,8 @@ renew_after(const struct pprofile *p, X509 *cert, time_t *when,
 		s = json_string_value(json_object_get(jc, "serial"));
 		if (s == NULL || strcasecmp(s, serial) != 0)
 			continue;
-		if (parse_time(json_string_value(json_object_get(jc,
-		    "renew_after")), when) == -1) {
+		if (core_time_parse(json_string_value(json_object_get(jc,
+		    "renew_after")), 0, when) == -1) {
 			lb_err_set(err, LB_EINVAL, "the server's policy has a "
 			    "malformed renew_after for %s", p->name);
 			goto out;

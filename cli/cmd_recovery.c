@@ -229,7 +229,7 @@ static int
 b64_decode(const char *s, unsigned char **out, size_t *len)
 {
 	return core_b64_decode(s, s != NULL ? strlen(s) : 0,
-	    (size_t)64 * 1024 * 1024, out, len);
+	    (size_t)64 * 1024 * 1024, 0, out, len);
 }
 
 static X509 *

@@ -37,7 +37,7 @@ row_hash(int64_t id, int64_t ts, const char *actor, const char *action,
 	unsigned char h[32];
 	char num[64];
 	unsigned int hl = 0;
-	int rc = -1, i;
+	int rc = -1;
 
 	if ((md = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
@@ -49,8 +49,7 @@ row_hash(int64_t id, int64_t ts, const char *actor, const char *action,
 		goto out;
 	if (EVP_DigestFinal_ex(md, h, &hl) != 1 || hl != sizeof(h))
 		goto out;
-	for (i = 0; i < 32; i++)
-		snprintf(out + (size_t)2 * i, 3, "%02x", h[i]);
+	core_hex_lower(h, sizeof(h), out);
 	rc = 0;
 out:
 	if (rc == -1)

@@ -19,6 +19,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include <openssl/types.h>
 #include <sqlite3.h>
 
 /* ------------------------------------------------------------------ */
@@ -183,19 +184,8 @@ int core_no_dumps(lb_err *err);
 /* True for a plausible `local@domain` address (no spaces, one @, a dot-free
  * or dotted domain of letters, digits, '-', '.'; at most 254 bytes). */
 bool core_email_valid(const char *addr);
-/* Uppercase hex of buf, malloc'ed. */
-char *core_hex(const unsigned char *buf, size_t len);
 /* Fills out with len random base64url characters and a NUL (len+1 bytes). */
 int core_random_password(char *out, size_t len);
-/*
- * Decodes standard base64 (padding required, no line breaks) of at most max
- * encoded bytes into a malloc'ed buffer.  -1 on anything malformed, empty
- * or too long.
- */
-int core_b64_decode(const char *s, size_t slen, size_t max,
-    unsigned char **out, size_t *len);
-/* "2026-11-28T20:34:40Z" into out (at least 21 bytes). */
-void core_time_fmt(time_t t, char *out, size_t outlen);
 /* Installs SIGPIPE ignore, umask 077 and disables core dumps. */
 void core_process_harden(void);
 
@@ -209,6 +199,99 @@ int core_cond_init_monotonic(pthread_cond_t *cond);
  */
 void core_cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *mutex,
     const bool *flag, const bool *stop, time_t until);
+
+/* ------------------------------------------------------------------ */
+/* Background threads (worker.c)                                       */
+
+/*
+ * A background thread and what it is woken and stopped with.  The thread
+ * may use lock and cond for state of its own (a queue, a pool) beside the
+ * flags; woken and stop are read and written under lock.
+ */
+typedef struct core_worker {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;     /* CLOCK_MONOTONIC */
+	bool woken, stop;
+	bool started;            /* core_worker_stop has a thread to join */
+} core_worker;
+
+/*
+ * Initialises w (zeroed first) and runs fn(arg) on a new thread with
+ * every signal blocked.  -1 with err ("cannot start the WHAT"), nothing
+ * left to clean up.
+ */
+int core_worker_start(core_worker *w, void *(*fn)(void *), void *arg,
+    const char *what, lb_err *err);
+/* Sets w's wake flag and signals its condition. */
+void core_worker_wake(core_worker *w);
+/*
+ * For the thread: waits until the wall-clock time until (0 or earlier:
+ * not at all), a wake or the stop; takes and releases the lock.  1 when
+ * woken (the flag is cleared), 0 on the timeout, -1 when stopping.
+ */
+int core_worker_wait(core_worker *w, time_t until);
+/* Whether core_worker_stop has been called (for long loops). */
+bool core_worker_stopping(core_worker *w);
+/*
+ * Sets the stop flag, wakes every waiter on cond, joins the thread and
+ * destroys lock and cond.  Nothing when the thread never started.
+ */
+void core_worker_stop(core_worker *w);
+
+/* ------------------------------------------------------------------ */
+/* Encodings (codec.c)                                                 */
+
+/* Uppercase hex of buf, malloc'ed (NULL when out of memory). */
+char *core_hex(const unsigned char *buf, size_t len);
+/* Lowercase hex of buf into out (2 * len + 1 bytes, NUL-terminated). */
+void core_hex_lower(const unsigned char *buf, size_t len, char *out);
+/* The SHA-256 of buf as 64 lowercase hex digits and a NUL; 0 or -1. */
+int core_sha256_hex(const void *buf, size_t len, char out[65]);
+/*
+ * nbytes (1 to 64) random bytes as 2 * nbytes lowercase hex digits and a
+ * NUL into out: identifiers nobody can guess.  0, or -1 (logged) when the
+ * random generator fails.
+ */
+int core_random_hex(char *out, size_t nbytes);
+
+/* core_b64_decode: whitespace (space, tab, CR, LF) anywhere is skipped */
+#define CORE_B64_WS     0x1u
+/*
+ * Decodes standard base64 of at most max characters into a malloc'ed
+ * buffer: padding required, '=' only as the final padding, no character
+ * outside the alphabet (with CORE_B64_WS, whitespace aside).  Every
+ * scratch copy is cleansed; the caller cleanses *out when it holds a
+ * secret.  -1 on anything malformed, empty or too long (nothing is
+ * recorded: callers say what they expected).
+ */
+int core_b64_decode(const char *s, size_t slen, size_t max, unsigned flags,
+    unsigned char **out, size_t *len);
+/* core_b64_encode: lines of 64 characters, each ending in CRLF */
+#define CORE_B64_LINES  0x1u
+/*
+ * Base64 of buf (len may be 0) into a malloc'ed NUL-terminated *out, one
+ * line or (CORE_B64_LINES) lines of 64; *outlen (may be NULL) excludes
+ * the NUL.  The scratch copy is cleansed (buf may be a key).  0, or -1
+ * when out of memory or over 1 GiB.
+ */
+int core_b64_encode(const void *buf, size_t len, unsigned flags, char **out,
+    size_t *outlen);
+
+/* "2026-11-28T20:34:40Z" into out (at least 21 bytes). */
+void core_time_fmt(time_t t, char *out, size_t outlen);
+/* core_time_parse: also "...+00:00" and a date alone ("2026-11-28") */
+#define CORE_TIME_LENIENT 0x1u
+/*
+ * Reads the form core_time_fmt writes, "YYYY-MM-DDTHH:MM:SSZ" exactly
+ * (UTC, from 1970; no such date as 31 February), into *t; with
+ * CORE_TIME_LENIENT also the "+00:00" suffix and a date alone (its
+ * midnight UTC).  0, or -1 when malformed (*t untouched).
+ */
+int core_time_parse(const char *s, unsigned flags, time_t *t);
+/* An ASN.1 time (UTCTime or GeneralizedTime) in seconds since the
+ * epoch; 0 when unreadable. */
+time_t core_asn1_time(const ASN1_TIME *a);
 
 /* ------------------------------------------------------------------ */
 /* Database                                                            */
@@ -230,6 +313,24 @@ int core_db_commit(sqlite3 *db, lb_err *err);
 void core_db_rollback(sqlite3 *db);
 /* Logs sqlite3_errmsg under the name of the failed call, sets err, -1. */
 int core_db_fail(sqlite3 *db, const char *what, lb_err *err);
+/* Prepares sql into *st (NULL on failure: logged, err set, -1). */
+int core_db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st,
+    lb_err *err);
+/*
+ * A statement for sql (a string constant), prepared once per connection
+ * and kept on it (SQLITE_PREPARE_PERSISTENT; core_db_close finalizes it),
+ * for the look-ups a hot path repeats.  The caller binds and steps it and
+ * hands it back with core_db_cached_done (reset, bindings cleared); NULL
+ * when it cannot be prepared (sqlite3_errmsg says why).
+ */
+sqlite3_stmt *core_db_cached(sqlite3 *db, const char *sql);
+void core_db_cached_done(sqlite3_stmt *st);
+/* A malloc'ed copy of column i's text (NULL for NULL or out of memory). */
+char *core_db_text_dup(sqlite3_stmt *st, int i);
+/* A malloc'ed copy of column i's bytes: *out NULL and *len 0 for NULL or
+ * empty; -1 when out of memory. */
+int core_db_blob_dup(sqlite3_stmt *st, int i, unsigned char **out,
+    size_t *len);
 
 /* ------------------------------------------------------------------ */
 /* Audit log: an append-only, hash-chained table                        */

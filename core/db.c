@@ -4,6 +4,7 @@
  * schema/ under PRAGMA user_version, and transaction helpers.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -125,7 +126,7 @@ core_db_close(sqlite3 *db)
 
 	if (db == NULL)
 		return;
-	/* statements cached on the connection (ca_db_cached_stmt) */
+	/* statements cached on the connection (core_db_cached) */
 	while ((st = sqlite3_next_stmt(db, NULL)) != NULL)
 		sqlite3_finalize(st);
 	if (sqlite3_close(db) != SQLITE_OK)
@@ -155,4 +156,69 @@ core_db_rollback(sqlite3 *db)
 		return;
 	if (sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
 		log_warnx("ROLLBACK: %s", sqlite3_errmsg(db));
+}
+
+int
+core_db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, lb_err *err)
+{
+	*st = NULL;
+	if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
+		sqlite3_finalize(*st);
+		*st = NULL;
+		return core_db_fail(db, "prepare", err);
+	}
+	return 0;
+}
+
+sqlite3_stmt *
+core_db_cached(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	const char *text;
+
+	/* the connection's own list: no state outlives the handle */
+	while ((st = sqlite3_next_stmt(db, st)) != NULL)
+		if ((text = sqlite3_sql(st)) != NULL && strcmp(text, sql) == 0 &&
+		    !sqlite3_stmt_busy(st))
+			return st;
+	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
+	    NULL) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return NULL;
+	}
+	return st;
+}
+
+void
+core_db_cached_done(sqlite3_stmt *st)
+{
+	if (st == NULL)
+		return;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+char *
+core_db_text_dup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	return t != NULL ? strdup((const char *)t) : NULL;
+}
+
+int
+core_db_blob_dup(sqlite3_stmt *st, int i, unsigned char **out, size_t *len)
+{
+	const void *b = sqlite3_column_blob(st, i);
+	int n = sqlite3_column_bytes(st, i);
+
+	*out = NULL;
+	*len = 0;
+	if (b == NULL || n <= 0)
+		return 0;
+	if ((*out = malloc((size_t)n)) == NULL)
+		return -1;
+	memcpy(*out, b, (size_t)n);
+	*len = (size_t)n;
+	return 0;
 }

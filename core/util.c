@@ -1,6 +1,7 @@
 /*
- * util.c - small helpers shared by every module: e-mail syntax, hex,
- * random passwords, time formatting and process hardening.
+ * util.c - small helpers shared by every module: e-mail syntax, random
+ * passwords, process hardening and timed waits (the encodings are in
+ * codec.c).
  */
 #include <errno.h>
 #include <signal.h>
@@ -47,23 +48,6 @@ core_email_valid(const char *addr)
 	return true;
 }
 
-char *
-core_hex(const unsigned char *buf, size_t len)
-{
-	static const char digits[] = "0123456789ABCDEF";
-	char *s;
-	size_t i;
-
-	if ((s = malloc(len * 2 + 1)) == NULL)
-		return NULL;
-	for (i = 0; i < len; i++) {
-		s[2 * i] = digits[buf[i] >> 4];
-		s[2 * i + 1] = digits[buf[i] & 0xf];
-	}
-	s[2 * len] = '\0';
-	return s;
-}
-
 int
 core_random_password(char *out, size_t len)
 {
@@ -83,45 +67,6 @@ core_random_password(char *out, size_t len)
 	out[len] = '\0';
 	OPENSSL_cleanse(r, sizeof(r));
 	return 0;
-}
-
-int
-core_b64_decode(const char *s, size_t slen, size_t max, unsigned char **out,
-    size_t *len)
-{
-	EVP_ENCODE_CTX *c = NULL;
-	unsigned char *buf = NULL;
-	int n = 0, f = 0, rc = -1;
-
-	*out = NULL;
-	*len = 0;
-	if (s == NULL || slen == 0 || slen > max || slen % 4 != 0 ||
-	    slen > (size_t)INT32_MAX / 2 ||
-	    (buf = malloc(slen / 4 * 3 + 4)) == NULL ||
-	    (c = EVP_ENCODE_CTX_new()) == NULL)
-		goto out;
-	EVP_DecodeInit(c);
-	if (EVP_DecodeUpdate(c, buf, &n, (const unsigned char *)s,
-	    (int)slen) < 0 || EVP_DecodeFinal(c, buf + n, &f) != 1 ||
-	    n + f <= 0)
-		goto out;
-	*out = buf;
-	*len = (size_t)n + (size_t)f;
-	buf = NULL;
-	rc = 0;
-out:
-	EVP_ENCODE_CTX_free(c);
-	free(buf);
-	return rc;
-}
-
-void
-core_time_fmt(time_t t, char *out, size_t outlen)
-{
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 void

@@ -587,21 +587,6 @@ out:
 }
 
 static int
-sha256_hex(const unsigned char *buf, size_t len, char out[65])
-{
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-	int i;
-
-	if (EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
-	    mdlen != sizeof(md))
-		return log_openssl("SHA-256 of the CRL");
-	for (i = 0; i < 32; i++)
-		snprintf(out + (size_t)i * 2, 3, "%02x", md[i]);
-	return 0;
-}
-
-static int
 save_state(sqlite3 *db, const crl_info *ci, lb_err *err)
 {
 	sqlite3_stmt *st = NULL;
@@ -722,7 +707,7 @@ crl_issue(ca_ctx *ca, sqlite3 *db, const crl_conf *cc, time_t now,
 		goto out;
 	if (write_delta(ca, delta, delta_len, err) == -1)
 		goto out;
-	if (sha256_hex(der, ci.der_len, ci.sha256) == -1) {
+	if (core_sha256_hex(der, ci.der_len, ci.sha256) == -1) {
 		lb_err_set(err, LB_EINTERNAL, "cannot hash the CRL");
 		goto out;
 	}

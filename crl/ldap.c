@@ -20,21 +20,6 @@
 
 #define TARGET "ldap"
 
-static int
-sha256_hex(const unsigned char *buf, size_t len, char out[65])
-{
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-	int i;
-
-	if (EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
-	    mdlen != sizeof(md))
-		return log_openssl("SHA-256 of the CRL");
-	for (i = 0; i < 32; i++)
-		snprintf(out + (size_t)i * 2, 3, "%02x", md[i]);
-	return 0;
-}
-
 /*
  * pub/delta.crl when delta CRLs are on (crl_issue removes it when they are
  * off): *der NULL when absent.  Checked to carry CRL number, the one
@@ -148,7 +133,7 @@ crl_publish_ldap(ca_ctx *ca, sqlite3 *db, directory_ctx *d, time_t now,
 	}
 	if (core_file_read(path, CRL_FILE_MAX, &der, &len, &perr) == -1)
 		goto fail;
-	if (sha256_hex(der, len, sha) == -1) {
+	if (core_sha256_hex(der, len, sha) == -1) {
 		lb_err_set(&perr, LB_EINTERNAL, "cannot hash %s", path);
 		goto fail;
 	}

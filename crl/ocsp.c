@@ -195,14 +195,11 @@ out:
 static time_t
 renew_at(const X509 *cert)
 {
-	struct tm tb, ta;
-	time_t nb, na;
+	time_t nb = core_asn1_time(X509_get0_notBefore(cert));
+	time_t na = core_asn1_time(X509_get0_notAfter(cert));
 
-	if (ASN1_TIME_to_tm(X509_get0_notBefore(cert), &tb) != 1 ||
-	    ASN1_TIME_to_tm(X509_get0_notAfter(cert), &ta) != 1)
+	if (nb == 0 || na == 0)
 		return 0;
-	nb = timegm(&tb);
-	na = timegm(&ta);
 	return nb + (na - nb) / 2;
 }
 

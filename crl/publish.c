@@ -35,27 +35,12 @@
 struct crl_publisher {
 	ca_ctx *ca;
 	crl_conf cc;
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;    /* CLOCK_MONOTONIC */
-	bool woken, stop;
+	core_worker w;          /* woken by a revocation in this daemon */
 	/* LDAP: only when dir != NULL */
 	directory_ctx *dir;
 	long retry, retry_max;      /* [directory] retry, retry_max */
-	pthread_t ldap_thread;
-	bool ldap_started;
-	pthread_cond_t ldap_cond;   /* CLOCK_MONOTONIC */
-	bool ldap_kick;             /* a CRL was issued */
+	core_worker ldap;           /* woken when a CRL was issued */
 };
-
-/* Waits on cond (under p->lock) until wall-clock time until, *flag or a
- * stop. */
-static void
-wait_on(struct crl_publisher *p, pthread_cond_t *cond, const bool *flag,
-    time_t until)
-{
-	core_cond_wait_until(cond, &p->lock, flag, &p->stop, until);
-}
 
 static void *
 ldap_main(void *arg)
@@ -67,16 +52,10 @@ ldap_main(void *arg)
 	long backoff = 0;
 	bool kicked, pending;
 	lb_err err;
+	int r;
 
-	pthread_mutex_lock(&p->lock);
-	for (;;) {
-		wait_on(p, &p->ldap_cond, &p->ldap_kick, next);
-		if (p->stop)
-			break;
-		kicked = p->ldap_kick;
-		p->ldap_kick = false;
-		pthread_mutex_unlock(&p->lock);
-
+	while ((r = core_worker_wait(&p->ldap, next)) != -1) {
+		kicked = r == 1;
 		now = time(NULL);
 		next = now + POLL_SECONDS;
 		lb_err_clear(&err);
@@ -109,9 +88,7 @@ ldap_main(void *arg)
 			log_warnx("CRL publisher (LDAP): %s (retrying in %ld s)",
 			    err.msg, backoff);
 		}
-		pthread_mutex_lock(&p->lock);
 	}
-	pthread_mutex_unlock(&p->lock);
 	core_db_close(db);
 	return NULL;
 }
@@ -166,6 +143,7 @@ publisher_main(void *arg)
 	time_t now, issue_at, next_poll, t;
 	long backoff = 0;
 	bool woken, issued;
+	int r;
 	lb_err err;
 
 	lb_err_clear(&err);
@@ -178,16 +156,9 @@ publisher_main(void *arg)
 	else if (!due_at_start(p, &cur, now))
 		issue_at = cur.issued_at + p->cc.interval;
 	next_poll = now + POLL_SECONDS;
-	pthread_mutex_lock(&p->lock);
-	for (;;) {
-		wait_on(p, &p->cond, &p->woken, issue_at < next_poll ?
-		    issue_at : next_poll);
-		if (p->stop)
-			break;
-		woken = p->woken;
-		p->woken = false;
-		pthread_mutex_unlock(&p->lock);
-
+	while ((r = core_worker_wait(&p->w, issue_at < next_poll ? issue_at :
+	    next_poll)) != -1) {
+		woken = r == 1;
 		now = time(NULL);
 		issued = false;
 		lb_err_clear(&err);
@@ -227,13 +198,9 @@ publisher_main(void *arg)
 		} else if (db == NULL) {
 			issue_at = now + BACKOFF_MIN;
 		}
-		pthread_mutex_lock(&p->lock);
-		if (issued && p->dir != NULL) {
-			p->ldap_kick = true;
-			pthread_cond_signal(&p->ldap_cond);
-		}
+		if (issued && p->dir != NULL)
+			core_worker_wake(&p->ldap);
 	}
-	pthread_mutex_unlock(&p->lock);
 	core_db_close(db);
 	return NULL;
 }
@@ -242,7 +209,6 @@ crl_publisher *
 crl_publisher_start(ca_ctx *ca, lb_err *err)
 {
 	struct crl_publisher *p;
-	bool lock_ok = false, cond_ok = false, lcond_ok = false;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL) {
 		lb_err_set(err, LB_EINTERNAL, "out of memory");
@@ -250,50 +216,24 @@ crl_publisher_start(ca_ctx *ca, lb_err *err)
 	}
 	p->ca = ca;
 	if (crl_conf_load(ca_get0_conf(ca), &p->cc, err) == -1 ||
-	    ldap_setup(p, err) == -1)
-		goto fail;
-	lock_ok = pthread_mutex_init(&p->lock, NULL) == 0;
-	cond_ok = lock_ok && core_cond_init_monotonic(&p->cond) == 0;
-	lcond_ok = cond_ok && core_cond_init_monotonic(&p->ldap_cond) == 0;
-	if (!lcond_ok || (p->dir != NULL && pthread_create(&p->ldap_thread,
-	    NULL, ldap_main, p) != 0)) {
-		lb_err_set(err, LB_EINTERNAL, "cannot start the CRL publisher");
-		goto fail;
-	}
-	p->ldap_started = p->dir != NULL;
-	if (pthread_create(&p->thread, NULL, publisher_main, p) != 0) {
-		lb_err_set(err, LB_EINTERNAL, "cannot start the CRL publisher");
-		goto fail;
+	    ldap_setup(p, err) == -1 ||
+	    (p->dir != NULL && core_worker_start(&p->ldap, ldap_main, p,
+	    "CRL publisher", err) == -1) ||
+	    core_worker_start(&p->w, publisher_main, p, "CRL publisher",
+	    err) == -1) {
+		core_worker_stop(&p->ldap);
+		directory_free(p->dir);
+		free(p);
+		return NULL;
 	}
 	return p;
-fail:
-	if (p->ldap_started) {
-		pthread_mutex_lock(&p->lock);
-		p->stop = true;
-		pthread_cond_signal(&p->ldap_cond);
-		pthread_mutex_unlock(&p->lock);
-		pthread_join(p->ldap_thread, NULL);
-	}
-	if (lcond_ok)
-		pthread_cond_destroy(&p->ldap_cond);
-	if (cond_ok)
-		pthread_cond_destroy(&p->cond);
-	if (lock_ok)
-		pthread_mutex_destroy(&p->lock);
-	directory_free(p->dir);
-	free(p);
-	return NULL;
 }
 
 void
 crl_publisher_wake(crl_publisher *p)
 {
-	if (p == NULL)
-		return;
-	pthread_mutex_lock(&p->lock);
-	p->woken = true;
-	pthread_cond_signal(&p->cond);
-	pthread_mutex_unlock(&p->lock);
+	if (p != NULL)
+		core_worker_wake(&p->w);
 }
 
 void
@@ -301,17 +241,9 @@ crl_publisher_stop(crl_publisher *p)
 {
 	if (p == NULL)
 		return;
-	pthread_mutex_lock(&p->lock);
-	p->stop = true;
-	pthread_cond_signal(&p->cond);
-	pthread_cond_signal(&p->ldap_cond);
-	pthread_mutex_unlock(&p->lock);
-	pthread_join(p->thread, NULL);
-	if (p->ldap_started)
-		pthread_join(p->ldap_thread, NULL);
-	pthread_cond_destroy(&p->ldap_cond);
-	pthread_cond_destroy(&p->cond);
-	pthread_mutex_destroy(&p->lock);
+	/* the publisher first: it wakes the LDAP thread */
+	core_worker_stop(&p->w);
+	core_worker_stop(&p->ldap);
 	directory_free(p->dir);
 	free(p);
 }

@@ -516,11 +516,10 @@ approval_check(sqlite3 *db, const enroll_identity *id, const char *profile,
 {
 	sqlite3_stmt *st = NULL;
 	EVP_PKEY *pub = X509_REQ_get0_pubkey(req);
-	unsigned char *spki = NULL, *csr = NULL, md[32], rnd[16];
+	unsigned char *spki = NULL, *csr = NULL;
 	char hex[65], actor[300];
 	int spki_len, csr_len, rc = -1, step;
 	ca_cert_info ci;
-	size_t i;
 
 	memset(&ci, 0, sizeof(ci));
 	if (pub == NULL || (spki_len = i2d_PUBKEY(pub, &spki)) <= 0 ||
@@ -529,9 +528,10 @@ approval_check(sqlite3 *db, const enroll_identity *id, const char *profile,
 		lb_err_set(err, LB_EINVAL, "the CSR's key cannot be encoded");
 		goto out;
 	}
-	SHA256(spki, (size_t)spki_len, md);
-	for (i = 0; i < sizeof(md); i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	if (core_sha256_hex(spki, (size_t)spki_len, hex) == -1) {
+		lb_err_set(err, LB_EINTERNAL, "cannot hash the CSR's key");
+		goto out;
+	}
 	if (sqlite3_prepare_v2(db, "SELECT id, status, serial FROM "
 	    "enroll_requests WHERE spki_sha256 = ?1 AND profile = ?2 AND "
 	    "email = ?3 ORDER BY created DESC LIMIT 1", -1, &st, NULL) !=
@@ -575,12 +575,10 @@ approval_check(sqlite3 *db, const enroll_identity *id, const char *profile,
 	}
 	sqlite3_finalize(st);
 	st = NULL;
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+	if (core_random_hex(id_out, 16) == -1) {
 		lb_err_set(err, LB_EINTERNAL, "no randomness");
 		goto out;
 	}
-	for (i = 0; i < sizeof(rnd); i++)
-		snprintf(id_out + 2 * i, 3, "%02x", rnd[i]);
 	enroll_identity_actor(id, actor, sizeof(actor));
 	if (core_db_begin(db, err) == -1)
 		goto out;

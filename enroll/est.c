@@ -47,117 +47,20 @@ is_space(unsigned char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-static bool
-is_b64(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	    (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '=';
-}
-
 /*
- * Decodes base64 with whitespace anywhere into a malloc'ed buffer.  The
- * caller cleanses *out when it held a secret; the stripped copy made on
- * the way is always cleansed.  -1 when not base64 (nothing is recorded:
- * the callers say what they expected).
- */
-static int
-b64_decode_ws(const unsigned char *in, size_t len, unsigned char **out,
-    size_t *outlen)
-{
-	unsigned char *s = NULL, *buf = NULL;
-	size_t i, n = 0, pad = 0;
-	int dn, rc = -1;
-
-	*out = NULL;
-	*outlen = 0;
-	if (len == 0 || len > (size_t)INT32_MAX / 2 ||
-	    (s = malloc(len)) == NULL)
-		return -1;
-	for (i = 0; i < len; i++) {
-		if (is_space(in[i]))
-			continue;
-		if (!is_b64(in[i]))
-			goto out;
-		s[n++] = in[i];
-	}
-	if (n == 0 || n % 4 != 0)
-		goto out;
-	/* '=' only as one or two characters of final padding */
-	for (i = 0; i < n; i++)
-		if (s[i] == '=' && i + 2 < n)
-			goto out;
-	if (s[n - 2] == '=' && s[n - 1] != '=')
-		goto out;
-	pad = (s[n - 1] == '=') + (s[n - 2] == '=');
-	if ((buf = malloc(n / 4 * 3 + 1)) == NULL)
-		goto out;
-	/* EVP_DecodeBlock counts the padding as zero bytes */
-	if ((dn = EVP_DecodeBlock(buf, s, (int)n)) < 0 || (size_t)dn <= pad)
-		goto out;
-	*out = buf;
-	*outlen = (size_t)dn - pad;
-	buf = NULL;
-	rc = 0;
-out:
-	if (buf != NULL) {
-		OPENSSL_cleanse(buf, n / 4 * 3 + 1);
-		free(buf);
-	}
-	OPENSSL_cleanse(s, len);
-	free(s);
-	return rc;
-}
-
-/*
- * Base64 of der in lines of 64 characters, each ending in CRLF, into a
- * malloc'ed NUL-terminated string.  Cleanses its scratch copy (der may be
- * a key).
+ * Base64 of der in lines of 64 characters, each ending in CRLF (RFC 7030
+ * bodies), into a malloc'ed NUL-terminated string; the scratch copy is
+ * cleansed (der may be a key).
  */
 static int
 b64_encode_crlf(const unsigned char *der, size_t len, char **out,
     size_t *outlen, lb_err *err)
 {
-	unsigned char *flat = NULL;
-	char *buf = NULL;
-	size_t flen, lines, i, o = 0;
-	int rc = -1;
-
-	*out = NULL;
-	*outlen = 0;
-	if (len == 0 || len > (size_t)INT32_MAX / 2) {
-		lb_err_set(err, LB_EINTERNAL, "nothing to encode, or too much");
-		goto out;
-	}
-	flen = (len + 2) / 3 * 4;
-	lines = (flen + 63) / 64;
-	if ((flat = malloc(flen + 1)) == NULL ||
-	    (buf = malloc(flen + lines * 2 + 1)) == NULL) {
-		lb_err_set(err, LB_EINTERNAL, "out of memory");
-		goto out;
-	}
-	if (EVP_EncodeBlock(flat, der, (int)len) != (int)flen) {
-		log_openssl("EVP_EncodeBlock");
-		lb_err_set(err, LB_EINTERNAL, "cannot encode base64");
-		goto out;
-	}
-	for (i = 0; i < flen; i += 64) {
-		size_t k = flen - i < 64 ? flen - i : 64;
-
-		memcpy(buf + o, flat + i, k);
-		o += k;
-		buf[o++] = '\r';
-		buf[o++] = '\n';
-	}
-	buf[o] = '\0';
-	*out = buf;
-	*outlen = o;
-	buf = NULL;
-	rc = 0;
-out:
-	if (flat != NULL)
-		OPENSSL_clear_free(flat, flen + 1);
-	free(buf);
-	return rc;
+	if (len == 0 || core_b64_encode(der, len, CORE_B64_LINES, out,
+	    outlen) == -1)
+		return lb_err_set(err, LB_EINTERNAL, "cannot encode base64 "
+		    "(nothing to encode, too much, or out of memory)");
+	return 0;
 }
 
 /* First non-whitespace byte is '-': a PEM block. */
@@ -191,7 +94,8 @@ enroll_est_csr_decode(const unsigned char *body, size_t len, lb_err *err)
 	}
 	if (looks_pem(body, len))
 		return ca_csr_parse(body, len, err);
-	if (b64_decode_ws(body, len, &der, &dlen) == -1) {
+	if (core_b64_decode((const char *)body, len, len, CORE_B64_WS,
+	    &der, &dlen) == -1) {
 		lb_err_set(err, LB_EINVAL, "request body is not base64: send "
 		    "the base64 of a PKCS#10 request (RFC 7030 section 4.2.1)");
 		return NULL;
@@ -268,7 +172,8 @@ enroll_est_certs_parse(const unsigned char *body, size_t len, lb_err *err)
 		    "1 MiB");
 		return NULL;
 	}
-	if (b64_decode_ws(body, len, &der, &dlen) == 0) {
+	if (core_b64_decode((const char *)body, len, len, CORE_B64_WS,
+	    &der, &dlen) == 0) {
 		p = der;
 	} else {
 		p = body;
@@ -586,7 +491,7 @@ enroll_est_key_parse(const char *b64, size_t len, EVP_PKEY *key_holder,
 		    ENROLL_BODY_MAX);
 		return NULL;
 	}
-	if (b64_decode_ws((const unsigned char *)b64, len, &der, &dlen) == -1) {
+	if (core_b64_decode(b64, len, len, CORE_B64_WS, &der, &dlen) == -1) {
 		lb_err_set(err, LB_EINVAL, "key part is not base64");
 		goto out;
 	}
@@ -636,8 +541,7 @@ int
 enroll_est_multipart(const enroll_part *parts, size_t n, char **out,
     size_t *outlen, char **ctype, lb_err *err)
 {
-	unsigned char rnd[16];
-	char bnd[2 * sizeof(rnd) + 3];
+	char bnd[2 + 2 * 16 + 1];
 	char *buf = NULL, *ct = NULL;
 	size_t i, total, o = 0, blen;
 	int w, rc = -1;
@@ -648,15 +552,11 @@ enroll_est_multipart(const enroll_part *parts, size_t n, char **out,
 	if (parts == NULL || n == 0 || n > 64)
 		return lb_err_set(err, LB_EINTERNAL, "multipart body of %zu "
 		    "parts", n);
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-		log_openssl("RAND_bytes");
-		return lb_err_set(err, LB_EINTERNAL, "no randomness for a "
-		    "multipart boundary");
-	}
 	bnd[0] = 'l';
 	bnd[1] = 'b';
-	for (i = 0; i < sizeof(rnd); i++)
-		snprintf(bnd + 2 + 2 * i, 3, "%02x", rnd[i]);
+	if (core_random_hex(bnd + 2, 16) == -1)
+		return lb_err_set(err, LB_EINTERNAL, "no randomness for a "
+		    "multipart boundary");
 	blen = strlen(bnd);
 	/* "--B\r\n" + headers + "\r\n" + body + "\r\n" per part, "--B--\r\n" */
 	total = blen + 6 + 1;

@@ -44,15 +44,12 @@
 struct enroll_keypool {
 	enum ca_key_type type;
 	size_t size;
-	pthread_mutex_t lock;
-	pthread_cond_t want;        /* a key was taken, or stop */
+	/* w.cond: a key was taken, or stop; the rest under w.lock */
+	core_worker w;
 	EVP_PKEY **keys;            /* keys[0..n-1] ready */
 	size_t n;
 	struct timespec quiet;      /* refill from then on (monotonic) */
-	bool stop;                  /* under lock */
 	atomic_bool aborting;       /* read by the keygen callback */
-	pthread_t thread;
-	bool started;               /* thread running */
 };
 
 /* OpenSSL's key generation progress callback: 0 aborts. */
@@ -126,7 +123,7 @@ pool_backoff(enroll_keypool *p, long secs)
 
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += secs;
-	while (!p->stop && pthread_cond_timedwait(&p->want, &p->lock,
+	while (!p->w.stop && pthread_cond_timedwait(&p->w.cond, &p->w.lock,
 	    &until) != ETIMEDOUT)
 		;
 }
@@ -142,10 +139,10 @@ pool_main(void *arg)
 	/* Linux: nice applies to this thread alone */
 	if (setpriority(PRIO_PROCESS, (id_t)gettid(), KEYPOOL_NICE) == -1)
 		log_debug("key pool: setpriority: %s", strerror(errno));
-	pthread_mutex_lock(&p->lock);
-	while (!p->stop) {
+	pthread_mutex_lock(&p->w.lock);
+	while (!p->w.stop) {
 		if (p->n >= p->size) {
-			pthread_cond_wait(&p->want, &p->lock);
+			pthread_cond_wait(&p->w.cond, &p->w.lock);
 			continue;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -153,15 +150,15 @@ pool_main(void *arg)
 		    (now.tv_sec == p->quiet.tv_sec &&
 		    now.tv_nsec < p->quiet.tv_nsec)) {
 			/* a take moves quiet on and wakes us: look again */
-			pthread_cond_timedwait(&p->want, &p->lock, &p->quiet);
+			pthread_cond_timedwait(&p->w.cond, &p->w.lock, &p->quiet);
 			continue;
 		}
-		pthread_mutex_unlock(&p->lock);
+		pthread_mutex_unlock(&p->w.lock);
 		lb_err_clear(&err);
 		k = pool_keygen(p, &err);
-		pthread_mutex_lock(&p->lock);
+		pthread_mutex_lock(&p->w.lock);
 		if (k == NULL) {
-			if (p->stop)
+			if (p->w.stop)
 				break;
 			log_warnx("key pool (%s): %s; retrying in %d s",
 			    ca_key_type_name(p->type), err.msg,
@@ -169,12 +166,12 @@ pool_main(void *arg)
 			pool_backoff(p, KEYPOOL_RETRY_SECONDS);
 			continue;
 		}
-		if (p->stop || p->n >= p->size)
+		if (p->w.stop || p->n >= p->size)
 			EVP_PKEY_free(k);
 		else
 			p->keys[p->n++] = k;
 	}
-	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&p->w.lock);
 	return NULL;
 }
 
@@ -182,9 +179,6 @@ enroll_keypool *
 enroll_keypool_new(enum ca_key_type type, size_t size, lb_err *err)
 {
 	enroll_keypool *p = NULL;
-	pthread_condattr_t attr;
-	sigset_t all, old;
-	bool lock_ok = false, cond_ok = false, started;
 
 	if (type == CA_KEY_NONE || ca_key_type_name(type) == NULL) {
 		lb_err_set(err, LB_EINVAL, "key pool: no key type given");
@@ -205,39 +199,11 @@ enroll_keypool_new(enum ca_key_type type, size_t size, lb_err *err)
 	p->type = type;
 	p->size = size;
 	atomic_init(&p->aborting, false);
-	lock_ok = pthread_mutex_init(&p->lock, NULL) == 0;
-	if (lock_ok && pthread_condattr_init(&attr) == 0) {
-		cond_ok = pthread_condattr_setclock(&attr,
-		    CLOCK_MONOTONIC) == 0 &&
-		    pthread_cond_init(&p->want, &attr) == 0;
-		pthread_condattr_destroy(&attr);
-	}
-	if (!cond_ok) {
-		lb_err_set(err, LB_EINTERNAL, "cannot start the key pool");
-		goto fail;
-	}
-	if (size == 0)
+	/* size 0: no pool, no thread; every take generates its key */
+	if (size == 0 || core_worker_start(&p->w, pool_main, p, "key pool",
+	    err) == 0)
 		return p;
-	/* the thread inherits a mask blocking every signal: the daemon's
-	 * signals are handled by the threads that expect them */
-	sigfillset(&all);
-	if (pthread_sigmask(SIG_BLOCK, &all, &old) != 0) {
-		lb_err_set(err, LB_EINTERNAL, "cannot start the key pool");
-		goto fail;
-	}
-	started = pthread_create(&p->thread, NULL, pool_main, p) == 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (!started) {
-		lb_err_set(err, LB_EINTERNAL, "cannot start the key pool");
-		goto fail;
-	}
-	p->started = true;
-	return p;
 fail:
-	if (cond_ok)
-		pthread_cond_destroy(&p->want);
-	if (lock_ok)
-		pthread_mutex_destroy(&p->lock);
 	if (p != NULL)
 		free(p->keys);
 	free(p);
@@ -249,21 +215,24 @@ enroll_keypool_take(enroll_keypool *p, lb_err *err)
 {
 	EVP_PKEY *k = NULL;
 
-	pthread_mutex_lock(&p->lock);
-	if (p->n > 0) {
-		k = p->keys[--p->n];
-		p->keys[p->n] = NULL;
-		/* the refill waits for the burst to pass: key generation
-		 * would take the CPU from the requests still coming */
-		clock_gettime(CLOCK_MONOTONIC, &p->quiet);
-		p->quiet.tv_nsec += KEYPOOL_QUIET_MS * 1000000L;
-		if (p->quiet.tv_nsec >= 1000000000L) {
-			p->quiet.tv_sec++;
-			p->quiet.tv_nsec -= 1000000000L;
+	if (p->size > 0) {
+		pthread_mutex_lock(&p->w.lock);
+		if (p->n > 0) {
+			k = p->keys[--p->n];
+			p->keys[p->n] = NULL;
+			/* the refill waits for the burst to pass: key
+			 * generation would take the CPU from the requests
+			 * still coming */
+			clock_gettime(CLOCK_MONOTONIC, &p->quiet);
+			p->quiet.tv_nsec += KEYPOOL_QUIET_MS * 1000000L;
+			if (p->quiet.tv_nsec >= 1000000000L) {
+				p->quiet.tv_sec++;
+				p->quiet.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_signal(&p->w.cond);
 		}
-		pthread_cond_signal(&p->want);
+		pthread_mutex_unlock(&p->w.lock);
 	}
-	pthread_mutex_unlock(&p->lock);
 	if (k != NULL)
 		return k;
 	/* empty (or size 0): the thread, if any, is already refilling */
@@ -275,9 +244,11 @@ enroll_keypool_ready(enroll_keypool *p)
 {
 	size_t n;
 
-	pthread_mutex_lock(&p->lock);
+	if (p->size == 0)
+		return 0;
+	pthread_mutex_lock(&p->w.lock);
 	n = p->n;
-	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&p->w.lock);
 	return n;
 }
 
@@ -288,18 +259,12 @@ enroll_keypool_free(enroll_keypool *p)
 
 	if (p == NULL)
 		return;
-	pthread_mutex_lock(&p->lock);
-	p->stop = true;
+	/* a key generation under way gives up at its next callback */
 	atomic_store(&p->aborting, true);
-	pthread_cond_signal(&p->want);
-	pthread_mutex_unlock(&p->lock);
-	if (p->started)
-		pthread_join(p->thread, NULL);
+	core_worker_stop(&p->w);
 	/* EVP_PKEY_free clears the private parts before freeing them */
 	for (i = 0; i < p->n; i++)
 		EVP_PKEY_free(p->keys[i]);
-	pthread_cond_destroy(&p->want);
-	pthread_mutex_destroy(&p->lock);
 	free(p->keys);
 	free(p);
 }

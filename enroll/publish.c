@@ -43,10 +43,7 @@ struct enroll_publisher {
 	ca_ctx *ca;
 	directory_ctx *dir;
 	long retry, retry_max;      /* [directory] retry, retry_max */
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;        /* CLOCK_MONOTONIC */
-	bool woken, stop;
+	core_worker w;
 };
 
 /* One queued row as the worker needs it. */
@@ -67,14 +64,6 @@ row_clear(struct row *r)
 	free(r->user_dn);
 	free(r->der);
 	memset(r, 0, sizeof(*r));
-}
-
-static char *
-col_dup(sqlite3_stmt *st, int i)
-{
-	const unsigned char *s = sqlite3_column_text(st, i);
-
-	return s != NULL ? strdup((const char *)s) : NULL;
 }
 
 int
@@ -223,9 +212,9 @@ next_due(sqlite3 *db, time_t now, struct row *r, lb_err *err)
 		goto out;
 	}
 	r->id = sqlite3_column_int64(st, 0);
-	r->serial = col_dup(st, 1);
-	r->email = col_dup(st, 2);
-	r->user_dn = col_dup(st, 3);
+	r->serial = core_db_text_dup(st, 1);
+	r->email = core_db_text_dup(st, 2);
+	r->user_dn = core_db_text_dup(st, 3);
 	action = (const char *)sqlite3_column_text(st, 4);
 	r->add = action != NULL && strcmp(action, "add") == 0;
 	r->attempts = sqlite3_column_int64(st, 5);
@@ -359,17 +348,6 @@ out:
 	return rc;
 }
 
-static bool
-stopping(struct enroll_publisher *p)
-{
-	bool s;
-
-	pthread_mutex_lock(&p->lock);
-	s = p->stop;
-	pthread_mutex_unlock(&p->lock);
-	return s;
-}
-
 /*
  * Pass 2: every due row, until none is left, a transient failure (the
  * directory is down: *down set) or a stop.  -1 on a database failure.
@@ -383,7 +361,7 @@ perform_due(struct enroll_publisher *p, sqlite3 *db, time_t now, bool *down,
 	int got;
 
 	*down = false;
-	while (!stopping(p)) {
+	while (!core_worker_stopping(&p->w)) {
 		if ((got = next_due(db, now, &r, err)) == -1)
 			return -1;
 		if (got == 0)
@@ -424,13 +402,6 @@ out:
 	return rc;
 }
 
-/* Waits (under p->lock) until wall-clock time until, a wake-up or a stop. */
-static void
-wait_until(struct enroll_publisher *p, time_t until)
-{
-	core_cond_wait_until(&p->cond, &p->lock, &p->woken, &p->stop, until);
-}
-
 /*
  * Pass 1 when the revocation generation moved since the last scan (or on
  * the first pass): a scan of every published row is not free, the read of
@@ -464,14 +435,7 @@ publisher_main(void *arg)
 	bool down, answered, scanned = false;
 	lb_err err;
 
-	pthread_mutex_lock(&p->lock);
-	for (;;) {
-		wait_until(p, next);
-		if (p->stop)
-			break;
-		p->woken = false;
-		pthread_mutex_unlock(&p->lock);
-
+	while (core_worker_wait(&p->w, next) != -1) {
 		now = time(NULL);
 		next = now + POLL_SECONDS;
 		lb_err_clear(&err);
@@ -485,7 +449,6 @@ publisher_main(void *arg)
 			/* the database will not be better in a tight loop */
 			log_warnx("directory publisher: %s", err.msg);
 			next = now + p->retry;
-			pthread_mutex_lock(&p->lock);
 			continue;
 		}
 		if (down) {
@@ -502,9 +465,7 @@ publisher_main(void *arg)
 			if (due < next)
 				next = due;
 		}
-		pthread_mutex_lock(&p->lock);
 	}
-	pthread_mutex_unlock(&p->lock);
 	core_db_close(db);
 	return NULL;
 }
@@ -513,7 +474,6 @@ enroll_publisher *
 enroll_publisher_start(ca_ctx *ca, const core_conf *conf, lb_err *err)
 {
 	struct enroll_publisher *p;
-	bool lock_ok = false, cond_ok = false;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL) {
 		lb_err_set(err, LB_EINTERNAL, "out of memory");
@@ -522,38 +482,23 @@ enroll_publisher_start(ca_ctx *ca, const core_conf *conf, lb_err *err)
 	p->ca = ca;
 	/* no directory: LB_ENOTFOUND whatever else the section says */
 	if ((p->dir = directory_open_at(conf, ca_get0_dir(ca), err)) == NULL ||
-	    directory_retry_conf(conf, &p->retry, &p->retry_max, err) == -1)
-		goto fail;
-	lock_ok = pthread_mutex_init(&p->lock, NULL) == 0;
-	cond_ok = lock_ok && core_cond_init_monotonic(&p->cond) == 0;
-	if (!cond_ok || pthread_create(&p->thread, NULL, publisher_main, p) !=
-	    0) {
-		lb_err_set(err, LB_EINTERNAL, "cannot start the directory "
-		    "publisher");
-		goto fail;
+	    directory_retry_conf(conf, &p->retry, &p->retry_max, err) == -1 ||
+	    core_worker_start(&p->w, publisher_main, p, "directory publisher",
+	    err) == -1) {
+		directory_free(p->dir);
+		free(p);
+		return NULL;
 	}
 	log_info("directory publisher: publishing user certificates to %s",
 	    directory_get0_uri(p->dir));
 	return p;
-fail:
-	if (cond_ok)
-		pthread_cond_destroy(&p->cond);
-	if (lock_ok)
-		pthread_mutex_destroy(&p->lock);
-	directory_free(p->dir);
-	free(p);
-	return NULL;
 }
 
 void
 enroll_publisher_wake(enroll_publisher *p)
 {
-	if (p == NULL)
-		return;
-	pthread_mutex_lock(&p->lock);
-	p->woken = true;
-	pthread_cond_signal(&p->cond);
-	pthread_mutex_unlock(&p->lock);
+	if (p != NULL)
+		core_worker_wake(&p->w);
 }
 
 void
@@ -561,13 +506,7 @@ enroll_publisher_stop(enroll_publisher *p)
 {
 	if (p == NULL)
 		return;
-	pthread_mutex_lock(&p->lock);
-	p->stop = true;
-	pthread_cond_signal(&p->cond);
-	pthread_mutex_unlock(&p->lock);
-	pthread_join(p->thread, NULL);
-	pthread_cond_destroy(&p->cond);
-	pthread_mutex_destroy(&p->lock);
+	core_worker_stop(&p->w);
 	directory_free(p->dir);
 	free(p);
 }

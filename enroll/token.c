@@ -22,8 +22,7 @@
 
 #include "enroll/enroll_int.h"
 
-#define TOKEN_RANDOM 32                 /* bytes of randomness */
-#define TOKEN_B64LEN 43                 /* base64url of 32 bytes, no pad */
+#define TOKEN_B64LEN 43                 /* random base64url characters */
 #define TOKEN_LEN (sizeof(ENROLL_TOKEN_PREFIX) - 1 + TOKEN_B64LEN)
 #define TOKEN_DEFAULT_TTL (7L * 24 * 3600)
 #define TOKEN_MAX_TTL (366L * 24 * 3600)
@@ -51,39 +50,25 @@ secret_hash(const char *s, char out[65])
 	return 0;
 }
 
-/* A new secret: the prefix and base64url of TOKEN_RANDOM random bytes. */
+/* A new secret: the prefix and TOKEN_B64LEN random base64url
+ * characters (258 bits). */
 static char *
 secret_new(lb_err *err)
 {
-	unsigned char rnd[TOKEN_RANDOM];
-	unsigned char b64[4 * ((TOKEN_RANDOM + 2) / 3) + 1];
-	size_t plen = sizeof(ENROLL_TOKEN_PREFIX) - 1, i;
-	char *s = NULL;
-	int n;
+	size_t plen = sizeof(ENROLL_TOKEN_PREFIX) - 1;
+	char *s;
 
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-		log_openssl("RAND_bytes");
-		lb_err_set(err, LB_EINTERNAL, "cannot generate a token: the "
-		    "random generator failed");
-		goto out;
-	}
-	n = EVP_EncodeBlock(b64, rnd, sizeof(rnd));
-	if (n < TOKEN_B64LEN) {
-		lb_err_set(err, LB_EINTERNAL, "cannot encode a token");
-		goto out;
-	}
 	if ((s = malloc(TOKEN_LEN + 1)) == NULL) {
 		lb_err_set(err, LB_EINTERNAL, "out of memory");
-		goto out;
+		return NULL;
 	}
 	memcpy(s, ENROLL_TOKEN_PREFIX, plen);
-	for (i = 0; i < TOKEN_B64LEN; i++)
-		s[plen + i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' :
-		    (char)b64[i];
-	s[TOKEN_LEN] = '\0';
-out:
-	OPENSSL_cleanse(rnd, sizeof(rnd));
-	OPENSSL_cleanse(b64, sizeof(b64));
+	if (core_random_password(s + plen, TOKEN_B64LEN) == -1) {
+		core_secret_free(s);
+		lb_err_set(err, LB_EINTERNAL, "cannot generate a token: the "
+		    "random generator failed");
+		return NULL;
+	}
 	return s;
 }
 
@@ -289,14 +274,6 @@ out:
 	return rc;
 }
 
-static char *
-col_dup(sqlite3_stmt *st, int i)
-{
-	const char *s = (const char *)sqlite3_column_text(st, i);
-
-	return s != NULL ? strdup(s) : NULL;
-}
-
 /*
  * enroll_token_check with the internal reason of a refusal in why (for
  * the audit log; never for the client, who gets a generic LB_EUNAUTH).
@@ -364,11 +341,11 @@ enroll_token_verify(sqlite3 *db, const char *email, const char *secret,
 	nid.how = ENROLL_AUTH_TOKEN;
 	nid.token_id = tid;
 	if ((nid.login = strdup(email)) == NULL ||
-	    (nid.email = col_dup(st, 1)) == NULL ||
+	    (nid.email = core_db_text_dup(st, 1)) == NULL ||
 	    (sqlite3_column_type(st, 2) != SQLITE_NULL &&
-	    (nid.given_name = col_dup(st, 2)) == NULL) ||
+	    (nid.given_name = core_db_text_dup(st, 2)) == NULL) ||
 	    (sqlite3_column_type(st, 3) != SQLITE_NULL &&
-	    (nid.surname = col_dup(st, 3)) == NULL)) {
+	    (nid.surname = core_db_text_dup(st, 3)) == NULL)) {
 		lb_err_set(err, LB_EINTERNAL, "out of memory");
 		goto out;
 	}
@@ -435,7 +412,7 @@ enroll_token_spend(sqlite3 *db, int64_t token_id, const char *profile,
 		goto out;
 	}
 	sqlite3_bind_int64(st, 1, token_id);
-	if (sqlite3_step(st) != SQLITE_ROW || (email = col_dup(st, 0)) ==
+	if (sqlite3_step(st) != SQLITE_ROW || (email = core_db_text_dup(st, 0)) ==
 	    NULL) {
 		core_db_fail(db, "token e-mail", err);
 		goto out;
@@ -561,7 +538,7 @@ enroll_token_revoke(sqlite3 *db, int64_t id, const char *actor, lb_err *err)
 		    "expired", id);
 		goto out;
 	}
-	if ((email = col_dup(st, 0)) == NULL) {
+	if ((email = core_db_text_dup(st, 0)) == NULL) {
 		lb_err_set(err, LB_EINTERNAL, "out of memory");
 		goto out;
 	}

@@ -181,25 +181,6 @@ web_api_cert_get(struct web_req *r)
 /* ------------------------------------------------------------------ */
 /* POST /api/v1/certificates/{serial}/revoke                           */
 
-/* ISO 8601 UTC "YYYY-MM-DDTHH:MM:SSZ" (or +00:00) or "YYYY-MM-DD"; -1. */
-static long long
-iso_time(const char *s)
-{
-	struct tm tm;
-	const char *end;
-
-	memset(&tm, 0, sizeof(tm));
-	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (end == NULL || (strcmp(end, "Z") != 0 &&
-	    strcmp(end, "+00:00") != 0)) {
-		memset(&tm, 0, sizeof(tm));
-		end = strptime(s, "%Y-%m-%d", &tm);
-		if (end == NULL || *end != '\0')
-			return -1;
-	}
-	return (long long)timegm(&tm);
-}
-
 /* Seconds since the epoch (a number, or digits in a string) or ISO 8601. */
 static int
 parse_when(const json_t *v, time_t *out, lb_err *err)
@@ -217,7 +198,11 @@ parse_when(const json_t *v, time_t *out, lb_err *err)
 			if (errno != 0)
 				t = -1;
 		} else {
-			t = iso_time(s);
+			time_t when;
+
+			/* "...Z", "...+00:00" or a date alone */
+			if (core_time_parse(s, CORE_TIME_LENIENT, &when) == 0)
+				t = (long long)when;
 		}
 	}
 	if (t <= 0)

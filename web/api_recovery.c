@@ -344,7 +344,7 @@ web_recovery_approve_parse(const unsigned char *buf, size_t len,
 		v = json_object_get(o, "cms");
 		s = json_is_string(v) ? json_string_value(v) : NULL;
 		if (s == NULL || core_b64_decode(s, json_string_length(v),
-		    SHARE_B64_MAX, &out->bufs[i], &out->shares[i].cms_len) ==
+		    SHARE_B64_MAX, 0, &out->bufs[i], &out->shares[i].cms_len) ==
 		    -1) {
 			lb_err_set(err, LB_EINVAL, "shares[%zu].cms must be "
 			    "base64 of at most %zu characters", i,

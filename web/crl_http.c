@@ -104,7 +104,6 @@ crl_next_update(const unsigned char *der, size_t len)
 	int tag, cls, i, inf;
 	ASN1_TIME *t = NULL;
 	time_t out = 0;
-	struct tm tm;
 
 	if (len > LONG_MAX)
 		return 0;
@@ -132,8 +131,7 @@ crl_next_update(const unsigned char *der, size_t len)
 	if (d2i_ASN1_TIME(&t, &elem, (long)(len - (size_t)(p - der))) ==
 	    NULL)
 		return 0;
-	if (ASN1_TIME_to_tm(t, &tm) == 1)
-		out = timegm(&tm);
+	out = core_asn1_time(t);
 	ASN1_TIME_free(t);
 	return out;
 }
@@ -143,9 +141,6 @@ static struct pubblob *
 blob_load(const struct web_pubfile *f, const struct stat *st, lb_err *err)
 {
 	struct pubblob *b = calloc(1, sizeof(*b));
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-	int i;
 
 	if (b == NULL) {
 		lb_err_set(err, LB_EINTERNAL, "out of memory");
@@ -153,14 +148,11 @@ blob_load(const struct web_pubfile *f, const struct stat *st, lb_err *err)
 	}
 	if (core_file_read(f->path, f->max, &b->der, &b->len, err) == -1)
 		goto fail;
-	if (EVP_Digest(b->der, b->len, md, &mdlen, EVP_sha256(), NULL) != 1) {
-		log_openssl("SHA-256 of a published file");
+	b->etag[0] = '"';
+	if (core_sha256_hex(b->der, b->len, b->etag + 1) == -1) {
 		lb_err_set(err, LB_EINTERNAL, "cannot hash %s", f->path);
 		goto fail;
 	}
-	b->etag[0] = '"';
-	for (i = 0; i < 32; i++)
-		snprintf(b->etag + 1 + (size_t)i * 2, 3, "%02x", md[i]);
 	b->etag[65] = '"';
 	b->etag[66] = '\0';
 	if (f->is_crl && (b->next_update = crl_next_update(b->der,

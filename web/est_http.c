@@ -136,7 +136,7 @@ web_basic_auth_parse(const char *hdr, char **user, char **pass)
 		return -1;
 	for (p = hdr + 5; *p == ' ' || *p == '\t'; p++)
 		;
-	if (core_b64_decode(p, strlen(p), AUTH_HDR_MAX, &dec, &declen) == -1)
+	if (core_b64_decode(p, strlen(p), AUTH_HDR_MAX, 0, &dec, &declen) == -1)
 		return -1;
 	if (memchr(dec, '\0', declen) != NULL ||
 	    (colon = memchr(dec, ':', declen)) == NULL ||
@@ -466,14 +466,12 @@ web_api_policy(struct web_req *r)
 {
 	static const char *const none[] = { NULL };
 	const char *inm, *base;
-	unsigned char md[SHA256_DIGEST_LENGTH];
-	char etag[2 * SHA256_DIGEST_LENGTH + 3], url[300];
+	char etag[64 + 3], url[300];
 	struct MHD_Response *resp;
 	enroll_identity id;
 	enum MHD_Result ret;
 	json_t *doc;
 	char *s;
-	size_t i;
 	sqlite3 *db;
 	lb_err err;
 
@@ -498,11 +496,12 @@ web_api_policy(struct web_req *r)
 	json_decref(doc);
 	if (s == NULL)
 		return MHD_NO;
-	SHA256((unsigned char *)s, strlen(s), md);
 	etag[0] = '"';
-	for (i = 0; i < sizeof(md); i++)
-		snprintf(etag + 1 + 2 * i, 3, "%02x", md[i]);
-	snprintf(etag + 1 + 2 * sizeof(md), 2, "\"");
+	if (core_sha256_hex(s, strlen(s), etag + 1) == -1) {
+		free(s);
+		return MHD_NO;
+	}
+	snprintf(etag + 65, 2, "\"");
 	inm = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_IF_NONE_MATCH);
 	if (inm != NULL && (strstr(inm, etag) != NULL ||

@@ -58,10 +58,7 @@ struct web_guard {
 };
 
 struct web_watchdog {
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool stop;
+	core_worker w;
 	struct web_guard *guards[2];
 };
 
@@ -358,22 +355,13 @@ static void *
 watchdog_main(void *arg)
 {
 	struct web_watchdog *w = arg;
-	const bool never = false;
 	int i;
 
-	pthread_mutex_lock(&w->lock);
-	while (!w->stop) {
-		core_cond_wait_until(&w->cond, &w->lock, &never, &w->stop,
-		    time(NULL) + 1);
-		if (w->stop)
-			break;
-		pthread_mutex_unlock(&w->lock);
+	/* a tick a second; nothing wakes it early but the stop */
+	while (core_worker_wait(&w->w, time(NULL) + 1) != -1)
 		for (i = 0; i < 2; i++)
 			if (w->guards[i] != NULL)
 				sweep(w->guards[i], now_ms());
-		pthread_mutex_lock(&w->lock);
-	}
-	pthread_mutex_unlock(&w->lock);
 	return NULL;
 }
 
@@ -381,27 +369,19 @@ struct web_watchdog *
 web_watchdog_start(struct web_guard *a, struct web_guard *b, lb_err *err)
 {
 	struct web_watchdog *w;
-	bool lock_ok = false, cond_ok = false;
 
-	if ((w = calloc(1, sizeof(*w))) == NULL)
-		goto fail;
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+		return NULL;
+	}
 	w->guards[0] = a;
 	w->guards[1] = b;
-	lock_ok = pthread_mutex_init(&w->lock, NULL) == 0;
-	cond_ok = lock_ok && core_cond_init_monotonic(&w->cond) == 0;
-	if (cond_ok && (errno = pthread_create(&w->thread, NULL,
-	    watchdog_main, w)) == 0)
-		return w;
-	if (cond_ok)
-		log_warn("pthread_create");
-fail:
-	if (cond_ok)
-		pthread_cond_destroy(&w->cond);
-	if (lock_ok)
-		pthread_mutex_destroy(&w->lock);
-	free(w);
-	lb_err_set(err, LB_EINTERNAL, "cannot start the connection watchdog");
-	return NULL;
+	if (core_worker_start(&w->w, watchdog_main, w, "connection watchdog",
+	    err) == -1) {
+		free(w);
+		return NULL;
+	}
+	return w;
 }
 
 void
@@ -409,12 +389,6 @@ web_watchdog_stop(struct web_watchdog *w)
 {
 	if (w == NULL)
 		return;
-	pthread_mutex_lock(&w->lock);
-	w->stop = true;
-	pthread_cond_signal(&w->cond);
-	pthread_mutex_unlock(&w->lock);
-	pthread_join(w->thread, NULL);
-	pthread_cond_destroy(&w->cond);
-	pthread_mutex_destroy(&w->lock);
+	core_worker_stop(&w->w);
 	free(w);
 }

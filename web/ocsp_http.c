@@ -68,7 +68,7 @@ web_ocsp_get_decode(const char *s, unsigned char **der, size_t *len)
 	for (i = 0; i < n; i++)
 		if (b64[i] == ' ')
 			b64[i] = '+';
-	if (core_b64_decode(b64, n, max, der, len) == -1)
+	if (core_b64_decode(b64, n, max, 0, der, len) == -1)
 		goto out;
 	if (*len > CRL_OCSP_REQ_MAX) {
 		free(*der);
@@ -125,9 +125,7 @@ send_ocsp(struct web_req *r, unsigned char *der, size_t len,
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret = MHD_NO;
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0, i;
-	char lm[64], ex[64], cc[128], etag[2 * EVP_MAX_MD_SIZE + 3];
+	char lm[64], ex[64], cc[128], etag[64 + 3];
 	bool cache = cacheable && res->status ==
 	    OCSP_RESPONSE_STATUS_SUCCESSFUL && !res->nonce &&
 	    res->next_update > now;
@@ -143,12 +141,10 @@ send_ocsp(struct web_req *r, unsigned char *der, size_t len,
 	    "nosniff") != MHD_YES)
 		goto out;
 	if (cache) {
-		if (EVP_Digest(der, len, md, &mdlen, EVP_sha256(), NULL) != 1)
-			goto out;
 		etag[0] = '"';
-		for (i = 0; i < mdlen; i++)
-			snprintf(etag + 1 + (size_t)2 * i, 3, "%02x", md[i]);
-		snprintf(etag + 1 + (size_t)2 * mdlen, 2, "\"");
+		if (core_sha256_hex(der, len, etag + 1) == -1)
+			goto out;
+		snprintf(etag + 65, 2, "\"");
 		http_date(res->this_update, lm, sizeof(lm));
 		http_date(res->next_update, ex, sizeof(ex));
 		snprintf(cc, sizeof(cc), "max-age=%lld, public, no-transform, "

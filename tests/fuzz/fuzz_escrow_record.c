@@ -62,7 +62,7 @@ b64(json_t *j, unsigned char **out, size_t *len)
 	*len = 0;
 	if (s == NULL)
 		return -1;
-	rc = core_b64_decode(s, json_string_length(j), B64_MAX, out, len);
+	rc = core_b64_decode(s, json_string_length(j), B64_MAX, 0, out, len);
 	if (rc == 0 ? *out == NULL || *len == 0 || *len > B64_MAX :
 	    rc != -1 || *out != NULL)
 		__builtin_trap();

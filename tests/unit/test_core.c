@@ -1,6 +1,8 @@
 /*
  * test_core.c - unit tests of core/: the lb_err contract, e-mail syntax,
- * durations, the NCONF-backed configuration and its typed getters, atomic
+ * durations, the encodings (hex, SHA-256, base64, ISO 8601 and ASN.1
+ * times), the background-thread lifecycle, the NCONF-backed configuration
+ * and its typed getters, atomic
  * file writes and capped reads, database open/migrate, and the hash-chained
  * audit log including tampering found by core_audit_verify.
  */
@@ -19,6 +21,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/asn1.h>
 
 #include "core/core.h"
 #include "tests/unit/testutil.h"
@@ -225,6 +229,255 @@ test_time_fmt(void **state)
 	assert_string_equal(out, "2026-11-28T20:34:40Z");
 	core_time_fmt(0, out, sizeof(out));
 	assert_string_equal(out, "1970-01-01T00:00:00Z");
+}
+
+/* hex, the hex SHA-256 and random identifiers */
+static void
+test_hex_lower_sha256_random(void **state)
+{
+	static const unsigned char b[] = { 0x00, 0x7f, 0xab, 0xff };
+	char h[9], sha[65], r1[33], r2[33];
+	size_t i;
+
+	(void)state;
+	core_hex_lower(b, sizeof(b), h);
+	assert_string_equal(h, "007fabff");
+	core_hex_lower(b, 0, h);
+	assert_string_equal(h, "");
+	/* FIPS 180-2 example: SHA-256("abc") */
+	assert_int_equal(core_sha256_hex("abc", 3, sha), 0);
+	assert_string_equal(sha, "ba7816bf8f01cfea414140de5dae2223"
+	    "b00361a396177a9cb410ff61f20015ad");
+	assert_int_equal(core_sha256_hex("", 0, sha), 0);
+	assert_string_equal(sha, "e3b0c44298fc1c149afbf4c8996fb924"
+	    "27ae41e4649b934ca495991b7852b855");
+	assert_int_equal(core_random_hex(r1, 16), 0);
+	assert_int_equal(core_random_hex(r2, 16), 0);
+	assert_int_equal(strlen(r1), 32);
+	for (i = 0; i < 32; i++)
+		assert_non_null(strchr("0123456789abcdef", r1[i]));
+	assert_string_not_equal(r1, r2);
+	/* out of range: refused, and out is a valid empty string */
+	assert_int_equal(core_random_hex(r1, 0), -1);
+	assert_string_equal(r1, "");
+	assert_int_equal(core_random_hex(r1, 65), -1);
+}
+
+/* b64 S FLAGS: core_b64_decode of S with a generous cap */
+static int
+b64(const char *s, unsigned flags, unsigned char **out, size_t *len)
+{
+	return core_b64_decode(s, strlen(s), 4096, flags, out, len);
+}
+
+static void
+test_b64_decode(void **state)
+{
+	static const char *const bad[] = {
+		"", "A", "AB", "ABC", "QUJD=", "QU=D", "Q===", "=QUJ",
+		"QUJD====", "QUJ-", "QUJ_", "QU JD", "QUJD\n", "Q\0JD",
+		"QUJDRA=\n=", "QUJDR===",
+	};
+	unsigned char *out = NULL;
+	size_t len = 0, i;
+
+	(void)state;
+	assert_int_equal(b64("QUJD", 0, &out, &len), 0);
+	assert_int_equal(len, 3);
+	assert_memory_equal(out, "ABC", 3);
+	free(out);
+	assert_int_equal(b64("QUI=", 0, &out, &len), 0);
+	assert_int_equal(len, 2);
+	assert_memory_equal(out, "AB", 2);
+	free(out);
+	assert_int_equal(b64("QQ==", 0, &out, &len), 0);
+	assert_int_equal(len, 1);
+	assert_memory_equal(out, "A", 1);
+	free(out);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		out = (unsigned char *)"x";
+		len = 99;
+		assert_int_equal(b64(bad[i], 0, &out, &len), -1);
+		assert_null(out);
+		assert_int_equal(len, 0);
+	}
+	/* whitespace: refused strictly, skipped with CORE_B64_WS */
+	assert_int_equal(b64(" QU\r\nJ\tD \n", 0, &out, &len), -1);
+	assert_int_equal(b64(" QU\r\nJ\tD \n", CORE_B64_WS, &out, &len), 0);
+	assert_int_equal(len, 3);
+	assert_memory_equal(out, "ABC", 3);
+	free(out);
+	assert_int_equal(b64(" \r\n ", CORE_B64_WS, &out, &len), -1);
+	assert_int_equal(b64("QU=\nD", CORE_B64_WS, &out, &len), -1);
+	/* the cap counts encoded characters, whitespace included */
+	assert_int_equal(core_b64_decode("QUJD", 4, 3, 0, &out, &len), -1);
+	assert_int_equal(core_b64_decode("QUJD", 4, 4, 0, &out, &len), 0);
+	free(out);
+	assert_int_equal(core_b64_decode(NULL, 4, 4, 0, &out, &len), -1);
+}
+
+static void
+test_b64_encode(void **state)
+{
+	unsigned char buf[200];
+	unsigned char *back = NULL;
+	char *s = NULL;
+	size_t n = 0, blen = 0, i;
+
+	(void)state;
+	assert_int_equal(core_b64_encode("ABC", 3, 0, &s, &n), 0);
+	assert_string_equal(s, "QUJD");
+	assert_int_equal(n, 4);
+	free(s);
+	assert_int_equal(core_b64_encode("A", 1, 0, &s, NULL), 0);
+	assert_string_equal(s, "QQ==");
+	free(s);
+	assert_int_equal(core_b64_encode("", 0, 0, &s, &n), 0);
+	assert_string_equal(s, "");
+	assert_int_equal(n, 0);
+	free(s);
+	for (i = 0; i < sizeof(buf); i++)
+		buf[i] = (unsigned char)(i * 37);
+	/* 200 bytes: 268 characters, lines of 64 with CRLF, the last 12 */
+	assert_int_equal(core_b64_encode(buf, sizeof(buf), CORE_B64_LINES, &s,
+	    &n), 0);
+	assert_int_equal(n, 268 + 5 * 2);
+	assert_int_equal(strlen(s), n);
+	for (i = 0; i < 4; i++)
+		assert_memory_equal(s + 66 * i + 64, "\r\n", 2);
+	assert_memory_equal(s + n - 2, "\r\n", 2);
+	/* what one writes the other reads, byte for byte */
+	assert_int_equal(core_b64_decode(s, n, n, CORE_B64_WS, &back, &blen),
+	    0);
+	assert_int_equal(blen, sizeof(buf));
+	assert_memory_equal(back, buf, sizeof(buf));
+	free(back);
+	assert_int_equal(core_b64_decode(s, n, n, 0, &back, &blen), -1);
+	free(s);
+}
+
+static void
+test_time_parse(void **state)
+{
+	static const char *const bad[] = {
+		"", "garbage", "2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z",
+		"2026-02-29T00:00:00Z", "2026-01-01 00:00:00",
+		"2026-01-01T00:00:00Zjunk", "2026-01-01T00:00:00",
+		"2026-01-01T24:00:00Z", "2026-01-01T00:60:00Z",
+		"1969-12-31T23:59:59Z", "+026-01-01T00:00:00Z",
+		"2026-1-01T00:00:00Z", "2026-01-01T0 :00:00Z",
+		"2026-01-01T00:00:00+01:00", " 2026-01-01T00:00:00Z",
+	};
+	time_t t = 42;
+	char out[32];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(core_time_parse("2026-11-28T20:34:40Z", 0, &t), 0);
+	assert_int_equal((long long)t, 1795898080LL);
+	core_time_fmt(t, out, sizeof(out));
+	assert_string_equal(out, "2026-11-28T20:34:40Z");
+	assert_int_equal(core_time_parse("2024-02-29T00:00:00Z", 0, &t), 0);
+	assert_int_equal(core_time_parse("1970-01-01T00:00:00Z", 0, &t), 0);
+	assert_int_equal((long long)t, 0);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		t = 42;
+		assert_int_equal(core_time_parse(bad[i], CORE_TIME_LENIENT,
+		    &t), -1);
+		assert_int_equal((long long)t, 42);
+	}
+	assert_int_equal(core_time_parse(NULL, 0, &t), -1);
+	/* the lenient forms, refused without the flag */
+	assert_int_equal(core_time_parse("2026-11-28T20:34:40+00:00", 0, &t),
+	    -1);
+	assert_int_equal(core_time_parse("2026-11-28T20:34:40+00:00",
+	    CORE_TIME_LENIENT, &t), 0);
+	assert_int_equal((long long)t, 1795898080LL);
+	assert_int_equal(core_time_parse("2026-11-28", 0, &t), -1);
+	assert_int_equal(core_time_parse("2026-11-28", CORE_TIME_LENIENT, &t),
+	    0);
+	assert_int_equal((long long)t, 1795898080LL - (20 * 3600 + 34 * 60 +
+	    40));
+	assert_int_equal(core_time_parse("2026-11-28junk", CORE_TIME_LENIENT,
+	    &t), -1);
+}
+
+static void
+test_asn1_time(void **state)
+{
+	ASN1_TIME *a;
+
+	(void)state;
+	assert_int_equal((long long)core_asn1_time(NULL), 0);
+	assert_non_null(a = ASN1_TIME_set(NULL, (time_t)1795898080));
+	assert_int_equal((long long)core_asn1_time(a), 1795898080LL);
+	/* GeneralizedTime past 2049 */
+	assert_int_equal(ASN1_TIME_set_string(a, "20991231235959Z"), 1);
+	assert_int_equal((long long)core_asn1_time(a), 4102444799LL);
+	assert_int_equal(ASN1_TIME_set_string(a, "not a time"), 0);
+	ASN1_TIME_free(a);
+}
+
+/* ------------------------------------------------------------------ */
+/* Background threads                                                  */
+
+struct wk {
+	core_worker w;
+	int ticks, wakes;
+	bool saw_stop;
+};
+
+static void *
+wk_main(void *arg)
+{
+	struct wk *k = arg;
+	int r;
+
+	/* a long timeout: only wakes and the stop end a wait */
+	while ((r = core_worker_wait(&k->w, time(NULL) + 60)) != -1) {
+		pthread_mutex_lock(&k->w.lock);
+		if (r == 1)
+			k->wakes++;
+		k->ticks++;
+		pthread_mutex_unlock(&k->w.lock);
+	}
+	k->saw_stop = true;
+	return NULL;
+}
+
+static void
+test_worker(void **state)
+{
+	struct wk k;
+	lb_err err = { 0 };
+	int i, wakes = 0;
+
+	(void)state;
+	memset(&k, 0, sizeof(k));
+	/* stopping what never started is nothing */
+	core_worker_stop(&k.w);
+	assert_int_equal(core_worker_start(&k.w, wk_main, &k, "test worker",
+	    &err), 0);
+	assert_false(core_worker_stopping(&k.w));
+	core_worker_wake(&k.w);
+	for (i = 0; i < 500 && wakes == 0; i++) {
+		usleep(10000);
+		pthread_mutex_lock(&k.w.lock);
+		wakes = k.wakes;
+		pthread_mutex_unlock(&k.w.lock);
+	}
+	assert_int_equal(wakes, 1);
+	/* the stop ends a wait of 60 s at once */
+	core_worker_stop(&k.w);
+	assert_true(k.saw_stop);
+	assert_false(k.w.started);
+	core_worker_stop(&k.w);
+	/* an immediate timeout: core_worker_wait with until in the past */
+	memset(&k, 0, sizeof(k));
+	assert_int_equal(core_worker_start(&k.w, wk_main, &k, "test worker",
+	    &err), 0);
+	core_worker_stop(&k.w);
+	assert_true(k.saw_stop);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1125,6 +1378,12 @@ main(void)
 		cmocka_unit_test(test_parse_duration),
 		cmocka_unit_test(test_hex_and_password),
 		cmocka_unit_test(test_time_fmt),
+		cmocka_unit_test(test_hex_lower_sha256_random),
+		cmocka_unit_test(test_b64_decode),
+		cmocka_unit_test(test_b64_encode),
+		cmocka_unit_test(test_time_parse),
+		cmocka_unit_test(test_asn1_time),
+		cmocka_unit_test(test_worker),
 		cmocka_unit_test(test_conf_good),
 		cmocka_unit_test(test_conf_get_size),
 		cmocka_unit_test(test_conf_empty),
