@@ -48,7 +48,7 @@ struct cli_http {
 
 /* What a request's callbacks fill. */
 struct sink {
-	cli_http_reply *r;
+	core_http_reply *r;
 	size_t max;
 };
 
@@ -288,19 +288,11 @@ handle(cli_http *h, lb_err *err)
 	return c;
 }
 
-void
-cli_http_reply_clear(cli_http_reply *r)
-{
-	if (r->body != NULL)
-		OPENSSL_clear_free(r->body, r->cap);
-	memset(r, 0, sizeof(*r));
-}
-
 static size_t
 on_body(char *ptr, size_t size, size_t nmemb, void *arg)
 {
 	struct sink *s = arg;
-	cli_http_reply *r = s->r;
+	core_http_reply *r = s->r;
 	size_t n = size * nmemb, cap;
 	char *p;
 
@@ -354,7 +346,7 @@ header_value(const char *line, size_t n, const char *name, char *out,
 static size_t
 on_header(char *ptr, size_t size, size_t nmemb, void *arg)
 {
-	cli_http_reply *r = ((struct sink *)arg)->r;
+	core_http_reply *r = ((struct sink *)arg)->r;
 	size_t n = size * nmemb;
 
 	/* a new status line (after 100 Continue): forget earlier headers */
@@ -382,7 +374,7 @@ add_header(struct curl_slist **list, const char *h)
 int
 cli_http_request(cli_http *h, const char *method, const char *path,
     const char *const *headers, const void *body, size_t len, size_t max,
-    cli_http_reply *r, lb_err *err)
+    core_http_reply *r, lb_err *err)
 {
 	struct curl_slist *hdrs = NULL;
 	struct sink s = { r, max };
@@ -440,7 +432,7 @@ out:
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, (char *)NULL);
 	if (rc == -1)
-		cli_http_reply_clear(r);
+		core_http_reply_clear(r);
 	curl_slist_free_all(hdrs);
 	free(url);
 	return rc;
@@ -477,7 +469,7 @@ cli_http_json(cli_http *h, const char *method, const char *path,
 		"Accept: application/json", "Content-Type: application/json",
 		NULL,
 	};
-	cli_http_reply r;
+	core_http_reply r;
 	json_t *j = NULL, *detail;
 	json_error_t jerr;
 	char *text = NULL;
@@ -521,7 +513,7 @@ cli_http_json(cli_http *h, const char *method, const char *path,
 	rc = 0;
 out:
 	json_decref(j);
-	cli_http_reply_clear(&r);
+	core_http_reply_clear(&r);
 	free(text);
 	return rc;
 }

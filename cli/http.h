@@ -55,16 +55,6 @@ int cli_http_set_basic(cli_http *h, const char *user, const char *password,
 int cli_http_set_cert_files(cli_http *h, const char *cert_file,
     const char *key_file, lb_err *err);
 
-/* One answer of cli_http_request, whatever its status. */
-typedef struct cli_http_reply {
-	long status;
-	char *body;              /* NUL-terminated, NULL when empty */
-	size_t len;
-	size_t cap;              /* allocated size of body */
-	bool too_big;
-	char ctype[256];         /* Content-Type, "" when absent */
-	char retry_after[64];    /* Retry-After, "" when absent */
-} cli_http_reply;
 
 /*
  * Sends method path with the extra request headers (NULL-terminated
@@ -72,16 +62,14 @@ typedef struct cli_http_reply {
  * body) and fills *r with the answer, whatever its status (2xx, 202, 4xx
  * are no error here).  The header values are trimmed and non-printable
  * characters replaced by '?'.  The body may hold a key: the caller
- * releases *r with cli_http_reply_clear(), which cleanses it; while it
+ * releases *r with core_http_reply_clear(), which cleanses it; while it
  * grows the body is copied, not realloc'ed, so no bytes stay behind.
  * -1 with err only when no answer came (connection, TLS, an answer of
  * more than max bytes); *r is then empty.
  */
 int cli_http_request(cli_http *h, const char *method, const char *path,
     const char *const *headers, const void *body, size_t len, size_t max,
-    cli_http_reply *r, lb_err *err);
-/* Cleanses and frees r's body and empties r. */
-void cli_http_reply_clear(cli_http_reply *r);
+    core_http_reply *r, lb_err *err);
 
 /*
  * Sends method path (e.g. "GET", "/api/v1/recovery/requests") with body

@@ -240,6 +240,25 @@ bool core_worker_stopping(core_worker *w);
 void core_worker_stop(core_worker *w);
 
 /* ------------------------------------------------------------------ */
+/* An HTTP answer, as the client halves of lockbox's formats see it     */
+
+/*
+ * One answer to a request, whatever its status.  The body may hold a key:
+ * core_http_reply_clear cleanses it.
+ */
+typedef struct core_http_reply {
+	long status;
+	char *body;              /* NUL-terminated, NULL when empty */
+	size_t len;
+	size_t cap;              /* allocated size of body */
+	bool too_big;
+	char ctype[256];         /* Content-Type, "" when absent */
+	char retry_after[64];    /* Retry-After, "" when absent */
+} core_http_reply;
+/* Cleanses and frees r's body and empties r. */
+void core_http_reply_clear(core_http_reply *r);
+
+/* ------------------------------------------------------------------ */
 /* Encodings (codec.c)                                                 */
 
 /* Uppercase hex of buf, malloc'ed (NULL when out of memory). */

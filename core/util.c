@@ -107,3 +107,11 @@ core_cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *mutex,
 	    pthread_cond_timedwait(cond, mutex, &ts) != ETIMEDOUT)
 		;
 }
+
+void
+core_http_reply_clear(core_http_reply *r)
+{
+	if (r->body != NULL)
+		OPENSSL_clear_free(r->body, r->cap);
+	memset(r, 0, sizeof(*r));
+}

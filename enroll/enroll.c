@@ -837,9 +837,11 @@ out:
 /* ------------------------------------------------------------------ */
 /* The policy document                                                 */
 
+/* ca_cert_list's callback: one of the user's certificates of a profile. */
 struct policy_certs {
-	json_t *arr;
+	enroll_policy_profile *pp;
 	const struct enroll_profile *prof;
+	size_t cap;
 	int failed;
 };
 
@@ -847,69 +849,111 @@ static int
 policy_cert(const ca_cert_info *ci, void *arg)
 {
 	struct policy_certs *pc = arg;
-	time_t life = ci->not_after - ci->not_before, by_pct, by_days;
-	json_t *o = json_object();
+	enroll_policy_profile *pp = pc->pp;
+	enroll_policy_cert *c, *grown;
 
-	by_pct = ci->not_before + life * pc->prof->renew_percent / 100;
-	by_days = ci->not_after - (time_t)pc->prof->renew_days * 86400;
-	if (o == NULL || ca_json_put(o, "serial", ca_json_str(ci->serial)) |
-	    ca_json_put(o, "status", ca_json_str(ci->status)) |
-	    ca_json_put(o, "not_before", ca_json_time(ci->not_before)) |
-	    ca_json_put(o, "not_after", ca_json_time(ci->not_after)) |
-	    ca_json_put(o, "renew_after", ca_json_time(by_pct < by_days ?
-	    by_pct : by_days)) || json_array_append_new(pc->arr, o) == -1) {
+	if (pp->ncerts == pc->cap) {
+		size_t cap = pc->cap ? 2 * pc->cap : 4;
+
+		if ((grown = realloc(pp->certs, cap * sizeof(*grown))) == NULL) {
+			pc->failed = 1;
+			return 1;
+		}
+		pp->certs = grown;
+		pc->cap = cap;
+	}
+	c = &pp->certs[pp->ncerts++];
+	memset(c, 0, sizeof(*c));
+	c->not_before = ci->not_before;
+	c->not_after = ci->not_after;
+	c->renew_after = enroll_renew_after(ci->not_before, ci->not_after,
+	    pc->prof->renew_percent, pc->prof->renew_days);
+	if ((c->serial = strdup(ci->serial)) == NULL ||
+	    (c->status = strdup(ci->status)) == NULL) {
 		pc->failed = 1;
 		return 1;
 	}
 	return 0;
 }
 
-static json_t *
-est_urls(const char *base, const char *profile, bool escrow)
+/* The policy's view of profile prof for id. */
+static int
+policy_profile(sqlite3 *db, const enroll_identity *id,
+    const struct enroll_profile *prof, const char *base_url,
+    enroll_policy_profile *pp, lb_err *err)
 {
-	static const char *const ops[] = {
-		"cacerts", "csrattrs", "simpleenroll", "simplereenroll",
-		"serverkeygen",
-	};
-	json_t *o = json_object();
+	struct policy_certs pc;
+	ca_cert_filter f;
 	char url[512];
-	size_t i;
+	int t, op;
 
-	for (i = 0; o != NULL && i < sizeof(ops) / sizeof(ops[0]); i++) {
+	pp->enroll = pp->autoenroll = true;
+	pp->escrow = prof->escrow;
+	pp->manual = prof->manual;
+	for (t = CA_KEY_RSA2048; t <= CA_KEY_ECP384; t++)
+		if ((ca_profile_key_types(prof->ca) & (1u << t)) &&
+		    pp->nkey_types < sizeof(pp->key_types) /
+		    sizeof(pp->key_types[0]))
+			pp->key_types[pp->nkey_types++] = (enum ca_key_type)t;
+	pp->server_key_type = prof->escrow ? prof->keygen_type : CA_KEY_NONE;
+	pp->validity_days = ca_profile_days(prof->ca);
+	pp->renew_percent = prof->renew_percent;
+	pp->renew_days = prof->renew_days;
+	if ((pp->name = strdup(prof->name)) == NULL)
+		return lb_err_set(err, LB_EINTERNAL, "out of memory");
+	for (op = 0; op < ENROLL_EST_NOPS; op++) {
 		/* only what the profile answers: escrowed keys come from
 		 * serverkeygen, the others from the client's own CSR */
-		if (escrow ? strstr(ops[i], "simple") != NULL :
-		    strcmp(ops[i], "serverkeygen") == 0)
+		if (prof->escrow ? (op == ENROLL_EST_SIMPLEENROLL ||
+		    op == ENROLL_EST_SIMPLEREENROLL) :
+		    op == ENROLL_EST_SERVERKEYGEN)
 			continue;
-		snprintf(url, sizeof(url), "%s/.well-known/est/%s/%s", base,
-		    profile, ops[i]);
-		if (ca_json_put(o, ops[i], ca_json_str(url)) == -1) {
-			json_decref(o);
-			return NULL;
-		}
+		snprintf(url, sizeof(url), "%s/.well-known/est/%s/%s", base_url,
+		    prof->name, enroll_est_op_name((enum enroll_est_op)op));
+		if ((pp->est[op] = strdup(url)) == NULL)
+			return lb_err_set(err, LB_EINTERNAL, "out of memory");
 	}
-	return o;
+	memset(&pc, 0, sizeof(pc));
+	pc.pp = pp;
+	pc.prof = prof;
+	memset(&f, 0, sizeof(f));
+	f.email = id->email;
+	f.profile = prof->name;
+	f.status = "valid";
+	if (ca_cert_list(db, &f, policy_cert, &pc, err) == -1)
+		return -1;
+	if (pc.failed)
+		return lb_err_set(err, LB_EINTERNAL, "out of memory");
+	return 0;
+}
+
+static int
+dup_or_null(char **to, const char *from)
+{
+	*to = NULL;
+	return from == NULL || (*to = strdup(from)) != NULL ? 0 : -1;
 }
 
 json_t *
 enroll_policy(enroll_ctx *e, sqlite3 *db, const enroll_identity *id,
     const char *base_url, lb_err *err)
 {
-	json_t *doc = json_object(), *profs = json_array(), *user, *p, *kt;
-	struct policy_certs pc;
-	ca_cert_filter f;
+	enroll_policy_doc doc;
+	json_t *j = NULL;
 	lb_err perr;
 	size_t i;
-	int t, bad = 0;
 
-	user = json_object();
-	if (doc == NULL || profs == NULL || user == NULL ||
-	    ca_json_put(user, "email", ca_json_str(id->email)) |
-	    ca_json_put(user, "given_name", ca_json_str(id->given_name)) |
-	    ca_json_put(user, "surname", ca_json_str(id->surname)) |
-	    ca_json_put(user, "dn", ca_json_str(id->user_dn)))
-		bad = 1;
-	for (i = 0; !bad && i < e->nprofiles; i++) {
+	memset(&doc, 0, sizeof(doc));
+	if (dup_or_null(&doc.email, id->email) == -1 ||
+	    dup_or_null(&doc.given_name, id->given_name) == -1 ||
+	    dup_or_null(&doc.surname, id->surname) == -1 ||
+	    dup_or_null(&doc.dn, id->user_dn) == -1 ||
+	    (e->nprofiles > 0 && (doc.profiles = calloc(e->nprofiles,
+	    sizeof(*doc.profiles))) == NULL)) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < e->nprofiles; i++) {
 		const struct enroll_profile *prof = &e->profiles[i];
 
 		lb_err_clear(&perr);
@@ -918,72 +962,17 @@ enroll_policy(enroll_ctx *e, sqlite3 *db, const enroll_identity *id,
 			    perr.code == LB_EUNAUTH)
 				continue;
 			lb_err_set(err, perr.code, "%s", perr.msg);
-			goto fail;
+			goto out;
 		}
-		p = json_object();
-		kt = json_array();
-		if (p == NULL || kt == NULL) {
-			json_decref(p);
-			json_decref(kt);
-			bad = 1;
-			break;
-		}
-		for (t = CA_KEY_RSA2048; t <= CA_KEY_ECP384; t++)
-			if (ca_profile_key_types(prof->ca) & (1u << t))
-				bad |= json_array_append_new(kt, ca_json_str(
-				    ca_key_type_name((enum ca_key_type)t)));
-		pc.arr = json_array();
-		pc.prof = prof;
-		pc.failed = 0;
-		memset(&f, 0, sizeof(f));
-		f.email = id->email;
-		f.profile = prof->name;
-		f.status = "valid";
-		if (pc.arr == NULL || ca_cert_list(db, &f, policy_cert, &pc,
-		    err) == -1 || pc.failed) {
-			json_decref(pc.arr);
-			json_decref(kt);
-			json_decref(p);
-			goto fail;
-		}
-		bad |= ca_json_put(p, "name", ca_json_str(prof->name)) |
-		    ca_json_put(p, "enroll", json_true()) |
-		    ca_json_put(p, "autoenroll", json_true()) |
-		    ca_json_put(p, "escrow", json_boolean(prof->escrow)) |
-		    ca_json_put(p, "approval", ca_json_str(prof->manual ?
-		    "manual" : "auto")) |
-		    ca_json_put(p, "key_types", kt) |
-		    ca_json_put(p, "key_generation", ca_json_str(prof->escrow ?
-		    "server" : "client")) |
-		    ca_json_put(p, "validity_days",
-		    json_integer(ca_profile_days(prof->ca))) |
-		    ca_json_put(p, "renew_percent",
-		    json_integer(prof->renew_percent)) |
-		    ca_json_put(p, "renew_days", json_integer(prof->renew_days)) |
-		    ca_json_put(p, "est", est_urls(base_url, prof->name,
-		    prof->escrow)) |
-		    ca_json_put(p, "certificates", pc.arr);
-		if (prof->escrow)
-			bad |= ca_json_put(p, "server_key_type", ca_json_str(
-			    ca_key_type_name(prof->keygen_type)));
-		bad |= json_array_append_new(profs, p);
+		if (policy_profile(db, id, prof, base_url,
+		    &doc.profiles[doc.nprofiles++], err) == -1)
+			goto out;
 	}
-	if (bad) {
+	if ((j = enroll_policy_json(&doc)) == NULL)
 		lb_err_set(err, LB_EINTERNAL, "out of memory");
-		goto fail;
-	}
-	if (ca_json_put(doc, "user", user) |
-	    ca_json_put(doc, "profiles", profs)) {
-		user = profs = NULL;
-		lb_err_set(err, LB_EINTERNAL, "out of memory");
-		goto fail;
-	}
-	return doc;
-fail:
-	json_decref(user);
-	json_decref(profs);
-	json_decref(doc);
-	return NULL;
+out:
+	enroll_policy_clear(&doc);
+	return j;
 }
 
 /* ------------------------------------------------------------------ */

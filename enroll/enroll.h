@@ -3,16 +3,23 @@
  * caller is (directory bind, one-time token or the current certificate),
  * entitlement, rate limiting, issuance with approval and renewal, the
  * autoenrollment policy, the queue publishing user certificates to the
- * directory, and a pool of pre-generated keys for serverkeygen.
+ * directory, a pool of pre-generated keys for serverkeygen, and the
+ * enrollment client (`lockbox enroll` on the user's machine), beside the
+ * server half of each format it speaks.
  *
  *   est.c        EST bodies: base64 CSRs, certs-only CMS, multipart/mixed,
  *                csrattrs, server-generated key parts (build and parse:
- *                the server and the `lockbox enroll` agent share them)
+ *                the server and the enrollment client share them)
+ *   policy.c     the policy document, both ends, and the renewal rule
+ *   client.c     the enrollment client: first enrollment and --auto,
+ *                over a transport the caller passes
+ *   stage.c      the enrollment client's directory: staged key pairs,
+ *                state.json
  *   auth.c       directory and token authentication, entitlement, the
  *                per-user and per-address failure backoff
  *   token.c      one-time enrollment tokens (only their hash is stored)
  *   enroll.c     the enrollment context, issuance, renewal, approval,
- *                serverkeygen, the policy document
+ *                serverkeygen, the server's policy for a user
  *   publish.c    the directory publication queue and its worker thread
  *   keypool.c    pre-generated server-side keys, refilled off the HTTP
  *                threads
@@ -331,13 +338,96 @@ int enroll_do(enroll_ctx *e, sqlite3 *db, const enroll_identity *id,
     enroll_result *res, lb_err *err);
 
 /*
- * The policy document of GET /api/v1/policy for id (see the README):
- * {"user": ..., "profiles": [{"name", "enroll", "escrow", "key_types",
- * "validity_days", "renew_percent", "renew_days", "est": {...},
- * "certificates": [{"serial", "not_after", "renew_after", ...}]}]}.
+ * The policy document of GET /api/v1/policy for id (policy.c writes it):
+ * the profiles id is entitled to, with their EST URLs under base_url and
+ * id's valid certificates of each with their renewal dates.
  */
 json_t *enroll_policy(enroll_ctx *e, sqlite3 *db, const enroll_identity *id,
     const char *base_url, lb_err *err);
+
+/* ------------------------------------------------------------------ */
+/* The policy document, both ends (policy.c)                           */
+
+/* A policy document the client reads: at most this many bytes, ... */
+#define ENROLL_POLICY_MAX          ((size_t)1024 * 1024)
+/* ... profiles, certificates per profile, and bytes of a URL. */
+#define ENROLL_POLICY_PROFILES_MAX 64
+#define ENROLL_POLICY_CERTS_MAX    256
+#define ENROLL_URL_MAX             512
+/* A profile's name: letters, digits, '-' and '_', 1 to 63 of them. */
+#define ENROLL_PROFILE_NAME_MAX    63
+
+/* The EST operations a profile's "est" object names, in its order. */
+enum enroll_est_op {
+	ENROLL_EST_CACERTS,
+	ENROLL_EST_CSRATTRS,
+	ENROLL_EST_SIMPLEENROLL,
+	ENROLL_EST_SIMPLEREENROLL,
+	ENROLL_EST_SERVERKEYGEN,
+	ENROLL_EST_NOPS
+};
+/* "cacerts" ... "serverkeygen"; NULL out of range. */
+const char *enroll_est_op_name(enum enroll_est_op op);
+
+/* One of the user's certificates of a profile. */
+typedef struct enroll_policy_cert {
+	char *serial;            /* uppercase hex */
+	char *status;
+	time_t not_before, not_after;
+	time_t renew_after;      /* read: 0 when absent or malformed */
+} enroll_policy_cert;
+
+/* One profile of the policy. */
+typedef struct enroll_policy_profile {
+	char *name;
+	bool enroll, autoenroll; /* the user may enroll it */
+	bool escrow;             /* server-generated, escrowed keys */
+	bool manual;             /* "approval": "manual" */
+	enum ca_key_type key_types[8]; /* allowed, in the document's order */
+	size_t nkey_types;
+	enum ca_key_type server_key_type; /* escrow: serverkeygen's type */
+	long validity_days, renew_percent, renew_days;
+	char *est[ENROLL_EST_NOPS]; /* URLs, NULL where not offered */
+	enroll_policy_cert *certs;
+	size_t ncerts;
+	/* read: why this profile cannot be used (code LB_OK: usable) */
+	lb_err problem;
+} enroll_policy_profile;
+
+/* The document: the user and the profiles. */
+typedef struct enroll_policy {
+	char *email, *given_name, *surname, *dn;
+	enroll_policy_profile *profiles;
+	size_t nprofiles;
+} enroll_policy_doc;
+
+/*
+ * When a certificate valid from not_before to not_after is due for
+ * renewal: once percent of its lifetime has passed, or days before its
+ * end, whichever comes first.  The one rule of the server's policy and
+ * the client's --auto.
+ */
+time_t enroll_renew_after(time_t not_before, time_t not_after, long percent,
+    long days);
+/* The key type a client makes for p: P-256 where allowed, else the first
+ * type the document names (P-256 when it names none lockbox knows). */
+enum ca_key_type enroll_policy_key_type(const enroll_policy_profile *p);
+/* Whether s is a profile name as ENROLL_PROFILE_NAME_MAX says. */
+bool enroll_policy_name_ok(const char *s);
+/* The document as JSON (the server's answer); NULL when out of memory. */
+json_t *enroll_policy_json(const enroll_policy_doc *p);
+/*
+ * Reads a policy document (at most ENROLL_POLICY_MAX bytes: LB_ETOOBIG;
+ * JSON with a "profiles" array, no duplicate keys: else LB_EINVAL "not a
+ * policy document").  Fields of the wrong type read as absent; a profile
+ * badly named, with a renewal window out of range or certificates that
+ * are no array of objects gets a problem of its own and the rest are
+ * still read.  *out is cleared first; on failure nothing is left in it.
+ */
+int enroll_policy_parse(const char *buf, size_t len, enroll_policy_doc *out,
+    lb_err *err);
+void enroll_policy_profile_clear(enroll_policy_profile *p);
+void enroll_policy_clear(enroll_policy_doc *p);
 
 /* Approval queue (`lockbox request`). */
 int enroll_request_decide(sqlite3 *db, const char *id, bool approve,
@@ -345,6 +435,111 @@ int enroll_request_decide(sqlite3 *db, const char *id, bool approve,
 int enroll_request_list(sqlite3 *db, const char *status,
     int (*fn)(const char *id, const char *profile, const char *email,
     const char *status, time_t created, void *arg), void *arg, lb_err *err);
+
+/* ------------------------------------------------------------------ */
+/* The enrollment client (client.c): `lockbox enroll` on the user's     */
+/* machine                                                             */
+
+/*
+ * The HTTPS client the enrollment client speaks through (cli/http.c's in
+ * the CLI).  open: a client for server ("https://HOST:PORT") trusting
+ * only the certificates in ca_file (NULL with err), given ctx; server: that URL as
+ * normalised (no trailing slash); set_basic: HTTP Basic for the requests
+ * that follow; set_cert_files: the client certificate and key files for
+ * the requests that follow, read when the next connection opens (a new
+ * one: a certificate renewed in the same files is the one shown);
+ * request: sends method path with the extra headers (NULL-terminated
+ * "Name: value" lines, or NULL) and body, and fills *r with the answer
+ * whatever its status; -1 with err only when no answer came (or one of
+ * more than max bytes: "too large").
+ */
+typedef struct enroll_transport {
+	void *ctx;
+	void *(*open)(void *ctx, const char *server, const char *ca_file,
+	    lb_err *err);
+	void (*close)(void *h);
+	const char *(*server)(const void *h);
+	int (*set_basic)(void *h, const char *login, const char *password,
+	    lb_err *err);
+	int (*set_cert_files)(void *h, const char *cert_file,
+	    const char *key_file, lb_err *err);
+	int (*request)(void *h, const char *method, const char *path,
+	    const char *const *headers, const void *body, size_t len,
+	    size_t max, core_http_reply *r, lb_err *err);
+} enroll_transport;
+
+/* What became of one profile in a run. */
+enum enroll_outcome {
+	ENROLL_OUT_ENROLLED,     /* serial */
+	ENROLL_OUT_RENEWED,      /* serial */
+	ENROLL_OUT_PENDING,      /* awaits approval; retry_after (seconds,
+	                          * or "" when the server named none) */
+	ENROLL_OUT_ALREADY,      /* enrolled before, in dir */
+	ENROLL_OUT_UP_TO_DATE,   /* nothing due until until */
+	ENROLL_OUT_FAILED,       /* err */
+};
+typedef struct enroll_report {
+	const char *profile;
+	enum enroll_outcome outcome;
+	const char *serial;
+	time_t until;
+	const char *retry_after;
+	const char *dir;
+	const lb_err *err;
+} enroll_report;
+/* Called once per profile of the policy, as the run goes. */
+typedef void (*enroll_report_fn)(const enroll_report *r, void *arg);
+
+/* The first enrollment's arguments. */
+typedef struct enroll_client_opts {
+	const char *dir;         /* an existing directory (0700), absolute */
+	const char *server;      /* https://HOST:PORT */
+	const char *ca_cert;     /* what the server's certificate chains to */
+	const char *login;       /* directory login, or e-mail with a token */
+	const char *secret_file; /* the password or the token, one line */
+} enroll_client_opts;
+
+/*
+ * The first enrollment: copies ca_cert into dir/server-ca.pem, reads the
+ * policy with HTTP Basic (login, the secret), writes ca.pem and
+ * state.json, and enrolls every profile the policy entitles the user to
+ * and dir has no certificate of yet.  0 when every profile enrolled (or
+ * awaits approval, or was there), 1 when one failed (reported), -1 with
+ * err when nothing could be tried (bad server, refused policy, no
+ * profile entitled).
+ */
+int enroll_client_first(const enroll_transport *t,
+    const enroll_client_opts *o, enroll_report_fn fn, void *arg,
+    lb_err *err);
+/*
+ * --auto: with the server and e-mail of dir/state.json, authenticated by
+ * dir's signing certificate, renews every profile due (the policy's
+ * renew_after, else enroll_renew_after) and enrolls any not yet held;
+ * finishes or drops what an interrupted run staged.  Returns as
+ * enroll_client_first.
+ */
+int enroll_client_auto(const enroll_transport *t, const char *dir,
+    enroll_report_fn fn, void *arg, lb_err *err);
+
+/* state.json: where the first enrollment was made and for whom. */
+typedef struct enroll_state {
+	char *server;            /* https://HOST:PORT */
+	char *ca_cert;           /* the copy of --ca-cert in the directory */
+	char *email;
+} enroll_state;
+/*
+ * Reads state.json (at most 64 KiB; JSON with a "server" starting
+ * "https://", a "ca_cert" and the e-mail as "user", the file's name for
+ * it since the first version).  *st is cleared first and left empty on
+ * failure (LB_EINVAL).
+ */
+int enroll_state_parse(const char *buf, size_t len, enroll_state *st,
+    lb_err *err);
+/* The text of a state.json (malloc'ed), NULL when out of memory or not
+ * UTF-8. */
+char *enroll_state_text(const char *server, const char *ca_cert,
+    const char *email);
+void enroll_state_clear(enroll_state *st);
 
 /* ------------------------------------------------------------------ */
 /* Publication to the directory (publish.c)                            */

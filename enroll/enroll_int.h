@@ -56,4 +56,41 @@ int enroll_token_verify(sqlite3 *db, const char *email, const char *secret,
 const struct enroll_profile *enroll_profile_find(const enroll_ctx *e,
     const char *name);
 
+/* ------------------------------------------------------------------ */
+/* The enrollment client's directory (stage.c, for client.c)           */
+
+/* state.json: at most this many bytes */
+#define ENROLL_STATE_MAX ((size_t)64 * 1024)
+
+/* dir/name+suffix, malloc'ed (NULL when out of memory). */
+char *enroll_file_in(const char *dir, const char *name, const char *suffix);
+bool enroll_file_exists(const char *path);
+/* certs[0..n-1] as PEM into path (mode), atomically. */
+int enroll_write_certs(const char *path, X509 *const *certs, size_t n,
+    mode_t mode, lb_err *err);
+/* The certificate in path (PEM or DER). */
+X509 *enroll_read_cert(const char *path, lb_err *err);
+/*
+ * Finishes what an interrupted run staged for profile name in dir: a
+ * staged certificate whose key is staged or already in place is moved
+ * into place (keep_old: the pair it replaces is kept as NAME-SERIAL.*);
+ * anything else staged is removed.
+ */
+int enroll_stage_recover(const char *dir, const char *name, bool keep_old,
+    lb_err *err);
+/*
+ * Installs key and cert (checked to match) for profile name: NAME.key
+ * (0600), NAME.crt and NAME.p12 with NAME.p12.pass (0600, chain
+ * included, friendly name "EMAIL (NAME)"), written staged and then moved
+ * into place, the certificate last; keep_old as enroll_stage_recover.
+ */
+int enroll_stage_install(const char *dir, const char *name,
+    const char *email, EVP_PKEY *key, X509 *cert, STACK_OF(X509) *chain,
+    bool keep_old, lb_err *err);
+/* state.json into or from dir (see enroll_state_parse); reading, a
+ * missing file is LB_ENOTFOUND saying how to enroll first. */
+int enroll_state_write(const char *dir, const char *server,
+    const char *ca_cert, const char *email, lb_err *err);
+int enroll_state_read(const char *dir, enroll_state *st, lb_err *err);
+
 #endif

@@ -52,24 +52,13 @@ setup_with(void **state, const char *extra_conf)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	lb_err err = { 0 };
-	char email[64];
-	X509 *agent;
-	int i;
 
 	if (f == NULL || tu_ca_new("enroll", NULL, extra_conf, &f->dir,
 	    &f->cadir, &f->ca, &f->db) == -1) {
 		free(f);
 		return -1;
 	}
-	for (i = 0; i < NAGENTS; i++) {
-		snprintf(email, sizeof(email), "agent%d@example.org", i);
-		agent = ca_operator_add(f->ca, f->db, CA_ROLE_RECOVERY_AGENT,
-		    "Agent", email, agent_keys[i], "test", &err);
-		if (agent == NULL)
-			goto fail;
-		X509_free(agent);
-	}
-	if (archive_threshold_set(f->db, 2, "test", &err) == -1 ||
+	if (tu_agents_add(f->ca, f->db, agent_keys, NAGENTS, 2) == -1 ||
 	    (f->e = enroll_new(f->ca, false, &err)) == NULL ||
 	    (f->key = ca_keygen(CA_KEY_ECP256, &err)) == NULL)
 		goto fail;

@@ -17,6 +17,7 @@
 
 #include <sqlite3.h>
 
+#include "archive/archive.h"
 #include "ca/ca.h"
 
 /* Creates a fresh scratch directory; malloc'ed path or NULL. */
@@ -188,6 +189,35 @@ tu_keys_free(EVP_PKEY **keys, int n)
 
 	for (i = 0; i < n; i++)
 		EVP_PKEY_free(keys[i]);
+}
+
+/*
+ * Adds n recovery agents agent0@example.org ... with keys[0..n-1] to the
+ * CA (their certificates dropped) and sets the escrow threshold; 0, or -1
+ * with the reason on stderr.
+ */
+static inline int
+tu_agents_add(ca_ctx *ca, sqlite3 *db, EVP_PKEY *const *keys, int n,
+    int threshold)
+{
+	lb_err err = { 0 };
+	char email[64];
+	X509 *agent;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(email, sizeof(email), "agent%d@example.org", i);
+		if ((agent = ca_operator_add(ca, db, CA_ROLE_RECOVERY_AGENT,
+		    "Agent", email, keys[i], "test", &err)) == NULL)
+			goto fail;
+		X509_free(agent);
+	}
+	if (archive_threshold_set(db, threshold, "test", &err) == -1)
+		goto fail;
+	return 0;
+fail:
+	fprintf(stderr, "recovery agents: %s\n", err.msg);
+	return -1;
 }
 
 /*
