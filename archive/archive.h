@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -319,5 +320,196 @@ void archive_recovery_refused(sqlite3 *db, const archive_caller *who,
 
 /* True for 32 lowercase hex digits. */
 bool archive_request_id_valid(const char *id);
+
+/* ------------------------------------------------------------------ */
+/* The workflow's messages, both ends (wire.c)                         */
+
+/* The largest request view or package a client reads. */
+#define ARCHIVE_MESSAGE_MAX ((size_t)32 * 1024 * 1024)
+
+/*
+ * The JSON form of a request (GET /api/v1/recovery/requests/{id}): id,
+ * status, who asks and for whom, why, times, approvals, the records with
+ * their own counts, the caller's shares when the records carry them, and
+ * with with_certs the one-time certificate and the requester's credential
+ * (PEM).  NULL when out of memory.
+ */
+json_t *archive_request_json(const archive_recovery *rq, bool with_certs);
+
+/*
+ * Opening a request (POST /api/v1/recovery/requests): whose keys (email,
+ * or the one serial), why, and the one-time certificate (PEM).  The body
+ * as the officer's client sends it; NULL when out of memory or not UTF-8.
+ */
+json_t *archive_opening_json(const char *email, const char *serial,
+    const char *reason, X509 *onetime);
+/* The body as the server reads it; the strings belong to json. */
+typedef struct archive_opening {
+	const char *email, *serial, *reason, *request_cert;
+	json_t *json;
+} archive_opening;
+/*
+ * Reads an opening body: an object with no other field than these, each
+ * a string (or absent: archive_recovery_open says what is missing, after
+ * the caller's role), within its size.  0, or -1 with err (LB_EINVAL);
+ * o->email survives a failure of the other fields, for the audit row of
+ * the refusal.  archive_opening_clear releases o either way.
+ */
+int archive_opening_parse(const void *buf, size_t len, archive_opening *o,
+    lb_err *err);
+void archive_opening_clear(archive_opening *o);
+
+/* A share of the agent's own, as the request shows it to that agent. */
+typedef struct archive_view_share {
+	int64_t record_id;
+	char *serial;
+	unsigned char *cms;      /* EnvelopedData to the agent's key */
+	size_t cms_len;
+} archive_view_share;
+
+/* A request as an approving agent's client reads it. */
+typedef struct archive_view {
+	char id[ARCHIVE_REQUEST_ID_LEN + 1];
+	char *status, *email, *requester_email, *reason;
+	char *created, *expires;          /* as the server wrote them */
+	long long approvals, threshold;
+	size_t nrecords;
+	archive_view_share *shares;
+	size_t nshares;
+	X509 *request_cert;     /* the one-time certificate, or NULL */
+	X509 *requester_cert;   /* the requester's credential, or NULL */
+} archive_view;
+
+/*
+ * Reads a request view (at most ARCHIVE_MESSAGE_MAX bytes, a valid id and
+ * a status, shares with a positive record id, a serial and base64 CMS);
+ * certificates that do not parse read as NULL, for archive_view_check to
+ * refuse.  -1 with err (and *v empty) otherwise.
+ */
+int archive_view_parse(const char *buf, size_t len, archive_view *v,
+    lb_err *err);
+void archive_view_clear(archive_view *v);
+
+/* The package of an approved request, GET .../{id}/package. */
+json_t *archive_package_json(const archive_recovery *rq,
+    STACK_OF(X509) *chain);
+
+/* One escrow record of a package. */
+typedef struct archive_package_record {
+	int64_t record_id;
+	char *serial, *email;
+	int threshold;                    /* 1 to 255 */
+	X509 *cert;
+	unsigned char iv[ARCHIVE_IV_LEN], tag[ARCHIVE_TAG_LEN];
+	unsigned char *ciphertext;
+	size_t ciphertext_len;
+	unsigned char **shares;           /* rewrapped to the one-time key */
+	size_t *share_lens;
+	size_t nshares;
+} archive_package_record;
+
+/* A package as the officer's client reads it. */
+typedef struct archive_package {
+	char id[ARCHIVE_REQUEST_ID_LEN + 1];
+	char *status, *email;
+	STACK_OF(X509) *chain;            /* the CA chain, at least one */
+	archive_package_record *records;
+	size_t nrecords;
+} archive_package;
+
+/*
+ * Reads a package: a valid id, the CA chain, records with the algorithms
+ * this lockbox knows (aes-256-gcm, shamir-gf256,
+ * cms-rsaes-oaep-sha256-aes256), a threshold of 1 to 255, the
+ * certificate, an iv and tag of the right sizes, the ciphertext and at
+ * most ARCHIVE_MAX_AGENTS base64 shares.  -1 with err naming the record's
+ * serial where it can (and *p empty) otherwise.
+ */
+int archive_package_parse(const char *buf, size_t len, archive_package *p,
+    lb_err *err);
+void archive_package_clear(archive_package *p);
+
+/* An agent's approval: its shares re-encrypted to the one-time key. */
+typedef struct archive_approval {
+	archive_share_in *shares;
+	unsigned char **bufs;             /* owned (malloc'ed) share bytes */
+	size_t nshares;
+} archive_approval;
+
+/* The approval as the body of POST .../{id}/approve. */
+json_t *archive_approval_json(const archive_approval *a);
+/*
+ * Reads an approval body, {"shares": [{"record_id": N, "cms": BASE64}]}
+ * and nothing else: at most 1000 shares (none is well-formed; the rules
+ * say why it does not approve), positive record ids, base64 of at most
+ * 24 KiB each.  -1 with err (LB_EINVAL) and *out empty otherwise.
+ */
+int archive_approval_parse(const unsigned char *buf, size_t len,
+    archive_approval *out, lb_err *err);
+/* Appends a share (cms malloc'ed, owned by a from now on); 0 or -1. */
+int archive_approval_add(archive_approval *a, int64_t record_id,
+    unsigned char *cms, size_t cms_len);
+void archive_approval_clear(archive_approval *a);
+
+/* ------------------------------------------------------------------ */
+/* The operators' side of the workflow (recover.c)                     */
+
+#define ARCHIVE_ONETIME_CN   "lockbox recovery request"
+#define ARCHIVE_ONETIME_DAYS 30
+
+/*
+ * The request's one-time certificate for key: CN "lockbox recovery
+ * request", 30 days, key encipherment, issued (signed) by the officer's
+ * credential (signer, signer_cert) so that agents can tell it is the
+ * requester's and not one the server slipped in.
+ */
+X509 *archive_onetime_cert(EVP_PKEY *key, EVP_PKEY *signer,
+    X509 *signer_cert, lb_err *err);
+/*
+ * The checks an agent's client makes before releasing anything: the
+ * requester's credential chains to the CA certificates of ca_file and
+ * names the requester's e-mail, and it signed the one-time certificate,
+ * an RSA key of at least 3072 bits.  A server that swapped in a key of
+ * its own fails here (LB_EINVAL "refusing to release a share").
+ */
+int archive_view_check(const archive_view *v, const char *ca_file,
+    lb_err *err);
+/*
+ * Decrypts each of v's shares with the agent's key and re-encrypts it
+ * to v's one-time certificate (checked first: archive_view_check), into
+ * *out; every plaintext share is cleansed.
+ */
+int archive_view_rewrap(const archive_view *v, EVP_PKEY *agent_key,
+    X509 *agent_cert, archive_approval *out, lb_err *err);
+
+/* The keys a package opened to, with their certificates and names. */
+typedef struct archive_opened {
+	EVP_PKEY **keys;
+	X509 **certs;
+	char **names;            /* "EMAIL (SERIAL)" */
+	char **serials;          /* the records' serials */
+	size_t n;
+} archive_opened;
+
+/*
+ * Opens every record of p (serial: only that one) with the one-time key:
+ * the keys come out only when every one of them opened and belongs to its
+ * certificate; otherwise -1 with err naming the record, nothing in *out.
+ */
+int archive_package_open(const archive_package *p, const char *serial,
+    EVP_PKEY *otkey, X509 *otcert, archive_opened *out, lb_err *err);
+void archive_opened_clear(archive_opened *o);
+
+/*
+ * The officer's one-time key and certificate for request id, kept in dir
+ * as ID.key and ID.pem (0600) until the keys are fetched; *key_path
+ * (malloc'ed) names the key file.
+ */
+int archive_onetime_save(const char *dir, const char *id, EVP_PKEY *key,
+    X509 *cert, char **key_path, lb_err *err);
+/* Reads them back, checked to belong together (LB_EINVAL naming the
+ * files; no key for id: fetch where the request was made). */
+int archive_onetime_load(const char *dir, const char *id, EVP_PKEY **key,
+    X509 **cert, lb_err *err);
 
 #endif /* LOCKBOX_ARCHIVE_H */

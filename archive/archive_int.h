@@ -1,6 +1,7 @@
 /*
  * archive_int.h - what the files of archive/ share: Shamir splitting and
- * combining of the data key over libgfshare.
+ * combining of the data key over libgfshare, and the stored requests
+ * that recovery.c's rules read through requests.c.
  */
 #ifndef LOCKBOX_ARCHIVE_INT_H
 #define LOCKBOX_ARCHIVE_INT_H
@@ -17,5 +18,42 @@ int archive_shamir_split(const unsigned char *secret, unsigned n, unsigned m,
 /* Combines n shares (each x then 32 bytes) into secret. */
 int archive_shamir_combine(unsigned char (*shares)[ARCHIVE_SHARE_LEN],
     unsigned n, unsigned char *secret, lb_err *err);
+
+
+/* ------------------------------------------------------------------ */
+/* Stored recovery requests (requests.c, for recovery.c)               */
+
+#define ARCHIVE_REQ_COLS "id, requester_serial, requester_email, email, " \
+	"serial, reason, request_cert, status, created, expires, " \
+	"denied_by, deny_reason"
+
+void archive_record_clear(archive_recovery_record *r);
+/* Fills rq from a row of ARCHIVE_REQ_COLS. */
+int archive_row_to_request(sqlite3_stmt *st, archive_recovery *rq,
+    lb_err *err);
+/*
+ * The records a request covers, each with its threshold and the number of
+ * approvals from agents in its share set; the request's totals.
+ */
+int archive_load_records(sqlite3 *db, archive_recovery *rq, lb_err *err);
+/* Reads request id with its records; LB_ENOTFOUND when absent. */
+int archive_load_request(sqlite3 *db, const char *id, archive_recovery *rq,
+    lb_err *err);
+/*
+ * Refuses a request that is no longer live for an action: expired (410
+ * through *expired), denied, fetched, or (for approvals) already
+ * approved.  allow lists the statuses the action accepts.
+ */
+int archive_check_status(const archive_recovery *rq, const char *const *allow,
+    bool *expired, lb_err *err);
+/* The index of record_id among rq's records, or -1. */
+long archive_record_index(const archive_recovery *rq, int64_t record_id);
+/* The caller's escrow share of each covered record (NULL where none);
+ * *held counts them. */
+int archive_load_agent_shares(sqlite3 *db, archive_recovery *rq,
+    const char *agent_serial, size_t *held, lb_err *err);
+/* The record's ciphertext and certificate, and the rewrapped shares. */
+int archive_load_package_record(sqlite3 *db, const char *id,
+    archive_recovery_record *r, lb_err *err);
 
 #endif

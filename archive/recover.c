@@ -1,18 +1,26 @@
 /*
- * recover.c - the client side of recovery, where the secrets are: an
- * agent's client re-encrypts its own share to a request's one-time
- * certificate (archive_share_rewrap), and the officer's client decrypts the
- * rewrapped shares, recombines the data key and opens the escrow record
- * (archive_record_open).  Nothing here touches the database; the server
+ * recover.c - the client side of recovery, where the secrets are: the
+ * officer's client makes the request's one-time certificate
+ * (archive_onetime_cert); an agent's client checks a request before it
+ * releases anything (archive_view_check) and re-encrypts its own shares
+ * to the one-time certificate (archive_share_rewrap, archive_view_rewrap);
+ * the officer's client decrypts the rewrapped shares, recombines the data
+ * key and opens the escrow records of the package (archive_record_open,
+ * archive_package_open).  Nothing here touches the database; the server
  * never sees a plaintext share or key.  Every buffer that held a share, the
  * data key or the PKCS#8 key is cleansed before it is freed.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include <openssl/core_names.h>
 #include <openssl/decoder.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include "archive/archive_int.h"
 
@@ -234,4 +242,362 @@ out:
 	free(aad);
 	free(serial);
 	return key;
+}
+
+/* ------------------------------------------------------------------ */
+/* The officer's one-time certificate                                  */
+
+X509 *
+archive_onetime_cert(EVP_PKEY *key, EVP_PKEY *signer, X509 *signer_cert,
+    lb_err *err)
+{
+	X509 *x = X509_new();
+	X509_NAME *name = X509_NAME_new();
+	X509_EXTENSION *ext = NULL;
+	X509V3_CTX ctx;
+	bool ok = false;
+
+	if (x == NULL || name == NULL || ca_random_serial(x) == -1 ||
+	    X509_set_version(x, X509_VERSION_3) != 1 ||
+	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)ARCHIVE_ONETIME_CN, -1, -1, 0) != 1 ||
+	    X509_set_subject_name(x, name) != 1 ||
+	    X509_set_issuer_name(x, X509_get_subject_name(signer_cert)) != 1 ||
+	    X509_gmtime_adj(X509_getm_notBefore(x), -300) == NULL ||
+	    X509_gmtime_adj(X509_getm_notAfter(x),
+	    (long)ARCHIVE_ONETIME_DAYS * 86400) == NULL ||
+	    X509_set_pubkey(x, key) != 1)
+		goto out;
+	X509V3_set_ctx(&ctx, signer_cert, x, NULL, NULL, 0);
+	if ((ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_key_usage,
+	    "critical,keyEncipherment")) == NULL ||
+	    X509_add_ext(x, ext, -1) != 1)
+		goto out;
+	X509_EXTENSION_free(ext);
+	if ((ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_basic_constraints,
+	    "critical,CA:FALSE")) == NULL ||
+	    X509_add_ext(x, ext, -1) != 1)
+		goto out;
+	if (X509_sign(x, signer, EVP_sha256()) <= 0)
+		goto out;
+	ok = true;
+out:
+	if (!ok) {
+		log_openssl("one-time certificate");
+		lb_err_set(err, LB_EINTERNAL, "cannot make the request's "
+		    "one-time certificate");
+		X509_free(x);
+		x = NULL;
+	}
+	X509_EXTENSION_free(ext);
+	X509_NAME_free(name);
+	return x;
+}
+
+/* ------------------------------------------------------------------ */
+/* The agent's checks and re-wrapping                                  */
+
+/* Whether a certificate's subjectAltName holds the rfc822Name email. */
+static bool
+cert_has_email(X509 *x, const char *email)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL,
+	    NULL);
+	const GENERAL_NAME *g;
+	const char *s;
+	bool found = false;
+	int i;
+
+	for (i = 0; email != NULL && i < sk_GENERAL_NAME_num(gens) && !found;
+	    i++) {
+		g = sk_GENERAL_NAME_value(gens, i);
+		if (g->type != GEN_EMAIL)
+			continue;
+		s = (const char *)ASN1_STRING_get0_data(g->d.rfc822Name);
+		found = (size_t)ASN1_STRING_length(g->d.rfc822Name) ==
+		    strlen(email) && strcasecmp(s, email) == 0;
+	}
+	GENERAL_NAMES_free(gens);
+	return found;
+}
+
+int
+archive_view_check(const archive_view *v, const char *ca_file, lb_err *err)
+{
+	X509_STORE *store = NULL;
+	X509_STORE_CTX *ctx = NULL;
+	const char *who = v->requester_email != NULL ? v->requester_email :
+	    "the requester";
+	EVP_PKEY *pub;
+	int rc = -1;
+
+	if (v->requester_cert == NULL || v->request_cert == NULL) {
+		lb_err_set(err, LB_EINVAL, "the server sent the request "
+		    "without its certificates: refusing to release a share");
+		goto out;
+	}
+	if ((store = X509_STORE_new()) == NULL ||
+	    X509_STORE_load_file(store, ca_file) != 1 ||
+	    (ctx = X509_STORE_CTX_new()) == NULL ||
+	    X509_STORE_CTX_init(ctx, store, v->requester_cert, NULL) != 1 ||
+	    X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) != 1) {
+		log_openssl("X509_STORE_load_file");
+		lb_err_set(err, LB_EINVAL, "%s: cannot load the CA "
+		    "certificates", ca_file);
+		goto out;
+	}
+	X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(ctx),
+	    X509_V_FLAG_PARTIAL_CHAIN);
+	if (X509_verify_cert(ctx) != 1) {
+		lb_err_set(err, LB_EINVAL, "the requester's credential does "
+		    "not verify against %s (%s): refusing to release a share",
+		    ca_file, X509_verify_cert_error_string(
+		    X509_STORE_CTX_get_error(ctx)));
+		goto out;
+	}
+	if (!cert_has_email(v->requester_cert, v->requester_email)) {
+		lb_err_set(err, LB_EINVAL, "the requester's credential is not "
+		    "%s's: refusing to release a share", who);
+		goto out;
+	}
+	pub = X509_get0_pubkey(v->request_cert);
+	if (X509_verify(v->request_cert, X509_get0_pubkey(v->requester_cert))
+	    != 1 || pub == NULL || !EVP_PKEY_is_a(pub, "RSA") ||
+	    EVP_PKEY_get_bits(pub) < 3072) {
+		lb_err_set(err, LB_EINVAL, "the request's one-time key is not "
+		    "an RSA-3072 key signed by %s's credential: refusing to "
+		    "release a share", who);
+		goto out;
+	}
+	rc = 0;
+out:
+	ERR_clear_error();
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+	return rc;
+}
+
+int
+archive_view_rewrap(const archive_view *v, EVP_PKEY *agent_key,
+    X509 *agent_cert, archive_approval *out, lb_err *err)
+{
+	unsigned char *wrapped = NULL, *copy;
+	size_t wlen = 0, i;
+	lb_err sub;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < v->nshares; i++) {
+		const archive_view_share *s = &v->shares[i];
+
+		lb_err_clear(&sub);
+		if (archive_share_rewrap(agent_key, agent_cert, s->cms,
+		    s->cms_len, v->request_cert, &wrapped, &wlen, &sub) == -1) {
+			lb_err_set(err, sub.code, "your share of serial %s: %s",
+			    s->serial, sub.msg);
+			goto fail;
+		}
+		/* the approval owns malloc'ed buffers, as a parsed one */
+		if ((copy = malloc(wlen)) == NULL) {
+			OPENSSL_free(wrapped);
+			goto oom;
+		}
+		memcpy(copy, wrapped, wlen);
+		OPENSSL_free(wrapped);
+		if (archive_approval_add(out, s->record_id, copy, wlen) == -1) {
+			free(copy);
+			goto oom;
+		}
+	}
+	return 0;
+oom:
+	lb_err_set(err, LB_EINTERNAL, "out of memory");
+fail:
+	archive_approval_clear(out);
+	return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* The officer's opening of the package                                */
+
+void
+archive_opened_clear(archive_opened *o)
+{
+	size_t i;
+
+	if (o == NULL)
+		return;
+	/* the arrays are allocated together, before n grows */
+	for (i = 0; o->keys != NULL && o->certs != NULL && o->names != NULL &&
+	    o->serials != NULL && i < o->n; i++) {
+		EVP_PKEY_free(o->keys[i]);
+		X509_free(o->certs[i]);
+		free(o->names[i]);
+		free(o->serials[i]);
+	}
+	free(o->keys);
+	free(o->certs);
+	free(o->names);
+	free(o->serials);
+	memset(o, 0, sizeof(*o));
+}
+
+/* Whether record r is the one serial names (NULL: every record is). */
+static int
+wanted(const archive_package_record *r, const char *want)
+{
+	char have[130];
+
+	return want == NULL || (ca_serial_normalise(r->serial, have,
+	    sizeof(have)) == 0 && strcmp(have, want) == 0);
+}
+
+int
+archive_package_open(const archive_package *p, const char *serial,
+    EVP_PKEY *otkey, X509 *otcert, archive_opened *out, lb_err *err)
+{
+	char want[130];
+	size_t i, n = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (serial != NULL && ca_serial_normalise(serial, want,
+	    sizeof(want)) == -1)
+		return lb_err_set(err, LB_EINVAL, "'%s' is not a serial "
+		    "number", serial);
+	for (i = 0; i < p->nrecords; i++)
+		n += wanted(&p->records[i], serial != NULL ? want : NULL);
+	if (n == 0)
+		return serial != NULL ? lb_err_set(err, LB_EINVAL, "recovery "
+		    "request %s covers no key with serial %s", p->id, want) :
+		    lb_err_set(err, LB_EINVAL, "the package holds no key");
+	/* NOLINTBEGIN(bugprone-sizeof-expression): arrays of pointers */
+	if ((out->keys = calloc(n, sizeof(*out->keys))) == NULL ||
+	    (out->certs = calloc(n, sizeof(*out->certs))) == NULL ||
+	    (out->names = calloc(n, sizeof(*out->names))) == NULL ||
+	    (out->serials = calloc(n, sizeof(*out->serials))) == NULL) {
+		archive_opened_clear(out);
+		return lb_err_set(err, LB_EINTERNAL, "out of memory");
+	}
+	/* NOLINTEND(bugprone-sizeof-expression) */
+	/* every key must open before anything is handed out */
+	for (i = 0; i < p->nrecords; i++) {
+		const archive_package_record *r = &p->records[i];
+		size_t k = out->n;
+
+		if (!wanted(r, serial != NULL ? want : NULL))
+			continue;
+		out->n++;
+		if ((out->certs[k] = X509_dup(r->cert)) == NULL ||
+		    (out->serials[k] = strdup(r->serial)) == NULL ||
+		    asprintf(&out->names[k], "%s (%s)", r->email, r->serial) ==
+		    -1) {
+			out->names[k] = NULL;
+			archive_opened_clear(out);
+			return lb_err_set(err, LB_EINTERNAL, "out of memory");
+		}
+		if ((out->keys[k] = archive_record_open(r->cert, r->email,
+		    r->iv, r->tag, r->ciphertext, r->ciphertext_len,
+		    r->threshold, otkey, otcert,
+		    (const unsigned char *const *)r->shares, r->share_lens,
+		    r->nshares, err)) == NULL) {
+			archive_opened_clear(out);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The officer's one-time key, kept until the keys are fetched          */
+
+/* dir/ID.key and dir/ID.pem, malloc'ed; -1 when out of memory. */
+static int
+onetime_paths(const char *dir, const char *id, char **key, char **cert)
+{
+	*key = *cert = NULL;
+	if (asprintf(key, "%s/%s.key", dir, id) == -1) {
+		*key = NULL;
+		return -1;
+	}
+	if (asprintf(cert, "%s/%s.pem", dir, id) == -1) {
+		*cert = NULL;
+		free(*key);
+		*key = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int
+archive_onetime_save(const char *dir, const char *id, EVP_PKEY *key,
+    X509 *cert, char **key_path, lb_err *err)
+{
+	char *kpath = NULL, *cpath = NULL, *data;
+	BIO *bio = NULL;
+	long n;
+	int rc = -1;
+
+	*key_path = NULL;
+	if (onetime_paths(dir, id, &kpath, &cpath) == -1 ||
+	    (bio = BIO_new(BIO_s_mem())) == NULL ||
+	    PEM_write_bio_X509(bio, cert) != 1 ||
+	    (n = BIO_get_mem_data(bio, &data)) <= 0) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+		goto out;
+	}
+	if (ca_key_write(kpath, key, NULL, true, err) == -1 ||
+	    core_file_write(cpath, data, (size_t)n, 0600, false, err) == -1)
+		goto out;
+	*key_path = kpath;
+	kpath = NULL;
+	rc = 0;
+out:
+	BIO_free(bio);
+	free(kpath);
+	free(cpath);
+	return rc;
+}
+
+int
+archive_onetime_load(const char *dir, const char *id, EVP_PKEY **key,
+    X509 **cert, lb_err *err)
+{
+	char *kpath = NULL, *cpath = NULL;
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	int rc = -1;
+
+	*key = NULL;
+	*cert = NULL;
+	if (onetime_paths(dir, id, &kpath, &cpath) == -1) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+		goto out;
+	}
+	if (access(kpath, R_OK) == -1) {
+		lb_err_set(err, LB_EINVAL, "no one-time key for request %s "
+		    "(%s): fetch where the request was made, with its --dir",
+		    id, kpath);
+		goto out;
+	}
+	if ((*key = ca_key_read(kpath, NULL, err)) == NULL ||
+	    core_file_read(cpath, (size_t)64 * 1024, &buf, &len, err) == -1 ||
+	    (*cert = ca_cert_parse(buf, len, err)) == NULL)
+		goto out;
+	if (X509_check_private_key(*cert, *key) != 1) {
+		ERR_clear_error();
+		lb_err_set(err, LB_EINVAL, "%s and %s do not belong together",
+		    kpath, cpath);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc == -1) {
+		EVP_PKEY_free(*key);
+		X509_free(*cert);
+		*key = NULL;
+		*cert = NULL;
+	}
+	free(buf);
+	free(kpath);
+	free(cpath);
+	return rc;
 }

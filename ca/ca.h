@@ -72,6 +72,8 @@ X509_REQ *ca_csr_parse(const unsigned char *buf, size_t len, lb_err *err);
 /* Lowercase hex SHA-256 of a certificate's SubjectPublicKeyInfo DER. */
 int ca_spki_sha256(X509 *cert, char out[65]);
 
+/* Sets a positive random 16-byte serial number on x; 0 or -1. */
+int ca_random_serial(X509 *x);
 /* A certificate's serial as uppercase hex, malloc'ed; NULL on failure. */
 char *ca_cert_serial(const X509 *x);
 
@@ -80,6 +82,12 @@ char *ca_name_string(const X509_NAME *name);
 
 /* Parses the first certificate of a PEM or DER buffer. */
 X509 *ca_cert_parse(const unsigned char *buf, size_t len, lb_err *err);
+/*
+ * Every PEM certificate of buf (at most 1 MiB), in order: a new stack,
+ * or NULL with err (LB_EINVAL "WHAT: no PEM certificate inside").
+ */
+STACK_OF(X509) *ca_pem_chain_parse(const void *buf, size_t len,
+    const char *what, lb_err *err);
 
 /* ------------------------------------------------------------------ */
 /* PKCS#12                                                             */
@@ -350,6 +358,31 @@ json_t *ca_json_time(time_t t);
 int ca_json_put(json_t *o, const char *key, json_t *v);
 /* buf as a standard base64 JSON string; NULL on failure. */
 json_t *ca_json_b64(const unsigned char *buf, size_t len);
+/* A DER certificate as a PEM JSON string; NULL on failure or NULL der. */
+json_t *ca_json_pem(const unsigned char *der, size_t len);
+/* The certificates of chain as one PEM JSON string; NULL on failure. */
+json_t *ca_json_chain(STACK_OF(X509) *chain);
+/*
+ * A JSON object from buf, refusing what is empty (naming example),
+ * malformed, not an object, holds a duplicate key or a key not in known
+ * (NULL-terminated): new reference, or NULL with err (LB_EINVAL).
+ */
+json_t *ca_json_load_object(const void *buf, size_t len,
+    const char *const *known, const char *example, lb_err *err);
+/*
+ * The string member name of o in *out (borrowed): required unless
+ * optional (absent or null: *out NULL), at most max bytes, no NUL.
+ * 0, or -1 with err (LB_EINVAL naming the field).
+ */
+int ca_json_get_string(const json_t *o, const char *name, bool optional,
+    size_t max, const char **out, lb_err *err);
+/*
+ * A malloc'ed copy of the string member key of o: NULL when absent, no
+ * string, over max bytes or holding a NUL, and NULL with *oom set when
+ * the copy failed (for readers that gather many fields, then check once).
+ */
+char *ca_json_dup(const json_t *o, const char *key, size_t max,
+    bool *oom);
 
 /* Filter for ca_cert_list; NULL fields do not filter. */
 typedef struct ca_cert_filter {

@@ -67,8 +67,6 @@ int ca_revoke_in_tx(sqlite3 *db, const char *serial, int reason,
 /* Bumps the revocation generation, inside the caller's transaction. */
 int ca_revocation_bump(sqlite3 *db, lb_err *err);
 
-/* Sets a positive random 16-byte serial number. */
-int ca_random_serial(X509 *x);
 
 /*
  * The signer process (signer.c).  Request types, and what

@@ -19,36 +19,10 @@ read_chain(const char *path, lb_err *err)
 {
 	unsigned char *buf = NULL;
 	size_t len = 0;
-	BIO *bio = NULL;
 	STACK_OF(X509) *sk = NULL;
-	X509 *x;
 
-	if (core_file_read(path, CHAIN_MAX_SIZE, &buf, &len, err) == -1)
-		goto out;
-	if ((bio = BIO_new_mem_buf(buf, (int)len)) == NULL ||
-	    (sk = sk_X509_new_null()) == NULL) {
-		lb_err_set(err, LB_EINTERNAL, "out of memory");
-		goto out;
-	}
-	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
-		if (sk_X509_push(sk, x) <= 0) {
-			X509_free(x);
-			lb_err_set(err, LB_EINTERNAL, "out of memory");
-			goto fail;
-		}
-	}
-	ERR_clear_error();
-	if (sk_X509_num(sk) == 0) {
-		lb_err_set(err, LB_EINVAL, "%s: no PEM certificate inside",
-		    path);
-		goto fail;
-	}
-	goto out;
-fail:
-	sk_X509_pop_free(sk, X509_free);
-	sk = NULL;
-out:
-	BIO_free(bio);
+	if (core_file_read(path, CHAIN_MAX_SIZE, &buf, &len, err) == 0)
+		sk = ca_pem_chain_parse(buf, len, path, err);
 	free(buf);
 	return sk;
 }

@@ -661,7 +661,6 @@ ca_install(const char *dir, const char *cert_file, lb_err *err)
 {
 	unsigned char *buf = NULL;
 	size_t len = 0;
-	BIO *bio = NULL;
 	STACK_OF(X509) *chain = NULL;
 	X509 *x;
 	EVP_PKEY *key = NULL;
@@ -679,23 +678,8 @@ ca_install(const char *dir, const char *cert_file, lb_err *err)
 	if (core_file_read(cert_file, (size_t)1024 * 1024, &buf, &len,
 	    err) == -1)
 		goto out;
-	if ((bio = BIO_new_mem_buf(buf, (int)len)) == NULL ||
-	    (chain = sk_X509_new_null()) == NULL) {
-		lb_err_set(err, LB_EINTERNAL, "out of memory");
+	if ((chain = ca_pem_chain_parse(buf, len, cert_file, err)) == NULL)
 		goto out;
-	}
-	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
-		if (sk_X509_push(chain, x) <= 0) {
-			X509_free(x);
-			lb_err_set(err, LB_EINTERNAL, "out of memory");
-			goto out;
-		}
-	ERR_clear_error();
-	if (sk_X509_num(chain) == 0) {
-		lb_err_set(err, LB_EINVAL, "%s: no PEM certificate inside",
-		    cert_file);
-		goto out;
-	}
 	x = sk_X509_value(chain, 0);
 	if ((path = core_path(dir, CA_KEY_PASS_FILE)) == NULL ||
 	    (pass = core_secret_read(path, err)) == NULL)
@@ -746,7 +730,6 @@ out:
 	core_secret_free(pass);
 	EVP_PKEY_free(key);
 	sk_X509_pop_free(chain, X509_free);
-	BIO_free(bio);
 	free(buf);
 	free(path);
 	return rc;

@@ -66,19 +66,125 @@ ca_json_b64(const unsigned char *buf, size_t len)
 	return j;
 }
 
-static json_t *
-der_pem(const unsigned char *der, size_t len)
+json_t *
+ca_json_pem(const unsigned char *der, size_t len)
 {
 	BIO *bio = BIO_new(BIO_s_mem());
 	json_t *j = NULL;
 	char *data;
 	long n;
 
-	if (bio != NULL && PEM_write_bio(bio, "CERTIFICATE", "", der,
-	    (long)len) > 0 && (n = BIO_get_mem_data(bio, &data)) > 0)
+	if (bio != NULL && der != NULL && PEM_write_bio(bio, "CERTIFICATE", "",
+	    der, (long)len) > 0 && (n = BIO_get_mem_data(bio, &data)) > 0)
 		j = json_stringn(data, (size_t)n);
 	BIO_free(bio);
 	return j;
+}
+
+json_t *
+ca_json_chain(STACK_OF(X509) *chain)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	json_t *j = NULL;
+	char *data;
+	long n;
+	int i;
+
+	if (bio == NULL)
+		return NULL;
+	for (i = 0; i < sk_X509_num(chain); i++)
+		if (PEM_write_bio_X509(bio, sk_X509_value(chain, i)) != 1)
+			goto out;
+	if ((n = BIO_get_mem_data(bio, &data)) > 0)
+		j = json_stringn(data, (size_t)n);
+out:
+	BIO_free(bio);
+	return j;
+}
+
+json_t *
+ca_json_load_object(const void *buf, size_t len, const char *const *known,
+    const char *example, lb_err *err)
+{
+	json_t *body, *v;
+	json_error_t jerr;
+	const char *key;
+	char names[128] = "";
+	size_t i;
+
+	if (len == 0) {
+		lb_err_set(err, LB_EINVAL, "a JSON body such as %s is needed",
+		    example);
+		return NULL;
+	}
+	if ((body = json_loadb((const char *)buf, len, JSON_REJECT_DUPLICATES,
+	    &jerr)) == NULL) {
+		lb_err_set(err, LB_EINVAL, "malformed JSON at line %d, column "
+		    "%d: %s", jerr.line, jerr.column, jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(body)) {
+		json_decref(body);
+		lb_err_set(err, LB_EINVAL, "the body must be a JSON object");
+		return NULL;
+	}
+	json_object_foreach(body, key, v) {
+		for (i = 0; known[i] != NULL; i++)
+			if (strcmp(key, known[i]) == 0)
+				break;
+		if (known[i] != NULL)
+			continue;
+		for (i = 0; known[i] != NULL; i++) {
+			if (i > 0)
+				strncat(names, ", ", sizeof(names) -
+				    strlen(names) - 1);
+			strncat(names, known[i], sizeof(names) - strlen(names) -
+			    1);
+		}
+		lb_err_set(err, LB_EINVAL, "unknown field '%s' (known: %s)",
+		    key, names);
+		json_decref(body);
+		return NULL;
+	}
+	return body;
+}
+
+char *
+ca_json_dup(const json_t *o, const char *key, size_t max, bool *oom)
+{
+	const json_t *v = json_object_get(o, key);
+	char *s;
+
+	if (!json_is_string(v) || json_string_length(v) > max ||
+	    strlen(json_string_value(v)) != json_string_length(v))
+		return NULL;
+	if ((s = strdup(json_string_value(v))) == NULL)
+		*oom = true;
+	return s;
+}
+
+int
+ca_json_get_string(const json_t *o, const char *name, bool optional,
+    size_t max, const char **out, lb_err *err)
+{
+	const json_t *v = json_object_get(o, name);
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v)) {
+		if (optional)
+			return 0;
+		return lb_err_set(err, LB_EINVAL, "field '%s' is required",
+		    name);
+	}
+	if (!json_is_string(v))
+		return lb_err_set(err, LB_EINVAL, "field '%s' must be a string",
+		    name);
+	if (json_string_length(v) > max ||
+	    strlen(json_string_value(v)) != json_string_length(v))
+		return lb_err_set(err, LB_EINVAL, "field '%s' is too long or "
+		    "holds a NUL byte", name);
+	*out = json_string_value(v);
+	return 0;
 }
 
 json_t *
@@ -103,7 +209,7 @@ ca_cert_info_json(const ca_cert_info *ci, bool with_pem)
 		    ci->reason)));
 	}
 	if (with_pem)
-		bad |= ca_json_put(j, "pem", der_pem(ci->der, ci->der_len));
+		bad |= ca_json_put(j, "pem", ca_json_pem(ci->der, ci->der_len));
 	if (bad) {
 		json_decref(j);
 		return NULL;

@@ -285,6 +285,41 @@ ca_cert_parse(const unsigned char *buf, size_t len, lb_err *err)
 	return x;
 }
 
+STACK_OF(X509) *
+ca_pem_chain_parse(const void *buf, size_t len, const char *what,
+    lb_err *err)
+{
+	STACK_OF(X509) *sk = NULL;
+	BIO *bio = NULL;
+	X509 *x;
+
+	if (len > (size_t)1024 * 1024) {
+		lb_err_set(err, LB_ETOOBIG, "%s: larger than 1 MiB", what);
+		return NULL;
+	}
+	if ((bio = BIO_new_mem_buf(buf, (int)len)) == NULL ||
+	    (sk = sk_X509_new_null()) == NULL) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+		goto out;
+	}
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
+		if (sk_X509_push(sk, x) <= 0) {
+			X509_free(x);
+			lb_err_set(err, LB_EINTERNAL, "out of memory");
+			goto fail;
+		}
+	ERR_clear_error();
+	if (sk_X509_num(sk) > 0)
+		goto out;
+	lb_err_set(err, LB_EINVAL, "%s: no PEM certificate inside", what);
+fail:
+	sk_X509_pop_free(sk, X509_free);
+	sk = NULL;
+out:
+	BIO_free(bio);
+	return sk;
+}
+
 const EVP_MD *
 ca_sig_md(const EVP_PKEY *key)
 {

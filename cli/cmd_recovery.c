@@ -25,8 +25,6 @@
 #include "cli/cli.h"
 #include "cli/http.h"
 
-#define ONETIME_DAYS 30
-#define ONETIME_CN   "lockbox recovery request"
 #define API          "/api/v1/recovery/requests"
 
 static const char recovery_help[] =
@@ -224,18 +222,11 @@ jstr(json_t *o, const char *key)
 	return s != NULL ? s : "";
 }
 
-/* A base64 string of a server answer (bounded by the answer's size). */
-static int
-b64_decode(const char *s, unsigned char **out, size_t *len)
+/* s, or "" for NULL (for printing). */
+static const char *
+str(const char *s)
 {
-	return core_b64_decode(s, s != NULL ? strlen(s) : 0,
-	    (size_t)64 * 1024 * 1024, 0, out, len);
-}
-
-static X509 *
-pem_cert(const char *pem, lb_err *err)
-{
-	return ca_cert_parse((const unsigned char *)pem, strlen(pem), err);
+	return s != NULL ? s : "";
 }
 
 /* The SHA-256 fingerprint of a certificate, "AB:CD:...". */
@@ -259,85 +250,6 @@ static char *
 key_dir(const char *opt, lb_err *err)
 {
 	return cli_user_dir(opt, ".lockbox/recovery", "one-time keys", err);
-}
-
-/* The one-time key's file names in dir. */
-static int
-onetime_paths(const char *dir, const char *id, char **key, char **cert)
-{
-	*key = *cert = NULL;
-	if (asprintf(key, "%s/%s.key", dir, id) == -1) {
-		*key = NULL;
-		return -1;
-	}
-	if (asprintf(cert, "%s/%s.pem", dir, id) == -1) {
-		*cert = NULL;
-		free(*key);
-		*key = NULL;
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * The one-time certificate: CN "lockbox recovery request", 30 days, key
- * encipherment, issued (signed) by the officer's credential so that agents
- * can tell it is the requester's and not one the server slipped in.
- */
-static X509 *
-onetime_cert(EVP_PKEY *key, EVP_PKEY *signer, X509 *signer_cert,
-    lb_err *err)
-{
-	X509 *x = X509_new();
-	X509_NAME *name = X509_NAME_new();
-	X509_EXTENSION *ext = NULL;
-	X509V3_CTX ctx;
-	unsigned char sn[16];
-	BIGNUM *bn = NULL;
-	bool ok = false;
-
-	sn[0] = 0;
-	if (x == NULL || name == NULL || RAND_bytes(sn, sizeof(sn)) != 1)
-		goto out;
-	sn[0] &= 0x7f;
-	sn[0] |= 0x40;
-	if (X509_set_version(x, X509_VERSION_3) != 1 ||
-	    (bn = BN_bin2bn(sn, sizeof(sn), NULL)) == NULL ||
-	    BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) == NULL ||
-	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-	    (const unsigned char *)ONETIME_CN, -1, -1, 0) != 1 ||
-	    X509_set_subject_name(x, name) != 1 ||
-	    X509_set_issuer_name(x, X509_get_subject_name(signer_cert)) != 1 ||
-	    X509_gmtime_adj(X509_getm_notBefore(x), -300) == NULL ||
-	    X509_gmtime_adj(X509_getm_notAfter(x),
-	    (long)ONETIME_DAYS * 86400) == NULL ||
-	    X509_set_pubkey(x, key) != 1)
-		goto out;
-	X509V3_set_ctx(&ctx, signer_cert, x, NULL, NULL, 0);
-	if ((ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_key_usage,
-	    "critical,keyEncipherment")) == NULL ||
-	    X509_add_ext(x, ext, -1) != 1)
-		goto out;
-	X509_EXTENSION_free(ext);
-	if ((ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_basic_constraints,
-	    "critical,CA:FALSE")) == NULL ||
-	    X509_add_ext(x, ext, -1) != 1)
-		goto out;
-	if (X509_sign(x, signer, EVP_sha256()) <= 0)
-		goto out;
-	ok = true;
-out:
-	if (!ok) {
-		log_openssl("one-time certificate");
-		lb_err_set(err, LB_EINTERNAL, "cannot make the request's "
-		    "one-time certificate");
-		X509_free(x);
-		x = NULL;
-	}
-	X509_EXTENSION_free(ext);
-	X509_NAME_free(name);
-	BN_free(bn);
-	return x;
 }
 
 /* One line per request, for `pending` and after `request`. */
@@ -368,11 +280,8 @@ rec_request(int argc, char **argv)
 	EVP_PKEY *key = NULL;
 	X509 *cert = NULL;
 	json_t *body = NULL, *resp = NULL, *recs;
-	char *dir = NULL, *kpath = NULL, *cpath = NULL, fp[100];
+	char *dir = NULL, *kpath = NULL, fp[100];
 	const char *id;
-	BIO *bio = NULL;
-	char *pem;
-	long n;
 	size_t i;
 	int rc;
 
@@ -394,19 +303,11 @@ rec_request(int argc, char **argv)
 	if ((h = cli_http_new(o.server, o.ca_cert, o.cred, o.cred_pass,
 	    &err)) == NULL ||
 	    (key = ca_keygen(CA_KEY_RSA3072, &err)) == NULL ||
-	    (cert = onetime_cert(key, cli_http_get0_key(h),
+	    (cert = archive_onetime_cert(key, cli_http_get0_key(h),
 	    cli_http_get0_cert(h), &err)) == NULL)
 		goto fail;
-	if ((bio = BIO_new(BIO_s_mem())) == NULL ||
-	    PEM_write_bio_X509(bio, cert) != 1 ||
-	    (n = BIO_get_mem_data(bio, &pem)) <= 0 ||
-	    (body = json_object()) == NULL ||
-	    json_object_set_new(body, "email", json_string(o.email)) == -1 ||
-	    json_object_set_new(body, "reason", json_string(o.reason)) == -1 ||
-	    json_object_set_new(body, "request_cert", json_stringn(pem,
-	    (size_t)n)) == -1 ||
-	    (o.serial != NULL && json_object_set_new(body, "serial",
-	    json_string(o.serial)) == -1)) {
+	if ((body = archive_opening_json(o.email, o.serial, o.reason,
+	    cert)) == NULL) {
 		lb_err_set(&err, LB_EINVAL, "cannot build the request (is the "
 		    "reason valid UTF-8?)");
 		goto fail;
@@ -419,12 +320,7 @@ rec_request(int argc, char **argv)
 		    "id");
 		goto fail;
 	}
-	if (onetime_paths(dir, id, &kpath, &cpath) == -1) {
-		lb_err_set(&err, LB_EINTERNAL, "out of memory");
-		goto fail;
-	}
-	if (ca_key_write(kpath, key, NULL, true, &err) == -1 ||
-	    core_file_write(cpath, pem, (size_t)n, 0600, false, &err) == -1) {
+	if (archive_onetime_save(dir, id, key, cert, &kpath, &err) == -1) {
 		fprintf(stderr, "lockbox: request %s is open, but its "
 		    "one-time key could not be kept: withdraw it with "
 		    "'lockbox recovery deny %s --reason ...'\n", id, id);
@@ -445,14 +341,12 @@ rec_request(int argc, char **argv)
 fail:
 	rc = cli_fail(&err);
 out:
-	BIO_free(bio);
 	json_decref(body);
 	json_decref(resp);
 	EVP_PKEY_free(key);
 	X509_free(cert);
 	cli_http_free(h);
 	free(kpath);
-	free(cpath);
 	free(dir);
 	return rc;
 }
@@ -575,94 +469,6 @@ out:
 /* ------------------------------------------------------------------ */
 /* approve                                                             */
 
-/* The first rfc822Name of a certificate's subjectAltName, or NULL. */
-static bool
-cert_has_email(X509 *x, const char *email)
-{
-	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL,
-	    NULL);
-	const GENERAL_NAME *g;
-	const char *s;
-	bool found = false;
-	int i;
-
-	for (i = 0; i < sk_GENERAL_NAME_num(gens) && !found; i++) {
-		g = sk_GENERAL_NAME_value(gens, i);
-		if (g->type != GEN_EMAIL)
-			continue;
-		s = (const char *)ASN1_STRING_get0_data(g->d.rfc822Name);
-		found = (size_t)ASN1_STRING_length(g->d.rfc822Name) ==
-		    strlen(email) && strcasecmp(s, email) == 0;
-	}
-	GENERAL_NAMES_free(gens);
-	return found;
-}
-
-/*
- * The checks an agent's client makes before releasing anything: the
- * requester's credential chains to --ca-cert and names the requester's
- * e-mail, and it signed the one-time certificate, an RSA key of at least
- * 3072 bits.  A server that swapped in a key of its own fails here.
- */
-static int
-check_request(json_t *rq, const char *ca_file, X509 **req_cert, lb_err *err)
-{
-	X509_STORE *store = NULL;
-	X509_STORE_CTX *ctx = NULL;
-	X509 *officer = NULL, *onetime = NULL;
-	EVP_PKEY *pub;
-	int rc = -1;
-
-	*req_cert = NULL;
-	if ((officer = pem_cert(jstr(rq, "requester_cert"), err)) == NULL ||
-	    (onetime = pem_cert(jstr(rq, "request_cert"), err)) == NULL)
-		goto out;
-	if ((store = X509_STORE_new()) == NULL ||
-	    X509_STORE_load_file(store, ca_file) != 1 ||
-	    (ctx = X509_STORE_CTX_new()) == NULL ||
-	    X509_STORE_CTX_init(ctx, store, officer, NULL) != 1 ||
-	    X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) != 1) {
-		log_openssl("X509_STORE_load_file");
-		lb_err_set(err, LB_EINVAL, "%s: cannot load the CA "
-		    "certificates", ca_file);
-		goto out;
-	}
-	X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(ctx),
-	    X509_V_FLAG_PARTIAL_CHAIN);
-	if (X509_verify_cert(ctx) != 1) {
-		lb_err_set(err, LB_EINVAL, "the requester's credential does "
-		    "not verify against %s (%s): refusing to release a share",
-		    ca_file, X509_verify_cert_error_string(
-		    X509_STORE_CTX_get_error(ctx)));
-		goto out;
-	}
-	if (!cert_has_email(officer, jstr(rq, "requester_email"))) {
-		lb_err_set(err, LB_EINVAL, "the requester's credential is not "
-		    "%s's: refusing to release a share",
-		    jstr(rq, "requester_email"));
-		goto out;
-	}
-	pub = X509_get0_pubkey(onetime);
-	if (X509_verify(onetime, X509_get0_pubkey(officer)) != 1 ||
-	    pub == NULL || !EVP_PKEY_is_a(pub, "RSA") ||
-	    EVP_PKEY_get_bits(pub) < 3072) {
-		lb_err_set(err, LB_EINVAL, "the request's one-time key is not "
-		    "an RSA-3072 key signed by %s's credential: refusing to "
-		    "release a share", jstr(rq, "requester_email"));
-		goto out;
-	}
-	*req_cert = onetime;
-	onetime = NULL;
-	rc = 0;
-out:
-	ERR_clear_error();
-	X509_STORE_CTX_free(ctx);
-	X509_STORE_free(store);
-	X509_free(officer);
-	X509_free(onetime);
-	return rc;
-}
-
 static bool
 confirm(void)
 {
@@ -679,86 +485,60 @@ static int
 rec_approve(int argc, char **argv)
 {
 	struct ropts o;
-	lb_err err = { 0 }, sub;
+	lb_err err = { 0 };
 	cli_http *h = NULL;
-	json_t *rq = NULL, *resp = NULL, *body = NULL, *arr, *sh = NULL, *recs,
-	    *e;
-	X509 *req_cert = NULL;
-	unsigned char *cms = NULL, *wrapped = NULL;
-	size_t cms_len = 0, wlen = 0, i;
+	core_http_reply r;
+	archive_view v;
+	archive_approval ap;
+	json_t *resp = NULL, *body = NULL;
 	char path[128], fp[100];
 	int rc;
 
+	memset(&r, 0, sizeof(r));
+	memset(&v, 0, sizeof(v));
+	memset(&ap, 0, sizeof(ap));
 	if ((rc = parse(argc, argv, S_APPROVE, &o)) != -1)
 		return rc;
 	snprintf(path, sizeof(path), API "/%s", o.req);
 	if ((h = cli_http_new(o.server, o.ca_cert, o.cred, o.cred_pass,
 	    &err)) == NULL ||
-	    cli_http_json(h, "GET", path, NULL, &rq, NULL, &err) == -1)
+	    cli_http_api(h, "GET", path, NULL, &r, &err) == -1 ||
+	    archive_view_parse(r.body, r.len, &v, &err) == -1)
 		goto fail;
-	recs = json_object_get(rq, "records");
-	arr = json_object_get(rq, "shares");
 	printf("Recovery request %s (%s)\n  who asks:  %s\n  for whom:  %s "
 	    "(%zu escrowed key(s))\n  why:       %s\n  created %s, expires "
-	    "%s; %lld of %lld approvals so far\n", o.req, jstr(rq, "status"),
-	    jstr(rq, "requester_email"), jstr(rq, "email"),
-	    json_array_size(recs), jstr(rq, "reason"), jstr(rq, "created"),
-	    jstr(rq, "expires"),
-	    (long long)json_integer_value(json_object_get(rq, "approvals")),
-	    (long long)json_integer_value(json_object_get(rq, "threshold")));
+	    "%s; %lld of %lld approvals so far\n", v.id, v.status,
+	    str(v.requester_email), str(v.email), v.nrecords, str(v.reason),
+	    str(v.created), str(v.expires), v.approvals, v.threshold);
 	fflush(stdout);
-	if ((body = json_object()) == NULL || (sh = json_array()) == NULL ||
-	    json_object_set_new(body, "shares", sh) == -1) {
-		lb_err_set(&err, LB_EINTERNAL, "out of memory");
-		goto fail;
-	}
 	/*
 	 * Nothing to hand in (not pending, or no share of ours): the server
 	 * decides, says why and audits the attempt.
 	 */
-	if (strcmp(jstr(rq, "status"), "pending") != 0 ||
-	    json_array_size(arr) == 0)
-		goto post;
-	if (check_request(rq, o.ca_cert, &req_cert, &err) == -1)
-		goto fail;
-	fingerprint(req_cert, fp, sizeof(fp));
-	printf("  one-time certificate SHA-256: %s (signed by %s's "
-	    "credential)\n", fp, jstr(rq, "requester_email"));
-	fflush(stdout);
-	if (!o.yes && isatty(STDIN_FILENO) && !confirm()) {
-		lb_err_set(&err, LB_EINVAL, "not approved");
+	if (strcmp(v.status, "pending") == 0 && v.nshares > 0) {
+		if (archive_view_check(&v, o.ca_cert, &err) == -1)
+			goto fail;
+		fingerprint(v.request_cert, fp, sizeof(fp));
+		printf("  one-time certificate SHA-256: %s (signed by %s's "
+		    "credential)\n", fp, str(v.requester_email));
+		fflush(stdout);
+		if (!o.yes && isatty(STDIN_FILENO) && !confirm()) {
+			lb_err_set(&err, LB_EINVAL, "not approved");
+			goto fail;
+		}
+		if (archive_view_rewrap(&v, cli_http_get0_key(h),
+		    cli_http_get0_cert(h), &ap, &err) == -1)
+			goto fail;
+	}
+	if ((body = archive_approval_json(&ap)) == NULL) {
+		lb_err_set(&err, LB_EINTERNAL, "out of memory");
 		goto fail;
 	}
-	json_array_foreach(arr, i, e) {
-		if (b64_decode(jstr(e, "cms"), &cms, &cms_len) == -1) {
-			lb_err_set(&err, LB_EINVAL, "the server sent a share "
-			    "that is not base64");
-			goto fail;
-		}
-		lb_err_clear(&sub);
-		if (archive_share_rewrap(cli_http_get0_key(h),
-		    cli_http_get0_cert(h), cms, cms_len, req_cert, &wrapped,
-		    &wlen, &sub) == -1) {
-			lb_err_set(&err, sub.code, "your share of serial %s: "
-			    "%s", jstr(e, "serial"), sub.msg);
-			goto fail;
-		}
-		if (json_array_append_new(sh, json_pack("{s:O, s:o}",
-		    "record_id", json_object_get(e, "record_id"), "cms",
-		    ca_json_b64(wrapped, wlen))) == -1) {
-			lb_err_set(&err, LB_EINTERNAL, "out of memory");
-			goto fail;
-		}
-		free(cms);
-		OPENSSL_free(wrapped);
-		cms = wrapped = NULL;
-	}
-post:
 	snprintf(path, sizeof(path), API "/%s/approve", o.req);
 	if (cli_http_json(h, "POST", path, body, &resp, NULL, &err) == -1)
 		goto fail;
 	printf("approved recovery request %s with %zu share(s): %lld of "
-	    "%lld approvals, request %s\n", o.req, json_array_size(sh),
+	    "%lld approvals, request %s\n", o.req, ap.nshares,
 	    (long long)json_integer_value(json_object_get(resp, "approvals")),
 	    (long long)json_integer_value(json_object_get(resp, "threshold")),
 	    jstr(resp, "status"));
@@ -767,10 +547,9 @@ post:
 fail:
 	rc = cli_fail(&err);
 out:
-	free(cms);
-	OPENSSL_free(wrapped);
-	X509_free(req_cert);
-	json_decref(rq);
+	archive_approval_clear(&ap);
+	archive_view_clear(&v);
+	core_http_reply_clear(&r);
 	json_decref(resp);
 	json_decref(body);
 	cli_http_free(h);
@@ -780,217 +559,54 @@ out:
 /* ------------------------------------------------------------------ */
 /* fetch                                                               */
 
-static STACK_OF(X509) *
-pem_chain(const char *pem, lb_err *err)
-{
-	STACK_OF(X509) *chain = sk_X509_new_null();
-	BIO *bio = BIO_new_mem_buf(pem, -1);
-	X509 *x;
-
-	while (chain != NULL && bio != NULL &&
-	    (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
-		if (sk_X509_push(chain, x) <= 0) {
-			X509_free(x);
-			break;
-		}
-	ERR_clear_error();
-	BIO_free(bio);
-	if (chain == NULL || sk_X509_num(chain) == 0) {
-		sk_X509_pop_free(chain, X509_free);
-		lb_err_set(err, LB_EINVAL, "the package holds no CA chain");
-		return NULL;
-	}
-	return chain;
-}
-
-/* Opens one record of the package with the one-time key. */
-static EVP_PKEY *
-open_record(json_t *r, EVP_PKEY *otkey, X509 *otcert, X509 **cert,
-    lb_err *err)
-{
-	unsigned char *iv = NULL, *tag = NULL, *ct = NULL;
-	unsigned char **cms = NULL;
-	size_t ivl = 0, tagl = 0, ctl = 0, *lens = NULL, n = 0, i;
-	json_t *shares = json_object_get(r, "shares");
-	const char *serial = jstr(r, "serial");
-	EVP_PKEY *key = NULL;
-	json_int_t threshold;
-
-	*cert = NULL;
-	if (strcmp(jstr(r, "key_alg"), "aes-256-gcm") != 0 ||
-	    strcmp(jstr(r, "share_alg"), "shamir-gf256") != 0 ||
-	    strcmp(jstr(r, "share_wrap"), "cms-rsaes-oaep-sha256-aes256") !=
-	    0) {
-		lb_err_set(err, LB_EINVAL, "escrow record for serial %s uses "
-		    "algorithms this lockbox does not know (%s, %s, %s)",
-		    serial, jstr(r, "key_alg"), jstr(r, "share_alg"),
-		    jstr(r, "share_wrap"));
-		goto out;
-	}
-	n = json_array_size(shares);
-	threshold = json_integer_value(json_object_get(r, "threshold"));
-	if (threshold < 1 || threshold > 255) {
-		lb_err_set(err, LB_EINVAL, "escrow record for serial %s has a "
-		    "threshold of %lld: not 1 to 255", serial,
-		    (long long)threshold);
-		goto out;
-	}
-	if ((*cert = pem_cert(jstr(r, "cert"), err)) == NULL)
-		goto out;
-	if (b64_decode(jstr(r, "iv"), &iv, &ivl) == -1 ||
-	    ivl != ARCHIVE_IV_LEN ||
-	    b64_decode(jstr(r, "tag"), &tag, &tagl) == -1 ||
-	    tagl != ARCHIVE_TAG_LEN ||
-	    b64_decode(jstr(r, "ciphertext"), &ct, &ctl) == -1 ||
-	    (cms = calloc(n + 1, sizeof(*cms))) == NULL ||
-	    (lens = calloc(n + 1, sizeof(*lens))) == NULL) {
-		lb_err_set(err, LB_EINVAL, "escrow record for serial %s is "
-		    "malformed in the package", serial);
-		goto out;
-	}
-	for (i = 0; i < n; i++)
-		if (b64_decode(json_string_value(json_array_get(shares, i)),
-		    &cms[i], &lens[i]) == -1) {
-			lb_err_set(err, LB_EINVAL, "a share of serial %s is "
-			    "not base64", serial);
-			goto out;
-		}
-	key = archive_record_open(*cert, jstr(r, "email"), iv, tag, ct, ctl,
-	    (int)threshold, otkey, otcert, (const unsigned char *const *)cms, lens, n, err);
-out:
-	for (i = 0; cms != NULL && i < n; i++)
-		free(cms[i]);
-	free(cms);
-	free(lens);
-	free(iv);
-	free(tag);
-	free(ct);
-	if (key == NULL) {
-		X509_free(*cert);
-		*cert = NULL;
-	}
-	return key;
-}
-
-/* A new array of the package's records whose serial is serial, or NULL
- * with err. */
-static json_t *
-pick_serial(json_t *recs, const char *serial, const char *req, lb_err *err)
-{
-	char want[130], have[130];
-	json_t *r, *out = json_array();
-	size_t i;
-
-	if (out == NULL || ca_serial_normalise(serial, want,
-	    sizeof(want)) == -1) {
-		json_decref(out);
-		lb_err_set(err, LB_EINVAL, "'%s' is not a serial number",
-		    serial);
-		return NULL;
-	}
-	json_array_foreach(recs, i, r)
-		if (ca_serial_normalise(jstr(r, "serial"), have,
-		    sizeof(have)) == 0 && strcmp(have, want) == 0)
-			json_array_append(out, r);
-	if (json_array_size(out) == 0) {
-		json_decref(out);
-		lb_err_set(err, LB_EINVAL, "recovery request %s covers no key "
-		    "with serial %s", req, want);
-		return NULL;
-	}
-	return out;
-}
-
 static int
 rec_fetch(int argc, char **argv)
 {
 	struct ropts o;
 	lb_err err = { 0 };
 	cli_http *h = NULL;
-	json_t *pkg = NULL, *recs, *picked = NULL;
-	EVP_PKEY *otkey = NULL, **keys = NULL;
-	X509 *otcert = NULL, **certs = NULL;
-	STACK_OF(X509) *chain = NULL;
-	char *dir = NULL, *kpath = NULL, *cpath = NULL, **names = NULL;
-	unsigned char *buf = NULL;
-	size_t len = 0, n = 0, i;
+	core_http_reply r;
+	archive_package pkg;
+	archive_opened keys;
+	EVP_PKEY *otkey = NULL;
+	X509 *otcert = NULL;
+	char *dir = NULL;
+	size_t i;
 	char path[128];
 	int rc;
 
+	memset(&r, 0, sizeof(r));
+	memset(&pkg, 0, sizeof(pkg));
+	memset(&keys, 0, sizeof(keys));
 	if ((rc = parse(argc, argv, S_FETCH, &o)) != -1)
 		return rc;
 	if (o.out_p12 == NULL)
 		return cli_usage("recovery", "fetch needs --out-p12 FILE");
 	if ((dir = key_dir(o.dir, &err)) == NULL)
 		goto fail;
-	if (onetime_paths(dir, o.req, &kpath, &cpath) == -1) {
-		lb_err_set(&err, LB_EINTERNAL, "out of memory");
+	if (archive_onetime_load(dir, o.req, &otkey, &otcert, &err) == -1)
 		goto fail;
-	}
-	if (access(kpath, R_OK) == -1) {
-		lb_err_set(&err, LB_EINVAL, "no one-time key for request %s "
-		    "(%s): fetch where the request was made, with its --dir",
-		    o.req, kpath);
-		goto fail;
-	}
-	if ((otkey = ca_key_read(kpath, NULL, &err)) == NULL ||
-	    core_file_read(cpath, (size_t)64 * 1024, &buf, &len, &err) == -1 ||
-	    (otcert = ca_cert_parse(buf, len, &err)) == NULL)
-		goto fail;
-	if (X509_check_private_key(otcert, otkey) != 1) {
-		ERR_clear_error();
-		lb_err_set(&err, LB_EINVAL, "%s and %s do not belong together",
-		    kpath, cpath);
-		goto fail;
-	}
 	snprintf(path, sizeof(path), API "/%s/package", o.req);
+	/* every key must open before anything is written */
 	if ((h = cli_http_new(o.server, o.ca_cert, o.cred, o.cred_pass,
 	    &err)) == NULL ||
-	    cli_http_json(h, "GET", path, NULL, &pkg, NULL, &err) == -1)
+	    cli_http_api(h, "GET", path, NULL, &r, &err) == -1 ||
+	    archive_package_parse(r.body, r.len, &pkg, &err) == -1 ||
+	    archive_package_open(&pkg, o.serial, otkey, otcert, &keys,
+	    &err) == -1 ||
+	    ca_p12_write_multi(o.out_p12, o.p12_pass, keys.keys, keys.certs,
+	    (const char *const *)keys.names, keys.n, pkg.chain, o.format,
+	    &err) == -1)
 		goto fail;
-	recs = json_object_get(pkg, "records");
-	if (o.serial != NULL) {
-		if ((picked = pick_serial(recs, o.serial, o.req, &err)) == NULL)
-			goto fail;
-		recs = picked;
-	}
-	if ((n = json_array_size(recs)) == 0) {
-		lb_err_set(&err, LB_EINVAL, "the package holds no key");
-		goto fail;
-	}
-	if ((keys = calloc(n, sizeof(EVP_PKEY *))) == NULL ||
-	    (certs = calloc(n, sizeof(X509 *))) == NULL ||
-	    (names = calloc(n, sizeof(*names))) == NULL) {
-		lb_err_set(&err, LB_EINTERNAL, "out of memory");
-		goto fail;
-	}
-	/* every key must open before anything is written */
-	for (i = 0; i < n; i++) {
-		json_t *r = json_array_get(recs, i);
-
-		if ((keys[i] = open_record(r, otkey, otcert, &certs[i],
-		    &err)) == NULL)
-			goto fail;
-		if (asprintf(&names[i], "%s (%s)", jstr(r, "email"),
-		    jstr(r, "serial")) == -1) {
-			names[i] = NULL;
-			lb_err_set(&err, LB_EINTERNAL, "out of memory");
-			goto fail;
-		}
-	}
-	if ((chain = pem_chain(jstr(pkg, "chain"), &err)) == NULL ||
-	    ca_p12_write_multi(o.out_p12, o.p12_pass, keys, certs,
-	    (const char *const *)names, n, chain, o.format, &err) == -1)
-		goto fail;
-	printf("recovered %zu key(s) of %s:", n, jstr(pkg, "email"));
-	for (i = 0; i < n; i++)
-		printf(" %s", jstr(json_array_get(recs, i), "serial"));
+	printf("recovered %zu key(s) of %s:", keys.n, str(pkg.email));
+	for (i = 0; i < keys.n; i++)
+		printf(" %s", keys.serials[i]);
 	printf("\nwritten to %s (%s PKCS#12)", o.out_p12,
 	    o.format == CA_P12_LEGACY ? "legacy" : "modern");
 	if (o.p12_pass == NULL)
 		printf(", its password in %s.pass", o.out_p12);
 	putchar('\n');
-	if (o.format == CA_P12_LEGACY && n > 1)
+	if (o.format == CA_P12_LEGACY && keys.n > 1)
 		printf("note: gpgsm 2.2 imports only the first key of a "
 		    "PKCS#12 file; write one file per key with --serial\n");
 	rc = 0;
@@ -998,26 +614,12 @@ rec_fetch(int argc, char **argv)
 fail:
 	rc = cli_fail(&err);
 out:
-	for (i = 0; i < n; i++) {
-		if (keys != NULL)
-			EVP_PKEY_free(keys[i]);
-		if (certs != NULL)
-			X509_free(certs[i]);
-		if (names != NULL)
-			free(names[i]);
-	}
-	free(keys);
-	free(certs);
-	free(names);
-	sk_X509_pop_free(chain, X509_free);
+	archive_opened_clear(&keys);
+	archive_package_clear(&pkg);
+	core_http_reply_clear(&r);
 	EVP_PKEY_free(otkey);
 	X509_free(otcert);
-	free(buf);
-	json_decref(picked);
-	json_decref(pkg);
 	cli_http_free(h);
-	free(kpath);
-	free(cpath);
 	free(dir);
 	return rc;
 }

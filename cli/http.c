@@ -459,8 +459,8 @@ status_code(long status)
 }
 
 int
-cli_http_json(cli_http *h, const char *method, const char *path,
-    json_t *body, json_t **resp, long *status, lb_err *err)
+cli_http_api(cli_http *h, const char *method, const char *path,
+    json_t *body, core_http_reply *r, lb_err *err)
 {
 	static const char *const accept[] = {
 		"Accept: application/json", NULL,
@@ -469,39 +469,58 @@ cli_http_json(cli_http *h, const char *method, const char *path,
 		"Accept: application/json", "Content-Type: application/json",
 		NULL,
 	};
-	core_http_reply r;
 	json_t *j = NULL, *detail;
 	json_error_t jerr;
 	char *text = NULL;
 	int rc = -1;
 
-	memset(&r, 0, sizeof(r));
-	if (resp != NULL)
-		*resp = NULL;
+	memset(r, 0, sizeof(*r));
 	if (body != NULL && (text = json_dumps(body, JSON_COMPACT)) == NULL) {
 		lb_err_set(err, LB_EINTERNAL, "out of memory");
 		goto out;
 	}
 	if (cli_http_request(h, method, path, text != NULL ? post : accept,
-	    text, text != NULL ? strlen(text) : 0, RESP_MAX, &r, err) == -1)
+	    text, text != NULL ? strlen(text) : 0, RESP_MAX, r, err) == -1)
 		goto out;
-	if (status != NULL)
-		*status = r.status;
-	if (r.body != NULL)
-		j = json_loadb(r.body, r.len, 0, &jerr);
-	if (r.status < 200 || r.status > 299) {
+	if (r->status < 200 || r->status > 299) {
+		if (r->body != NULL)
+			j = json_loadb(r->body, r->len, 0, &jerr);
 		detail = json_is_object(j) ? json_object_get(j, "detail") :
 		    NULL;
 		if (json_is_string(detail))
-			lb_err_set(err, status_code(r.status), "%s",
+			lb_err_set(err, status_code(r->status), "%s",
 			    json_string_value(detail));
 		else
-			lb_err_set(err, status_code(r.status), "%s answered "
-			    "HTTP %ld to %s %s", h->base, r.status, method,
+			lb_err_set(err, status_code(r->status), "%s answered "
+			    "HTTP %ld to %s %s", h->base, r->status, method,
 			    path);
+		core_http_reply_clear(r);
 		goto out;
 	}
-	if (j == NULL) {
+	rc = 0;
+out:
+	json_decref(j);
+	free(text);
+	return rc;
+}
+
+int
+cli_http_json(cli_http *h, const char *method, const char *path,
+    json_t *body, json_t **resp, long *status, lb_err *err)
+{
+	core_http_reply r;
+	json_t *j = NULL;
+	json_error_t jerr;
+	int rc = -1;
+
+	if (resp != NULL)
+		*resp = NULL;
+	if (cli_http_api(h, method, path, body, &r, err) == -1)
+		return -1;
+	if (status != NULL)
+		*status = r.status;
+	if (r.body == NULL || (j = json_loadb(r.body, r.len, 0, &jerr)) ==
+	    NULL) {
 		lb_err_set(err, LB_EINTERNAL, "%s answered %s %s with no JSON",
 		    h->base, method, path);
 		goto out;
@@ -514,6 +533,5 @@ cli_http_json(cli_http *h, const char *method, const char *path,
 out:
 	json_decref(j);
 	core_http_reply_clear(&r);
-	free(text);
 	return rc;
 }

@@ -80,5 +80,12 @@ int cli_http_request(cli_http *h, const char *method, const char *path,
  */
 int cli_http_json(cli_http *h, const char *method, const char *path,
     json_t *body, json_t **resp, long *status, lb_err *err);
+/*
+ * As cli_http_json, but a 2xx answer is left in *r as it came (for the
+ * typed readers of archive/ and enroll/; release it with
+ * core_http_reply_clear); any other is -1 with err as above.
+ */
+int cli_http_api(cli_http *h, const char *method, const char *path,
+    json_t *body, core_http_reply *r, lb_err *err);
 
 #endif

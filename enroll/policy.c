@@ -205,22 +205,6 @@ enroll_policy_json(const enroll_policy_doc *p)
 /* ------------------------------------------------------------------ */
 /* Reading (the enrollment client)                                     */
 
-/* A copy of the string member key of o; NULL when absent or no string,
- * and *oom set when the copy failed. */
-static char *
-member_dup(const json_t *o, const char *key, size_t max, bool *oom)
-{
-	const json_t *v = json_object_get(o, key);
-	char *s;
-
-	if (!json_is_string(v) || json_string_length(v) > max ||
-	    strlen(json_string_value(v)) != json_string_length(v))
-		return NULL;
-	if ((s = strdup(json_string_value(v))) == NULL)
-		*oom = true;
-	return s;
-}
-
 /* An integer member in [lo, hi], def when absent; -1 when out of range
  * or not an integer. */
 static int
@@ -271,8 +255,8 @@ parse_certs(const json_t *arr, enroll_policy_profile *p, bool *oom)
 		if (!json_is_object(jc))
 			return -1;
 		p->ncerts++;
-		c->serial = member_dup(jc, "serial", 128, oom);
-		c->status = member_dup(jc, "status", 32, oom);
+		c->serial = ca_json_dup(jc, "serial", 128, oom);
+		c->status = ca_json_dup(jc, "status", 32, oom);
 		/* a date that does not parse stays 0: the client refuses to
 		 * decide on it when it is the certificate it holds */
 		if (core_time_parse(json_string_value(json_object_get(jc,
@@ -295,7 +279,7 @@ parse_profile(const json_t *jp, enroll_policy_profile *p, bool *oom)
 	const json_t *kt, *est, *v, *certs;
 	size_t i;
 
-	p->name = member_dup(jp, "name", ENROLL_PROFILE_NAME_MAX, oom);
+	p->name = ca_json_dup(jp, "name", ENROLL_PROFILE_NAME_MAX, oom);
 	if (!json_is_object(jp) || !enroll_policy_name_ok(p->name)) {
 		lb_err_set(&p->problem, LB_EINVAL, "the server's policy names "
 		    "a profile badly");
@@ -329,7 +313,7 @@ parse_profile(const json_t *jp, enroll_policy_profile *p, bool *oom)
 		    "bad renewal window for %s", p->name);
 	est = json_object_get(jp, "est");
 	for (i = 0; i < ENROLL_EST_NOPS; i++)
-		p->est[i] = member_dup(est, est_ops[i], ENROLL_URL_MAX, oom);
+		p->est[i] = ca_json_dup(est, est_ops[i], ENROLL_URL_MAX, oom);
 	certs = json_object_get(jp, "certificates");
 	if (certs != NULL && (!json_is_array(certs) ||
 	    parse_certs(certs, p, oom) == -1))
@@ -366,10 +350,10 @@ enroll_policy_parse(const char *buf, size_t len, enroll_policy_doc *out,
 		goto out;
 	}
 	user = json_object_get(doc, "user");
-	out->email = member_dup(user, "email", 254, &oom);
-	out->given_name = member_dup(user, "given_name", 256, &oom);
-	out->surname = member_dup(user, "surname", 256, &oom);
-	out->dn = member_dup(user, "dn", 1024, &oom);
+	out->email = ca_json_dup(user, "email", 254, &oom);
+	out->given_name = ca_json_dup(user, "given_name", 256, &oom);
+	out->surname = ca_json_dup(user, "surname", 256, &oom);
+	out->dn = ca_json_dup(user, "dn", 1024, &oom);
 	if (n > 0 && (out->profiles = calloc(n, sizeof(*out->profiles))) ==
 	    NULL)
 		oom = true;

@@ -172,8 +172,6 @@ enum MHD_Result web_send(struct web_req *r, int status, const char *ctype,
  */
 enum MHD_Result web_queue(struct web_req *r, int status,
     struct MHD_Response *resp, const char *ctype, const char *cache);
-/* A JSON string of s; bytes that are not UTF-8 become '?'. */
-json_t *ca_json_str(const char *s);
 /* Queues j (consumed) as compact JSON. */
 enum MHD_Result web_send_json(struct web_req *r, int status, json_t *j);
 /* Queues {"error": short name of status, "detail": detail}. */
@@ -352,21 +350,6 @@ enum MHD_Result web_api_recovery_deny(struct web_req *r);
  * the CA chain, for the requester of an approved request. */
 enum MHD_Result web_api_recovery_package(struct web_req *r);
 
-/* A parsed approval body; bufs[i] owns shares[i].cms. */
-struct web_approval {
-	archive_share_in *shares;
-	unsigned char **bufs;
-	size_t nshares;
-};
-
-/*
- * Parses an approval body, {"shares": [{"record_id": N, "cms": BASE64}]}
- * and nothing else: at most 1000 shares (none is well-formed; the rules
- * refuse it), positive record ids, base64 of at most 24 KiB each.  -1 with err (LB_EINVAL) and out emptied otherwise.
- */
-int web_recovery_approve_parse(const unsigned char *buf, size_t len,
-    struct web_approval *out, lb_err *err);
-void web_approval_free(struct web_approval *a);
 
 /*
  * ---- est_http.c: EST (RFC 7030) and the autoenrollment policy -------

@@ -1,27 +1,27 @@
 /*
  * fuzz_escrow_record.c - libFuzzer harness for what a recovering officer's
- * client decodes from the server: the JSON of GET
- * /api/v1/recovery/requests/{id}/package.  Each record's certificate
- * (ca_cert_parse), base64 fields (core_b64_decode) and shares go, as
- * 'lockbox recovery fetch' passes them, to archive_record_open with the
- * one-time key; here that is the fixed throwaway key of testkey.h, so that
- * the seeds (lb-*.json, packages made with lockbox's own archive
- * functions for shares encrypted to that key) open and the fuzzer
- * reaches the Shamir combination, AES-GCM and key checks.  lb-package-*
- * are whole packages (some with a bad tag, e-mail, share or key); the
- * other seeds are hand edits of lb-package-ec.json, one field each.
+ * client decodes from the server: the package of GET
+ * /api/v1/recovery/requests/{id}/package, read by archive_package_parse
+ * and opened by archive_package_open with the one-time key, as 'lockbox
+ * recovery fetch' does; here that is the fixed throwaway key of
+ * testkey.h, so that the seeds (lb-*.json, packages made with lockbox's
+ * own archive functions for shares encrypted to that key) open and the
+ * fuzzer reaches the Shamir combination, AES-GCM and key checks.
+ * lb-package-* are whole packages (some with a bad tag, e-mail, share or
+ * key); the other seeds are hand edits of lb-package-ec.json, one field
+ * each.
  *
- * Contract: archive_record_open yields a key only when it belongs to the
- * record's certificate, with no error set; otherwise NULL and LB_EINVAL
- * with a message naming the certificate's serial.  The decoders it is fed
- * by give output exactly on success.
+ * Contract: the reader's output is all or nothing; the opener yields keys
+ * only when every record opened to a key of its own certificate, with no
+ * error set; otherwise none and LB_EINVAL with a message naming the
+ * failing record's serial (or the package's lack of keys).
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
 #include <openssl/err.h>
 
 #include "archive/archive.h"
@@ -30,11 +30,8 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* Bounds that keep one input's work small (each share costs an RSA
- * decryption); archive_record_open itself refuses more than 255 shares. */
-#define MAX_RECORDS 4
-#define MAX_SHARES  (ARCHIVE_MAX_AGENTS + 2)
-#define B64_MAX     ((size_t)1024 * 1024)
+/* One input's work stays small: each share costs an RSA decryption. */
+#define MAX_SHARES_TOTAL (2 * ARCHIVE_MAX_AGENTS)
 
 static EVP_PKEY *otkey;
 static X509 *otcert;
@@ -50,97 +47,69 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* core_b64_decode of a JSON string (NULL: not a string) with its
- * contract: output exactly on success, and non-empty. */
-static int
-b64(json_t *j, unsigned char **out, size_t *len)
+/* Whether msg names the serial of one of p's certificates (or says the
+ * package holds no key). */
+static bool
+names_a_record(const archive_package *p, const char *msg)
 {
-	const char *s = json_string_value(j);
-	int rc;
+	bool named = strstr(msg, "holds no key") != NULL;
+	char *serial;
+	size_t i;
 
-	*out = NULL;
-	*len = 0;
-	if (s == NULL)
-		return -1;
-	rc = core_b64_decode(s, json_string_length(j), B64_MAX, 0, out, len);
-	if (rc == 0 ? *out == NULL || *len == 0 || *len > B64_MAX :
-	    rc != -1 || *out != NULL)
-		__builtin_trap();
-	return rc;
-}
-
-static void
-one_record(json_t *r)
-{
-	unsigned char *iv = NULL, *tag = NULL, *ct = NULL;
-	unsigned char *cms[MAX_SHARES] = { NULL };
-	size_t ivl = 0, tagl = 0, ctl = 0, lens[MAX_SHARES] = { 0 }, n = 0, i;
-	json_t *shares = json_object_get(r, "shares"), *j;
-	const char *email = json_string_value(json_object_get(r, "email"));
-	X509 *cert = NULL;
-	EVP_PKEY *key = NULL;
-	char *serial = NULL;
-	lb_err err = { 0 };
-
-	j = json_object_get(r, "cert");
-	if (!json_is_string(j))
-		return;
-	cert = ca_cert_parse((const unsigned char *)json_string_value(j),
-	    json_string_length(j), &err);
-	if (cert == NULL) {
-		if (err.code != LB_EINVAL)
+	for (i = 0; !named && i < p->nrecords; i++) {
+		if ((serial = ca_cert_serial(p->records[i].cert)) == NULL)
 			__builtin_trap();
-		return;
+		named = strstr(msg, serial) != NULL;
+		free(serial);
 	}
-	if (email == NULL || !json_is_array(shares) ||
-	    b64(json_object_get(r, "iv"), &iv, &ivl) == -1 ||
-	    ivl != ARCHIVE_IV_LEN ||
-	    b64(json_object_get(r, "tag"), &tag, &tagl) == -1 ||
-	    tagl != ARCHIVE_TAG_LEN ||
-	    b64(json_object_get(r, "ciphertext"), &ct, &ctl) == -1)
-		goto out;
-	for (n = 0; n < json_array_size(shares) && n < MAX_SHARES; n++)
-		if (b64(json_array_get(shares, n), &cms[n], &lens[n]) == -1)
-			goto out;
-	if ((serial = ca_cert_serial(cert)) == NULL)
-		__builtin_trap();
-	key = archive_record_open(cert, email, iv, tag, ct, ctl,
-	    (int)json_integer_value(json_object_get(r, "threshold")), otkey,
-	    otcert, (const unsigned char *const *)cms, lens, n, &err);
-	if (key == NULL) {
-		/* a bad record is bad input, and the message names it */
-		if (err.code != LB_EINVAL || strstr(err.msg, serial) == NULL)
-			__builtin_trap();
-		goto out;
-	}
-	if (err.code != LB_OK || archive_key_matches(cert, key, &err) != 0)
-		__builtin_trap();
-out:
-	for (i = 0; i < n; i++)
-		free(cms[i]);
-	free(iv);
-	free(tag);
-	free(ct);
-	free(serial);
-	EVP_PKEY_free(key);
-	X509_free(cert);
+	return named;
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	json_t *pkg, *recs;
-	json_error_t jerr;
-	size_t i;
+	archive_package pkg;
+	archive_opened keys;
+	lb_err err = { 0 };
+	size_t i, shares = 0;
 
-	pkg = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES,
-	    &jerr);
-	if (pkg == NULL)
+	if (archive_package_parse((const char *)data, size, &pkg, &err) ==
+	    -1) {
+		if (pkg.records != NULL || pkg.chain != NULL ||
+		    pkg.nrecords != 0 || err.code == LB_OK)
+			__builtin_trap();
 		return 0;
-	recs = json_object_get(pkg, "records");
-	for (i = 0; i < json_array_size(recs) && i < MAX_RECORDS; i++)
-		one_record(json_array_get(recs, i));
-	json_decref(pkg);
+	}
+	for (i = 0; i < pkg.nrecords; i++) {
+		const archive_package_record *r = &pkg.records[i];
+
+		if (r->cert == NULL || r->serial == NULL || r->email == NULL ||
+		    r->threshold < 1 || r->threshold > 255 ||
+		    r->nshares > ARCHIVE_MAX_AGENTS)
+			__builtin_trap();
+		shares += r->nshares;
+	}
+	if (pkg.chain == NULL || sk_X509_num(pkg.chain) < 1)
+		__builtin_trap();
+	if (shares > MAX_SHARES_TOTAL)
+		goto out;
+	lb_err_clear(&err);
+	if (archive_package_open(&pkg, NULL, otkey, otcert, &keys, &err) ==
+	    -1) {
+		/* a bad record is bad input, and the message says which */
+		if (keys.n != 0 || keys.keys != NULL || err.code != LB_EINVAL ||
+		    !names_a_record(&pkg, err.msg))
+			__builtin_trap();
+		goto out;
+	}
+	if (err.code != LB_OK || keys.n != pkg.nrecords)
+		__builtin_trap();
+	for (i = 0; i < keys.n; i++)
+		if (archive_key_matches(keys.certs[i], keys.keys[i], &err) != 0)
+			__builtin_trap();
+	archive_opened_clear(&keys);
+out:
+	archive_package_clear(&pkg);
 	ERR_clear_error();
 	return 0;
 }

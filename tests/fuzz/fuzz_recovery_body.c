@@ -1,25 +1,25 @@
 /*
  * fuzz_recovery_body.c - libFuzzer harness for the JSON body of
  * POST /api/v1/recovery/requests/{id}/approve
- * (web_recovery_approve_parse): whatever it accepts must be consistent -
+ * (archive_approval_parse): whatever it accepts must be consistent -
  * positive record ids, each share's bytes present and readable.
  */
 #include <stddef.h>
 #include <stdint.h>
 
-#include "web/web_int.h"
+#include "archive/archive.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct web_approval a;
+	archive_approval a;
 	lb_err err = { 0 };
 	volatile unsigned char sink = 0;
 	size_t i, j;
 
-	if (web_recovery_approve_parse(data, size, &a, &err) == -1) {
+	if (archive_approval_parse(data, size, &a, &err) == -1) {
 		if (a.shares != NULL || a.bufs != NULL || a.nshares != 0 ||
 		    err.code != LB_EINVAL)
 			__builtin_trap();
@@ -33,6 +33,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			sink ^= a.shares[i].cms[j];
 	}
 	(void)sink;
-	web_approval_free(&a);
+	archive_approval_clear(&a);
 	return 0;
 }

@@ -1,6 +1,9 @@
 /*
  * test_archive.c - unit tests of recovery (archive/recover.c,
- * archive/recovery.c, the approval body parser of web/api_recovery.c):
+ * archive/recovery.c, archive/wire.c): the messages written by the
+ * server's code and read by the operators' (request view, package,
+ * approval), malformed and oversized ones, the agent's checks against a
+ * substituted one-time certificate or credential;
  * Shamir subsets of every size against the threshold; a record built here
  * exactly as escrow.c builds it, opened through archive_record_open with
  * every field altered in turn (each refused with LB_EINVAL naming the
@@ -793,20 +796,256 @@ test_workflow(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* The messages, both ends (wire.c), and the operators' side           */
+
+/* j as text, then read back by a reader of wire.c. */
+static char *
+dump(json_t *j)
+{
+	char *s;
+
+	assert_non_null(j);
+	assert_non_null(s = json_dumps(j, JSON_COMPACT));
+	json_decref(j);
+	return s;
+}
+
+/* Agent i's view of request id, as its client reads it off the wire. */
+static void
+agent_view(struct wf *f, int i, const char *id, archive_view *v)
+{
+	archive_caller a = agent(f, i);
+	archive_recovery rq;
+	lb_err err = { 0 };
+	char *text;
+
+	assert_int_equal(archive_recovery_get(f->db, &a, id, &rq, NULL, &err),
+	    0);
+	text = dump(archive_request_json(&rq, true));
+	archive_recovery_clear(&rq);
+	assert_int_equal(archive_view_parse(text, strlen(text), v, &err), 0);
+	free(text);
+}
+
+/* Agent i approves through the codecs: view, check, rewrap, body. */
+static void
+approve_over_the_wire(struct wf *f, int i, const char *id,
+    const char *ca_file)
+{
+	archive_caller a = agent(f, i);
+	archive_approval ap, back;
+	archive_view v;
+	lb_err err = { 0 };
+	bool expired = false;
+	char *text;
+
+	agent_view(f, i, id, &v);
+	assert_string_equal(v.id, id);
+	assert_string_equal(v.status, "pending");
+	assert_string_equal(v.requester_email, "officer@example.org");
+	assert_int_equal(v.nshares, 1);
+	assert_int_equal(archive_view_check(&v, ca_file, &err), 0);
+	assert_int_equal(archive_view_rewrap(&v, agent_key[i], f->agent[i],
+	    &ap, &err), 0);
+	text = dump(archive_approval_json(&ap));
+	assert_int_equal(archive_approval_parse((const unsigned char *)text,
+	    strlen(text), &back, &err), 0);
+	free(text);
+	assert_int_equal(back.nshares, ap.nshares);
+	assert_memory_equal(back.shares[0].cms, ap.shares[0].cms,
+	    ap.shares[0].cms_len);
+	if (archive_recovery_approve(f->db, &a, id, back.shares,
+	    back.nshares, &expired, &err) == -1)
+		fail_msg("approve: %s", err.msg);
+	archive_approval_clear(&back);
+	archive_approval_clear(&ap);
+	archive_view_clear(&v);
+}
+
+static void
+test_codecs_end_to_end(void **state)
+{
+	struct wf *f = *state;
+	archive_caller o = officer(f);
+	archive_recovery rq;
+	archive_package pkg;
+	archive_opened keys;
+	bool expired = false;
+	lb_err err = { 0 };
+	char id[ARCHIVE_REQUEST_ID_LEN + 1], *text, *ca_file;
+
+	ca_file = tu_path(ca_get0_dir(f->ca), "ca.pem");
+	open_request(f, f->ot, &rq);
+	memcpy(id, rq.id, sizeof(id));
+	archive_recovery_clear(&rq);
+	approve_over_the_wire(f, 0, id, ca_file);
+	approve_over_the_wire(f, 1, id, ca_file);
+	assert_int_equal(archive_recovery_package(f->db, &o, id, &rq,
+	    &expired, &err), 0);
+	text = dump(archive_package_json(&rq, ca_get0_chain(f->ca)));
+	archive_recovery_clear(&rq);
+	assert_int_equal(archive_package_parse(text, strlen(text), &pkg,
+	    &err), 0);
+	free(text);
+	assert_string_equal(pkg.email, EMAIL);
+	assert_int_equal(pkg.nrecords, 1);
+	assert_int_equal(pkg.records[0].nshares, 2);
+	assert_int_equal(sk_X509_num(pkg.chain), 1);
+	/* a serial the package does not hold */
+	assert_int_equal(archive_package_open(&pkg, "0123", onetime_key,
+	    f->ot, &keys, &err), -1);
+	assert_non_null(strstr(err.msg, "covers no key with serial 0123"));
+	assert_int_equal(keys.n, 0);
+	lb_err_clear(&err);
+	assert_int_equal(archive_package_open(&pkg, NULL, onetime_key, f->ot,
+	    &keys, &err), 0);
+	assert_int_equal(keys.n, 1);
+	assert_int_equal(EVP_PKEY_eq(keys.keys[0], f->alice_key), 1);
+	assert_int_equal(X509_cmp(keys.certs[0], f->alice_cert), 0);
+	assert_non_null(strstr(keys.names[0], EMAIL));
+	archive_opened_clear(&keys);
+	/* the wrong one-time key opens nothing */
+	lb_err_clear(&err);
+	assert_int_equal(archive_package_open(&pkg, NULL, officer_key, f->ot,
+	    &keys, &err), -1);
+	assert_int_equal(keys.n, 0);
+	archive_package_clear(&pkg);
+	free(ca_file);
+}
+
+/* The server (or whoever writes the view it sends) swaps the one-time
+ * certificate, or the requester's credential, for one of its own: the
+ * agent's client refuses before any share is decrypted. */
+static void
+test_agent_refuses_a_substituted_request(void **state)
+{
+	struct wf *f = *state;
+	archive_recovery rq;
+	archive_view v;
+	EVP_PKEY *mallory = ca_keygen(CA_KEY_RSA3072, NULL);
+	X509 *fake;
+	lb_err err = { 0 };
+	char id[ARCHIVE_REQUEST_ID_LEN + 1], *ca_file;
+
+	assert_non_null(mallory);
+	ca_file = tu_path(ca_get0_dir(f->ca), "ca.pem");
+	open_request(f, f->ot, &rq);
+	memcpy(id, rq.id, sizeof(id));
+	archive_recovery_clear(&rq);
+
+	/* a one-time certificate of another key, not the officer's */
+	agent_view(f, 0, id, &v);
+	X509_free(v.request_cert);
+	v.request_cert = make_cert(mallory, "lockbox recovery request",
+	    mallory, NULL);
+	assert_int_equal(archive_view_check(&v, ca_file, &err), -1);
+	assert_non_null(strstr(err.msg, "refusing to release a share"));
+	archive_view_clear(&v);
+
+	/* a one-time certificate "signed by the officer" under a name the
+	 * server made: a credential that does not chain to the CA */
+	agent_view(f, 0, id, &v);
+	fake = make_cert(mallory, "Officer", NULL, NULL);
+	X509_free(v.requester_cert);
+	v.requester_cert = fake;
+	X509_free(v.request_cert);
+	v.request_cert = make_cert(onetime_key, "lockbox recovery request",
+	    mallory, fake);
+	lb_err_clear(&err);
+	assert_int_equal(archive_view_check(&v, ca_file, &err), -1);
+	assert_non_null(strstr(err.msg, "does not verify against"));
+	archive_view_clear(&v);
+
+	/* another operator's real credential, claimed for the officer */
+	agent_view(f, 0, id, &v);
+	X509_free(v.requester_cert);
+	v.requester_cert = X509_dup(f->alice_officer);
+	lb_err_clear(&err);
+	assert_int_equal(archive_view_check(&v, ca_file, &err), -1);
+	assert_non_null(strstr(err.msg, "is not officer@example.org's"));
+	archive_view_clear(&v);
+
+	/* a view without its certificates */
+	agent_view(f, 0, id, &v);
+	X509_free(v.request_cert);
+	v.request_cert = NULL;
+	lb_err_clear(&err);
+	assert_int_equal(archive_view_check(&v, ca_file, &err), -1);
+	archive_view_clear(&v);
+	/* nothing was approved */
+	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM "
+	    "recovery_approvals"), 0);
+	EVP_PKEY_free(mallory);
+	free(ca_file);
+}
+
+static void
+test_view_and_package_parse_bad(void **state)
+{
+	static const char *const bad[] = {
+		"", "nonsense", "[]", "{}", "{\"id\": \"x\"}",
+		"{\"id\": \"0123456789abcdef0123456789abcdef\"}",
+		"{\"id\": \"0123456789abcdef0123456789abcdef\", \"status\": "
+		    "\"pending\", \"shares\": [{\"record_id\": 0, \"serial\": "
+		    "\"AB\", \"cms\": \"AA==\"}]}",
+		"{\"id\": \"0123456789abcdef0123456789abcdef\", \"status\": "
+		    "\"pending\", \"shares\": [{\"record_id\": 1, \"serial\": "
+		    "\"AB\", \"cms\": \"not base64\"}]}",
+		"{\"id\": \"0123456789abcdef0123456789abcdef\", \"status\": "
+		    "\"pending\", \"shares\": {}}",
+	};
+	archive_view v;
+	archive_package p;
+	lb_err err;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		lb_err_clear(&err);
+		assert_int_equal(archive_view_parse(bad[i], strlen(bad[i]), &v,
+		    &err), -1);
+		assert_null(v.shares);
+		assert_null(v.status);
+		lb_err_clear(&err);
+		assert_int_equal(archive_package_parse(bad[i], strlen(bad[i]),
+		    &p, &err), -1);
+		assert_null(p.records);
+		assert_null(p.chain);
+	}
+	/* a package without its CA chain */
+	lb_err_clear(&err);
+	{
+		static const char nochain[] = "{\"id\": \"0123456789abcdef"
+		    "0123456789abcdef\", \"records\": []}";
+
+		assert_int_equal(archive_package_parse(nochain,
+		    strlen(nochain), &p, &err), -1);
+	}
+	assert_non_null(strstr(err.msg, "no CA chain"));
+	/* oversized */
+	lb_err_clear(&err);
+	assert_int_equal(archive_view_parse("{}", ARCHIVE_MESSAGE_MAX + 1, &v,
+	    &err), -1);
+	assert_int_equal(err.code, LB_ETOOBIG);
+	assert_int_equal(archive_package_parse("{}", ARCHIVE_MESSAGE_MAX + 1,
+	    &p, &err), -1);
+}
+
+/* ------------------------------------------------------------------ */
 /* The approval body                                                   */
 
 static int
-parse_str(const char *s, struct web_approval *a, lb_err *err)
+parse_str(const char *s, archive_approval *a, lb_err *err)
 {
 	lb_err_clear(err);
-	return web_recovery_approve_parse((const unsigned char *)s, strlen(s),
+	return archive_approval_parse((const unsigned char *)s, strlen(s),
 	    a, err);
 }
 
 static void
 test_approve_parse(void **state)
 {
-	struct web_approval a;
+	archive_approval a;
 	lb_err err;
 
 	(void)state;
@@ -819,10 +1058,10 @@ test_approve_parse(void **state)
 	assert_memory_equal(a.shares[0].cms, "\x00\x01\x02\x03", 4);
 	assert_int_equal(a.shares[1].record_id, 9);
 	assert_int_equal(a.shares[1].cms_len, 1);
-	web_approval_free(&a);
+	archive_approval_clear(&a);
 	assert_int_equal(parse_str("{\"shares\": []}", &a, &err), 0);
 	assert_int_equal(a.nshares, 0);
-	web_approval_free(&a);
+	archive_approval_clear(&a);
 
 	assert_int_equal(parse_str("", &a, &err), -1);
 	assert_int_equal(parse_str("[]", &a, &err), -1);
@@ -856,6 +1095,12 @@ main(void)
 		cmocka_unit_test(test_share_rewrap),
 		cmocka_unit_test(test_record_open),
 		cmocka_unit_test(test_approve_parse),
+		cmocka_unit_test(test_view_and_package_parse_bad),
+		cmocka_unit_test_setup_teardown(test_codecs_end_to_end,
+		    wf_setup, wf_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_agent_refuses_a_substituted_request, wf_setup,
+		    wf_teardown),
 		cmocka_unit_test_setup_teardown(test_workflow, wf_setup,
 		    wf_teardown),
 	};
