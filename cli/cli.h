@@ -45,6 +45,61 @@ int cli_operator_add(int argc, char **argv, enum ca_role fixed,
     const char *help);
 int cli_operator_remove(int argc, char **argv, const char *help);
 
+/* ------------------------------------------------------------------ */
+/* One skeleton for every subcommand (util.c)                          */
+
+/* What cli_run opens before the work: nothing, the CA without its key
+ * and its database, or with the key (commands that sign). */
+enum cli_open { CLI_NONE, CLI_DB, CLI_KEY };
+
+/* The CA a subcommand works on, opened by cli_run. */
+typedef struct cli_ctx {
+	const char *dir;         /* --dir, else $LOCKBOX_DIR, else default */
+	ca_ctx *ca;
+	sqlite3 *db;
+	int argc;                /* the positional arguments */
+	char **argv;
+} cli_ctx;
+
+/*
+ * A subcommand as a table entry.  name is how usage errors name it
+ * ("token create"); opts its options without --dir and --help, which
+ * every subcommand takes; option is called for each of its options
+ * (getopt's value and optarg) and returns -1 to go on or an exit code
+ * (cli_usage's); nargs_min..nargs_max positional arguments are allowed
+ * (args_msg says what was wrong otherwise, NULL: "unexpected argument");
+ * check, when given, looks at the whole command line before anything is
+ * opened (-1 to go on, or an exit code); run does the work and returns
+ * the exit code.  state is the subcommand's own struct.
+ */
+typedef struct cli_sub {
+	const char *name;
+	const char *help;
+	const struct option *opts;
+	int (*option)(void *state, int c, const char *arg);
+	int nargs_min, nargs_max;
+	const char *args_msg;
+	int (*check)(void *state, const cli_ctx *c);
+	enum cli_open open;
+	int (*run)(void *state, cli_ctx *c);
+} cli_sub;
+
+/*
+ * Runs sub over argv (argv[0] its name): --help prints sub->help and
+ * exits 0, an unknown option or a wrong number of positional arguments
+ * is a usage error (2), the CA is opened as sub->open says (1 when it
+ * cannot be) and closed after sub->run, whose value is returned.
+ */
+int cli_run(const cli_sub *sub, void *state, int argc, char **argv);
+/*
+ * A command of several subcommands ("token create|list|revoke"): runs
+ * the one argv[1] names, or prints help for --help, or is a usage error
+ * naming what is expected.  Each sub's name ends in its own word.
+ */
+int cli_dispatch(const char *cmd, const char *help,
+    const cli_sub *const *subs, void *const *states, size_t n, int argc,
+    char **argv);
+
 /* --dir, else $LOCKBOX_DIR, else ./lockbox-data. */
 const char *cli_dir(const char *opt);
 /* Prints "lockbox: MSG" for err and returns 1. */

@@ -53,97 +53,95 @@ static const char revoke_help[] =
 "Makes token ID (see 'lockbox token list') expire now, so that it can no\n"
 "longer be used.  What it already enrolled stays valid.\n";
 
-static int
-token_create(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "email", required_argument, NULL, 'e' },
-		{ "given-name", required_argument, NULL, 'g' },
-		{ "surname", required_argument, NULL, 's' },
-		{ "profiles", required_argument, NULL, 'p' },
-		{ "ttl", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *dir = NULL;
-	enroll_token_opts o;
-	lb_err err = { 0 };
-	ca_ctx *ca = NULL;
-	sqlite3 *db = NULL;
-	char *secret = NULL;
-	char exp[32];
-	int64_t id = 0;
-	int c, rc = 1;
+/* token create */
 
-	memset(&o, 0, sizeof(o));
-	while ((c = cli_getopt(argc, argv, opts, create_help)) != -1) {
-		switch (c) {
-		case -2:
-			return 0;
-		case -3:
-			return EXIT_USAGE;
-		case 'd':
-			dir = optarg;
-			break;
-		case 'e':
-			o.email = optarg;
-			break;
-		case 'g':
-			o.given_name = optarg;
-			break;
-		case 's':
-			o.surname = optarg;
-			break;
-		case 'p':
-			o.profiles = optarg;
-			break;
-		case 't':
-			if (core_parse_duration(optarg, &o.ttl) == -1 ||
-			    o.ttl <= 0)
-				return cli_usage("token create", "--ttl needs "
-				    "a duration such as 30m, 24h or 7d");
-			break;
-		}
+static int
+create_option(void *state, int c, const char *arg)
+{
+	enroll_token_opts *o = state;
+
+	switch (c) {
+	case 'e':
+		o->email = arg;
+		break;
+	case 'g':
+		o->given_name = arg;
+		break;
+	case 's':
+		o->surname = arg;
+		break;
+	case 'p':
+		o->profiles = arg;
+		break;
+	case 't':
+		if (core_parse_duration(arg, &o->ttl) == -1 || o->ttl <= 0)
+			return cli_usage("token create", "--ttl needs a "
+			    "duration such as 30m, 24h or 7d");
+		break;
 	}
-	if (optind != argc)
-		return cli_usage("token create", "unexpected argument '%s'",
-		    argv[optind]);
-	if (o.email == NULL)
+	return -1;
+}
+
+static int
+create_check(void *state, const cli_ctx *c)
+{
+	enroll_token_opts *o = state;
+
+	(void)c;
+	if (o->email == NULL)
 		return cli_usage("token create", "--email is required");
-	if ((o.given_name == NULL) != (o.surname == NULL))
+	if ((o->given_name == NULL) != (o->surname == NULL))
 		return cli_usage("token create", "give --given-name and "
 		    "--surname together");
-	o.actor = cli_actor();
-	if (cli_open(cli_dir(dir), CA_OPEN_NO_KEY, &ca, &db) != 0)
-		goto out;
-	if (enroll_token_create(ca, db, &o, &secret, &id, &err) == -1) {
-		rc = cli_fail(&err);
-		goto out;
-	}
-	core_time_fmt(time(NULL) + (o.ttl != 0 ? o.ttl : 7L * 24 * 3600), exp,
-	    sizeof(exp));
+	o->actor = cli_actor();
+	return -1;
+}
+
+static int
+create_run(void *state, cli_ctx *c)
+{
+	enroll_token_opts *o = state;
+	lb_err err = { 0 };
+	char *secret = NULL, exp[32];
+	int64_t id = 0;
+	int rc = 1;
+
+	if (enroll_token_create(c->ca, c->db, o, &secret, &id, &err) == -1)
+		return cli_fail(&err);
+	core_time_fmt(time(NULL) + (o->ttl != 0 ? o->ttl : 7L * 24 * 3600),
+	    exp, sizeof(exp));
 	printf("token:    %" PRId64 "\n", id);
-	printf("email:    %s\n", o.email);
-	if (o.given_name != NULL)
-		printf("name:     %s %s\n", o.given_name, o.surname);
-	printf("profiles: %s\n", o.profiles != NULL ? o.profiles :
+	printf("email:    %s\n", o->email);
+	if (o->given_name != NULL)
+		printf("name:     %s %s\n", o->given_name, o->surname);
+	printf("profiles: %s\n", o->profiles != NULL ? o->profiles :
 	    "smime-sign,smime-enc");
 	printf("expires:  %s\n", exp);
 	printf("%s\n", secret);
-	if (fflush(stdout) != 0) {
+	if (fflush(stdout) != 0)
 		fprintf(stderr, "lockbox: cannot write the token to standard "
 		    "output: revoke it with 'lockbox token revoke %" PRId64
 		    "'\n", id);
-		goto out;
-	}
-	rc = 0;
-out:
+	else
+		rc = 0;
 	core_secret_free(secret);
-	core_db_close(db);
-	ca_free(ca);
 	return rc;
 }
+
+static const struct option create_opts[] = {
+	{ "email", required_argument, NULL, 'e' },
+	{ "given-name", required_argument, NULL, 'g' },
+	{ "surname", required_argument, NULL, 's' },
+	{ "profiles", required_argument, NULL, 'p' },
+	{ "ttl", required_argument, NULL, 't' },
+	{ NULL, 0, NULL, 0 },
+};
+static const cli_sub create_sub = {
+	"token create", create_help, create_opts, create_option, 0, 0, NULL,
+	create_check, CLI_DB, create_run,
+};
+
+/* token list */
 
 static int
 list_one(int64_t id, const char *email, const char *profiles, time_t created,
@@ -161,117 +159,64 @@ list_one(int64_t id, const char *email, const char *profiles, time_t created,
 }
 
 static int
-token_list(int argc, char **argv)
+list_run(void *state, cli_ctx *c)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *dir = NULL;
 	lb_err err = { 0 };
-	ca_ctx *ca = NULL;
-	sqlite3 *db = NULL;
-	int c, rc = 1;
 
-	while ((c = cli_getopt(argc, argv, opts, list_help)) != -1) {
-		switch (c) {
-		case -2:
-			return 0;
-		case -3:
-			return EXIT_USAGE;
-		case 'd':
-			dir = optarg;
-			break;
-		}
-	}
-	if (optind != argc)
-		return cli_usage("token list", "unexpected argument '%s'",
-		    argv[optind]);
-	if (cli_open(cli_dir(dir), CA_OPEN_NO_KEY, &ca, &db) != 0)
-		goto out;
-	if (enroll_token_list(db, list_one, NULL, &err) == -1) {
-		rc = cli_fail(&err);
-		goto out;
-	}
-	rc = 0;
-out:
-	core_db_close(db);
-	ca_free(ca);
-	return rc;
+	(void)state;
+	if (enroll_token_list(c->db, list_one, NULL, &err) == -1)
+		return cli_fail(&err);
+	return 0;
+}
+
+static const cli_sub list_sub = {
+	"token list", list_help, NULL, NULL, 0, 0, NULL, NULL, CLI_DB,
+	list_run,
+};
+
+/* token revoke ID */
+
+static int
+revoke_check(void *state, const cli_ctx *c)
+{
+	long long *id = state;
+	char *end = NULL;
+
+	*id = strtoll(c->argv[0], &end, 10);
+	if (c->argv[0][0] == '\0' || *end != '\0' || *id <= 0)
+		return cli_usage("token revoke", "'%s' is not a token id",
+		    c->argv[0]);
+	return -1;
 }
 
 static int
-token_revoke(int argc, char **argv)
+revoke_run(void *state, cli_ctx *c)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *dir = NULL;
+	long long *id = state;
 	lb_err err = { 0 };
-	ca_ctx *ca = NULL;
-	sqlite3 *db = NULL;
-	char *end = NULL;
-	long long id;
-	int c, rc = 1;
 
-	while ((c = cli_getopt(argc, argv, opts, revoke_help)) != -1) {
-		switch (c) {
-		case -2:
-			return 0;
-		case -3:
-			return EXIT_USAGE;
-		case 'd':
-			dir = optarg;
-			break;
-		}
-	}
-	if (optind + 1 != argc)
-		return cli_usage("token revoke", "give one token id (see "
-		    "'lockbox token list')");
-	id = strtoll(argv[optind], &end, 10);
-	if (argv[optind][0] == '\0' || *end != '\0' || id <= 0)
-		return cli_usage("token revoke", "'%s' is not a token id",
-		    argv[optind]);
-	if (cli_open(cli_dir(dir), CA_OPEN_NO_KEY, &ca, &db) != 0)
-		goto out;
-	if (enroll_token_revoke(db, (int64_t)id, cli_actor(), &err) == -1) {
-		rc = cli_fail(&err);
-		goto out;
-	}
-	printf("token %lld revoked\n", id);
-	rc = 0;
-out:
-	core_db_close(db);
-	ca_free(ca);
-	return rc;
+	if (enroll_token_revoke(c->db, (int64_t)*id, cli_actor(), &err) == -1)
+		return cli_fail(&err);
+	printf("token %lld revoked\n", *id);
+	return 0;
 }
+
+static const cli_sub revoke_sub = {
+	"token revoke", revoke_help, NULL, NULL, 1, 1,
+	"give one token id (see 'lockbox token list')", revoke_check, CLI_DB,
+	revoke_run,
+};
 
 int
 cmd_token(int argc, char **argv)
 {
-	/* getopt's messages and cli_getopt's hint name argv[0] */
-	static char n_create[] = "token create", n_list[] = "token list",
-	    n_revoke[] = "token revoke";
+	static const cli_sub *const subs[] = {
+		&create_sub, &list_sub, &revoke_sub,
+	};
+	enroll_token_opts create;
+	long long id = 0;
+	void *const states[] = { &create, NULL, &id };
 
-	if (argc >= 2 && strcmp(argv[1], "create") == 0) {
-		argv[1] = n_create;
-		return token_create(argc - 1, argv + 1);
-	}
-	if (argc >= 2 && strcmp(argv[1], "list") == 0) {
-		argv[1] = n_list;
-		return token_list(argc - 1, argv + 1);
-	}
-	if (argc >= 2 && strcmp(argv[1], "revoke") == 0) {
-		argv[1] = n_revoke;
-		return token_revoke(argc - 1, argv + 1);
-	}
-	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "-h") == 0)) {
-		fputs(token_help, stdout);
-		return 0;
-	}
-	return cli_usage("token", "expected create, list or revoke");
+	memset(&create, 0, sizeof(create));
+	return cli_dispatch("token", token_help, subs, states, 3, argc, argv);
 }

@@ -171,3 +171,83 @@ cli_user_dir(const char *opt, const char *sub, const char *what, lb_err *err)
 	}
 	return dir;
 }
+
+/* ------------------------------------------------------------------ */
+/* The subcommand skeleton                                             */
+
+/* Options of any one subcommand, --dir and --help included. */
+#define OPTS_MAX 32
+
+int
+cli_run(const cli_sub *sub, void *state, int argc, char **argv)
+{
+	struct option all[OPTS_MAX];
+	cli_ctx c;
+	size_t n = 0, k;
+	int ch, rc;
+
+	memset(&c, 0, sizeof(c));
+	all[n++] = (struct option){ "dir", required_argument, NULL, 'd' };
+	all[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	for (k = 0; sub->opts != NULL && sub->opts[k].name != NULL &&
+	    n < OPTS_MAX - 1; k++)
+		all[n++] = sub->opts[k];
+	memset(&all[n], 0, sizeof(all[n]));
+	argv[0] = (char *)sub->name;
+	optind = 1;
+	while ((ch = cli_getopt(argc, argv, all, sub->help)) != -1) {
+		if (ch == -2)
+			return 0;
+		if (ch == -3)
+			return EXIT_USAGE;
+		if (ch == 'd')
+			c.dir = optarg;
+		else if (sub->option == NULL)
+			return EXIT_USAGE;
+		else if ((rc = sub->option(state, ch, optarg)) != -1)
+			return rc;
+	}
+	c.argc = argc - optind;
+	c.argv = argv + optind;
+	if (c.argc < sub->nargs_min || c.argc > sub->nargs_max) {
+		if (sub->args_msg != NULL)
+			return cli_usage(sub->name, "%s", sub->args_msg);
+		return cli_usage(sub->name, "unexpected argument '%s'",
+		    c.argc > sub->nargs_max ? c.argv[sub->nargs_max] : "");
+	}
+	c.dir = cli_dir(c.dir);
+	if (sub->check != NULL && (rc = sub->check(state, &c)) != -1)
+		return rc;
+	if (sub->open != CLI_NONE && cli_open(c.dir, sub->open == CLI_DB ?
+	    CA_OPEN_NO_KEY : 0, &c.ca, &c.db) != 0)
+		return 1;
+	rc = sub->run(state, &c);
+	core_db_close(c.db);
+	ca_free(c.ca);
+	return rc;
+}
+
+int
+cli_dispatch(const char *cmd, const char *help, const cli_sub *const *subs,
+    void *const *states, size_t n, int argc, char **argv)
+{
+	char expected[128] = "";
+	const char *word;
+	size_t i;
+
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0)) {
+		fputs(help, stdout);
+		return 0;
+	}
+	for (i = 0; i < n; i++) {
+		word = strrchr(subs[i]->name, ' ');
+		word = word != NULL ? word + 1 : subs[i]->name;
+		if (argc >= 2 && strcmp(argv[1], word) == 0)
+			return cli_run(subs[i], states[i], argc - 1, argv + 1);
+		snprintf(expected + strlen(expected), sizeof(expected) -
+		    strlen(expected), "%s%s", i == 0 ? "" : i + 1 == n ?
+		    " or " : ", ", word);
+	}
+	return cli_usage(cmd, "expected %s", expected);
+}
