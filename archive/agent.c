@@ -11,6 +11,9 @@
 
 #include "archive/archive_int.h"
 
+/* The escrow policy's threshold M, in the settings table. */
+#define THRESHOLD_SETTING "escrow.threshold"
+
 /*
  * Parsed agent certificates, keyed by their DER.  OpenSSL 3.0 sets up a
  * provider decoder for the public key of every certificate it parses
@@ -96,66 +99,37 @@ out:
 int
 archive_threshold_get(sqlite3 *db, int *threshold, lb_err *err)
 {
-	sqlite3_stmt *st = NULL;
-	int rc = -1, r;
+	int64_t v;
 
 	*threshold = 2;
-	if (sqlite3_prepare_v2(db, "SELECT value FROM settings WHERE name = "
-	    "'escrow.threshold'", -1, &st, NULL) != SQLITE_OK)
-		return core_db_fail(db, "escrow threshold", err);
-	r = sqlite3_step(st);
-	if (r == SQLITE_ROW)
-		*threshold = sqlite3_column_int(st, 0);
-	else if (r != SQLITE_DONE) {
-		core_db_fail(db, "escrow threshold", err);
-		goto out;
-	}
-	if (*threshold < 1 || *threshold > ARCHIVE_MAX_AGENTS) {
-		lb_err_set(err, LB_EINTERNAL, "the stored escrow threshold %d "
-		    "is out of range", *threshold);
-		goto out;
-	}
-	rc = 0;
-out:
-	sqlite3_finalize(st);
-	return rc;
+	if (core_setting_get(db, THRESHOLD_SETTING, 2, &v, err) == -1)
+		return -1;
+	if (v < 1 || v > ARCHIVE_MAX_AGENTS)
+		return lb_err_set(err, LB_EINTERNAL, "the stored escrow "
+		    "threshold %lld is out of range", (long long)v);
+	*threshold = (int)v;
+	return 0;
 }
 
 int
 archive_threshold_set(sqlite3 *db, int threshold, const char *actor,
     lb_err *err)
 {
-	sqlite3_stmt *st = NULL;
-	char v[16], detail[32];
-	int rc = -1;
+	char detail[32];
 
 	if (threshold < 1 || threshold > ARCHIVE_MAX_AGENTS)
 		return lb_err_set(err, LB_EINVAL, "the threshold must be 1 to "
 		    "%d", ARCHIVE_MAX_AGENTS);
-	snprintf(v, sizeof(v), "%d", threshold);
 	snprintf(detail, sizeof(detail), "threshold=%d", threshold);
 	if (core_db_begin(db, err) == -1)
 		return -1;
-	if (sqlite3_prepare_v2(db, "INSERT INTO settings (name, value) VALUES "
-	    "('escrow.threshold', ?) ON CONFLICT (name) DO UPDATE SET value = "
-	    "excluded.value", -1, &st, NULL) != SQLITE_OK) {
-		core_db_fail(db, "escrow threshold", err);
-		goto fail;
+	if (core_setting_set(db, THRESHOLD_SETTING, threshold, err) == -1 ||
+	    core_audit_append(db, actor, "escrow-policy", THRESHOLD_SETTING,
+	    detail, err) == -1) {
+		core_db_rollback(db);
+		return -1;
 	}
-	sqlite3_bind_text(st, 1, v, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		core_db_fail(db, "escrow threshold", err);
-		goto fail;
-	}
-	if (core_audit_append(db, actor, "escrow-policy", "escrow.threshold",
-	    detail, err) == -1)
-		goto fail;
-	sqlite3_finalize(st);
 	return core_db_commit(db, err);
-fail:
-	sqlite3_finalize(st);
-	core_db_rollback(db);
-	return rc;
 }
 
 void
@@ -172,65 +146,60 @@ archive_agents_free(archive_agent *a, size_t n)
 	free(a);
 }
 
+/* ca_operator_list_role's callback: one agent into the growing list. */
+struct agents {
+	archive_agent *a;
+	size_t n;
+	bool active_only;
+	int failed;
+};
+
+static int
+agent_one(const ca_operator *op, void *arg)
+{
+	struct agents *l = arg;
+	archive_agent *na, *g;
+
+	if (l->active_only && !op->usable)
+		return 0;
+	if ((na = realloc(l->a, (l->n + 1) * sizeof(*na))) == NULL) {
+		l->failed = 1;
+		return 1;
+	}
+	l->a = na;
+	g = &l->a[l->n++];
+	memset(g, 0, sizeof(*g));
+	g->serial = strdup(op->serial);
+	g->name = strdup(op->name);
+	g->email = strdup(op->email);
+	g->not_after = op->not_after;
+	g->active = op->usable;
+	g->cert = agent_cert_get1(op->der, (int)op->der_len);
+	if (g->serial == NULL || g->name == NULL || g->email == NULL ||
+	    g->cert == NULL) {
+		l->failed = 1;
+		return 1;
+	}
+	return 0;
+}
+
 int
 archive_agents_list(sqlite3 *db, bool active_only, archive_agent **out,
     size_t *n, lb_err *err)
 {
-	sqlite3_stmt *st = NULL;
-	archive_agent *a = NULL, *na;
-	size_t cnt = 0;
-	int r, rc = -1;
-	time_t now = time(NULL);
+	struct agents l;
 
 	*out = NULL;
 	*n = 0;
-	if (sqlite3_prepare_v2(db, "SELECT o.serial, o.name, o.email, "
-	    "c.not_after, o.status = 'active' AND c.status = 'valid' AND "
-	    "c.not_after >= ?1 AND c.not_before <= ?1, c.der FROM operators o "
-	    "JOIN certificates c ON c.serial = o.serial WHERE o.role = "
-	    "'recovery-agent' ORDER BY o.serial", -1, &st, NULL) != SQLITE_OK)
-		return core_db_fail(db, "list agents", err);
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		bool active = sqlite3_column_int(st, 4) != 0;
-
-		if (active_only && !active)
-			continue;
-		if ((na = realloc(a, (cnt + 1) * sizeof(*a))) == NULL) {
-			lb_err_set(err, LB_EINTERNAL, "out of memory");
-			goto out;
-		}
-		a = na;
-		memset(&a[cnt], 0, sizeof(a[cnt]));
-		cnt++;
-		a[cnt - 1].serial = strdup((const char *)sqlite3_column_text(st,
-		    0));
-		a[cnt - 1].name = strdup((const char *)sqlite3_column_text(st,
-		    1));
-		a[cnt - 1].email = strdup((const char *)sqlite3_column_text(st,
-		    2));
-		a[cnt - 1].not_after = (time_t)sqlite3_column_int64(st, 3);
-		a[cnt - 1].active = active;
-		a[cnt - 1].cert = agent_cert_get1(sqlite3_column_blob(st, 5),
-		    sqlite3_column_bytes(st, 5));
-		if (a[cnt - 1].serial == NULL || a[cnt - 1].name == NULL ||
-		    a[cnt - 1].email == NULL || a[cnt - 1].cert == NULL) {
-			lb_err_set(err, LB_EINTERNAL, "cannot read agent %s",
-			    (const char *)sqlite3_column_text(st, 0));
-			goto out;
-		}
+	memset(&l, 0, sizeof(l));
+	l.active_only = active_only;
+	if (ca_operator_list_role(db, ca_role_name(CA_ROLE_RECOVERY_AGENT),
+	    agent_one, &l, err) == -1 || l.failed) {
+		archive_agents_free(l.a, l.n);
+		return lb_err_set(err, LB_EINTERNAL, "cannot read the recovery "
+		    "agents");
 	}
-	if (r != SQLITE_DONE) {
-		core_db_fail(db, "list agents", err);
-		goto out;
-	}
-	*out = a;
-	*n = cnt;
-	a = NULL;
-	cnt = 0;
-	rc = 0;
-out:
-	archive_agents_free(a, cnt);
-	sqlite3_finalize(st);
-	return rc;
+	*out = l.a;
+	*n = l.n;
+	return 0;
 }

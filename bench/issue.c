@@ -17,7 +17,7 @@
  * `run` measures the library path a server takes for every request: the
  * CSR is parsed and its signature verified (ca_csr_parse), the certificate
  * is built and signed (ca_sign_cert) and stored durably with its audit row
- * through the group committer (ca_committer_issue returns only after the
+ * through the group committer (ca_issue_grouped returns only after the
  * SQLite WAL commit, synchronous=FULL).  The requests are read into memory
  * before the clock starts; the clock stops when the last thread returns.
  * Afterwards the stored rows are counted, so a run that lost certificates
@@ -45,7 +45,8 @@
 
 /* What the worker threads share. */
 struct job {
-	ca_committer *committer;
+	ca_ctx *ca;
+	core_committer *committer;
 	unsigned char **csr;
 	size_t *csr_len;
 	int n;
@@ -196,8 +197,8 @@ issue_one(struct job *j, int i)
 	r.email = email;
 	r.pubkey = X509_REQ_get0_pubkey(req);
 	r.spki = X509_REQ_get_X509_PUBKEY(req);
-	if ((cert = ca_committer_issue(j->committer, &r, "bench", &err)) ==
-	    NULL)
+	if ((cert = ca_issue_grouped(j->ca, j->committer, &r, "bench",
+	    &err)) == NULL)
 		goto out;
 	rc = 0;
 out:
@@ -280,7 +281,9 @@ cmd_run(const char *dir, const char *csrdir, int n, int nthreads,
 	before = count_rows(db, "SELECT count(*) FROM certificates");
 	if (read_csrs(&j, csrdir) == -1)
 		goto out;
-	if ((j.committer = ca_committer_new(ca, &err)) == NULL) {
+	j.ca = ca;
+	if ((j.committer = core_committer_new(ca_db_open(ca, &err),
+	    &err)) == NULL) {
 		fprintf(stderr, "issue: %s\n", err.msg);
 		goto out;
 	}
@@ -312,7 +315,7 @@ cmd_run(const char *dir, const char *csrdir, int n, int nthreads,
 	    n, nthreads, t1 - t0, der_bytes, n / (t1 - t0));
 	rc = 0;
 out:
-	ca_committer_free(j.committer);
+	core_committer_free(j.committer);
 	for (i = 0; j.csr != NULL && i < n; i++)
 		free(j.csr[i]);
 	free(j.csr);

@@ -266,31 +266,12 @@ X509 *ca_issue(ca_ctx *ca, sqlite3 *db, const ca_request *req,
     const char *actor, lb_err *err);
 
 /*
- * Group commit for concurrent issuers: a committer thread stores what many
- * threads signed in one transaction, so that N certificates cost one fsync.
- * ca_committer_issue blocks until its certificate is committed.
+ * As ca_issue, the certificate stored through the group committer c
+ * (core_committer over a handle of this CA's database), so that
+ * concurrent issuers share a commit; blocks until it is durable.
  */
-typedef struct ca_committer ca_committer;
-ca_committer *ca_committer_new(ca_ctx *ca, lb_err *err);
-X509 *ca_committer_issue(ca_committer *c, const ca_request *req,
+X509 *ca_issue_grouped(ca_ctx *ca, core_committer *c, const ca_request *req,
     const char *actor, lb_err *err);
-/*
- * in_tx(db, cert, arg, err) runs inside the committer's transaction right
- * after the certificate is stored (on the committer's thread and database
- * handle): what must be durable with the certificate, or not at all.  -1
- * from it fails this certificate only.
- */
-typedef int (*ca_in_tx_fn)(sqlite3 *db, X509 *cert, void *arg, lb_err *err);
-/*
- * Stores a certificate already signed (by ca_sign_cert), with in_tx, in
- * the committer's next transaction; blocks until it is committed.  0, or
- * -1 with err (the certificate stays the caller's either way).  For
- * escrow: the cryptography is done before, only the inserts go in.
- */
-int ca_committer_store_with(ca_committer *c, X509 *cert, const char *profile,
-    const char *email, const char *actor, ca_in_tx_fn in_tx, void *arg,
-    lb_err *err);
-void ca_committer_free(ca_committer *c);
 
 /*
  * Signs data (at most 4 KiB, e.g. an escrow receipt's text) with the CA key
@@ -417,6 +398,18 @@ int ca_cert_status(sqlite3 *db, const char *serial, bool *revoked,
  * optional invalidity date, 0 for none), appending an audit row, in one
  * committed transaction.  LB_ECONFLICT when already revoked.
  */
+/*
+ * Inside the caller's transaction: the valid certificate old is
+ * superseded by the certificate by (nothing when old is no longer
+ * valid); ..._others: every other valid certificate of email and profile
+ * is.  A superseded certificate is not revoked: it stays good to OCSP
+ * and off the CRL, but no longer authenticates its holder.
+ */
+int ca_cert_supersede(sqlite3 *db, const char *old, const char *by,
+    lb_err *err);
+int ca_cert_supersede_others(sqlite3 *db, const char *email,
+    const char *profile, const char *by, lb_err *err);
+
 int ca_revoke(sqlite3 *db, const char *serial, int reason,
     time_t invalidity, const char *actor, lb_err *err);
 
@@ -458,6 +451,9 @@ typedef struct ca_operator {
 	int64_t id;
 	char *name, *email, *role, *serial, *status;
 	time_t created, not_after;
+	bool usable;            /* active, its credential valid right now */
+	unsigned char *der;     /* the credential */
+	size_t der_len;
 } ca_operator;
 
 void ca_operator_clear(ca_operator *op);
@@ -474,6 +470,10 @@ X509 *ca_operator_add(ca_ctx *ca, sqlite3 *db, enum ca_role role,
 /* Calls fn for every operator (active and removed). */
 int ca_operator_list(sqlite3 *db, int (*fn)(const ca_operator *op, void *arg),
     void *arg, lb_err *err);
+/* As ca_operator_list for the operators holding role only (NULL: all),
+ * by serial. */
+int ca_operator_list_role(sqlite3 *db, const char *role,
+    int (*fn)(const ca_operator *op, void *arg), void *arg, lb_err *err);
 /* Removes an operator (by id, or by certificate serial) and revokes the
  * credential with privilegeWithdrawn. */
 int ca_operator_remove(sqlite3 *db, const char *id_or_serial,

@@ -86,53 +86,13 @@ out:
 int
 ca_revocation_generation(sqlite3 *db, int64_t *gen, lb_err *err)
 {
-	sqlite3_stmt *st = NULL;
-	int rc = -1, r;
-
-	*gen = 0;
-	/* polled per OCSP request: prepared once per connection */
-	if ((st = core_db_cached(db, "SELECT value FROM settings "
-	    "WHERE name = ?")) == NULL) {
-		core_db_fail(db, "read the revocation generation", err);
-		goto out;
-	}
-	sqlite3_bind_text(st, 1, GENERATION_SETTING, -1, SQLITE_STATIC);
-	r = sqlite3_step(st);
-	if (r == SQLITE_ROW)
-		*gen = (int64_t)sqlite3_column_int64(st, 0);
-	else if (r != SQLITE_DONE) {
-		core_db_fail(db, "read the revocation generation", err);
-		goto out;
-	}
-	rc = 0;
-out:
-	core_db_cached_done(st);
-	return rc;
+	return core_setting_get(db, GENERATION_SETTING, 0, gen, err);
 }
 
 int
 ca_revocation_bump(sqlite3 *db, lb_err *err)
 {
-	sqlite3_stmt *st = NULL;
-	int rc = -1;
-
-	/* portable upsert (SQLite >= 3.24, PostgreSQL >= 9.5) */
-	if (sqlite3_prepare_v2(db, "INSERT INTO settings (name, value) VALUES "
-	    "(?, '1') ON CONFLICT (name) DO UPDATE SET value = "
-	    "CAST(CAST(settings.value AS INTEGER) + 1 AS TEXT)", -1, &st,
-	    NULL) != SQLITE_OK) {
-		core_db_fail(db, "bump the revocation generation", err);
-		goto out;
-	}
-	sqlite3_bind_text(st, 1, GENERATION_SETTING, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		core_db_fail(db, "bump the revocation generation", err);
-		goto out;
-	}
-	rc = 0;
-out:
-	sqlite3_finalize(st);
-	return rc;
+	return core_setting_bump(db, GENERATION_SETTING, err);
 }
 
 /* Bytes of a DER length field for a content of n bytes. */

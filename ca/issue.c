@@ -453,125 +453,29 @@ fail:
 }
 
 /* ------------------------------------------------------------------ */
-/* Group commit                                                        */
+/* Issuance through a group committer                                  */
 
-struct pending {
+struct store_job {
 	X509 *cert;
-	const char *profile, *email, *actor;
-	ca_in_tx_fn in_tx;
-	void *in_tx_arg;
-	lb_err *err;
-	int result; /* set by the committer without the lock */
-	int state;  /* 0 waiting, 1 committed, -1 failed; under the lock */
-	struct pending *next;
+	const ca_request *req;
+	const char *actor;
 };
 
-struct ca_committer {
-	ca_ctx *ca;
-	sqlite3 *db;
-	/* w.cond: work queued, or stop; head, tail and done under w.lock */
-	core_worker w;
-	pthread_cond_t done;
-	struct pending *head, **tail;
-};
-
-static void
-commit_batch(struct ca_committer *c, struct pending *batch)
+static int
+store_job(sqlite3 *db, void *arg, lb_err *err)
 {
-	struct pending *p;
-	lb_err berr = { 0 };
-	int ok = core_db_begin(c->db, &berr) == 0;
+	struct store_job *j = arg;
 
-	for (p = batch; ok && p != NULL; p = p->next) {
-		/* a savepoint per certificate: one bad row fails only itself */
-		sqlite3_exec(c->db, "SAVEPOINT one", NULL, NULL, NULL);
-		if (ca_store_cert(c->db, p->cert, p->profile, p->email,
-		    p->actor, p->err) == -1 || (p->in_tx != NULL &&
-		    p->in_tx(c->db, p->cert, p->in_tx_arg, p->err) == -1)) {
-			sqlite3_exec(c->db, "ROLLBACK TO one; RELEASE one",
-			    NULL, NULL, NULL);
-			p->result = -1;
-		} else {
-			sqlite3_exec(c->db, "RELEASE one", NULL, NULL, NULL);
-		}
-	}
-	if (ok && core_db_commit(c->db, &berr) == -1)
-		ok = 0;
-	for (p = batch; p != NULL; p = p->next) {
-		if (!ok && p->result == 0) {
-			lb_err_set(p->err, berr.code, "%s", berr.msg);
-			p->result = -1;
-		} else if (p->result == 0) {
-			p->result = 1;
-		}
-	}
-}
-
-static void *
-committer_main(void *arg)
-{
-	struct ca_committer *c = arg;
-	struct pending *batch, *p, *next;
-
-	pthread_mutex_lock(&c->w.lock);
-	for (;;) {
-		while (c->head == NULL && !c->w.stop)
-			pthread_cond_wait(&c->w.cond, &c->w.lock);
-		if (c->head == NULL && c->w.stop)
-			break;
-		batch = c->head;
-		c->head = NULL;
-		c->tail = &c->head;
-		pthread_mutex_unlock(&c->w.lock);
-		commit_batch(c, batch);
-		pthread_mutex_lock(&c->w.lock);
-		/* once state is set its waiter may return: read next first */
-		for (p = batch; p != NULL; p = next) {
-			next = p->next;
-			p->state = p->result;
-		}
-		pthread_cond_broadcast(&c->done);
-	}
-	pthread_mutex_unlock(&c->w.lock);
-	return NULL;
-}
-
-ca_committer *
-ca_committer_new(ca_ctx *ca, lb_err *err)
-{
-	struct ca_committer *c;
-
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		lb_err_set(err, LB_EINTERNAL, "out of memory");
-		return NULL;
-	}
-	c->ca = ca;
-	c->tail = &c->head;
-	if ((c->db = ca_db_open(ca, err)) == NULL) {
-		free(c);
-		return NULL;
-	}
-	if (pthread_cond_init(&c->done, NULL) != 0) {
-		lb_err_set(err, LB_EINTERNAL, "cannot start the committer");
-		core_db_close(c->db);
-		free(c);
-		return NULL;
-	}
-	if (core_worker_start(&c->w, committer_main, c, "committer", err) ==
-	    -1) {
-		pthread_cond_destroy(&c->done);
-		core_db_close(c->db);
-		free(c);
-		return NULL;
-	}
-	return c;
+	return ca_store_cert(db, j->cert, j->req->profile, j->req->email,
+	    j->actor, err);
 }
 
 X509 *
-ca_committer_issue(ca_committer *c, const ca_request *req, const char *actor,
-    lb_err *err)
+ca_issue_grouped(ca_ctx *ca, core_committer *c, const ca_request *req,
+    const char *actor, lb_err *err)
 {
-	const ca_profile *prof = ca_profile_get(c->ca, req->profile);
+	const ca_profile *prof = ca_profile_get(ca, req->profile);
+	struct store_job j;
 	X509 *cert;
 
 	if (prof != NULL && ca_profile_needs_escrow(prof)) {
@@ -579,54 +483,14 @@ ca_committer_issue(ca_committer *c, const ca_request *req, const char *actor,
 		    req->profile);
 		return NULL;
 	}
-	if ((cert = ca_sign_cert(c->ca, req, err)) == NULL)
+	if ((cert = ca_sign_cert(ca, req, err)) == NULL)
 		return NULL;
-	if (ca_committer_store_with(c, cert, req->profile, req->email, actor,
-	    NULL, NULL, err) == -1) {
+	j.cert = cert;
+	j.req = req;
+	j.actor = actor;
+	if (core_committer_run(c, store_job, &j, err) == -1) {
 		X509_free(cert);
 		return NULL;
 	}
 	return cert;
-}
-
-int
-ca_committer_store_with(ca_committer *c, X509 *cert, const char *profile,
-    const char *email, const char *actor, ca_in_tx_fn in_tx, void *arg,
-    lb_err *err)
-{
-	struct pending p;
-
-	memset(&p, 0, sizeof(p));
-	p.cert = cert;
-	p.profile = profile;
-	p.email = email;
-	p.actor = actor;
-	p.in_tx = in_tx;
-	p.in_tx_arg = arg;
-	p.err = err;
-	pthread_mutex_lock(&c->w.lock);
-	*c->tail = &p;
-	/*
-	 * p outlives its place in the queue: the committer unlinks the whole
-	 * batch and resets tail before it sets p.state, and we wait for that.
-	 */
-	/* cppcheck-suppress autoVariables ; unlinked before we return */
-	c->tail = &p.next;
-	pthread_cond_signal(&c->w.cond);
-	while (p.state == 0)
-		pthread_cond_wait(&c->done, &c->w.lock);
-	pthread_mutex_unlock(&c->w.lock);
-	return p.state == -1 ? -1 : 0;
-}
-
-void
-ca_committer_free(ca_committer *c)
-{
-	if (c == NULL)
-		return;
-	/* the queue drains first: the thread stops once it is empty */
-	core_worker_stop(&c->w);
-	core_db_close(c->db);
-	pthread_cond_destroy(&c->done);
-	free(c);
 }

@@ -58,6 +58,7 @@ ca_operator_clear(ca_operator *op)
 	free(op->role);
 	free(op->serial);
 	free(op->status);
+	free(op->der);
 	memset(op, 0, sizeof(*op));
 }
 
@@ -171,27 +172,42 @@ int
 ca_operator_list(sqlite3 *db, int (*fn)(const ca_operator *op, void *arg),
     void *arg, lb_err *err)
 {
+	return ca_operator_list_role(db, NULL, fn, arg, err);
+}
+
+int
+ca_operator_list_role(sqlite3 *db, const char *role,
+    int (*fn)(const ca_operator *op, void *arg), void *arg, lb_err *err)
+{
 	sqlite3_stmt *st = NULL;
 	ca_operator op;
 	int rc = -1, r, stop;
 
-	if (sqlite3_prepare_v2(db, "SELECT o.id, o.name, o.email, o.role, "
-	    "o.serial, o.status, o.created, c.not_after FROM operators o "
-	    "JOIN certificates c ON c.serial = o.serial ORDER BY o.id", -1, &st,
-	    NULL) != SQLITE_OK)
-		return core_db_fail(db, "list operators", err);
+	/* all: in the order they were added; one role: by serial */
+	if (core_db_prepare(db, "SELECT o.id, o.name, o.email, o.role, "
+	    "o.serial, o.status, o.created, c.not_after, o.status = 'active' "
+	    "AND c.status = 'valid' AND c.not_after >= ?2 AND c.not_before <= "
+	    "?2, c.der FROM operators o JOIN certificates c ON c.serial = "
+	    "o.serial WHERE ?1 IS NULL OR o.role = ?1 ORDER BY CASE WHEN ?1 IS "
+	    "NULL THEN o.id ELSE 0 END, o.serial", &st, err) == -1)
+		return -1;
+	if (role != NULL)
+		sqlite3_bind_text(st, 1, role, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL));
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		memset(&op, 0, sizeof(op));
 		op.id = sqlite3_column_int64(st, 0);
-		op.name = strdup((const char *)sqlite3_column_text(st, 1));
-		op.email = strdup((const char *)sqlite3_column_text(st, 2));
-		op.role = strdup((const char *)sqlite3_column_text(st, 3));
-		op.serial = strdup((const char *)sqlite3_column_text(st, 4));
-		op.status = strdup((const char *)sqlite3_column_text(st, 5));
+		op.name = core_db_text_dup(st, 1);
+		op.email = core_db_text_dup(st, 2);
+		op.role = core_db_text_dup(st, 3);
+		op.serial = core_db_text_dup(st, 4);
+		op.status = core_db_text_dup(st, 5);
 		op.created = (time_t)sqlite3_column_int64(st, 6);
 		op.not_after = (time_t)sqlite3_column_int64(st, 7);
+		op.usable = sqlite3_column_int(st, 8) != 0;
 		if (!op.name || !op.email || !op.role || !op.serial ||
-		    !op.status) {
+		    !op.status || core_db_blob_dup(st, 9, &op.der,
+		    &op.der_len) == -1) {
 			ca_operator_clear(&op);
 			lb_err_set(err, LB_EINTERNAL, "out of memory");
 			goto out;

@@ -329,6 +329,45 @@ out:
 	return rc;
 }
 
+/* Runs an UPDATE of certificates with up to three text parameters. */
+static int
+update_certs(sqlite3 *db, const char *sql, const char *a, const char *b,
+    const char *c, lb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (core_db_prepare(db, sql, &st, err) == -1)
+		return -1;
+	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+	if (c != NULL)
+		sqlite3_bind_text(st, 3, c, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return core_db_fail(db, "supersede", err);
+	return 0;
+}
+
+int
+ca_cert_supersede(sqlite3 *db, const char *old, const char *by, lb_err *err)
+{
+	return update_certs(db, "UPDATE certificates SET status = "
+	    "'superseded', superseded_by = ?1 WHERE serial = ?2 AND status = "
+	    "'valid'", by, old, NULL, err);
+}
+
+int
+ca_cert_supersede_others(sqlite3 *db, const char *email, const char *profile,
+    const char *by, lb_err *err)
+{
+	return update_certs(db, "UPDATE certificates SET status = "
+	    "'superseded', superseded_by = ?1 WHERE email = ?2 AND profile = "
+	    "?3 AND status = 'valid' AND serial <> ?1", by, email, profile,
+	    err);
+}
+
 int
 ca_revoke(sqlite3 *db, const char *serial, int reason, time_t invalidity,
     const char *actor, lb_err *err)

@@ -332,6 +332,8 @@ int core_db_commit(sqlite3 *db, lb_err *err);
 void core_db_rollback(sqlite3 *db);
 /* Logs sqlite3_errmsg under the name of the failed call, sets err, -1. */
 int core_db_fail(sqlite3 *db, const char *what, lb_err *err);
+/* Whether db answers a read (0) or not (-1), for health checks. */
+int core_db_ping(sqlite3 *db);
 /* Prepares sql into *st (NULL on failure: logged, err set, -1). */
 int core_db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st,
     lb_err *err);
@@ -344,12 +346,45 @@ int core_db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st,
  */
 sqlite3_stmt *core_db_cached(sqlite3 *db, const char *sql);
 void core_db_cached_done(sqlite3_stmt *st);
+/*
+ * The settings table (owned here): integers the modules keep by name.
+ * core_setting_get reads name into *v (def when absent); _set writes it;
+ * _bump adds one (1 when absent), in the caller's transaction if any.
+ */
+int core_setting_get(sqlite3 *db, const char *name, int64_t def,
+    int64_t *v, lb_err *err);
+int core_setting_set(sqlite3 *db, const char *name, int64_t v, lb_err *err);
+int core_setting_bump(sqlite3 *db, const char *name, lb_err *err);
 /* A malloc'ed copy of column i's text (NULL for NULL or out of memory). */
 char *core_db_text_dup(sqlite3_stmt *st, int i);
 /* A malloc'ed copy of column i's bytes: *out NULL and *len 0 for NULL or
  * empty; -1 when out of memory. */
 int core_db_blob_dup(sqlite3_stmt *st, int i, unsigned char **out,
     size_t *len);
+
+/*
+ * A transaction job: the changes one owning module makes as one unit
+ * (with what others contribute through their own functions), run inside
+ * the caller's transaction.  0, or -1 with err to roll it back.
+ */
+typedef int (*core_tx_job)(sqlite3 *db, void *arg, lb_err *err);
+/* BEGIN IMMEDIATE, job, COMMIT on db; rolled back when either fails. */
+int core_tx_run(sqlite3 *db, core_tx_job job, void *arg, lb_err *err);
+
+/*
+ * Group commit (committer.c): a thread with its own handle db (owned,
+ * closed by core_committer_free, also when core_committer_new fails)
+ * runs the jobs many threads hand it in one transaction, each in a
+ * savepoint of its own, so that N jobs cost one fsync.
+ * core_committer_run blocks until its job is committed: 0, or -1 with
+ * err when the job (or the batch's commit) failed.  The job runs on the
+ * committer's thread and handle.
+ */
+typedef struct core_committer core_committer;
+core_committer *core_committer_new(sqlite3 *db, lb_err *err);
+int core_committer_run(core_committer *c, core_tx_job job, void *arg,
+    lb_err *err);
+void core_committer_free(core_committer *c);
 
 /* ------------------------------------------------------------------ */
 /* Audit log: an append-only, hash-chained table                        */

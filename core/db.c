@@ -222,3 +222,80 @@ core_db_blob_dup(sqlite3_stmt *st, int i, unsigned char **out, size_t *len)
 	*len = (size_t)n;
 	return 0;
 }
+
+/* ------------------------------------------------------------------ */
+/* The settings table: small values the modules keep by name           */
+
+int
+core_setting_get(sqlite3 *db, const char *name, int64_t def, int64_t *v,
+    lb_err *err)
+{
+	sqlite3_stmt *st;
+	int r, rc = -1;
+
+	*v = def;
+	/* read on hot paths (the revocation generation, per OCSP request):
+	 * prepared once per connection */
+	if ((st = core_db_cached(db, "SELECT value FROM settings WHERE "
+	    "name = ?")) == NULL)
+		return core_db_fail(db, "read a setting", err);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW)
+		*v = (int64_t)sqlite3_column_int64(st, 0);
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
+		core_db_fail(db, "read a setting", err);
+	else
+		rc = 0;
+	core_db_cached_done(st);
+	return rc;
+}
+
+/* Runs one upsert of the setting name with the text value (or NULL). */
+static int
+setting_upsert(sqlite3 *db, const char *sql, const char *name,
+    const char *value, lb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (core_db_prepare(db, sql, &st, err) == -1)
+		return -1;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if (value != NULL)
+		sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (r != SQLITE_DONE)
+		return core_db_fail(db, "write a setting", err);
+	return 0;
+}
+
+int
+core_setting_set(sqlite3 *db, const char *name, int64_t v, lb_err *err)
+{
+	char text[32];
+
+	snprintf(text, sizeof(text), "%lld", (long long)v);
+	/* portable upsert (SQLite >= 3.24, PostgreSQL >= 9.5) */
+	return setting_upsert(db, "INSERT INTO settings (name, value) VALUES "
+	    "(?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+	    name, text, err);
+}
+
+int
+core_setting_bump(sqlite3 *db, const char *name, lb_err *err)
+{
+	return setting_upsert(db, "INSERT INTO settings (name, value) VALUES "
+	    "(?1, '1') ON CONFLICT (name) DO UPDATE SET value = "
+	    "CAST(CAST(settings.value AS INTEGER) + 1 AS TEXT)", name, NULL,
+	    err);
+}
+
+int
+core_db_ping(sqlite3 *db)
+{
+	/* reads the schema: a database that cannot be read says so */
+	return sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", NULL,
+	    NULL, NULL) == SQLITE_OK ? 0 : -1;
+}

@@ -139,6 +139,7 @@ enroll_new(ca_ctx *ca, bool with_threads, lb_err *err)
 {
 	const core_conf *conf = ca_get0_conf(ca);
 	enroll_ctx *e;
+	sqlite3 *db;
 	lb_err derr;
 	long pool;
 	size_t i;
@@ -185,7 +186,8 @@ enroll_new(ca_ctx *ca, bool with_threads, lb_err *err)
 		if (e->profiles[i].pool == NULL)
 			goto fail;
 	}
-	if ((e->committer = ca_committer_new(ca, err)) == NULL)
+	if ((db = ca_db_open(ca, err)) == NULL ||
+	    (e->committer = core_committer_new(db, err)) == NULL)
 		goto fail;
 	if (e->dir != NULL) {
 		lb_err_clear(&derr);
@@ -207,7 +209,7 @@ enroll_free(enroll_ctx *e)
 	if (e == NULL)
 		return;
 	enroll_publisher_stop(e->pub);
-	ca_committer_free(e->committer);
+	core_committer_free(e->committer);
 	profiles_free(e);
 	enroll_rl_free(e->rl);
 	directory_free(e->dir);
@@ -368,8 +370,39 @@ csr_names_match(X509_REQ *req, const char *email, const char *given,
 /* ------------------------------------------------------------------ */
 /* What lands with the certificate                                     */
 
-struct tx_extras {
+/* Marks the approved request id issued as serial, in the caller's
+ * transaction. */
+static int
+request_issued(sqlite3 *db, const char *id, const char *serial, lb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (core_db_prepare(db, "UPDATE enroll_requests SET status = "
+	    "'issued', serial = ?1 WHERE id = ?2", &st, err) == -1)
+		return -1;
+	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return core_db_fail(db, "mark the request issued", err);
+	return 0;
+}
+
+/*
+ * The enrollment transaction, enroll's own job: the certificate, with
+ * what must be durable with it or not at all, each part through the
+ * function of the module that owns its table: the certificate
+ * (ca_store_cert), its escrow record (archive_escrow_store), the token
+ * spent (enroll_token_spend), the certificates it supersedes
+ * (ca_cert_supersede...), an approved request now issued, the
+ * publication queued (enroll_publish_enqueue) and the audit row.
+ */
+struct enroll_tx {
 	const enroll_ctx *e;
+	X509 *cert;
+	const ca_request *req;
 	const enroll_identity *id;
 	const struct enroll_profile *prof;
 	enum enroll_op op;
@@ -380,58 +413,36 @@ struct tx_extras {
 };
 
 static int
-exec_bind(sqlite3 *db, const char *sql, const char *a, const char *b,
-    const char *c, lb_err *err)
+enroll_tx_job(sqlite3 *db, void *arg, lb_err *err)
 {
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return core_db_fail(db, "sqlite3_prepare_v2", err);
-	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
-	if (b != NULL)
-		sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
-	if (c != NULL)
-		sqlite3_bind_text(st, 3, c, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return core_db_fail(db, "sqlite3_step", err);
-	return 0;
-}
-
-static int
-extras_in_tx(sqlite3 *db, X509 *cert, void *arg, lb_err *err)
-{
-	struct tx_extras *x = arg;
+	struct enroll_tx *x = arg;
 	const enroll_identity *id = x->id;
 	char *serial;
 	char detail[512];
 	int rc = -1;
 
-	if ((serial = ca_cert_serial(cert)) == NULL)
+	if ((serial = ca_cert_serial(x->cert)) == NULL)
 		return lb_err_set(err, LB_EINTERNAL, "out of memory");
+	if (ca_store_cert(db, x->cert, x->req->profile, x->req->email,
+	    x->actor, err) == -1)
+		goto out;
 	if (x->sealed != NULL && archive_escrow_store(db, x->sealed, x->actor,
 	    err) == -1)
 		goto out;
 	if (id->how == ENROLL_AUTH_TOKEN && enroll_token_spend(db,
 	    id->token_id, x->prof->name, serial, err) == -1)
 		goto out;
-	if (x->renewed != NULL && exec_bind(db, "UPDATE certificates SET "
-	    "status = 'superseded', superseded_by = ?1 WHERE serial = ?2 "
-	    "AND status = 'valid'", serial, x->renewed, NULL, err) == -1)
+	if (x->renewed != NULL && ca_cert_supersede(db, x->renewed, serial,
+	    err) == -1)
 		goto out;
 	/* an encryption key renewed: the user's older encryption
 	 * certificates step aside (their keys stay escrowed) */
 	if (x->op == ENROLL_SERVERKEYGEN && id->how == ENROLL_AUTH_CERT &&
-	    exec_bind(db, "UPDATE certificates SET status = 'superseded', "
-	    "superseded_by = ?1 WHERE email = ?2 AND profile = ?3 AND "
-	    "status = 'valid' AND serial <> ?1", serial, id->email,
-	    x->prof->name, err) == -1)
+	    ca_cert_supersede_others(db, id->email, x->prof->name, serial,
+	    err) == -1)
 		goto out;
-	if (x->request_id != NULL && exec_bind(db, "UPDATE enroll_requests "
-	    "SET status = 'issued', serial = ?1 WHERE id = ?2", serial,
-	    x->request_id, NULL, err) == -1)
+	if (x->request_id != NULL && request_issued(db, x->request_id, serial,
+	    err) == -1)
 		goto out;
 	if (x->prof->publish && x->e->dir != NULL &&
 	    enroll_publish_enqueue(db, serial, id->email, id->user_dn,
@@ -451,31 +462,15 @@ out:
 	return rc;
 }
 
-/* Stores cert and runs the extras in one transaction on db. */
-static int
-store_in_tx(sqlite3 *db, X509 *cert, const ca_request *req,
-    struct tx_extras *x, lb_err *err)
-{
-	if (core_db_begin(db, err) == -1)
-		return -1;
-	if (ca_store_cert(db, cert, req->profile, req->email, x->actor,
-	    err) == -1 || extras_in_tx(db, cert, x, err) == -1 ||
-	    core_db_commit(db, err) == -1) {
-		core_db_rollback(db);
-		return -1;
-	}
-	return 0;
-}
-
 /*
- * Signs req's certificate and stores it with the extras (and, with key,
- * its escrow): through the group committer when there is one, so that
- * concurrent enrollments share a commit.  The escrow's cryptography runs
- * before, outside any transaction; only its rows go in.
+ * Signs req's certificate and runs the enrollment transaction (with key,
+ * its escrow too): through the group committer when there is one, so
+ * that concurrent enrollments share a commit.  The escrow's cryptography
+ * runs before, outside any transaction; only its rows go in.
  */
 static X509 *
 issue(enroll_ctx *e, sqlite3 *db, const ca_request *req, EVP_PKEY *key,
-    struct tx_extras *x, lb_err *err)
+    struct enroll_tx *x, lb_err *err)
 {
 	X509 *cert;
 	int rc;
@@ -485,9 +480,10 @@ issue(enroll_ctx *e, sqlite3 *db, const ca_request *req, EVP_PKEY *key,
 	if (key != NULL && (x->sealed = archive_escrow_seal(e->ca, db, cert,
 	    key, req->email, err)) == NULL)
 		goto fail;
-	rc = e->committer != NULL ? ca_committer_store_with(e->committer,
-	    cert, req->profile, req->email, x->actor, extras_in_tx, x, err) :
-	    store_in_tx(db, cert, req, x, err);
+	x->cert = cert;
+	x->req = req;
+	rc = e->committer != NULL ? core_committer_run(e->committer,
+	    enroll_tx_job, x, err) : core_tx_run(db, enroll_tx_job, x, err);
 	archive_sealed_free(x->sealed);
 	x->sealed = NULL;
 	if (rc == -1)
@@ -720,7 +716,7 @@ enroll_do(enroll_ctx *e, sqlite3 *db, const enroll_identity *id,
     enroll_result *res, lb_err *err)
 {
 	const struct enroll_profile *prof = enroll_profile_find(e, profile);
-	struct tx_extras x;
+	struct enroll_tx x;
 	ca_request creq;
 	char *given = NULL, *surname = NULL;
 	X509 *issued = NULL;

@@ -42,7 +42,7 @@ struct enroll_ctx {
 	struct enroll_profile *profiles;
 	size_t nprofiles;
 	enroll_publisher *pub;      /* NULL without threads or directory */
-	ca_committer *committer;    /* group commit; NULL without threads */
+	core_committer *committer;  /* group commit; NULL without threads */
 };
 
 /*

@@ -145,36 +145,95 @@ out:
 /* ------------------------------------------------------------------ */
 /* The worker                                                          */
 
-/* Pass 1: a 'delete' for each published certificate revoked since. */
+/* Queues a 'delete' for the published row id (its certificate revoked). */
+static int
+queue_removal(sqlite3 *db, int64_t id, time_t now, lb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (core_db_prepare(db, "INSERT INTO publish_queue (serial, email, "
+	    "user_dn, action, state, attempts, next_try, created) SELECT "
+	    "serial, email, user_dn, 'delete', 'pending', 0, ?1, ?1 FROM "
+	    "publish_queue WHERE id = ?2", &st, err) == -1)
+		return -1;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)id);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return core_db_fail(db, "queue removals of revoked certificates",
+		    err);
+	return 0;
+}
+
+/*
+ * Pass 1: a 'delete' for each published certificate revoked since.  The
+ * certificates' status is ca's to tell (ca_cert_status), row by row:
+ * this pass runs only when the revocation generation moved.
+ */
 static int
 queue_removals(sqlite3 *db, time_t now, lb_err *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = -1;
+	int64_t *ids = NULL, *grown;
+	char **serials = NULL, **sgrown;
+	size_t n = 0, cap = 0, i, queued = 0;
+	time_t at, inv;
+	bool revoked;
+	int reason, r, rc = -1;
 
-	if (sqlite3_prepare_v2(db, "INSERT INTO publish_queue (serial, "
-	    "email, user_dn, action, state, attempts, next_try, created) "
-	    "SELECT q.serial, q.email, q.user_dn, 'delete', 'pending', 0, ?1, "
-	    "?1 FROM publish_queue q JOIN certificates c ON c.serial = "
-	    "q.serial WHERE q.action = 'add' AND q.state = 'done' AND "
-	    "q.last_error IS NULL AND c.status = 'revoked' AND NOT EXISTS "
-	    "(SELECT 1 FROM publish_queue d WHERE d.serial = q.serial AND "
-	    "d.action = 'delete') ORDER BY q.id", -1, &st, NULL) !=
-	    SQLITE_OK) {
+	if (core_db_prepare(db, "SELECT q.id, q.serial FROM publish_queue q "
+	    "WHERE q.action = 'add' AND q.state = 'done' AND q.last_error IS "
+	    "NULL AND NOT EXISTS (SELECT 1 FROM publish_queue d WHERE "
+	    "d.serial = q.serial AND d.action = 'delete') ORDER BY q.id", &st,
+	    err) == -1)
+		return -1;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			if ((grown = realloc(ids, cap * sizeof(*ids))) == NULL)
+				goto oom;
+			ids = grown;
+			if ((sgrown = realloc(serials, cap *
+			    sizeof(*serials))) == NULL)
+				goto oom;
+			serials = sgrown;
+		}
+		ids[n] = sqlite3_column_int64(st, 0);
+		if ((serials[n] = core_db_text_dup(st, 1)) == NULL)
+			goto oom;
+		n++;
+	}
+	if (r != SQLITE_DONE) {
 		core_db_fail(db, "queue removals of revoked certificates", err);
 		goto out;
 	}
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		core_db_fail(db, "queue removals of revoked certificates", err);
-		goto out;
+	sqlite3_finalize(st);
+	st = NULL;
+	for (i = 0; i < n; i++) {
+		if (ca_cert_status(db, serials[i], &revoked, &at, &reason, &inv,
+		    err) == -1)
+			goto out;
+		if (revoked) {
+			if (queue_removal(db, ids[i], now, err) == -1)
+				goto out;
+			queued++;
+		}
 	}
-	if (sqlite3_changes(db) > 0)
-		log_info("directory publisher: %d revoked certificate(s) "
-		    "queued for removal", sqlite3_changes(db));
+	if (queued > 0)
+		log_info("directory publisher: %zu revoked certificate(s) "
+		    "queued for removal", queued);
 	rc = 0;
+	goto out;
+oom:
+	lb_err_set(err, LB_EINTERNAL, "out of memory");
 out:
 	sqlite3_finalize(st);
+	for (i = 0; i < n; i++)
+		free(serials[i]);
+	free(serials);
+	free(ids);
 	return rc;
 }
 

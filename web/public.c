@@ -107,8 +107,7 @@ web_pub_healthz(struct web_req *r)
 		return web_send_error(r, 503, "the CA's signer process has "
 		    "stopped: restart the daemon");
 	if ((db = web_db(r->srv, &err)) == NULL ||
-	    sqlite3_exec(db, "SELECT 1 FROM certificates LIMIT 1", NULL, NULL,
-	    NULL) != SQLITE_OK) {
+	    core_db_ping(db) == -1) {
 		log_warnx("health check: the database does not answer%s%s",
 		    err.msg[0] ? ": " : "", err.msg);
 		return web_send_error(r, 503, "the database does not answer");

@@ -1916,7 +1916,8 @@ test_operators_no_separation(void **state)
 #define PER_THREAD 50
 
 struct worker {
-	ca_committer *c;
+	ca_ctx *ca;
+	core_committer *c;
 	EVP_PKEY *key;
 	int id, failures;
 	char first_error[512];
@@ -1941,7 +1942,8 @@ worker_main(void *arg)
 		req.profile = "smime-sign";
 		req.email = email;
 		req.pubkey = w->key;
-		if ((x = ca_committer_issue(w->c, &req, ACTOR, &err)) == NULL) {
+		if ((x = ca_issue_grouped(w->ca, w->c, &req, ACTOR, &err)) ==
+		    NULL) {
 			if (w->failures++ == 0)
 				snprintf(w->first_error,
 				    sizeof(w->first_error), "%s", err.msg);
@@ -1967,7 +1969,7 @@ test_committer(void **state)
 	pthread_t th[THREADS];
 	char *all[THREADS * PER_THREAD];
 	lb_err err = { 0 };
-	ca_committer *c;
+	core_committer *c;
 	int64_t rows_before = 0, rows = 0, bad = 0;
 	char why[128];
 	ca_request req;
@@ -1975,26 +1977,27 @@ test_committer(void **state)
 
 	assert_int_equal(core_audit_verify(fx->db, &rows_before, &bad, why,
 	    sizeof(why), &err), 0);
-	c = ca_committer_new(fx->ca, &err);
+	c = core_committer_new(ca_db_open(fx->ca, &err), &err);
 	if (c == NULL)
-		fail_msg("ca_committer_new: %s", err.msg);
+		fail_msg("core_committer_new: %s", err.msg);
 	/* the escrow profile is refused here too */
 	memset(&req, 0, sizeof(req));
 	req.profile = "smime-enc";
 	req.email = "enc@committer.test";
 	req.pubkey = fx->ec;
-	assert_null(ca_committer_issue(c, &req, ACTOR, &err));
+	assert_null(ca_issue_grouped(fx->ca, c, &req, ACTOR, &err));
 	assert_int_equal(err.code, LB_EINVAL);
 	lb_err_clear(&err);
 	req.profile = "smime-sign";
 	req.email = "bad address";
-	assert_null(ca_committer_issue(c, &req, ACTOR, &err));
+	assert_null(ca_issue_grouped(fx->ca, c, &req, ACTOR, &err));
 	assert_int_equal(err.code, LB_EINVAL);
 	lb_err_clear(&err);
 
 	memset(w, 0, sizeof(w));
 	for (i = 0; i < THREADS; i++) {
 		w[i].c = c;
+		w[i].ca = fx->ca;
 		w[i].id = i;
 		w[i].key = ca_keygen(CA_KEY_ECP256, &err);
 		assert_non_null(w[i].key);
@@ -2004,7 +2007,7 @@ test_committer(void **state)
 		    &w[i]), 0);
 	for (i = 0; i < THREADS; i++)
 		assert_int_equal(pthread_join(th[i], NULL), 0);
-	ca_committer_free(c);
+	core_committer_free(c);
 
 	for (i = 0; i < THREADS; i++) {
 		if (w[i].failures != 0)
