@@ -55,6 +55,7 @@ enum cli_open { CLI_NONE, CLI_DB, CLI_KEY };
 /* The CA a subcommand works on, opened by cli_run. */
 typedef struct cli_ctx {
 	const char *dir;         /* --dir, else $LOCKBOX_DIR, else default */
+	const char *dir_opt;     /* --dir as given, NULL without */
 	ca_ctx *ca;
 	sqlite3 *db;
 	int argc;                /* the positional arguments */
@@ -66,7 +67,7 @@ typedef struct cli_ctx {
  * ("token create"); opts its options without --dir and --help, which
  * every subcommand takes; option is called for each of its options
  * (getopt's value and optarg) and returns -1 to go on or an exit code
- * (cli_usage's); nargs_min..nargs_max positional arguments are allowed
+ * (cli_usage's; NULL: the options need no handling); nargs_min..nargs_max positional arguments are allowed
  * (args_msg says what was wrong otherwise, NULL: "unexpected argument");
  * check, when given, looks at the whole command line before anything is
  * opened (-1 to go on, or an exit code); run does the work and returns

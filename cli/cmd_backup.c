@@ -243,43 +243,40 @@ print_entries(const backup *b)
 	}
 }
 
-int
-cmd_backup(int argc, char **argv)
+/* backup --out FILE */
+
+static int
+backup_option(void *state, int c, const char *arg)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "out", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *dir = NULL, *out = NULL, *v;
+	const char **out = state;
+
+	if (c == 'o')
+		*out = arg;
+	return -1;
+}
+
+static int
+backup_check(void *state, const cli_ctx *c)
+{
+	const char *const *out = state;
+
+	(void)c;
+	if (*out == NULL)
+		return cli_usage("backup", "--out FILE is required");
+	return -1;
+}
+
+static int
+backup_run(void *state, cli_ctx *c)
+{
+	const char *out = *(const char **)state, *dir = c->dir, *v;
 	char *conf_path = NULL, *db_path = NULL;
 	core_conf *conf = NULL;
 	backup *b = NULL;
 	lb_err err = { 0 };
 	size_t i;
-	int c, rc = 1;
+	int rc = 1;
 
-	while ((c = cli_getopt(argc, argv, opts, backup_help)) != -1) {
-		switch (c) {
-		case -2:
-			return 0;
-		case -3:
-			return EXIT_USAGE;
-		case 'd':
-			dir = optarg;
-			break;
-		case 'o':
-			out = optarg;
-			break;
-		}
-	}
-	if (optind != argc)
-		return cli_usage("backup", "unexpected argument '%s'",
-		    argv[optind]);
-	if (out == NULL)
-		return cli_usage("backup", "--out FILE is required");
-	dir = cli_dir(dir);
 	/* before the work: core_file_write would refuse it only at the end */
 	if (access(out, F_OK) == 0) {
 		lb_err_set(&err, LB_ECONFLICT, "%s: already exists: remove it "
@@ -328,48 +325,58 @@ out:
 	return rc;
 }
 
+static const struct option backup_opts[] = {
+	{ "out", required_argument, NULL, 'o' },
+	{ NULL, 0, NULL, 0 },
+};
+/* nothing opened: backup needs no CA passphrase (the key is copied
+ * encrypted) and reads the database with SQLite's online backup API */
+static const cli_sub backup_sub = {
+	"backup", backup_help, backup_opts, backup_option, 0, 0, NULL,
+	backup_check, CLI_NONE, backup_run,
+};
+
 int
-cmd_restore(int argc, char **argv)
+cmd_backup(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *dir = NULL, *file;
+	const char *out = NULL;
+
+	return cli_run(&backup_sub, &out, argc, argv);
+}
+
+/* restore FILE --dir DIR */
+
+static int
+restore_check(void *state, const cli_ctx *c)
+{
+	(void)state;
+	/* no default: restoring over the current state directory by
+	 * accident must be impossible */
+	if (c->dir_opt == NULL)
+		return cli_usage("restore", "--dir DIR is required");
+	return -1;
+}
+
+static int
+restore_run(void *state, cli_ctx *c)
+{
+	const char *file = c->argv[0];
 	backup_report rep = { 0 };
 	backup *b = NULL;
 	lb_err err = { 0 };
-	int c, rc = 1;
+	int rc = 1;
 
-	while ((c = cli_getopt(argc, argv, opts, restore_help)) != -1) {
-		switch (c) {
-		case -2:
-			return 0;
-		case -3:
-			return EXIT_USAGE;
-		case 'd':
-			dir = optarg;
-			break;
-		}
-	}
-	if (optind + 1 != argc)
-		return cli_usage("restore", "expected one backup FILE");
-	file = argv[optind];
-	/* no default: restoring over the current state directory by
-	 * accident must be impossible */
-	if (dir == NULL)
-		return cli_usage("restore", "--dir DIR is required");
+	(void)state;
 	if ((b = backup_read_file(file, &err)) == NULL)
 		goto out;
-	if (backup_restore(b, dir, CA_DB_FILE, &rep, &err) == -1) {
+	if (backup_restore(b, c->dir, CA_DB_FILE, &rep, &err) == -1) {
 		lb_err err2 = { 0 };
 
 		lb_err_set(&err2, err.code, "%s; nothing restored", err.msg);
 		err = err2;
 		goto out;
 	}
-	printf("restored %s into %s:\n", file, dir);
+	printf("restored %s into %s:\n", file, c->dir);
 	print_entries(b);
 	printf("%zu files (%llu bytes), %zu directories\n", rep.files,
 	    (unsigned long long)rep.bytes, rep.dirs);
@@ -381,4 +388,15 @@ out:
 		cli_fail(&err);
 	backup_free(b);
 	return rc;
+}
+
+static const cli_sub restore_sub = {
+	"restore", restore_help, NULL, NULL, 1, 1, "expected one backup FILE",
+	restore_check, CLI_NONE, restore_run,
+};
+
+int
+cmd_restore(int argc, char **argv)
+{
+	return cli_run(&restore_sub, NULL, argc, argv);
 }

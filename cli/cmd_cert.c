@@ -21,67 +21,82 @@ static const char revoke_help[] =
 "For keyCompromise, --invalidity-date names when the key is known or\n"
 "suspected to have been compromised (seconds since the epoch).\n";
 
+/* revoke SERIAL */
+
+struct revoke_state {
+	int reason;
+	long long inv;
+};
+
+static int
+revoke_option(void *state, int c, const char *arg)
+{
+	struct revoke_state *s = state;
+	char *end;
+
+	switch (c) {
+	case 'r':
+		if ((s->reason = ca_reason_parse(arg)) == -1)
+			return cli_usage("revoke", "unknown reason '%s'", arg);
+		break;
+	case 'i':
+		s->inv = strtoll(arg, &end, 10);
+		if (*end != '\0' || s->inv <= 0)
+			return cli_usage("revoke", "--invalidity-date needs "
+			    "seconds since the epoch");
+		break;
+	}
+	return -1;
+}
+
+static int
+revoke_check(void *state, const cli_ctx *c)
+{
+	const struct revoke_state *s = state;
+
+	(void)c;
+	if (s->inv != 0 && s->reason != 1)
+		return cli_usage("revoke", "--invalidity-date goes with "
+		    "--reason keyCompromise");
+	return -1;
+}
+
+static int
+revoke_run(void *state, cli_ctx *c)
+{
+	const struct revoke_state *s = state;
+	lb_err err = { 0 };
+
+	if (ca_revoke(c->db, c->argv[0], s->reason, (time_t)s->inv,
+	    cli_actor(), &err) == -1)
+		return cli_fail(&err);
+	printf("revoked %s (%s)\n", c->argv[0], ca_reason_name(s->reason));
+	return 0;
+}
+
+static const struct option revoke_opts[] = {
+	{ "reason", required_argument, NULL, 'r' },
+	{ "invalidity-date", required_argument, NULL, 'i' },
+	{ NULL, 0, NULL, 0 },
+};
+static const cli_sub revoke_sub = {
+	"revoke", revoke_help, revoke_opts, revoke_option, 1, 1,
+	"exactly one SERIAL is required", revoke_check, CLI_DB, revoke_run,
+};
+
 int
 cmd_revoke(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "reason", required_argument, NULL, 'r' },
-		{ "invalidity-date", required_argument, NULL, 'i' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *dir = NULL;
-	int reason = 5, c, rc = 1;
-	long long inv = 0;
-	char *end;
-	lb_err err = { 0 };
-	ca_ctx *ca = NULL;
-	sqlite3 *db = NULL;
+	/* 5: cessationOfOperation, "no longer needed" */
+	struct revoke_state s = { 5, 0 };
 
-	while ((c = cli_getopt(argc, argv, opts, revoke_help)) != -1) {
-		switch (c) {
-		case -2:
-			return 0;
-		case -3:
-			return EXIT_USAGE;
-		case 'd':
-			dir = optarg;
-			break;
-		case 'r':
-			if ((reason = ca_reason_parse(optarg)) == -1)
-				return cli_usage(argv[0], "unknown reason "
-				    "'%s'", optarg);
-			break;
-		case 'i':
-			inv = strtoll(optarg, &end, 10);
-			if (*end != '\0' || inv <= 0)
-				return cli_usage(argv[0], "--invalidity-date "
-				    "needs seconds since the epoch");
-			break;
-		}
-	}
-	if (optind + 1 != argc)
-		return cli_usage(argv[0], "exactly one SERIAL is required");
-	if (inv != 0 && reason != 1)
-		return cli_usage(argv[0], "--invalidity-date goes with "
-		    "--reason keyCompromise");
-	if (cli_open(cli_dir(dir), CA_OPEN_NO_KEY, &ca, &db) != 0)
-		goto out;
-	if (ca_revoke(db, argv[optind], reason, (time_t)inv, cli_actor(),
-	    &err) == -1) {
-		rc = cli_fail(&err);
-		goto out;
-	}
-	printf("revoked %s (%s)\n", argv[optind], ca_reason_name(reason));
-	rc = 0;
-out:
-	core_db_close(db);
-	ca_free(ca);
-	return rc;
+	return cli_run(&revoke_sub, &s, argc, argv);
 }
 
+/* list */
+
 struct list_state {
+	ca_cert_filter f;
 	bool json;
 	json_t *arr;
 	int n;
@@ -95,7 +110,8 @@ list_one(const ca_cert_info *ci, void *arg)
 
 	ls->n++;
 	if (ls->json)
-		return json_array_append_new(ls->arr, ca_cert_info_json(ci, false));
+		return json_array_append_new(ls->arr,
+		    ca_cert_info_json(ci, false));
 	core_time_fmt(ci->not_after, na, sizeof(na));
 	printf("%-34s %-14s %-10s %s  %s\n", ci->serial, ci->profile,
 	    ci->status, na, ci->email ? ci->email : ci->subject);
@@ -110,85 +126,86 @@ static const char list_help[] =
 "Lists stored certificates, newest first: serial, profile, status, expiry\n"
 "and e-mail (or subject).  --json prints a JSON array instead.\n";
 
-int
-cmd_list(int argc, char **argv)
+static int
+list_option(void *state, int c, const char *arg)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "email", required_argument, NULL, 'e' },
-		{ "profile", required_argument, NULL, 'p' },
-		{ "status", required_argument, NULL, 's' },
-		{ "limit", required_argument, NULL, 'l' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *dir = NULL;
-	ca_cert_filter f;
-	struct list_state ls = { false, NULL, 0 };
-	lb_err err = { 0 };
-	ca_ctx *ca = NULL;
-	sqlite3 *db = NULL;
+	struct list_state *ls = state;
 	char *end;
-	int c, rc = 1;
 
-	memset(&f, 0, sizeof(f));
-	while ((c = cli_getopt(argc, argv, opts, list_help)) != -1) {
-		switch (c) {
-		case -2:
-			return 0;
-		case -3:
-			return EXIT_USAGE;
-		case 'd':
-			dir = optarg;
-			break;
-		case 'e':
-			f.email = optarg;
-			break;
-		case 'p':
-			f.profile = optarg;
-			break;
-		case 's':
-			if (strcmp(optarg, "valid") != 0 &&
-			    strcmp(optarg, "revoked") != 0 &&
-			    strcmp(optarg, "expired") != 0)
-				return cli_usage(argv[0], "--status is valid, "
-				    "revoked or expired");
-			f.status = optarg;
-			break;
-		case 'l':
-			f.limit = (int)strtol(optarg, &end, 10);
-			if (*end != '\0' || f.limit <= 0)
-				return cli_usage(argv[0], "--limit needs a "
-				    "positive number");
-			break;
-		case 'j':
-			ls.json = true;
-			break;
-		}
+	switch (c) {
+	case 'e':
+		ls->f.email = arg;
+		break;
+	case 'p':
+		ls->f.profile = arg;
+		break;
+	case 's':
+		if (strcmp(arg, "valid") != 0 && strcmp(arg, "revoked") != 0 &&
+		    strcmp(arg, "expired") != 0)
+			return cli_usage("list", "--status is valid, revoked "
+			    "or expired");
+		ls->f.status = arg;
+		break;
+	case 'l':
+		ls->f.limit = (int)strtol(arg, &end, 10);
+		if (*end != '\0' || ls->f.limit <= 0)
+			return cli_usage("list", "--limit needs a positive "
+			    "number");
+		break;
+	case 'j':
+		ls->json = true;
+		break;
 	}
-	if (optind != argc)
-		return cli_usage(argv[0], "unexpected argument '%s'",
-		    argv[optind]);
-	if (cli_open(cli_dir(dir), CA_OPEN_NO_KEY, &ca, &db) != 0)
+	return -1;
+}
+
+static int
+list_run(void *state, cli_ctx *c)
+{
+	struct list_state *ls = state;
+	lb_err err = { 0 };
+	int rc = 1;
+
+	if (ls->json && (ls->arr = json_array()) == NULL)
 		goto out;
-	if (ls.json && (ls.arr = json_array()) == NULL)
-		goto out;
-	if (ca_cert_list(db, &f, list_one, &ls, &err) == -1) {
+	if (ca_cert_list(c->db, &ls->f, list_one, ls, &err) == -1) {
 		rc = cli_fail(&err);
 		goto out;
 	}
-	if (ls.json) {
-		json_dumpf(ls.arr, stdout, JSON_INDENT(2));
+	if (ls->json) {
+		json_dumpf(ls->arr, stdout, JSON_INDENT(2));
 		putchar('\n');
 	}
 	rc = 0;
 out:
-	json_decref(ls.arr);
-	core_db_close(db);
-	ca_free(ca);
+	json_decref(ls->arr);
+	ls->arr = NULL;
 	return rc;
 }
+
+static const struct option list_opts[] = {
+	{ "email", required_argument, NULL, 'e' },
+	{ "profile", required_argument, NULL, 'p' },
+	{ "status", required_argument, NULL, 's' },
+	{ "limit", required_argument, NULL, 'l' },
+	{ "json", no_argument, NULL, 'j' },
+	{ NULL, 0, NULL, 0 },
+};
+static const cli_sub list_sub = {
+	"list", list_help, list_opts, list_option, 0, 0, NULL, NULL, CLI_DB,
+	list_run,
+};
+
+int
+cmd_list(int argc, char **argv)
+{
+	struct list_state ls;
+
+	memset(&ls, 0, sizeof(ls));
+	return cli_run(&list_sub, &ls, argc, argv);
+}
+
+/* show SERIAL */
 
 static const char show_help[] =
 "usage: lockbox show SERIAL [--pem] [--json] [--dir DIR]\n"
@@ -197,52 +214,38 @@ static const char show_help[] =
 "status (and revocation time and reason).  --pem appends the certificate\n"
 "in PEM; --json prints the same fields as JSON (with \"pem\").\n";
 
-int
-cmd_show(int argc, char **argv)
+struct show_state {
+	bool pem, json;
+};
+
+static int
+show_option(void *state, int c, const char *arg)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "pem", no_argument, NULL, 'p' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *dir = NULL;
-	bool pem = false, json = false;
+	struct show_state *s = state;
+
+	(void)arg;
+	if (c == 'p')
+		s->pem = true;
+	else if (c == 'j')
+		s->json = true;
+	return -1;
+}
+
+static int
+show_run(void *state, cli_ctx *c)
+{
+	const struct show_state *s = state;
 	lb_err err = { 0 };
-	ca_ctx *ca = NULL;
-	sqlite3 *db = NULL;
 	ca_cert_info ci;
 	X509 *x = NULL;
 	BIO *bio = NULL;
 	char nb[32], na[32], ra[32], *data;
 	json_t *o = NULL;
 	long len;
-	int c, rc = 1;
+	int rc = 1;
 
 	memset(&ci, 0, sizeof(ci));
-	while ((c = cli_getopt(argc, argv, opts, show_help)) != -1) {
-		switch (c) {
-		case -2:
-			return 0;
-		case -3:
-			return EXIT_USAGE;
-		case 'd':
-			dir = optarg;
-			break;
-		case 'p':
-			pem = true;
-			break;
-		case 'j':
-			json = true;
-			break;
-		}
-	}
-	if (optind + 1 != argc)
-		return cli_usage(argv[0], "exactly one SERIAL is required");
-	if (cli_open(cli_dir(dir), CA_OPEN_NO_KEY, &ca, &db) != 0)
-		goto out;
-	if (ca_cert_get(db, argv[optind], &ci, &err) == -1) {
+	if (ca_cert_get(c->db, c->argv[0], &ci, &err) == -1) {
 		rc = cli_fail(&err);
 		goto out;
 	}
@@ -253,7 +256,7 @@ cmd_show(int argc, char **argv)
 		goto out;
 	}
 	len = BIO_get_mem_data(bio, &data);
-	if (json) {
+	if (s->json) {
 		if ((o = ca_cert_info_json(&ci, true)) == NULL)
 			goto out;
 		json_dumpf(o, stdout, JSON_INDENT(2));
@@ -272,7 +275,7 @@ cmd_show(int argc, char **argv)
 		printf("revoked at:  %s\nreason:      %s\n", ra,
 		    ca_reason_name(ci.reason));
 	}
-	if (pem)
+	if (s->pem)
 		fwrite(data, 1, (size_t)len, stdout);
 	rc = 0;
 out:
@@ -280,7 +283,23 @@ out:
 	BIO_free(bio);
 	X509_free(x);
 	ca_cert_info_clear(&ci);
-	core_db_close(db);
-	ca_free(ca);
 	return rc;
+}
+
+static const struct option show_opts[] = {
+	{ "pem", no_argument, NULL, 'p' },
+	{ "json", no_argument, NULL, 'j' },
+	{ NULL, 0, NULL, 0 },
+};
+static const cli_sub show_sub = {
+	"show", show_help, show_opts, show_option, 1, 1,
+	"exactly one SERIAL is required", NULL, CLI_DB, show_run,
+};
+
+int
+cmd_show(int argc, char **argv)
+{
+	struct show_state s = { false, false };
+
+	return cli_run(&show_sub, &s, argc, argv);
 }

@@ -48,58 +48,40 @@ print_info(const crl_info *ci)
 	    "entries:     %" PRId64 "\n", ci->number, tu, nu, ci->entries);
 }
 
+/* --now only says what `lockbox crl` does anyway */
 static int
-cmd_crl_issue(int argc, char **argv)
+issue_option(void *state, int c, const char *arg)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "now", no_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *dir = NULL;
+	(void)state;
+	(void)c;
+	(void)arg;
+	return -1;
+}
+
+static int
+issue_run(void *state, cli_ctx *c)
+{
 	crl_conf cc;
 	crl_info ci;
 	lb_err err = { 0 };
-	ca_ctx *ca = NULL;
-	sqlite3 *db = NULL;
 	directory_ctx *d = NULL;
-	int c, rc = 1;
 
-	while ((c = cli_getopt(argc, argv, opts, crl_help)) != -1) {
-		switch (c) {
-		case -2:
-			return 0;
-		case -3:
-			return EXIT_USAGE;
-		case 'd':
-			dir = optarg;
-			break;
-		case 'n':
-			break;
-		}
-	}
-	if (optind != argc)
-		return cli_usage(argv[0], "unexpected argument '%s'",
-		    argv[optind]);
-	if (cli_open(cli_dir(dir), 0, &ca, &db) != 0)
-		goto out;
-	if (crl_conf_load(ca_get0_conf(ca), &cc, &err) == -1 ||
-	    crl_issue(ca, db, &cc, time(NULL), cli_actor(), &ci, &err) == -1) {
-		rc = cli_fail(&err);
-		goto out;
-	}
+	(void)state;
+	if (crl_conf_load(ca_get0_conf(c->ca), &cc, &err) == -1 ||
+	    crl_issue(c->ca, c->db, &cc, time(NULL), cli_actor(), &ci,
+	    &err) == -1)
+		return cli_fail(&err);
 	print_info(&ci);
-	printf("published:   %s/%s/%s (%zu bytes)\n", ca_get0_dir(ca),
+	printf("published:   %s/%s/%s (%zu bytes)\n", ca_get0_dir(c->ca),
 	    CA_PUB_DIR, CRL_FILE, ci.der_len);
 	/* the web CRL is out: LDAP trouble is a warning, not a failure */
 	lb_err_clear(&err);
-	if ((d = directory_open_at(ca_get0_conf(ca), ca_get0_dir(ca),
+	if ((d = directory_open_at(ca_get0_conf(c->ca), ca_get0_dir(c->ca),
 	    &err)) == NULL) {
 		if (err.code != LB_ENOTFOUND)
-			fprintf(stderr, "lockbox: warning: CRL not published to "
-			    "LDAP: %s\n", err.msg);
-	} else if (crl_publish_ldap(ca, db, d, time(NULL), NULL, &err) ==
+			fprintf(stderr, "lockbox: warning: CRL not published "
+			    "to LDAP: %s\n", err.msg);
+	} else if (crl_publish_ldap(c->ca, c->db, d, time(NULL), NULL, &err) ==
 	    -1) {
 		fprintf(stderr, "lockbox: warning: CRL not published to LDAP: "
 		    "%s (recorded; 'lockbox serve' retries, or run 'lockbox "
@@ -108,13 +90,18 @@ cmd_crl_issue(int argc, char **argv)
 		printf("ldap:        %s (%s)\n", directory_get0_ca_dn(d),
 		    directory_get0_uri(d));
 	}
-	rc = 0;
-out:
 	directory_free(d);
-	core_db_close(db);
-	ca_free(ca);
-	return rc;
+	return 0;
 }
+
+static const struct option issue_opts[] = {
+	{ "now", no_argument, NULL, 'n' },
+	{ NULL, 0, NULL, 0 },
+};
+static const cli_sub issue_sub = {
+	"crl", crl_help, issue_opts, issue_option, 0, 0, NULL, NULL, CLI_KEY,
+	issue_run,
+};
 
 struct status_state {
 	bool json;
@@ -148,48 +135,31 @@ status_one(const crl_publication *p, void *arg)
 }
 
 static int
-cmd_crl_status(int argc, char **argv)
+status_option(void *state, int c, const char *arg)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *dir = NULL;
-	struct status_state s = { false, NULL };
+	struct status_state *s = state;
+
+	(void)arg;
+	if (c == 'j')
+		s->json = true;
+	return -1;
+}
+
+static int
+status_run(void *state, cli_ctx *c)
+{
+	struct status_state *s = state;
 	crl_info ci;
 	json_t *o = NULL;
 	lb_err err = { 0 };
-	ca_ctx *ca = NULL;
-	sqlite3 *db = NULL;
-	int c, rc = 1;
+	int rc = 1;
 
-	while ((c = cli_getopt(argc, argv, opts, status_help)) != -1) {
-		switch (c) {
-		case -2:
-			return 0;
-		case -3:
-			return EXIT_USAGE;
-		case 'd':
-			dir = optarg;
-			break;
-		case 'j':
-			s.json = true;
-			break;
-		}
-	}
-	if (optind != argc)
-		return cli_usage("crl status", "unexpected argument '%s'",
-		    argv[optind]);
-	if (cli_open(cli_dir(dir), CA_OPEN_NO_KEY, &ca, &db) != 0)
-		goto out;
-	if (crl_current(db, &ci, &err) == -1) {
+	if (crl_current(c->db, &ci, &err) == -1) {
 		rc = cli_fail(&err);
 		goto out;
 	}
-	if (s.json) {
-		if ((s.targets = json_array()) == NULL)
+	if (s->json) {
+		if ((s->targets = json_array()) == NULL)
 			goto out;
 	} else if (ci.number == 0) {
 		printf("no CRL issued yet: issue one with 'lockbox crl'\n");
@@ -197,19 +167,19 @@ cmd_crl_status(int argc, char **argv)
 		print_info(&ci);
 		printf("sha256:      %s\n", ci.sha256);
 	}
-	if (crl_publication_foreach(db, status_one, &s, &err) == -1) {
+	if (crl_publication_foreach(c->db, status_one, s, &err) == -1) {
 		rc = cli_fail(&err);
 		goto out;
 	}
-	if (s.json) {
+	if (s->json) {
 		o = ci.number == 0 ? json_pack("{s:n, s:O}", "number",
-		    "targets", s.targets) :
+		    "targets", s->targets) :
 		    json_pack("{s:I, s:o, s:o, s:I, s:s, s:O}", "number",
 		    (json_int_t)ci.number, "this_update",
 		    ca_json_time(ci.this_update), "next_update",
 		    ca_json_time(ci.next_update), "entries",
 		    (json_int_t)ci.entries, "sha256", ci.sha256, "targets",
-		    s.targets);
+		    s->targets);
 		if (o == NULL)
 			goto out;
 		json_dumpf(o, stdout, JSON_INDENT(2));
@@ -218,16 +188,30 @@ cmd_crl_status(int argc, char **argv)
 	rc = 0;
 out:
 	json_decref(o);
-	json_decref(s.targets);
-	core_db_close(db);
-	ca_free(ca);
+	json_decref(s->targets);
+	s->targets = NULL;
 	return rc;
 }
 
+static const struct option status_opts[] = {
+	{ "json", no_argument, NULL, 'j' },
+	{ NULL, 0, NULL, 0 },
+};
+static const cli_sub status_sub = {
+	"crl status", status_help, status_opts, status_option, 0, 0, NULL,
+	NULL, CLI_DB, status_run,
+};
+
+/*
+ * Not cli_dispatch: plain `lockbox crl` issues, so only "status" is a
+ * word of its own and anything else is the issuing command's to judge.
+ */
 int
 cmd_crl(int argc, char **argv)
 {
+	struct status_state s = { false, NULL };
+
 	if (argc >= 2 && strcmp(argv[1], "status") == 0)
-		return cmd_crl_status(argc - 1, argv + 1);
-	return cmd_crl_issue(argc, argv);
+		return cli_run(&status_sub, &s, argc - 1, argv + 1);
+	return cli_run(&issue_sub, NULL, argc, argv);
 }

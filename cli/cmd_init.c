@@ -33,96 +33,101 @@ static const char init_help[] =
 "  --subordinate   write ca.csr for a parent CA to sign instead of a root;\n"
 "                  then run 'lockbox ca install FILE'\n";
 
-int
-cmd_init(int argc, char **argv)
+static int
+init_option(void *state, int c, const char *arg)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "key-type", required_argument, NULL, 'k' },
-		{ "days", required_argument, NULL, 'D' },
-		{ "base-url", required_argument, NULL, 'u' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "http-listen", required_argument, NULL, 'L' },
-		{ "admin-email", required_argument, NULL, 'e' },
-		{ "admin-name", required_argument, NULL, 'N' },
-		{ "p12-pass-file", required_argument, NULL, 'p' },
-		{ "subordinate", no_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	ca_init_opts o;
-	lb_err err = { 0 };
-	const char *dir = NULL;
+	ca_init_opts *o = state;
 	char *end;
-	int c;
 
-	memset(&o, 0, sizeof(o));
-	while ((c = cli_getopt(argc, argv, opts, init_help)) != -1) {
-		switch (c) {
-		case -2:
-			return 0;
-		case -3:
-			return EXIT_USAGE;
-		case 'd':
-			dir = optarg;
-			break;
-		case 'n':
-			o.name = optarg;
-			break;
-		case 'k':
-			if ((o.key_type = ca_key_type_parse(optarg)) ==
-			    CA_KEY_NONE)
-				return cli_usage(argv[0], "unknown key type "
-				    "'%s'", optarg);
-			break;
-		case 'D':
-			o.days = (int)strtol(optarg, &end, 10);
-			if (*end != '\0' || o.days <= 0)
-				return cli_usage(argv[0], "--days needs a "
-				    "positive number");
-			break;
-		case 'u':
-			o.base_url = optarg;
-			break;
-		case 'l':
-			o.listen = optarg;
-			break;
-		case 'L':
-			o.http_listen = optarg;
-			break;
-		case 'e':
-			o.admin_email = optarg;
-			break;
-		case 'N':
-			o.admin_name = optarg;
-			break;
-		case 'p':
-			o.admin_p12_pass_file = optarg;
-			break;
-		case 's':
-			o.subordinate = true;
-			break;
-		}
+	switch (c) {
+	case 'n':
+		o->name = arg;
+		break;
+	case 'k':
+		if ((o->key_type = ca_key_type_parse(arg)) == CA_KEY_NONE)
+			return cli_usage("init", "unknown key type '%s'", arg);
+		break;
+	case 'D':
+		o->days = (int)strtol(arg, &end, 10);
+		if (*end != '\0' || o->days <= 0)
+			return cli_usage("init", "--days needs a positive "
+			    "number");
+		break;
+	case 'u':
+		o->base_url = arg;
+		break;
+	case 'l':
+		o->listen = arg;
+		break;
+	case 'L':
+		o->http_listen = arg;
+		break;
+	case 'e':
+		o->admin_email = arg;
+		break;
+	case 'N':
+		o->admin_name = arg;
+		break;
+	case 'p':
+		o->admin_p12_pass_file = arg;
+		break;
+	case 's':
+		o->subordinate = true;
+		break;
 	}
-	if (optind != argc)
-		return cli_usage(argv[0], "unexpected argument '%s'",
-		    argv[optind]);
-	dir = cli_dir(dir);
-	if (ca_init(dir, &o, &err) == -1)
+	return -1;
+}
+
+/* CLI_NONE: there is no CA to open yet, ca_init makes it */
+static int
+init_run(void *state, cli_ctx *c)
+{
+	const ca_init_opts *o = state;
+	const char *dir = c->dir;
+	lb_err err = { 0 };
+
+	if (ca_init(dir, o, &err) == -1)
 		return cli_fail(&err);
-	if (o.subordinate)
+	if (o->subordinate)
 		printf("Subordinate CA key created in %s.\n"
 		    "Have the parent CA sign %s/ca.csr, then run:\n"
-		    "  lockbox ca install --dir %s SIGNED.pem\n", dir, dir, dir);
+		    "  lockbox ca install --dir %s SIGNED.pem\n", dir, dir,
+		    dir);
 	else
 		printf("CA created in %s\n"
 		    "  CA certificate:  %s/ca.pem\n"
 		    "  administrator:   %s/admin.p12 (password in "
 		    "%s/admin.p12.pass)\n"
 		    "Start the daemon with: lockbox serve --dir %s\n", dir, dir,
-		    dir, o.admin_p12_pass_file ? "" : dir, dir);
+		    dir, o->admin_p12_pass_file ? "" : dir, dir);
 	return 0;
+}
+
+static const struct option init_opts[] = {
+	{ "name", required_argument, NULL, 'n' },
+	{ "key-type", required_argument, NULL, 'k' },
+	{ "days", required_argument, NULL, 'D' },
+	{ "base-url", required_argument, NULL, 'u' },
+	{ "listen", required_argument, NULL, 'l' },
+	{ "http-listen", required_argument, NULL, 'L' },
+	{ "admin-email", required_argument, NULL, 'e' },
+	{ "admin-name", required_argument, NULL, 'N' },
+	{ "p12-pass-file", required_argument, NULL, 'p' },
+	{ "subordinate", no_argument, NULL, 's' },
+	{ NULL, 0, NULL, 0 },
+};
+static const cli_sub init_sub = {
+	"init", init_help, init_opts, init_option, 0, 0, NULL, NULL, CLI_NONE,
+	init_run,
+};
+
+int
+cmd_init(int argc, char **argv)
+{
+	ca_init_opts o;
+
+	memset(&o, 0, sizeof(o));
+	return cli_run(&init_sub, &o, argc, argv);
 }
 
 static const char ca_help[] =
@@ -133,18 +138,30 @@ static const char ca_help[] =
 "Checks that it matches the CA key and is a CA certificate, then issues the\n"
 "daemon's TLS certificate and the administrator credential admin.p12.\n";
 
+/* CLI_NONE: ca_install opens the CA itself, key and all */
+static int
+install_run(void *state, cli_ctx *c)
+{
+	lb_err err = { 0 };
+
+	(void)state;
+	if (ca_install(c->dir, c->argv[0], &err) == -1)
+		return cli_fail(&err);
+	printf("CA certificate installed in %s; administrator credential in "
+	    "%s/admin.p12\n", c->dir, c->dir);
+	return 0;
+}
+
+/* Named "ca", not "ca install": its usage errors have always said "ca". */
+static const cli_sub install_sub = {
+	"ca", ca_help, NULL, NULL, 1, 1, "install needs exactly one FILE",
+	NULL, CLI_NONE, install_run,
+};
+
+/* Not cli_dispatch: "expected 'install'" keeps its quotes. */
 int
 cmd_ca(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	lb_err err = { 0 };
-	const char *dir = NULL;
-	int c;
-
 	if (argc < 2 || strcmp(argv[1], "install") != 0) {
 		if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
 		    strcmp(argv[1], "-h") == 0)) {
@@ -153,25 +170,5 @@ cmd_ca(int argc, char **argv)
 		}
 		return cli_usage("ca", "expected 'install'");
 	}
-	argc--;
-	argv++;
-	while ((c = cli_getopt(argc, argv, opts, ca_help)) != -1) {
-		switch (c) {
-		case -2:
-			return 0;
-		case -3:
-			return EXIT_USAGE;
-		case 'd':
-			dir = optarg;
-			break;
-		}
-	}
-	if (optind + 1 != argc)
-		return cli_usage("ca", "install needs exactly one FILE");
-	dir = cli_dir(dir);
-	if (ca_install(dir, argv[optind], &err) == -1)
-		return cli_fail(&err);
-	printf("CA certificate installed in %s; administrator credential in "
-	    "%s/admin.p12\n", dir, dir);
-	return 0;
+	return cli_run(&install_sub, NULL, argc - 1, argv + 1);
 }

@@ -45,7 +45,8 @@ static const char issue_help[] =
 "printed) or to standard output.\n";
 
 struct issue_args {
-	const char *dir, *csr, *out, *p12, *p12_pass, *key, *key_pass;
+	ca_request req;
+	const char *csr, *out, *p12, *p12_pass, *key, *key_pass;
 	bool keygen;
 	enum ca_key_type kt;
 	enum ca_p12_format fmt;
@@ -73,9 +74,10 @@ write_receipt(const char *out, const unsigned char *der, size_t len,
 
 /* The encryption profile: key generated or handed in, then escrowed. */
 static int
-issue_enc(ca_ctx *ca, sqlite3 *db, ca_request *req, struct issue_args *a,
-    X509_REQ *csr, lb_err *err)
+issue_enc(ca_ctx *ca, sqlite3 *db, struct issue_args *a, X509_REQ *csr,
+    lb_err *err)
 {
+	ca_request *req = &a->req;
 	EVP_PKEY *key = NULL;
 	X509 *cert = NULL;
 	unsigned char *receipt = NULL;
@@ -124,172 +126,157 @@ out:
 	return rc;
 }
 
-int
-cmd_issue(int argc, char **argv)
+static int
+issue_option(void *state, int c, const char *arg)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "profile", required_argument, NULL, 'p' },
-		{ "csr", required_argument, NULL, 'c' },
-		{ "email", required_argument, NULL, 'e' },
-		{ "given-name", required_argument, NULL, 'g' },
-		{ "surname", required_argument, NULL, 's' },
-		{ "days", required_argument, NULL, 'D' },
-		{ "out", required_argument, NULL, 'o' },
-		{ "keygen", no_argument, NULL, 'k' },
-		{ "key-type", required_argument, NULL, 't' },
-		{ "out-p12", required_argument, NULL, 'P' },
-		{ "p12-pass-file", required_argument, NULL, 'f' },
-		{ "format", required_argument, NULL, 'F' },
-		{ "key", required_argument, NULL, 'K' },
-		{ "key-pass-file", required_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct issue_args a;
-	ca_request req;
+	struct issue_args *a = state;
+	char *end;
+
+	switch (c) {
+	case 'p':
+		a->req.profile = arg;
+		break;
+	case 'c':
+		a->csr = arg;
+		break;
+	case 'e':
+		a->req.email = arg;
+		break;
+	case 'g':
+		a->req.given_name = arg;
+		break;
+	case 's':
+		a->req.surname = arg;
+		break;
+	case 'D':
+		a->req.days = (int)strtol(arg, &end, 10);
+		if (*end != '\0' || a->req.days <= 0)
+			return cli_usage("issue", "--days needs a positive "
+			    "number");
+		break;
+	case 'o':
+		a->out = arg;
+		break;
+	case 'k':
+		a->keygen = true;
+		break;
+	case 't':
+		if ((a->kt = ca_key_type_parse(arg)) == CA_KEY_NONE)
+			return cli_usage("issue", "unknown key type '%s'", arg);
+		break;
+	case 'P':
+		a->p12 = arg;
+		break;
+	case 'f':
+		a->p12_pass = arg;
+		break;
+	case 'F':
+		if (strcmp(arg, "modern") == 0)
+			a->fmt = CA_P12_MODERN;
+		else if (strcmp(arg, "legacy") == 0)
+			a->fmt = CA_P12_LEGACY;
+		else
+			return cli_usage("issue", "--format is modern or "
+			    "legacy");
+		break;
+	case 'K':
+		a->key = arg;
+		break;
+	case 'q':
+		a->key_pass = arg;
+		break;
+	}
+	return -1;
+}
+
+static int
+issue_check(void *state, const cli_ctx *c)
+{
+	const struct issue_args *a = state;
+
+	(void)c;
+	if (a->req.profile == NULL || a->req.email == NULL)
+		return cli_usage("issue", "--profile and --email are required");
+	return -1;
+}
+
+/*
+ * The rest of the command line is checked against the profile, which
+ * only the opened CA knows: usage errors from here on come after the
+ * open.
+ */
+static int
+issue_run(void *state, cli_ctx *c)
+{
+	struct issue_args *a = state;
+	ca_request *req = &a->req;
 	lb_err err = { 0 };
-	ca_ctx *ca = NULL;
-	sqlite3 *db = NULL;
 	unsigned char *buf = NULL;
 	size_t len = 0;
 	X509_REQ *csr = NULL;
 	X509 *cert = NULL;
 	const ca_profile *prof;
-	char *serial = NULL, *end;
+	char *serial = NULL;
 	bool enc;
-	int c, rc = 1;
+	int rc = 1;
 
-	memset(&req, 0, sizeof(req));
-	memset(&a, 0, sizeof(a));
-	while ((c = cli_getopt(argc, argv, opts, issue_help)) != -1) {
-		switch (c) {
-		case -2:
-			return 0;
-		case -3:
-			return EXIT_USAGE;
-		case 'd':
-			a.dir = optarg;
-			break;
-		case 'p':
-			req.profile = optarg;
-			break;
-		case 'c':
-			a.csr = optarg;
-			break;
-		case 'e':
-			req.email = optarg;
-			break;
-		case 'g':
-			req.given_name = optarg;
-			break;
-		case 's':
-			req.surname = optarg;
-			break;
-		case 'D':
-			req.days = (int)strtol(optarg, &end, 10);
-			if (*end != '\0' || req.days <= 0)
-				return cli_usage(argv[0], "--days needs a "
-				    "positive number");
-			break;
-		case 'o':
-			a.out = optarg;
-			break;
-		case 'k':
-			a.keygen = true;
-			break;
-		case 't':
-			if ((a.kt = ca_key_type_parse(optarg)) == CA_KEY_NONE)
-				return cli_usage(argv[0], "unknown key type "
-				    "'%s'", optarg);
-			break;
-		case 'P':
-			a.p12 = optarg;
-			break;
-		case 'f':
-			a.p12_pass = optarg;
-			break;
-		case 'F':
-			if (strcmp(optarg, "modern") == 0)
-				a.fmt = CA_P12_MODERN;
-			else if (strcmp(optarg, "legacy") == 0)
-				a.fmt = CA_P12_LEGACY;
-			else
-				return cli_usage(argv[0], "--format is modern "
-				    "or legacy");
-			break;
-		case 'K':
-			a.key = optarg;
-			break;
-		case 'q':
-			a.key_pass = optarg;
-			break;
-		}
-	}
-	if (optind != argc)
-		return cli_usage(argv[0], "unexpected argument '%s'",
-		    argv[optind]);
-	if (req.profile == NULL || req.email == NULL)
-		return cli_usage(argv[0], "--profile and --email are required");
-	if (cli_open(cli_dir(a.dir), 0, &ca, &db) != 0)
-		goto out;
-	if ((prof = ca_profile_get(ca, req.profile)) != NULL &&
+	if ((prof = ca_profile_get(c->ca, req->profile)) != NULL &&
 	    !ca_profile_is_subscriber(prof)) {
 		lb_err_set(&err, LB_EINVAL, "profile '%s' is not issued with "
 		    "'lockbox issue' (operators: 'lockbox operator add')",
-		    req.profile);
+		    req->profile);
 		rc = cli_fail(&err);
 		goto out;
 	}
 	enc = prof != NULL && ca_profile_needs_escrow(prof);
-	if (enc && a.keygen == (a.csr != NULL || a.key != NULL)) {
-		rc = cli_usage(argv[0], "profile '%s' needs --keygen --out-p12 "
+	if (enc && a->keygen == (a->csr != NULL || a->key != NULL)) {
+		rc = cli_usage("issue", "profile '%s' needs --keygen --out-p12 "
 		    "FILE, or --csr FILE --key FILE, so that its key is "
-		    "escrowed", req.profile);
+		    "escrowed", req->profile);
 		goto out;
 	}
-	if (enc && a.keygen && a.p12 == NULL) {
-		rc = cli_usage(argv[0], "--keygen needs --out-p12 FILE");
+	if (enc && a->keygen && a->p12 == NULL) {
+		rc = cli_usage("issue", "--keygen needs --out-p12 FILE");
 		goto out;
 	}
-	if (enc && !a.keygen && (a.csr == NULL || a.key == NULL)) {
-		rc = cli_usage(argv[0], "profile '%s' escrows its key: give "
+	if (enc && !a->keygen && (a->csr == NULL || a->key == NULL)) {
+		rc = cli_usage("issue", "profile '%s' escrows its key: give "
 		    "--csr FILE with --key FILE, or --keygen --out-p12 FILE",
-		    req.profile);
+		    req->profile);
 		goto out;
 	}
-	if (!enc && (a.keygen || a.key != NULL || a.p12 != NULL)) {
-		rc = cli_usage(argv[0], "the key of a %s certificate is made "
+	if (!enc && (a->keygen || a->key != NULL || a->p12 != NULL)) {
+		rc = cli_usage("issue", "the key of a %s certificate is made "
 		    "by its owner and never handed over: give --csr",
-		    req.profile);
+		    req->profile);
 		goto out;
 	}
-	if (!enc && a.csr == NULL) {
-		rc = cli_usage(argv[0], "--csr is required");
+	if (!enc && a->csr == NULL) {
+		rc = cli_usage("issue", "--csr is required");
 		goto out;
 	}
-	if (a.csr != NULL && (cli_read_input(a.csr, (size_t)64 * 1024, &buf,
+	if (a->csr != NULL && (cli_read_input(a->csr, (size_t)64 * 1024, &buf,
 	    &len, &err) == -1 ||
 	    (csr = ca_csr_parse(buf, len, &err)) == NULL)) {
 		rc = cli_fail(&err);
 		goto out;
 	}
 	if (enc) {
-		rc = issue_enc(ca, db, &req, &a, csr, &err) == 0 ? 0 :
+		rc = issue_enc(c->ca, c->db, a, csr, &err) == 0 ? 0 :
 		    cli_fail(&err);
 		goto out;
 	}
-	req.pubkey = X509_REQ_get0_pubkey(csr);
-	req.spki = X509_REQ_get_X509_PUBKEY(csr);
-	if ((cert = ca_issue(ca, db, &req, cli_actor(), &err)) == NULL) {
+	req->pubkey = X509_REQ_get0_pubkey(csr);
+	req->spki = X509_REQ_get_X509_PUBKEY(csr);
+	if ((cert = ca_issue(c->ca, c->db, req, cli_actor(), &err)) == NULL) {
 		rc = cli_fail(&err);
 		goto out;
 	}
-	if (cli_write_cert(a.out, cert, &err) == -1) {
+	if (cli_write_cert(a->out, cert, &err) == -1) {
 		rc = cli_fail(&err);
 		goto out;
 	}
-	if (a.out != NULL && (serial = ca_cert_serial(cert)) != NULL)
+	if (a->out != NULL && (serial = ca_cert_serial(cert)) != NULL)
 		printf("%s\n", serial);
 	rc = 0;
 out:
@@ -297,7 +284,36 @@ out:
 	X509_free(cert);
 	X509_REQ_free(csr);
 	free(buf);
-	core_db_close(db);
-	ca_free(ca);
 	return rc;
+}
+
+static const struct option issue_opts[] = {
+	{ "profile", required_argument, NULL, 'p' },
+	{ "csr", required_argument, NULL, 'c' },
+	{ "email", required_argument, NULL, 'e' },
+	{ "given-name", required_argument, NULL, 'g' },
+	{ "surname", required_argument, NULL, 's' },
+	{ "days", required_argument, NULL, 'D' },
+	{ "out", required_argument, NULL, 'o' },
+	{ "keygen", no_argument, NULL, 'k' },
+	{ "key-type", required_argument, NULL, 't' },
+	{ "out-p12", required_argument, NULL, 'P' },
+	{ "p12-pass-file", required_argument, NULL, 'f' },
+	{ "format", required_argument, NULL, 'F' },
+	{ "key", required_argument, NULL, 'K' },
+	{ "key-pass-file", required_argument, NULL, 'q' },
+	{ NULL, 0, NULL, 0 },
+};
+static const cli_sub issue_sub = {
+	"issue", issue_help, issue_opts, issue_option, 0, 0, NULL,
+	issue_check, CLI_KEY, issue_run,
+};
+
+int
+cmd_issue(int argc, char **argv)
+{
+	struct issue_args a;
+
+	memset(&a, 0, sizeof(a));
+	return cli_run(&issue_sub, &a, argc, argv);
 }

@@ -42,38 +42,6 @@ static const char retry_help[] =
 "(e.g. the user added to the directory), a running 'lockbox serve' tries\n"
 "them within 30 seconds.  Prints how many were queued.\n";
 
-/* Parses [--dir DIR] for a subcommand; -1 to return *rc. */
-static int
-parse_dir(int argc, char **argv, const char *help, const char *name,
-    const char **dir, int *rc)
-{
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
-
-	while ((c = cli_getopt(argc, argv, opts, help)) != -1) {
-		switch (c) {
-		case -2:
-			*rc = 0;
-			return -1;
-		case -3:
-			*rc = EXIT_USAGE;
-			return -1;
-		case 'd':
-			*dir = optarg;
-			break;
-		}
-	}
-	if (optind != argc) {
-		*rc = cli_usage(name, "unexpected argument '%s'", argv[optind]);
-		return -1;
-	}
-	return 0;
-}
-
 static int
 print_row(const enroll_publication *pb, void *arg)
 {
@@ -92,82 +60,58 @@ print_row(const enroll_publication *pb, void *arg)
 }
 
 static int
-publish_status(int argc, char **argv)
+status_run(void *state, cli_ctx *c)
 {
-	const char *dir = NULL;
-	enroll_publish_counts c;
+	enroll_publish_counts n;
 	lb_err err = { 0 };
-	ca_ctx *ca = NULL;
-	sqlite3 *db = NULL;
 	char ts[32];
-	int rc = 1;
 
-	if (parse_dir(argc, argv, status_help, "publish status", &dir, &rc) ==
-	    -1)
-		return rc;
-	if (cli_open(cli_dir(dir), CA_OPEN_NO_KEY, &ca, &db) != 0)
-		goto out;
-	if (enroll_publish_counts_get(db, &c, &err) == -1) {
-		rc = cli_fail(&err);
-		goto out;
-	}
+	(void)state;
+	if (enroll_publish_counts_get(c->db, &n, &err) == -1)
+		return cli_fail(&err);
 	printf("pending: %" PRId64 "\nfailed:  %" PRId64 "\ndone:    %" PRId64
-	    "\n", c.pending, c.failed, c.done);
-	if (c.oldest_pending != 0) {
-		core_time_fmt(c.oldest_pending, ts, sizeof(ts));
+	    "\n", n.pending, n.failed, n.done);
+	if (n.oldest_pending != 0) {
+		core_time_fmt(n.oldest_pending, ts, sizeof(ts));
 		printf("oldest pending: %s (%lld s ago)\n", ts,
-		    (long long)(time(NULL) - c.oldest_pending));
+		    (long long)(time(NULL) - n.oldest_pending));
 	} else {
 		printf("oldest pending: -\n");
 	}
-	if (enroll_publish_foreach(db, print_row, NULL, &err) == -1) {
-		rc = cli_fail(&err);
-		goto out;
-	}
-	rc = 0;
-out:
-	core_db_close(db);
-	ca_free(ca);
-	return rc;
+	if (enroll_publish_foreach(c->db, print_row, NULL, &err) == -1)
+		return cli_fail(&err);
+	return 0;
 }
+
+static const cli_sub status_sub = {
+	"publish status", status_help, NULL, NULL, 0, 0, NULL, NULL, CLI_DB,
+	status_run,
+};
 
 static int
-publish_retry(int argc, char **argv)
+retry_run(void *state, cli_ctx *c)
 {
-	const char *dir = NULL;
 	lb_err err = { 0 };
-	ca_ctx *ca = NULL;
-	sqlite3 *db = NULL;
-	int n, rc = 1;
+	int n;
 
-	if (parse_dir(argc, argv, retry_help, "publish retry", &dir, &rc) ==
-	    -1)
-		return rc;
-	if (cli_open(cli_dir(dir), CA_OPEN_NO_KEY, &ca, &db) != 0)
-		goto out;
-	if (enroll_publish_retry(db, cli_actor(), &n, &err) == -1) {
-		rc = cli_fail(&err);
-		goto out;
-	}
+	(void)state;
+	if (enroll_publish_retry(c->db, cli_actor(), &n, &err) == -1)
+		return cli_fail(&err);
 	printf("%d failed publication%s queued again\n", n, n == 1 ? "" : "s");
-	rc = 0;
-out:
-	core_db_close(db);
-	ca_free(ca);
-	return rc;
+	return 0;
 }
+
+static const cli_sub retry_sub = {
+	"publish retry", retry_help, NULL, NULL, 0, 0, NULL, NULL, CLI_DB,
+	retry_run,
+};
 
 int
 cmd_publish(int argc, char **argv)
 {
-	if (argc >= 2 && strcmp(argv[1], "status") == 0)
-		return publish_status(argc - 1, argv + 1);
-	if (argc >= 2 && strcmp(argv[1], "retry") == 0)
-		return publish_retry(argc - 1, argv + 1);
-	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "-h") == 0)) {
-		fputs(publish_help, stdout);
-		return 0;
-	}
-	return cli_usage("publish", "expected status or retry");
+	static const cli_sub *const subs[] = { &status_sub, &retry_sub };
+	void *const states[] = { NULL, NULL };
+
+	return cli_dispatch("publish", publish_help, subs, states, 2, argc,
+	    argv);
 }

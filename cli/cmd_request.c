@@ -34,117 +34,89 @@ print_row(const char *id, const char *profile, const char *email,
 	return 0;
 }
 
-static int
-request_list(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "all", no_argument, NULL, 'a' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *dir = NULL;
-	bool all = false;
-	ca_ctx *ca = NULL;
-	sqlite3 *db = NULL;
-	lb_err err = { 0 };
-	int c, rc = 1;
+/* request list [--all] */
 
-	while ((c = cli_getopt(argc, argv, opts, request_help)) != -1) {
-		switch (c) {
-		case -2:
-			return 0;
-		case -3:
-			return EXIT_USAGE;
-		case 'd':
-			dir = optarg;
-			break;
-		case 'a':
-			all = true;
-			break;
-		}
-	}
-	if (optind != argc)
-		return cli_usage("request list", "unexpected argument '%s'",
-		    argv[optind]);
-	if (cli_open(cli_dir(dir), CA_OPEN_NO_KEY, &ca, &db) != 0)
-		return 1;
+static int
+list_option(void *state, int c, const char *arg)
+{
+	bool *all = state;
+
+	(void)arg;
+	if (c == 'a')
+		*all = true;
+	return -1;
+}
+
+static int
+list_run(void *state, cli_ctx *c)
+{
+	const bool *all = state;
+	lb_err err = { 0 };
+
 	printf("%-32s  %-10s  %-9s  %-20s  %s\n", "ID", "PROFILE", "STATUS",
 	    "CREATED", "E-MAIL");
-	if (enroll_request_list(db, all ? NULL : "pending", print_row, NULL,
-	    &err) == -1) {
-		cli_fail(&err);
-		goto out;
-	}
-	rc = 0;
-out:
-	core_db_close(db);
-	ca_free(ca);
-	return rc;
+	if (enroll_request_list(c->db, *all ? NULL : "pending", print_row,
+	    NULL, &err) == -1)
+		return cli_fail(&err);
+	return 0;
+}
+
+static const struct option list_opts[] = {
+	{ "all", no_argument, NULL, 'a' },
+	{ NULL, 0, NULL, 0 },
+};
+static const cli_sub list_sub = {
+	"request list", request_help, list_opts, list_option, 0, 0, NULL,
+	NULL, CLI_DB, list_run,
+};
+
+/* request approve|deny ID: the state says which (true: approve) */
+
+static int
+decide_check(void *state, const cli_ctx *c)
+{
+	const bool *approve = state;
+	const char *id = c->argv[0];
+
+	if (strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32)
+		return cli_usage(*approve ? "request approve" :
+		    "request deny", "'%s' is not a request ID (32 lowercase "
+		    "hex digits, as 'lockbox request list' shows)", id);
+	return -1;
 }
 
 static int
-request_decide(int argc, char **argv, bool approve)
+decide_run(void *state, cli_ctx *c)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *dir = NULL, *cmd = approve ? "request approve" :
-	    "request deny";
-	ca_ctx *ca = NULL;
-	sqlite3 *db = NULL;
+	const bool *approve = state;
 	lb_err err = { 0 };
-	int c, rc = 1;
 
-	while ((c = cli_getopt(argc, argv, opts, request_help)) != -1) {
-		switch (c) {
-		case -2:
-			return 0;
-		case -3:
-			return EXIT_USAGE;
-		case 'd':
-			dir = optarg;
-			break;
-		}
-	}
-	if (optind != argc - 1)
-		return cli_usage(cmd, "give exactly one request ID");
-	if (strlen(argv[optind]) != 32 || strspn(argv[optind],
-	    "0123456789abcdef") != 32)
-		return cli_usage(cmd, "'%s' is not a request ID (32 lowercase "
-		    "hex digits, as 'lockbox request list' shows)",
-		    argv[optind]);
-	if (cli_open(cli_dir(dir), CA_OPEN_NO_KEY, &ca, &db) != 0)
-		return 1;
-	if (enroll_request_decide(db, argv[optind], approve, cli_actor(),
-	    &err) == -1) {
-		cli_fail(&err);
-		goto out;
-	}
-	printf("request %s %s\n", argv[optind], approve ? "approved" :
+	if (enroll_request_decide(c->db, c->argv[0], *approve, cli_actor(),
+	    &err) == -1)
+		return cli_fail(&err);
+	printf("request %s %s\n", c->argv[0], *approve ? "approved" :
 	    "denied");
-	rc = 0;
-out:
-	core_db_close(db);
-	ca_free(ca);
-	return rc;
+	return 0;
 }
+
+static const cli_sub approve_sub = {
+	"request approve", request_help, NULL, NULL, 1, 1,
+	"give exactly one request ID", decide_check, CLI_DB, decide_run,
+};
+static const cli_sub deny_sub = {
+	"request deny", request_help, NULL, NULL, 1, 1,
+	"give exactly one request ID", decide_check, CLI_DB, decide_run,
+};
 
 int
 cmd_request(int argc, char **argv)
 {
-	if (argc >= 2 && strcmp(argv[1], "list") == 0)
-		return request_list(argc - 1, argv + 1);
-	if (argc >= 2 && strcmp(argv[1], "approve") == 0)
-		return request_decide(argc - 1, argv + 1, true);
-	if (argc >= 2 && strcmp(argv[1], "deny") == 0)
-		return request_decide(argc - 1, argv + 1, false);
-	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "-h") == 0)) {
-		fputs(request_help, stdout);
-		return 0;
-	}
-	return cli_usage("request", "expected list, approve or deny");
+	static const cli_sub *const subs[] = {
+		&list_sub, &approve_sub, &deny_sub,
+	};
+	bool all = false, approve = true, deny = false;
+	void *const states[] = { &all, &approve, &deny };
+
+	return cli_dispatch("request", request_help, subs, states, 3, argc,
+	    argv);
 }

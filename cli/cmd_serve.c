@@ -31,42 +31,45 @@ static const char serve_help[] =
 "  GET  /api/v1/audit[?after=&limit=]\n"
 "  GET  /healthz (no authentication)\n";
 
+static int
+serve_option(void *state, int c, const char *arg)
+{
+	web_opts *o = state;
+
+	if (c == 'l')
+		o->listen = arg;
+	else if (c == 'L')
+		o->http_listen = arg;
+	return -1;
+}
+
+/* CLI_NONE: web_serve opens the CA, to hand its key to the signers first */
+static int
+serve_run(void *state, cli_ctx *c)
+{
+	web_opts *o = state;
+	lb_err err = { 0 };
+
+	o->dir = c->dir;
+	if (web_serve(o, &err) == -1)
+		return cli_fail(&err);
+	return 0;
+}
+
+static const struct option serve_opts[] = {
+	{ "listen", required_argument, NULL, 'l' },
+	{ "http-listen", required_argument, NULL, 'L' },
+	{ NULL, 0, NULL, 0 },
+};
+static const cli_sub serve_sub = {
+	"serve", serve_help, serve_opts, serve_option, 0, 0, NULL, NULL,
+	CLI_NONE, serve_run,
+};
+
 int
 cmd_serve(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "http-listen", required_argument, NULL, 'L' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	web_opts o = { NULL, NULL, NULL };
-	lb_err err = { 0 };
-	int c;
 
-	while ((c = cli_getopt(argc, argv, opts, serve_help)) != -1) {
-		switch (c) {
-		case -2:
-			return 0;
-		case -3:
-			return EXIT_USAGE;
-		case 'd':
-			o.dir = optarg;
-			break;
-		case 'l':
-			o.listen = optarg;
-			break;
-		case 'L':
-			o.http_listen = optarg;
-			break;
-		}
-	}
-	if (optind != argc)
-		return cli_usage(argv[0], "unexpected argument '%s'",
-		    argv[optind]);
-	o.dir = cli_dir(o.dir);
-	if (web_serve(&o, &err) == -1)
-		return cli_fail(&err);
-	return 0;
+	return cli_run(&serve_sub, &o, argc, argv);
 }

@@ -202,9 +202,8 @@ cli_run(const cli_sub *sub, void *state, int argc, char **argv)
 			return EXIT_USAGE;
 		if (ch == 'd')
 			c.dir = optarg;
-		else if (sub->option == NULL)
-			return EXIT_USAGE;
-		else if ((rc = sub->option(state, ch, optarg)) != -1)
+		else if (sub->option != NULL &&
+		    (rc = sub->option(state, ch, optarg)) != -1)
 			return rc;
 	}
 	c.argc = argc - optind;
@@ -215,6 +214,7 @@ cli_run(const cli_sub *sub, void *state, int argc, char **argv)
 		return cli_usage(sub->name, "unexpected argument '%s'",
 		    c.argc > sub->nargs_max ? c.argv[sub->nargs_max] : "");
 	}
+	c.dir_opt = c.dir;
 	c.dir = cli_dir(c.dir);
 	if (sub->check != NULL && (rc = sub->check(state, &c)) != -1)
 		return rc;
