@@ -18,8 +18,9 @@
  *   auth.c       directory and token authentication, entitlement, the
  *                per-user and per-address failure backoff
  *   token.c      one-time enrollment tokens (only their hash is stored)
- *   enroll.c     the enrollment context, issuance, renewal, approval,
+ *   enroll.c     the enrollment context, issuance, renewal,
  *                serverkeygen, the server's policy for a user
+ *   approval.c   manual approval: the enrollment requests
  *   publish.c    the directory publication queue and its worker thread
  *   keypool.c    pre-generated server-side keys, refilled off the HTTP
  *                threads

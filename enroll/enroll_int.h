@@ -57,6 +57,28 @@ const struct enroll_profile *enroll_profile_find(const enroll_ctx *e,
     const char *name);
 
 /* ------------------------------------------------------------------ */
+/* Manual approval (approval.c, for enroll.c)                          */
+
+enum enroll_approval {
+	ENROLL_APPROVAL_NONE, ENROLL_APPROVAL_PENDING, ENROLL_APPROVAL_GO
+};
+/*
+ * For a manual profile: finds the request of this key, profile and user,
+ * or stores a new one.  ENROLL_APPROVAL_GO when approved (id_out names
+ * it); ENROLL_APPROVAL_PENDING with id_out set while it waits; -1 with
+ * err (denied: LB_EFORBIDDEN).  An issued request whose certificate
+ * exists yields that certificate again in *issued (the client lost the
+ * answer).
+ */
+int enroll_approval_check(sqlite3 *db, const enroll_identity *id,
+    const char *profile, X509_REQ *req, char id_out[33], X509 **issued,
+    lb_err *err);
+/* Marks the approved request id issued as serial, in the caller's
+ * transaction. */
+int enroll_request_issued(sqlite3 *db, const char *id, const char *serial,
+    lb_err *err);
+
+/* ------------------------------------------------------------------ */
 /* The enrollment client's directory (stage.c, for client.c)           */
 
 /* state.json: at most this many bytes */
