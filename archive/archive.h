@@ -512,4 +512,79 @@ int archive_onetime_save(const char *dir, const char *id, EVP_PKEY *key,
 int archive_onetime_load(const char *dir, const char *id, EVP_PKEY **key,
     X509 **cert, lb_err *err);
 
+/* ------------------------------------------------------------------ */
+/* The operators' clients (client.c)                                   */
+
+#define ARCHIVE_API "/api/v1/recovery/requests"
+
+/*
+ * How a client reaches the server: api sends method path with a JSON
+ * body (NULL: none; not consumed) and leaves a 2xx answer in *r, else -1
+ * with err (the server's detail); key and cert are the operator's
+ * credential, which the TLS client authentication also uses.
+ */
+typedef struct archive_transport {
+	void *h;
+	int (*api)(void *h, const char *method, const char *path,
+	    json_t *body, core_http_reply *r, lb_err *err);
+	EVP_PKEY *key;
+	X509 *cert;
+} archive_transport;
+
+/* "AB:CD:...": a certificate's SHA-256 fingerprint ("" on failure). */
+#define ARCHIVE_FINGERPRINT_LEN (32 * 3)
+void archive_fingerprint(X509 *x, char out[ARCHIVE_FINGERPRINT_LEN]);
+
+/* A request the officer opened. */
+typedef struct archive_client_opened {
+	char id[ARCHIVE_REQUEST_ID_LEN + 1];
+	char *key_path;          /* where the one-time key is kept */
+	char fingerprint[ARCHIVE_FINGERPRINT_LEN];  /* the one-time cert's */
+	json_t *reply;           /* the request as the server opened it */
+} archive_client_opened;
+/*
+ * Makes a one-time RSA-3072 key and its certificate signed by the
+ * officer's credential, opens a request for email's escrowed keys (or
+ * the one serial) and keeps the key and certificate in dir (0600).  -1
+ * with err; when the request was opened but its key could not be kept,
+ * out->id names it (withdraw it: it can never be fetched).
+ */
+int archive_client_request(const archive_transport *t, const char *dir,
+    const char *email, const char *serial, const char *reason,
+    archive_client_opened *out, lb_err *err);
+void archive_client_opened_clear(archive_client_opened *o);
+
+/* What an approving agent's client shows and asks. */
+typedef struct archive_review {
+	void *arg;
+	/* the request as the server sent it, before anything is checked */
+	void (*show)(void *arg, const archive_view *v);
+	/* after archive_view_check: true to re-encrypt our shares */
+	bool (*confirm)(void *arg, const archive_view *v,
+	    const char *fingerprint);
+} archive_review;
+typedef struct archive_client_approved {
+	size_t nshares;          /* ours, handed in */
+	long long approvals, threshold;
+	char status[32];         /* the request's, after */
+} archive_client_approved;
+/*
+ * Reads request id, shows it (rv->show); when it is pending and holds
+ * shares of ours, checks it against ca_file (archive_view_check), asks
+ * (rv->confirm) and re-encrypts our shares to its one-time certificate;
+ * then hands in the approval (none when nothing was ours: the server
+ * says why and audits the attempt).  -1 with err.
+ */
+int archive_client_approve(const archive_transport *t, const char *id,
+    const char *ca_file, const archive_review *rv,
+    archive_client_approved *out, lb_err *err);
+/*
+ * Fetches the package of approved request id and opens every key (or
+ * the one serial) with the one-time key kept in dir: all or nothing.
+ * The caller clears *pkg and *keys; -1 with err (both empty).
+ */
+int archive_client_fetch(const archive_transport *t, const char *dir,
+    const char *id, const char *serial, archive_package *pkg,
+    archive_opened *keys, lb_err *err);
+
 #endif /* LOCKBOX_ARCHIVE_H */

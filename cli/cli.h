@@ -101,6 +101,11 @@ int cli_dispatch(const char *cmd, const char *help,
     const cli_sub *const *subs, void *const *states, size_t n, int argc,
     char **argv);
 
+/* As cli_dispatch for subcommands in one array sharing one state. */
+#define CLI_SUBS_MAX 16
+int cli_dispatch_shared(const char *cmd, const char *help,
+    const cli_sub *subs, size_t n, void *state, int argc, char **argv);
+
 /* --dir, else $LOCKBOX_DIR, else ./lockbox-data. */
 const char *cli_dir(const char *opt);
 /* Prints "lockbox: MSG" for err and returns 1. */

@@ -1,31 +1,24 @@
 /*
  * cmd_recovery.c - `lockbox recovery request|pending|show|approve|deny|
  * fetch`: the M-of-N recovery workflow from the operators' side, over
- * HTTPS (cli/http.c).  The secrets stay on the operators' machines: the
- * officer's client makes the request's one-time key and keeps it (0600)
- * under --dir; an agent's client decrypts its own shares and re-encrypts
- * them to the one-time certificate, after checking that the requesting
- * officer's credential signed it; the officer's client combines the shares,
- * decrypts and checks each key and writes one PKCS#12.
+ * HTTPS (cli/http.c), maps the command line to one call of archive's
+ * client (archive/client.c) and prints the result.  The secrets stay on
+ * the operators' machines: the officer's client makes the request's
+ * one-time key and keeps it (0600) under --dir; an agent's client
+ * decrypts its own shares and re-encrypts them to the one-time
+ * certificate, after checking that the requesting officer's credential
+ * signed it; the officer's client combines the shares, decrypts and
+ * checks each key and writes one PKCS#12.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
-
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/rand.h>
-#include <openssl/x509v3.h>
 
 #include "archive/archive.h"
 #include "cli/cli.h"
 #include "cli/http.h"
-
-#define API          "/api/v1/recovery/requests"
 
 static const char recovery_help[] =
 "usage: lockbox recovery request --email A --reason TEXT [--serial S]\n"
@@ -74,133 +67,60 @@ static const char recovery_help[] =
 "  --cred FILE.p12    your operator credential; its password comes from\n"
 "                     FILE.p12.pass, --cred-pass-file or the terminal\n";
 
-/* Which subcommand may take an option. */
-#define S_REQUEST 0x01
-#define S_PENDING 0x02
-#define S_SHOW    0x04
-#define S_APPROVE 0x08
-#define S_DENY    0x10
-#define S_FETCH   0x20
-#define S_ALL     0x3f
-
 struct ropts {
 	const char *server, *ca_cert, *cred, *cred_pass;
-	const char *email, *reason, *serial, *dir, *out_p12, *p12_pass;
+	const char *email, *reason, *serial, *out_p12, *p12_pass;
 	enum ca_p12_format format;
 	bool yes, json;
 	const char *req;            /* REQ, the positional argument */
+	const char *dir;            /* --dir: where the one-time keys are */
+	char path[128];             /* API/REQ */
 };
 
-/*
- * Parses a subcommand's options (sub: which one) into o.  Returns -1 to go
- * on, else the exit code (0 after --help, 2 on a usage error).
- */
 static int
-parse(int argc, char **argv, unsigned sub, struct ropts *o)
+recovery_option(void *state, int c, const char *arg)
 {
-	static const struct option opts[] = {
-		{ "server", required_argument, NULL, 'S' },
-		{ "ca-cert", required_argument, NULL, 'C' },
-		{ "cred", required_argument, NULL, 'c' },
-		{ "cred-pass-file", required_argument, NULL, 'p' },
-		{ "email", required_argument, NULL, 'e' },
-		{ "reason", required_argument, NULL, 'r' },
-		{ "serial", required_argument, NULL, 's' },
-		{ "dir", required_argument, NULL, 'd' },
-		{ "out-p12", required_argument, NULL, 'o' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "p12-pass-file", required_argument, NULL, 'P' },
-		{ "yes", no_argument, NULL, 'y' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	static const struct {
-		int c;
-		unsigned subs;
-	} allowed[] = {
-		{ 'S', S_ALL }, { 'C', S_ALL }, { 'c', S_ALL }, { 'p', S_ALL },
-		{ 'e', S_REQUEST }, { 'r', S_REQUEST | S_DENY },
-		{ 's', S_REQUEST | S_FETCH }, { 'd', S_REQUEST | S_FETCH },
-		{ 'o', S_FETCH }, { 'f', S_FETCH }, { 'P', S_FETCH },
-		{ 'y', S_APPROVE }, { 'j', S_PENDING | S_SHOW },
-	};
-	size_t i;
-	int c;
+	struct ropts *o = state;
 
-	memset(o, 0, sizeof(*o));
-	while ((c = cli_getopt(argc, argv, opts, recovery_help)) != -1) {
-		if (c == -2)
-			return 0;
-		if (c == -3)
-			return EXIT_USAGE;
-		for (i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
-			if (allowed[i].c == c)
-				break;
-		if (i == sizeof(allowed) / sizeof(allowed[0]) ||
-		    (allowed[i].subs & sub) == 0)
-			return cli_usage("recovery", "%s does not take option "
-			    "'%s'", argv[0], argv[optind - 1]);
-		switch (c) {
-		case 'S':
-			o->server = optarg;
-			break;
-		case 'C':
-			o->ca_cert = optarg;
-			break;
-		case 'c':
-			o->cred = optarg;
-			break;
-		case 'p':
-			o->cred_pass = optarg;
-			break;
-		case 'e':
-			o->email = optarg;
-			break;
-		case 'r':
-			o->reason = optarg;
-			break;
-		case 's':
-			o->serial = optarg;
-			break;
-		case 'd':
-			o->dir = optarg;
-			break;
-		case 'o':
-			o->out_p12 = optarg;
-			break;
-		case 'f':
-			if (strcmp(optarg, "modern") == 0)
-				o->format = CA_P12_MODERN;
-			else if (strcmp(optarg, "legacy") == 0)
-				o->format = CA_P12_LEGACY;
-			else
-				return cli_usage("recovery", "--format is "
-				    "modern or legacy");
-			break;
-		case 'P':
-			o->p12_pass = optarg;
-			break;
-		case 'y':
-			o->yes = true;
-			break;
-		case 'j':
-			o->json = true;
-			break;
-		}
+	switch (c) {
+	case 'S': o->server = arg; break;
+	case 'C': o->ca_cert = arg; break;
+	case 'c': o->cred = arg; break;
+	case 'p': o->cred_pass = arg; break;
+	case 'e': o->email = arg; break;
+	case 'r': o->reason = arg; break;
+	case 's': o->serial = arg; break;
+	case 'o': o->out_p12 = arg; break;
+	case 'P': o->p12_pass = arg; break;
+	case 'y': o->yes = true; break;
+	case 'j': o->json = true; break;
+	case 'f':
+		if (strcmp(arg, "modern") == 0)
+			o->format = CA_P12_MODERN;
+		else if (strcmp(arg, "legacy") == 0)
+			o->format = CA_P12_LEGACY;
+		else
+			return cli_usage("recovery", "--format is modern or "
+			    "legacy");
+		break;
 	}
-	if (sub & (S_SHOW | S_APPROVE | S_DENY | S_FETCH)) {
-		if (optind + 1 != argc)
-			return cli_usage("recovery", "%s needs one request id",
-			    argv[0]);
-		o->req = argv[optind];
+	return -1;
+}
+
+/* The whole command line: the request id, the connection. */
+static int
+recovery_check(void *state, const cli_ctx *c)
+{
+	struct ropts *o = state;
+
+	o->dir = c->dir_opt;
+	if (c->argc == 1) {
+		o->req = c->argv[0];
 		if (!archive_request_id_valid(o->req))
 			return cli_usage("recovery", "'%s' is not a request id "
 			    "(%d lowercase hex digits)", o->req,
 			    ARCHIVE_REQUEST_ID_LEN);
-	} else if (optind != argc) {
-		return cli_usage("recovery", "unexpected argument '%s'",
-		    argv[optind]);
+		snprintf(o->path, sizeof(o->path), ARCHIVE_API "/%s", o->req);
 	}
 	if (o->server == NULL || o->ca_cert == NULL || o->cred == NULL)
 		return cli_usage("recovery", "--server, --ca-cert and --cred "
@@ -211,8 +131,44 @@ parse(int argc, char **argv, unsigned sub, struct ropts *o)
 	return -1;
 }
 
-/* ------------------------------------------------------------------ */
-/* Helpers                                                             */
+static int
+http_api(void *h, const char *method, const char *path, json_t *body,
+    core_http_reply *r, lb_err *err)
+{
+	return cli_http_api(h, method, path, body, r, err);
+}
+
+/*
+ * Runs step with the daemon reached on the operator's credential: the
+ * exit code (1, with the error printed, when step returns -1).
+ */
+static int
+with_server(struct ropts *o, int (*step)(struct ropts *,
+    const archive_transport *, lb_err *))
+{
+	lb_err err = { 0 };
+	archive_transport t;
+	cli_http *h;
+	int rc;
+
+	if ((h = cli_http_new(o->server, o->ca_cert, o->cred, o->cred_pass,
+	    &err)) == NULL)
+		return cli_fail(&err);
+	t = (archive_transport){ h, http_api, cli_http_get0_key(h),
+	    cli_http_get0_cert(h) };
+	rc = step(o, &t, &err) == -1 ? cli_fail(&err) : 0;
+	cli_http_free(h);
+	return rc;
+}
+
+/* `name_run`, the skeleton's entry, runs name with the server. */
+#define WITH_SERVER(name) \
+static int \
+name##_run(void *state, cli_ctx *c) \
+{ \
+	(void)c; \
+	return with_server(state, name); \
+}
 
 static const char *
 jstr(json_t *o, const char *key)
@@ -222,27 +178,17 @@ jstr(json_t *o, const char *key)
 	return s != NULL ? s : "";
 }
 
+static long long
+jint(json_t *o, const char *key)
+{
+	return (long long)json_integer_value(json_object_get(o, key));
+}
+
 /* s, or "" for NULL (for printing). */
 static const char *
 str(const char *s)
 {
 	return s != NULL ? s : "";
-}
-
-/* The SHA-256 fingerprint of a certificate, "AB:CD:...". */
-static void
-fingerprint(X509 *x, char *out, size_t outlen)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0, i;
-
-	out[0] = '\0';
-	if (X509_digest(x, EVP_sha256(), md, &n) != 1)
-		return;
-	for (i = 0; i < n && 3 * (size_t)i + 3 <= outlen; i++)
-		snprintf(out + 3 * (size_t)i, outlen - 3 * (size_t)i, "%02X%s",
-		    md[i],
-		    i + 1 < n ? ":" : "");
 }
 
 /* DIR: --dir, else ~/.lockbox/recovery; created 0700 when absent. */
@@ -252,228 +198,184 @@ key_dir(const char *opt, lb_err *err)
 	return cli_user_dir(opt, ".lockbox/recovery", "one-time keys", err);
 }
 
-/* One line per request, for `pending` and after `request`. */
+/* What print_request says per key: nothing, its threshold, approvals. */
+enum per_key { PER_KEY_NONE, PER_KEY_THRESHOLD, PER_KEY_APPROVALS };
+
+/* A request, for `pending`, `show` and after `request`. */
 static void
-print_request(json_t *rq)
+print_request(json_t *rq, enum per_key per_key)
 {
+	json_t *recs = json_object_get(rq, "records"), *r;
+	size_t i;
+
 	printf("%s  %s\n  requested by %s for the keys of %s (%zu key(s))\n"
 	    "  reason: %s\n  created %s, expires %s; %lld of %lld approvals\n",
 	    jstr(rq, "id"), jstr(rq, "status"), jstr(rq, "requester_email"),
-	    jstr(rq, "email"), json_array_size(json_object_get(rq, "records")),
-	    jstr(rq, "reason"), jstr(rq, "created"), jstr(rq, "expires"),
-	    (long long)json_integer_value(json_object_get(rq, "approvals")),
-	    (long long)json_integer_value(json_object_get(rq, "threshold")));
+	    jstr(rq, "email"), json_array_size(recs), jstr(rq, "reason"),
+	    jstr(rq, "created"), jstr(rq, "expires"), jint(rq, "approvals"),
+	    jint(rq, "threshold"));
 	if (json_object_get(rq, "denied_by") != NULL)
 		printf("  denied by %s: %s\n", jstr(rq, "denied_by"),
 		    jstr(rq, "deny_reason"));
+	json_array_foreach(per_key != PER_KEY_NONE ? recs : NULL, i, r) {
+		if (per_key == PER_KEY_THRESHOLD)
+			printf("  key serial %s (threshold %lld)\n",
+			    jstr(r, "serial"), jint(r, "threshold"));
+		else
+			printf("  key serial %s: %lld of %lld approvals\n",
+			    jstr(r, "serial"), jint(r, "approvals"),
+			    jint(r, "threshold"));
+	}
 }
 
 /* ------------------------------------------------------------------ */
 /* request                                                             */
 
 static int
-rec_request(int argc, char **argv)
+request_check(void *state, const cli_ctx *c)
 {
-	struct ropts o;
-	lb_err err = { 0 };
-	cli_http *h = NULL;
-	EVP_PKEY *key = NULL;
-	X509 *cert = NULL;
-	json_t *body = NULL, *resp = NULL, *recs;
-	char *dir = NULL, *kpath = NULL, fp[100];
-	const char *id;
-	size_t i;
-	int rc;
+	struct ropts *o = state;
 
-	if ((rc = parse(argc, argv, S_REQUEST, &o)) != -1)
-		return rc;
-	if (o.email == NULL || o.reason == NULL)
+	if (o->email == NULL || o->reason == NULL)
 		return cli_usage("recovery", "request needs --email and "
 		    "--reason");
-	if (!core_email_valid(o.email))
+	if (!core_email_valid(o->email))
 		return cli_usage("recovery", "'%s' is not an e-mail address",
-		    o.email);
-	if ((dir = key_dir(o.dir, &err)) == NULL)
-		goto fail;
-	if (access(dir, W_OK) == -1) {
-		lb_err_set(&err, LB_EINVAL, "%s: %s: the one-time key could "
-		    "not be kept", dir, strerror(errno));
-		goto fail;
-	}
-	if ((h = cli_http_new(o.server, o.ca_cert, o.cred, o.cred_pass,
-	    &err)) == NULL ||
-	    (key = ca_keygen(CA_KEY_RSA3072, &err)) == NULL ||
-	    (cert = archive_onetime_cert(key, cli_http_get0_key(h),
-	    cli_http_get0_cert(h), &err)) == NULL)
-		goto fail;
-	if ((body = archive_opening_json(o.email, o.serial, o.reason,
-	    cert)) == NULL) {
-		lb_err_set(&err, LB_EINVAL, "cannot build the request (is the "
-		    "reason valid UTF-8?)");
-		goto fail;
-	}
-	if (cli_http_json(h, "POST", API, body, &resp, NULL, &err) == -1)
-		goto fail;
-	id = jstr(resp, "id");
-	if (!archive_request_id_valid(id)) {
-		lb_err_set(&err, LB_EINTERNAL, "the server answered no request "
-		    "id");
-		goto fail;
-	}
-	if (archive_onetime_save(dir, id, key, cert, &kpath, &err) == -1) {
+		    o->email);
+	return recovery_check(state, c);
+}
+
+static int
+request(struct ropts *o, const archive_transport *t, lb_err *err)
+{
+	archive_client_opened op;
+	char *dir;
+	int rc = -1;
+
+	if ((dir = key_dir(o->dir, err)) == NULL)
+		return -1;
+	if (archive_client_request(t, dir, o->email, o->serial, o->reason,
+	    &op, err) == 0) {
+		print_request(op.reply, PER_KEY_THRESHOLD);
+		printf("one-time key: %s (keep it until the keys are "
+		    "fetched)\none-time certificate SHA-256: %s\n%s\n",
+		    op.key_path, op.fingerprint, op.id);
+		rc = 0;
+	} else if (op.id[0] != '\0') {
 		fprintf(stderr, "lockbox: request %s is open, but its "
 		    "one-time key could not be kept: withdraw it with "
-		    "'lockbox recovery deny %s --reason ...'\n", id, id);
-		goto fail;
+		    "'lockbox recovery deny %s --reason ...'\n", op.id, op.id);
 	}
-	fingerprint(cert, fp, sizeof(fp));
-	print_request(resp);
-	recs = json_object_get(resp, "records");
-	for (i = 0; i < json_array_size(recs); i++)
-		printf("  key serial %s (threshold %lld)\n",
-		    jstr(json_array_get(recs, i), "serial"), (long long)
-		    json_integer_value(json_object_get(json_array_get(recs, i),
-		    "threshold")));
-	printf("one-time key: %s (keep it until the keys are fetched)\n"
-	    "one-time certificate SHA-256: %s\n%s\n", kpath, fp, id);
-	rc = 0;
-	goto out;
-fail:
-	rc = cli_fail(&err);
-out:
-	json_decref(body);
-	json_decref(resp);
-	EVP_PKEY_free(key);
-	X509_free(cert);
-	cli_http_free(h);
-	free(kpath);
+	archive_client_opened_clear(&op);
 	free(dir);
 	return rc;
 }
+WITH_SERVER(request)
 
 /* ------------------------------------------------------------------ */
 /* pending, show, deny                                                 */
 
 static int
-rec_pending(int argc, char **argv)
+pending(struct ropts *o, const archive_transport *t, lb_err *err)
 {
-	struct ropts o;
-	lb_err err = { 0 };
-	cli_http *h = NULL;
-	json_t *resp = NULL, *list;
+	json_t *resp = NULL, *list, *rq;
 	size_t i;
-	int rc;
 
-	if ((rc = parse(argc, argv, S_PENDING, &o)) != -1)
-		return rc;
-	if ((h = cli_http_new(o.server, o.ca_cert, o.cred, o.cred_pass,
-	    &err)) == NULL ||
-	    cli_http_json(h, "GET", API "?pending=1", NULL, &resp, NULL,
-	    &err) == -1) {
-		rc = cli_fail(&err);
-		goto out;
-	}
+	if (cli_http_json(t->h, "GET", ARCHIVE_API "?pending=1", NULL, &resp, NULL,
+	    err) == -1)
+		return -1;
 	list = json_object_get(resp, "requests");
-	if (o.json) {
+	if (o->json) {
 		json_dumpf(list, stdout, JSON_INDENT(2));
 		putchar('\n');
 	} else if (json_array_size(list) == 0) {
 		printf("no recovery request awaits you\n");
+	} else {
+		json_array_foreach(list, i, rq)
+			print_request(rq, PER_KEY_NONE);
 	}
-	for (i = 0; !o.json && i < json_array_size(list); i++)
-		print_request(json_array_get(list, i));
-	rc = 0;
-out:
 	json_decref(resp);
-	cli_http_free(h);
-	return rc;
+	return 0;
 }
+WITH_SERVER(pending)
 
 static int
-rec_show(int argc, char **argv)
+show(struct ropts *o, const archive_transport *t, lb_err *err)
 {
-	struct ropts o;
-	lb_err err = { 0 };
-	cli_http *h = NULL;
-	json_t *resp = NULL, *recs, *r;
-	char path[128];
-	size_t i;
-	int rc;
+	json_t *resp = NULL;
 
-	if ((rc = parse(argc, argv, S_SHOW, &o)) != -1)
-		return rc;
-	snprintf(path, sizeof(path), API "/%s", o.req);
-	if ((h = cli_http_new(o.server, o.ca_cert, o.cred, o.cred_pass,
-	    &err)) == NULL ||
-	    cli_http_json(h, "GET", path, NULL, &resp, NULL, &err) == -1) {
-		rc = cli_fail(&err);
-		goto out;
-	}
+	if (cli_http_json(t->h, "GET", o->path, NULL, &resp, NULL, err) == -1)
+		return -1;
 	json_object_del(resp, "shares");
-	if (o.json) {
+	if (o->json) {
 		json_dumpf(resp, stdout, JSON_INDENT(2));
 		putchar('\n');
 	} else {
-		print_request(resp);
-		recs = json_object_get(resp, "records");
-		json_array_foreach(recs, i, r) {
-			printf("  key serial %s: %lld of %lld approvals\n",
-			    jstr(r, "serial"), (long long)json_integer_value(
-			    json_object_get(r, "approvals")), (long long)
-			    json_integer_value(json_object_get(r,
-			    "threshold")));
-		}
+		print_request(resp, PER_KEY_APPROVALS);
 	}
-	rc = 0;
-out:
 	json_decref(resp);
-	cli_http_free(h);
-	return rc;
+	return 0;
+}
+WITH_SERVER(show)
+
+static int
+deny_check(void *state, const cli_ctx *c)
+{
+	struct ropts *o = state;
+
+	if (o->reason == NULL || o->reason[0] == '\0')
+		return cli_usage("recovery", "deny needs --reason TEXT");
+	return recovery_check(state, c);
 }
 
 static int
-rec_deny(int argc, char **argv)
+deny(struct ropts *o, const archive_transport *t, lb_err *err)
 {
-	struct ropts o;
-	lb_err err = { 0 };
-	cli_http *h = NULL;
-	json_t *body = NULL, *resp = NULL;
-	char path[128];
+	json_t *body, *resp = NULL;
 	int rc;
 
-	if ((rc = parse(argc, argv, S_DENY, &o)) != -1)
-		return rc;
-	if (o.reason == NULL || o.reason[0] == '\0')
-		return cli_usage("recovery", "deny needs --reason TEXT");
-	snprintf(path, sizeof(path), API "/%s/deny", o.req);
-	if ((body = json_pack("{s:s}", "reason", o.reason)) == NULL) {
-		lb_err_set(&err, LB_EINVAL, "the reason must be UTF-8 text");
-		rc = cli_fail(&err);
-		goto out;
+	if ((body = json_pack("{s:s}", "reason", o->reason)) == NULL) {
+		lb_err_set(err, LB_EINVAL, "the reason must be UTF-8 text");
+		return -1;
 	}
-	if ((h = cli_http_new(o.server, o.ca_cert, o.cred, o.cred_pass,
-	    &err)) == NULL ||
-	    cli_http_json(h, "POST", path, body, &resp, NULL, &err) == -1) {
-		rc = cli_fail(&err);
-		goto out;
-	}
-	printf("recovery request %s denied: it releases nothing\n", o.req);
-	rc = 0;
-out:
+	strncat(o->path, "/deny", sizeof(o->path) - strlen(o->path) - 1);
+	rc = cli_http_json(t->h, "POST", o->path, body, &resp, NULL, err);
+	if (rc == 0)
+		printf("recovery request %s denied: it releases nothing\n",
+		    o->req);
 	json_decref(body);
 	json_decref(resp);
-	cli_http_free(h);
 	return rc;
 }
+WITH_SERVER(deny)
 
 /* ------------------------------------------------------------------ */
 /* approve                                                             */
 
-static bool
-confirm(void)
+static void
+show_view(void *arg, const archive_view *v)
 {
+	(void)arg;
+	printf("Recovery request %s (%s)\n  who asks:  %s\n  for whom:  %s "
+	    "(%zu escrowed key(s))\n  why:       %s\n  created %s, expires "
+	    "%s; %lld of %lld approvals so far\n", v->id, v->status,
+	    str(v->requester_email), str(v->email), v->nrecords,
+	    str(v->reason), str(v->created), str(v->expires), v->approvals,
+	    v->threshold);
+	fflush(stdout);
+}
+
+static bool
+confirm(void *arg, const archive_view *v, const char *fingerprint)
+{
+	const struct ropts *o = arg;
 	char line[16];
 
+	printf("  one-time certificate SHA-256: %s (signed by %s's "
+	    "credential)\n", fingerprint, str(v->requester_email));
+	fflush(stdout);
+	if (o->yes || !isatty(STDIN_FILENO))
+		return true;
 	fputs("Approve? [y/N] ", stdout);
 	fflush(stdout);
 	if (fgets(line, sizeof(line), stdin) == NULL)
@@ -482,172 +384,127 @@ confirm(void)
 }
 
 static int
-rec_approve(int argc, char **argv)
+approve(struct ropts *o, const archive_transport *t, lb_err *err)
 {
-	struct ropts o;
-	lb_err err = { 0 };
-	cli_http *h = NULL;
-	core_http_reply r;
-	archive_view v;
-	archive_approval ap;
-	json_t *resp = NULL, *body = NULL;
-	char path[128], fp[100];
-	int rc;
+	archive_review rv = { o, show_view, confirm };
+	archive_client_approved res;
 
-	memset(&r, 0, sizeof(r));
-	memset(&v, 0, sizeof(v));
-	memset(&ap, 0, sizeof(ap));
-	if ((rc = parse(argc, argv, S_APPROVE, &o)) != -1)
-		return rc;
-	snprintf(path, sizeof(path), API "/%s", o.req);
-	if ((h = cli_http_new(o.server, o.ca_cert, o.cred, o.cred_pass,
-	    &err)) == NULL ||
-	    cli_http_api(h, "GET", path, NULL, &r, &err) == -1 ||
-	    archive_view_parse(r.body, r.len, &v, &err) == -1)
-		goto fail;
-	printf("Recovery request %s (%s)\n  who asks:  %s\n  for whom:  %s "
-	    "(%zu escrowed key(s))\n  why:       %s\n  created %s, expires "
-	    "%s; %lld of %lld approvals so far\n", v.id, v.status,
-	    str(v.requester_email), str(v.email), v.nrecords, str(v.reason),
-	    str(v.created), str(v.expires), v.approvals, v.threshold);
-	fflush(stdout);
-	/*
-	 * Nothing to hand in (not pending, or no share of ours): the server
-	 * decides, says why and audits the attempt.
-	 */
-	if (strcmp(v.status, "pending") == 0 && v.nshares > 0) {
-		if (archive_view_check(&v, o.ca_cert, &err) == -1)
-			goto fail;
-		fingerprint(v.request_cert, fp, sizeof(fp));
-		printf("  one-time certificate SHA-256: %s (signed by %s's "
-		    "credential)\n", fp, str(v.requester_email));
-		fflush(stdout);
-		if (!o.yes && isatty(STDIN_FILENO) && !confirm()) {
-			lb_err_set(&err, LB_EINVAL, "not approved");
-			goto fail;
-		}
-		if (archive_view_rewrap(&v, cli_http_get0_key(h),
-		    cli_http_get0_cert(h), &ap, &err) == -1)
-			goto fail;
-	}
-	if ((body = archive_approval_json(&ap)) == NULL) {
-		lb_err_set(&err, LB_EINTERNAL, "out of memory");
-		goto fail;
-	}
-	snprintf(path, sizeof(path), API "/%s/approve", o.req);
-	if (cli_http_json(h, "POST", path, body, &resp, NULL, &err) == -1)
-		goto fail;
+	if (archive_client_approve(t, o->req, o->ca_cert, &rv, &res, err) ==
+	    -1)
+		return -1;
 	printf("approved recovery request %s with %zu share(s): %lld of "
-	    "%lld approvals, request %s\n", o.req, ap.nshares,
-	    (long long)json_integer_value(json_object_get(resp, "approvals")),
-	    (long long)json_integer_value(json_object_get(resp, "threshold")),
-	    jstr(resp, "status"));
-	rc = 0;
-	goto out;
-fail:
-	rc = cli_fail(&err);
-out:
-	archive_approval_clear(&ap);
-	archive_view_clear(&v);
-	core_http_reply_clear(&r);
-	json_decref(resp);
-	json_decref(body);
-	cli_http_free(h);
-	return rc;
+	    "%lld approvals, request %s\n", o->req, res.nshares,
+	    res.approvals, res.threshold, res.status);
+	return 0;
 }
+WITH_SERVER(approve)
 
 /* ------------------------------------------------------------------ */
 /* fetch                                                               */
 
 static int
-rec_fetch(int argc, char **argv)
+fetch_check(void *state, const cli_ctx *c)
 {
-	struct ropts o;
-	lb_err err = { 0 };
-	cli_http *h = NULL;
-	core_http_reply r;
+	struct ropts *o = state;
+
+	if (o->out_p12 == NULL)
+		return cli_usage("recovery", "fetch needs --out-p12 FILE");
+	return recovery_check(state, c);
+}
+
+static int
+fetch(struct ropts *o, const archive_transport *t, lb_err *err)
+{
 	archive_package pkg;
 	archive_opened keys;
-	EVP_PKEY *otkey = NULL;
-	X509 *otcert = NULL;
-	char *dir = NULL;
+	char *dir;
 	size_t i;
-	char path[128];
-	int rc;
+	int rc = -1;
 
-	memset(&r, 0, sizeof(r));
-	memset(&pkg, 0, sizeof(pkg));
-	memset(&keys, 0, sizeof(keys));
-	if ((rc = parse(argc, argv, S_FETCH, &o)) != -1)
-		return rc;
-	if (o.out_p12 == NULL)
-		return cli_usage("recovery", "fetch needs --out-p12 FILE");
-	if ((dir = key_dir(o.dir, &err)) == NULL)
-		goto fail;
-	if (archive_onetime_load(dir, o.req, &otkey, &otcert, &err) == -1)
-		goto fail;
-	snprintf(path, sizeof(path), API "/%s/package", o.req);
+	if ((dir = key_dir(o->dir, err)) == NULL)
+		return -1;
 	/* every key must open before anything is written */
-	if ((h = cli_http_new(o.server, o.ca_cert, o.cred, o.cred_pass,
-	    &err)) == NULL ||
-	    cli_http_api(h, "GET", path, NULL, &r, &err) == -1 ||
-	    archive_package_parse(r.body, r.len, &pkg, &err) == -1 ||
-	    archive_package_open(&pkg, o.serial, otkey, otcert, &keys,
-	    &err) == -1 ||
-	    ca_p12_write_multi(o.out_p12, o.p12_pass, keys.keys, keys.certs,
-	    (const char *const *)keys.names, keys.n, pkg.chain, o.format,
-	    &err) == -1)
-		goto fail;
-	printf("recovered %zu key(s) of %s:", keys.n, str(pkg.email));
-	for (i = 0; i < keys.n; i++)
-		printf(" %s", keys.serials[i]);
-	printf("\nwritten to %s (%s PKCS#12)", o.out_p12,
-	    o.format == CA_P12_LEGACY ? "legacy" : "modern");
-	if (o.p12_pass == NULL)
-		printf(", its password in %s.pass", o.out_p12);
-	putchar('\n');
-	if (o.format == CA_P12_LEGACY && keys.n > 1)
-		printf("note: gpgsm 2.2 imports only the first key of a "
-		    "PKCS#12 file; write one file per key with --serial\n");
-	rc = 0;
-	goto out;
-fail:
-	rc = cli_fail(&err);
-out:
+	if (archive_client_fetch(t, dir, o->req, o->serial, &pkg, &keys,
+	    err) == -1) {
+		free(dir);
+		return -1;
+	}
+	if (ca_p12_write_multi(o->out_p12, o->p12_pass, keys.keys, keys.certs,
+	    (const char *const *)keys.names, keys.n, pkg.chain, o->format,
+	    err) == 0) {
+		printf("recovered %zu key(s) of %s:", keys.n, str(pkg.email));
+		for (i = 0; i < keys.n; i++)
+			printf(" %s", keys.serials[i]);
+		printf("\nwritten to %s (%s PKCS#12)", o->out_p12,
+		    o->format == CA_P12_LEGACY ? "legacy" : "modern");
+		if (o->p12_pass == NULL)
+			printf(", its password in %s.pass", o->out_p12);
+		putchar('\n');
+		if (o->format == CA_P12_LEGACY && keys.n > 1)
+			printf("note: gpgsm 2.2 imports only the first key "
+			    "of a PKCS#12 file; write one file per key with "
+			    "--serial\n");
+		rc = 0;
+	}
 	archive_opened_clear(&keys);
 	archive_package_clear(&pkg);
-	core_http_reply_clear(&r);
-	EVP_PKEY_free(otkey);
-	X509_free(otcert);
-	cli_http_free(h);
 	free(dir);
 	return rc;
 }
+WITH_SERVER(fetch)
+
+/* ------------------------------------------------------------------ */
+/* The subcommands                                                     */
+
+#define OPT(name, has_arg, c) { name, has_arg, NULL, c }
+/* The options every subcommand takes: how to reach the daemon. */
+#define CONNECTION_OPTS OPT("server", required_argument, 'S'), \
+	OPT("ca-cert", required_argument, 'C'), \
+	OPT("cred", required_argument, 'c'), \
+	OPT("cred-pass-file", required_argument, 'p')
+#define OPTS_END OPT(NULL, 0, 0)
+
+static const struct option request_opts[] = { CONNECTION_OPTS,
+	OPT("email", required_argument, 'e'),
+	OPT("reason", required_argument, 'r'),
+	OPT("serial", required_argument, 's'), OPTS_END };
+static const struct option list_opts[] = { CONNECTION_OPTS,
+	OPT("json", no_argument, 'j'), OPTS_END };
+static const struct option approve_opts[] = { CONNECTION_OPTS,
+	OPT("yes", no_argument, 'y'), OPTS_END };
+static const struct option deny_opts[] = { CONNECTION_OPTS,
+	OPT("reason", required_argument, 'r'), OPTS_END };
+static const struct option fetch_opts[] = { CONNECTION_OPTS,
+	OPT("serial", required_argument, 's'),
+	OPT("out-p12", required_argument, 'o'),
+	OPT("format", required_argument, 'f'),
+	OPT("p12-pass-file", required_argument, 'P'), OPTS_END };
+
+#define NO_ARGS     0, 0, NULL
+#define ONE_REQUEST 1, 1, "needs one request id"
+#define RECOVERY_SUB(word, opts, nargs, check, run) { "recovery " word, \
+	recovery_help, opts, recovery_option, nargs, check, CLI_NONE, run }
+
+static const cli_sub subs[] = {
+	RECOVERY_SUB("request", request_opts, NO_ARGS, request_check,
+	    request_run),
+	RECOVERY_SUB("pending", list_opts, NO_ARGS, recovery_check,
+	    pending_run),
+	RECOVERY_SUB("show", list_opts, ONE_REQUEST, recovery_check,
+	    show_run),
+	RECOVERY_SUB("approve", approve_opts, ONE_REQUEST, recovery_check,
+	    approve_run),
+	RECOVERY_SUB("deny", deny_opts, ONE_REQUEST, deny_check, deny_run),
+	RECOVERY_SUB("fetch", fetch_opts, ONE_REQUEST, fetch_check,
+	    fetch_run),
+};
 
 int
 cmd_recovery(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*fn)(int, char **);
-	} subs[] = {
-		{ "request", rec_request },
-		{ "pending", rec_pending },
-		{ "show", rec_show },
-		{ "approve", rec_approve },
-		{ "deny", rec_deny },
-		{ "fetch", rec_fetch },
-	};
-	size_t i;
+	struct ropts o;
 
-	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "-h") == 0)) {
-		fputs(recovery_help, stdout);
-		return 0;
-	}
-	for (i = 0; argc >= 2 && i < sizeof(subs) / sizeof(subs[0]); i++)
-		if (strcmp(argv[1], subs[i].name) == 0)
-			return subs[i].fn(argc - 1, argv + 1);
-	return cli_usage("recovery", "expected request, pending, show, "
-	    "approve, deny or fetch");
+	memset(&o, 0, sizeof(o));
+	return cli_dispatch_shared("recovery", recovery_help, subs,
+	    sizeof(subs) / sizeof(subs[0]), &o, argc, argv);
 }

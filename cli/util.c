@@ -251,3 +251,18 @@ cli_dispatch(const char *cmd, const char *help, const cli_sub *const *subs,
 	}
 	return cli_usage(cmd, "expected %s", expected);
 }
+
+int
+cli_dispatch_shared(const char *cmd, const char *help, const cli_sub *subs,
+    size_t n, void *state, int argc, char **argv)
+{
+	const cli_sub *sp[CLI_SUBS_MAX];
+	void *st[CLI_SUBS_MAX];
+	size_t i;
+
+	for (i = 0; i < n && i < CLI_SUBS_MAX; i++) {
+		sp[i] = &subs[i];
+		st[i] = state;
+	}
+	return cli_dispatch(cmd, help, sp, st, i, argc, argv);
+}

@@ -1,6 +1,6 @@
 /*
  * test_archive.c - unit tests of recovery (archive/recover.c,
- * archive/recovery.c, archive/wire.c): the messages written by the
+ * archive/recovery.c, archive/wire.c, archive/client.c): the messages written by the
  * server's code and read by the operators' (request view, package,
  * approval), malformed and oversized ones, the agent's checks against a
  * substituted one-time certificate or credential;
@@ -9,12 +9,14 @@
  * every field altered in turn (each refused with LB_EINVAL naming the
  * serial, never yielding a key); share rewrapping; and the server's rules
  * driven directly on a scratch CA: request, approvals, refusals, package,
- * deny and expiry, with their audit rows.
+ * deny and expiry, with their audit rows; the operators' clients over a
+ * fake transport answering as the server does.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -1087,6 +1089,265 @@ test_approve_parse(void **state)
 	assert_null(a.shares);
 }
 
+/* ------------------------------------------------------------------ */
+/* The operators' clients (archive/client.c) over a fake transport     */
+
+/*
+ * The server's side of the four routes the clients call, as
+ * web/api_recovery.c answers them, for the caller who; substitute, when
+ * set, replaces the one-time certificate of the request view the agent
+ * reads (a compromised server).
+ */
+struct fake {
+	struct wf *f;
+	archive_caller who;
+	X509 *substitute;
+	int posts;
+};
+
+static int
+fake_reply(json_t *j, core_http_reply *r, lb_err *err)
+{
+	char *text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	json_decref(j);
+	if (text == NULL)
+		return lb_err_set(err, LB_EINTERNAL, "no answer");
+	r->status = 200;
+	r->len = strlen(text);
+	r->cap = r->len + 1;
+	r->body = OPENSSL_malloc(r->cap);
+	assert_non_null(r->body);
+	memcpy(r->body, text, r->cap);
+	free(text);
+	return 0;
+}
+
+static int
+fake_api(void *h, const char *method, const char *path, json_t *body,
+    core_http_reply *r, lb_err *err)
+{
+	struct fake *fk = h;
+	struct wf *f = fk->f;
+	archive_recovery rq;
+	archive_opening op;
+	archive_approval ap;
+	bool expired = false;
+	char id[ARCHIVE_REQUEST_ID_LEN + 1], *text = NULL;
+	const char *rest;
+	json_t *j = NULL;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	memset(&rq, 0, sizeof(rq));
+	if (body != NULL) {
+		text = json_dumps(body, JSON_COMPACT);
+		assert_non_null(text);
+		fk->posts++;
+	}
+	if (strcmp(path, ARCHIVE_API) == 0) {
+		assert_string_equal(method, "POST");
+		assert_int_equal(archive_opening_parse((unsigned char *)text,
+		    strlen(text), &op, err), 0);
+		rc = archive_recovery_open(f->ca, f->db, &fk->who, op.email,
+		    op.serial, op.reason, (const unsigned char *)
+		    op.request_cert, strlen(op.request_cert), &rq, err);
+		archive_opening_clear(&op);
+		if (rc == 0)
+			j = archive_request_json(&rq, false);
+		goto out;
+	}
+	assert_int_equal(strncmp(path, ARCHIVE_API "/", strlen(ARCHIVE_API)
+	    + 1), 0);
+	memcpy(id, path + strlen(ARCHIVE_API) + 1, ARCHIVE_REQUEST_ID_LEN);
+	id[ARCHIVE_REQUEST_ID_LEN] = '\0';
+	rest = path + strlen(ARCHIVE_API) + 1 + ARCHIVE_REQUEST_ID_LEN;
+	if (strcmp(rest, "/package") == 0) {
+		rc = archive_recovery_package(f->db, &fk->who, id, &rq,
+		    &expired, err);
+		if (rc == 0)
+			j = archive_package_json(&rq, ca_get0_chain(f->ca));
+		goto out;
+	}
+	if (strcmp(rest, "/approve") == 0) {
+		assert_int_equal(archive_approval_parse((unsigned char *)text,
+		    strlen(text), &ap, err), 0);
+		rc = archive_recovery_approve(f->db, &fk->who, id, ap.shares,
+		    ap.nshares, &expired, err);
+		archive_approval_clear(&ap);
+		if (rc == -1)
+			goto out;
+	} else {
+		assert_string_equal(rest, "");
+	}
+	rc = archive_recovery_get(f->db, &fk->who, id, &rq, NULL, err);
+	if (rc == 0)
+		j = archive_request_json(&rq, body == NULL);
+	if (rc == 0 && body == NULL && fk->substitute != NULL) {
+		unsigned char *der = NULL;
+		int len = i2d_X509(fk->substitute, &der);
+
+		assert_true(len > 0);
+		assert_int_equal(ca_json_put(j, "request_cert",
+		    ca_json_pem(der, (size_t)len)), 0);
+		OPENSSL_free(der);
+	}
+out:
+	archive_recovery_clear(&rq);
+	free(text);
+	return rc == -1 ? -1 : fake_reply(j, r, err);
+}
+
+struct reviewed {
+	int shown, asked;
+	bool answer;
+};
+
+static void
+review_show(void *arg, const archive_view *v)
+{
+	struct reviewed *rv = arg;
+
+	assert_string_equal(v->requester_email, "officer@example.org");
+	rv->shown++;
+}
+
+static bool
+review_confirm(void *arg, const archive_view *v, const char *fp)
+{
+	struct reviewed *rv = arg;
+
+	assert_string_equal(v->reason, "lost laptop");
+	assert_int_equal(strlen(fp), ARCHIVE_FINGERPRINT_LEN - 1);
+	rv->asked++;
+	return rv->answer;
+}
+
+/* Agent i approves through archive_client_approve; its return. */
+static int
+client_approve(struct wf *f, int i, const char *id, X509 *substitute,
+    struct reviewed *seen, archive_client_approved *res, lb_err *err)
+{
+	struct fake fk = { f, agent(f, i), substitute, 0 };
+	archive_transport t = { &fk, fake_api, agent_key[i], f->agent[i] };
+	archive_review rv = { seen, review_show, review_confirm };
+	char *ca_file = tu_path(ca_get0_dir(f->ca), "ca.pem");
+	int rc;
+
+	lb_err_clear(err);
+	rc = archive_client_approve(&t, id, ca_file, &rv, res, err);
+	free(ca_file);
+	return rc;
+}
+
+/* Officer's request, agents' approvals, officer's fetch: the whole
+ * workflow through the clients, each a refusal where it must be one. */
+static void
+test_clients_end_to_end(void **state)
+{
+	struct wf *f = *state;
+	struct fake fk = { f, officer(f), NULL, 0 };
+	archive_transport t = { &fk, fake_api, officer_key, f->officer };
+	archive_client_opened op;
+	archive_client_approved res;
+	archive_package pkg;
+	archive_opened keys;
+	struct reviewed seen = { 0, 0, true };
+	lb_err err = { 0 };
+	char *dir = tu_path(f->tmp, "onetime");
+	struct stat st;
+
+	/* a directory that is not there keeps no key: nothing is opened */
+	assert_int_equal(archive_client_request(&t, dir, EMAIL, NULL,
+	    "lost laptop", &op, &err), -1);
+	assert_int_equal(fk.posts, 0);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	lb_err_clear(&err);
+	assert_int_equal(archive_client_request(&t, dir, EMAIL, NULL,
+	    "lost laptop", &op, &err), 0);
+	assert_true(archive_request_id_valid(op.id));
+	assert_int_equal(stat(op.key_path, &st), 0);
+	assert_int_equal(st.st_mode & 077, 0);
+	assert_int_equal(strlen(op.fingerprint), ARCHIVE_FINGERPRINT_LEN - 1);
+	assert_string_equal(json_string_value(json_object_get(op.reply,
+	    "status")), "pending");
+
+	/* an agent who says no hands in nothing */
+	seen.answer = false;
+	assert_int_equal(client_approve(f, 2, op.id, NULL, &seen, &res,
+	    &err), -1);
+	assert_non_null(strstr(err.msg, "not approved"));
+	assert_int_equal(seen.shown, 1);
+	assert_int_equal(seen.asked, 1);
+	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM "
+	    "recovery_approvals"), 0);
+
+	/* fetching before the approvals opens nothing and writes nothing */
+	lb_err_clear(&err);
+	assert_int_equal(archive_client_fetch(&t, dir, op.id, NULL, &pkg,
+	    &keys, &err), -1);
+	assert_int_equal(keys.n, 0);
+
+	seen.answer = true;
+	assert_int_equal(client_approve(f, 0, op.id, NULL, &seen, &res,
+	    &err), 0);
+	assert_int_equal(res.nshares, 1);
+	assert_int_equal(res.approvals, 1);
+	assert_string_equal(res.status, "pending");
+	assert_int_equal(client_approve(f, 1, op.id, NULL, &seen, &res,
+	    &err), 0);
+	assert_string_equal(res.status, "approved");
+
+	lb_err_clear(&err);
+	assert_int_equal(archive_client_fetch(&t, dir, op.id, NULL, &pkg,
+	    &keys, &err), 0);
+	assert_int_equal(keys.n, 1);
+	assert_int_equal(EVP_PKEY_eq(keys.keys[0], f->alice_key), 1);
+	assert_int_equal(X509_cmp(keys.certs[0], f->alice_cert), 0);
+	archive_opened_clear(&keys);
+	archive_package_clear(&pkg);
+
+	/* another directory holds no one-time key for the request */
+	free(dir);
+	dir = tu_path(f->tmp, "ca");
+	lb_err_clear(&err);
+	assert_int_equal(archive_client_fetch(&t, dir, op.id, NULL, &pkg,
+	    &keys, &err), -1);
+	assert_int_equal(keys.n, 0);
+	archive_client_opened_clear(&op);
+	free(dir);
+}
+
+/* A compromised server hands the agent's client a one-time certificate
+ * of its own: the client refuses before it asks, and posts nothing. */
+static void
+test_client_agent_refuses_a_substituted_certificate(void **state)
+{
+	struct wf *f = *state;
+	archive_recovery rq;
+	archive_client_approved res;
+	struct reviewed seen = { 0, 0, true };
+	EVP_PKEY *mallory = ca_keygen(CA_KEY_ECP256, NULL);
+	X509 *fake;
+	lb_err err = { 0 };
+	char id[ARCHIVE_REQUEST_ID_LEN + 1];
+
+	assert_non_null(mallory);
+	open_request(f, f->ot, &rq);
+	memcpy(id, rq.id, sizeof(id));
+	archive_recovery_clear(&rq);
+	fake = make_cert(mallory, "lockbox recovery request", mallory, NULL);
+	assert_int_equal(client_approve(f, 0, id, fake, &seen, &res, &err),
+	    -1);
+	assert_non_null(strstr(err.msg, "refusing to release a share"));
+	assert_int_equal(seen.shown, 1);
+	assert_int_equal(seen.asked, 0);
+	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM "
+	    "recovery_approvals"), 0);
+	X509_free(fake);
+	EVP_PKEY_free(mallory);
+}
+
 int
 main(void)
 {
@@ -1103,6 +1364,11 @@ main(void)
 		    wf_teardown),
 		cmocka_unit_test_setup_teardown(test_workflow, wf_setup,
 		    wf_teardown),
+		cmocka_unit_test_setup_teardown(test_clients_end_to_end,
+		    wf_setup, wf_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_client_agent_refuses_a_substituted_certificate,
+		    wf_setup, wf_teardown),
 	};
 
 	log_init("test_archive", false);

@@ -1,0 +1,203 @@
+/*
+ * client.c - the recovery workflow as the operators' clients run it, over
+ * a transport the caller passes (cli/http.c in lockbox, a fake in the unit
+ * tests): the officer opens a request (archive_client_request) and fetches
+ * the keys once approved (archive_client_fetch); an agent approves
+ * (archive_client_approve).  The secrets stay here: the one-time key is
+ * made and kept in the officer's directory, shares are decrypted and
+ * re-encrypted in the agent's process.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "archive/archive.h"
+
+/* API/ID, then suffix. */
+static void
+request_path(char *out, size_t len, const char *id, const char *suffix)
+{
+	snprintf(out, len, ARCHIVE_API "/%s%s", id, suffix);
+}
+
+void
+archive_fingerprint(X509 *x, char out[ARCHIVE_FINGERPRINT_LEN])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0, i;
+
+	out[0] = '\0';
+	if (X509_digest(x, EVP_sha256(), md, &n) != 1 || n != 32)
+		return;
+	for (i = 0; i < n; i++)
+		snprintf(out + 3 * i, ARCHIVE_FINGERPRINT_LEN - 3 * i, "%02X%s",
+		    md[i], i + 1 < n ? ":" : "");
+}
+
+/* A 2xx answer's JSON, or NULL with err. */
+static json_t *
+reply_json(const core_http_reply *r, lb_err *err)
+{
+	json_t *j = r->body != NULL ? json_loadb(r->body, r->len, 0, NULL) :
+	    NULL;
+
+	if (!json_is_object(j)) {
+		json_decref(j);
+		lb_err_set(err, LB_EINTERNAL, "the server's answer is not a "
+		    "JSON object");
+		return NULL;
+	}
+	return j;
+}
+
+int
+archive_client_request(const archive_transport *t, const char *dir,
+    const char *email, const char *serial, const char *reason,
+    archive_client_opened *out, lb_err *err)
+{
+	core_http_reply r = { 0 };
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	json_t *body = NULL, *id;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (access(dir, W_OK) == -1) {
+		lb_err_set(err, LB_EINVAL, "%s: %s: the one-time key could "
+		    "not be kept", dir, strerror(errno));
+		return -1;
+	}
+	if ((key = ca_keygen(CA_KEY_RSA3072, err)) == NULL ||
+	    (cert = archive_onetime_cert(key, t->key, t->cert, err)) == NULL)
+		goto out;
+	if ((body = archive_opening_json(email, serial, reason, cert)) ==
+	    NULL) {
+		lb_err_set(err, LB_EINVAL, "cannot build the request (is the "
+		    "reason valid UTF-8?)");
+		goto out;
+	}
+	if (t->api(t->h, "POST", ARCHIVE_API, body, &r, err) == -1 ||
+	    (out->reply = reply_json(&r, err)) == NULL)
+		goto out;
+	id = json_object_get(out->reply, "id");
+	if (!json_is_string(id) ||
+	    !archive_request_id_valid(json_string_value(id))) {
+		lb_err_set(err, LB_EINTERNAL, "the server answered no request "
+		    "id");
+		goto out;
+	}
+	memcpy(out->id, json_string_value(id), sizeof(out->id));
+	if (archive_onetime_save(dir, out->id, key, cert, &out->key_path,
+	    err) == -1)
+		goto out;
+	archive_fingerprint(cert, out->fingerprint);
+	rc = 0;
+out:
+	if (rc == -1 && out->id[0] == '\0')
+		archive_client_opened_clear(out);
+	core_http_reply_clear(&r);
+	json_decref(body);
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	return rc;
+}
+
+void
+archive_client_opened_clear(archive_client_opened *o)
+{
+	json_decref(o->reply);
+	free(o->key_path);
+	memset(o, 0, sizeof(*o));
+}
+
+int
+archive_client_approve(const archive_transport *t, const char *id,
+    const char *ca_file, const archive_review *rv,
+    archive_client_approved *out, lb_err *err)
+{
+	core_http_reply r = { 0 };
+	archive_view v = { 0 };
+	archive_approval ap = { 0 };
+	json_t *body = NULL, *resp = NULL;
+	char path[128], fp[ARCHIVE_FINGERPRINT_LEN];
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	request_path(path, sizeof(path), id, "");
+	if (t->api(t->h, "GET", path, NULL, &r, err) == -1 ||
+	    archive_view_parse(r.body, r.len, &v, err) == -1)
+		goto out;
+	rv->show(rv->arg, &v);
+	/*
+	 * Nothing to hand in (not pending, or no share of ours): the server
+	 * decides, says why and audits the attempt.
+	 */
+	if (strcmp(v.status, "pending") == 0 && v.nshares > 0) {
+		if (archive_view_check(&v, ca_file, err) == -1)
+			goto out;
+		archive_fingerprint(v.request_cert, fp);
+		if (!rv->confirm(rv->arg, &v, fp)) {
+			lb_err_set(err, LB_EINVAL, "not approved");
+			goto out;
+		}
+		if (archive_view_rewrap(&v, t->key, t->cert, &ap, err) == -1)
+			goto out;
+	}
+	if ((body = archive_approval_json(&ap)) == NULL) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+		goto out;
+	}
+	core_http_reply_clear(&r);
+	request_path(path, sizeof(path), id, "/approve");
+	if (t->api(t->h, "POST", path, body, &r, err) == -1 ||
+	    (resp = reply_json(&r, err)) == NULL)
+		goto out;
+	out->nshares = ap.nshares;
+	out->approvals = json_integer_value(json_object_get(resp,
+	    "approvals"));
+	out->threshold = json_integer_value(json_object_get(resp,
+	    "threshold"));
+	snprintf(out->status, sizeof(out->status), "%s",
+	    json_string_value(json_object_get(resp, "status")) != NULL ?
+	    json_string_value(json_object_get(resp, "status")) : "");
+	rc = 0;
+out:
+	archive_approval_clear(&ap);
+	archive_view_clear(&v);
+	core_http_reply_clear(&r);
+	json_decref(resp);
+	json_decref(body);
+	return rc;
+}
+
+int
+archive_client_fetch(const archive_transport *t, const char *dir,
+    const char *id, const char *serial, archive_package *pkg,
+    archive_opened *keys, lb_err *err)
+{
+	core_http_reply r = { 0 };
+	EVP_PKEY *otkey = NULL;
+	X509 *otcert = NULL;
+	char path[128];
+	int rc = -1;
+
+	memset(pkg, 0, sizeof(*pkg));
+	memset(keys, 0, sizeof(*keys));
+	request_path(path, sizeof(path), id, "/package");
+	if (archive_onetime_load(dir, id, &otkey, &otcert, err) == -1 ||
+	    t->api(t->h, "GET", path, NULL, &r, err) == -1 ||
+	    archive_package_parse(r.body, r.len, pkg, err) == -1)
+		goto out;
+	if (archive_package_open(pkg, serial, otkey, otcert, keys, err) == -1) {
+		archive_package_clear(pkg);
+		goto out;
+	}
+	rc = 0;
+out:
+	core_http_reply_clear(&r);
+	EVP_PKEY_free(otkey);
+	X509_free(otcert);
+	return rc;
+}
