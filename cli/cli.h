@@ -37,14 +37,6 @@ int cmd_enroll(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 
-/*
- * `operator add` and `operator remove`, shared with `agent add|remove`:
- * fixed is the role the command implies (CA_ROLE_NONE: --role required).
- */
-int cli_operator_add(int argc, char **argv, enum ca_role fixed,
-    const char *help);
-int cli_operator_remove(int argc, char **argv, const char *help);
-
 /* ------------------------------------------------------------------ */
 /* One skeleton for every subcommand (util.c)                          */
 
@@ -100,6 +92,27 @@ int cli_run(const cli_sub *sub, void *state, int argc, char **argv);
 int cli_dispatch(const char *cmd, const char *help,
     const cli_sub *const *subs, void *const *states, size_t n, int argc,
     char **argv);
+
+/*
+ * `operator add` and `operator remove` (cmd_operator.c), shared with
+ * `agent add|remove`: name and help as the command says them; add's
+ * state is a cli_operator_add_state whose fixed is the role the command
+ * implies (CA_ROLE_NONE: --role required), cmd the word its report
+ * begins with and usage how its usage errors name it; remove takes no
+ * state.
+ */
+typedef struct cli_operator_add_state {
+	enum ca_role fixed, role;
+	const char *cmd, *usage;
+	const char *csr, *name, *email, *out, *p12, *p12_pass;
+	bool keygen;
+	enum ca_key_type kt;
+} cli_operator_add_state;
+cli_sub cli_operator_add_sub(const char *name, const char *help);
+cli_sub cli_operator_remove_sub(const char *name, const char *help);
+/* --json alone: the state is a bool, set by cli_json_option. */
+extern const struct option cli_json_opts[];
+int cli_json_option(void *state, int c, const char *arg);
 
 /* As cli_dispatch for subcommands in one array sharing one state. */
 #define CLI_SUBS_MAX 16

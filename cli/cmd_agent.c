@@ -59,54 +59,25 @@ list_one(const archive_agent *a, struct list_state *ls)
 }
 
 static int
-agent_list(int argc, char **argv)
+list_run(void *state, cli_ctx *c)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *dir = NULL;
 	struct list_state ls = { NULL, 0, 0 };
 	archive_agent *agents = NULL;
 	size_t n = 0, i;
-	bool json = false;
 	lb_err err = { 0 };
-	ca_ctx *ca = NULL;
-	sqlite3 *db = NULL;
-	int c, rc = 1, threshold = 0;
+	int rc = 1, threshold = 0;
 
-	while ((c = cli_getopt(argc, argv, opts, agent_help)) != -1) {
-		switch (c) {
-		case -2:
-			return 0;
-		case -3:
-			return EXIT_USAGE;
-		case 'd':
-			dir = optarg;
-			break;
-		case 'j':
-			json = true;
-			break;
-		}
-	}
-	if (optind != argc)
-		return cli_usage("agent", "unexpected argument '%s'",
-		    argv[optind]);
-	if (cli_open(cli_dir(dir), CA_OPEN_NO_KEY, &ca, &db) != 0)
-		goto out;
-	if (archive_agents_list(db, false, &agents, &n, &err) == -1 ||
-	    archive_threshold_get(db, &threshold, &err) == -1) {
+	if (archive_agents_list(c->db, false, &agents, &n, &err) == -1 ||
+	    archive_threshold_get(c->db, &threshold, &err) == -1) {
 		rc = cli_fail(&err);
 		goto out;
 	}
 	ls.now = time(NULL);
-	if (json && (ls.arr = json_array()) == NULL)
+	if (*(bool *)state && (ls.arr = json_array()) == NULL)
 		goto out;
 	for (i = 0; i < n; i++)
 		list_one(&agents[i], &ls);
-	if (json) {
+	if (ls.arr != NULL) {
 		json_dumpf(ls.arr, stdout, JSON_INDENT(2));
 		putchar('\n');
 	} else if (n == 0) {
@@ -117,27 +88,24 @@ agent_list(int argc, char **argv)
 out:
 	json_decref(ls.arr);
 	archive_agents_free(agents, n);
-	core_db_close(db);
-	ca_free(ca);
 	return rc;
 }
 
 int
 cmd_agent(int argc, char **argv)
 {
-	if (argc >= 2 && strcmp(argv[1], "add") == 0)
-		return cli_operator_add(argc - 1, argv + 1,
-		    CA_ROLE_RECOVERY_AGENT, agent_help);
-	if (argc >= 2 && strcmp(argv[1], "list") == 0)
-		return agent_list(argc - 1, argv + 1);
-	if (argc >= 2 && strcmp(argv[1], "remove") == 0)
-		return cli_operator_remove(argc - 1, argv + 1, agent_help);
-	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "-h") == 0)) {
-		fputs(agent_help, stdout);
-		return 0;
-	}
-	return cli_usage("agent", "expected add, list or remove");
+	cli_operator_add_state add = { .fixed = CA_ROLE_RECOVERY_AGENT,
+	    .cmd = "agent", .usage = "agent add" };
+	bool json = false;
+	const cli_sub list = { "agent list", agent_help, cli_json_opts,
+	    cli_json_option, 0, 0, NULL, NULL, CLI_DB, list_run };
+	const cli_sub adds = cli_operator_add_sub("agent add", agent_help);
+	const cli_sub removes = cli_operator_remove_sub("agent remove",
+	    agent_help);
+	const cli_sub *const subs[] = { &adds, &list, &removes };
+	void *const states[] = { &add, &json, NULL };
+
+	return cli_dispatch("agent", agent_help, subs, states, 3, argc, argv);
 }
 
 static const char escrow_help[] =
@@ -149,63 +117,33 @@ static const char escrow_help[] =
 "certificate with fewer active agents than M fails.  Existing escrows keep\n"
 "the threshold they were made with.\n";
 
-int
-cmd_escrow(int argc, char **argv)
+static int
+policy_option(void *state, int c, const char *arg)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "threshold", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *dir = NULL;
-	long m = 0;
+	long *m = state;
 	char *end;
+
+	(void)c;
+	*m = strtol(arg, &end, 10);
+	if (*end != '\0' || *m < 1 || *m > ARCHIVE_MAX_AGENTS)
+		return cli_usage("escrow policy", "--threshold must be 1 to %d",
+		    ARCHIVE_MAX_AGENTS);
+	return -1;
+}
+
+static int
+policy_run(void *state, cli_ctx *c)
+{
+	long m = *(long *)state;
 	archive_agent *agents = NULL;
 	size_t n = 0;
-	int threshold, c, rc = 1;
+	int threshold, rc = 1;
 	lb_err err = { 0 };
-	ca_ctx *ca = NULL;
-	sqlite3 *db = NULL;
 
-	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "-h") == 0)) {
-		fputs(escrow_help, stdout);
-		return 0;
-	}
-	if (argc < 2 || strcmp(argv[1], "policy") != 0)
-		return cli_usage("escrow", "expected 'policy'");
-	argc--;
-	argv++;
-	while ((c = cli_getopt(argc, argv, opts, escrow_help)) != -1) {
-		switch (c) {
-		case -2:
-			return 0;
-		case -3:
-			return EXIT_USAGE;
-		case 'd':
-			dir = optarg;
-			break;
-		case 't':
-			m = strtol(optarg, &end, 10);
-			if (*end != '\0' || m < 1 || m > ARCHIVE_MAX_AGENTS)
-				return cli_usage("escrow", "--threshold must be "
-				    "1 to %d", ARCHIVE_MAX_AGENTS);
-			break;
-		}
-	}
-	if (optind != argc)
-		return cli_usage("escrow", "unexpected argument '%s'",
-		    argv[optind]);
-	if (cli_open(cli_dir(dir), CA_OPEN_NO_KEY, &ca, &db) != 0)
-		goto out;
-	if (m > 0 && archive_threshold_set(db, (int)m, cli_actor(),
-	    &err) == -1) {
-		rc = cli_fail(&err);
-		goto out;
-	}
-	if (archive_threshold_get(db, &threshold, &err) == -1 ||
-	    archive_agents_list(db, true, &agents, &n, &err) == -1) {
+	if ((m > 0 && archive_threshold_set(c->db, (int)m, cli_actor(),
+	    &err) == -1) ||
+	    archive_threshold_get(c->db, &threshold, &err) == -1 ||
+	    archive_agents_list(c->db, true, &agents, &n, &err) == -1) {
 		rc = cli_fail(&err);
 		goto out;
 	}
@@ -218,7 +156,24 @@ cmd_escrow(int argc, char **argv)
 	rc = 0;
 out:
 	archive_agents_free(agents, n);
-	core_db_close(db);
-	ca_free(ca);
 	return rc;
+}
+
+static const struct option policy_opts[] = {
+	{ "threshold", required_argument, NULL, 't' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const cli_sub policy_sub = { "escrow policy", escrow_help,
+	policy_opts, policy_option, 0, 0, NULL, NULL, CLI_DB, policy_run };
+
+int
+cmd_escrow(int argc, char **argv)
+{
+	static const cli_sub *const subs[] = { &policy_sub };
+	long m = 0;
+	void *const states[] = { &m };
+
+	return cli_dispatch("escrow", escrow_help, subs, states, 1, argc,
+	    argv);
 }

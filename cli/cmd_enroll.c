@@ -143,93 +143,93 @@ enroll_dir(const char *opt, lb_err *err)
 	return p;
 }
 
+struct enroll_args {
+	enroll_client_opts o;
+	const char *password_file, *token_file;
+	bool autom;
+};
+
+static int
+enroll_option(void *state, int c, const char *arg)
+{
+	struct enroll_args *a = state;
+
+	switch (c) {
+	case 'S': a->o.server = arg; break;
+	case 'C': a->o.ca_cert = arg; break;
+	case 'u': a->o.login = arg; break;
+	case 'p': a->password_file = arg; break;
+	case 't': a->token_file = arg; break;
+	case 'a': a->autom = true; break;
+	}
+	return -1;
+}
+
+static int
+enroll_check(void *state, const cli_ctx *c)
+{
+	struct enroll_args *a = state;
+
+	(void)c;
+	if (a->autom)
+		return a->o.server != NULL || a->o.ca_cert != NULL ||
+		    a->o.login != NULL || a->password_file != NULL ||
+		    a->token_file != NULL ? cli_usage("enroll", "--auto takes "
+		    "only --dir: the server and credential come from the "
+		    "first enrollment") : -1;
+	if (a->o.server == NULL || a->o.ca_cert == NULL)
+		return cli_usage("enroll", "--server and --ca-cert are "
+		    "required (or --auto to renew)");
+	if (a->o.login == NULL)
+		return cli_usage("enroll", "--email is required (your e-mail "
+		    "with --token-file, or your directory login)");
+	if ((a->password_file == NULL) == (a->token_file == NULL))
+		return cli_usage("enroll", "give one of --password-file and "
+		    "--token-file");
+	if (strncmp(a->o.server, "https://", 8) != 0)
+		return cli_usage("enroll", "--server must be an https:// URL");
+	a->o.secret_file = a->password_file != NULL ? a->password_file :
+	    a->token_file;
+	return -1;
+}
+
+static int
+enroll_run(void *state, cli_ctx *c)
+{
+	struct enroll_args *a = state;
+	lb_err err = { 0 };
+	char *dir;
+	int rc;
+
+	if ((dir = enroll_dir(c->dir_opt, &err)) == NULL)
+		return cli_fail(&err);
+	a->o.dir = dir;
+	rc = a->autom ? enroll_client_auto(&transport, dir, print_report,
+	    NULL, &err) : enroll_client_first(&transport, &a->o, print_report,
+	    NULL, &err);
+	free(dir);
+	return rc == -1 ? cli_fail(&err) : rc;
+}
+
+static const struct option enroll_opts[] = {
+	{ "server", required_argument, NULL, 'S' },
+	{ "ca-cert", required_argument, NULL, 'C' },
+	{ "email", required_argument, NULL, 'u' },
+	{ "user", required_argument, NULL, 'u' },
+	{ "password-file", required_argument, NULL, 'p' },
+	{ "token-file", required_argument, NULL, 't' },
+	{ "auto", no_argument, NULL, 'a' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const cli_sub enroll_sub = { "enroll", enroll_help, enroll_opts,
+	enroll_option, 0, 0, NULL, enroll_check, CLI_NONE, enroll_run };
+
 int
 cmd_enroll(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "server", required_argument, NULL, 'S' },
-		{ "ca-cert", required_argument, NULL, 'C' },
-		{ "email", required_argument, NULL, 'u' },
-		{ "user", required_argument, NULL, 'u' },
-		{ "password-file", required_argument, NULL, 'p' },
-		{ "token-file", required_argument, NULL, 't' },
-		{ "dir", required_argument, NULL, 'd' },
-		{ "auto", no_argument, NULL, 'a' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	enroll_client_opts o;
-	const char *password_file = NULL, *token_file = NULL, *diropt = NULL;
-	lb_err err = { 0 };
-	char *dir = NULL;
-	bool autom = false;
-	int c, rc;
+	struct enroll_args a;
 
-	memset(&o, 0, sizeof(o));
-	while ((c = cli_getopt(argc, argv, opts, enroll_help)) != -1) {
-		switch (c) {
-		case -2:
-			return 0;
-		case -3:
-			return EXIT_USAGE;
-		case 'S':
-			o.server = optarg;
-			break;
-		case 'C':
-			o.ca_cert = optarg;
-			break;
-		case 'u':
-			o.login = optarg;
-			break;
-		case 'p':
-			password_file = optarg;
-			break;
-		case 't':
-			token_file = optarg;
-			break;
-		case 'd':
-			diropt = optarg;
-			break;
-		case 'a':
-			autom = true;
-			break;
-		default:
-			return EXIT_USAGE;
-		}
-	}
-	if (optind != argc)
-		return cli_usage("enroll", "unexpected argument '%s'",
-		    argv[optind]);
-	if (autom) {
-		if (o.server != NULL || o.ca_cert != NULL || o.login != NULL ||
-		    password_file != NULL || token_file != NULL)
-			return cli_usage("enroll", "--auto takes only --dir: "
-			    "the server and credential come from the first "
-			    "enrollment");
-	} else {
-		if (o.server == NULL || o.ca_cert == NULL)
-			return cli_usage("enroll", "--server and --ca-cert are "
-			    "required (or --auto to renew)");
-		if (o.login == NULL)
-			return cli_usage("enroll", "--email is required (your "
-			    "e-mail with --token-file, or your directory login)");
-		if ((password_file == NULL) == (token_file == NULL))
-			return cli_usage("enroll", "give one of "
-			    "--password-file and --token-file");
-		if (strncmp(o.server, "https://", 8) != 0)
-			return cli_usage("enroll", "--server must be an "
-			    "https:// URL");
-		o.secret_file = password_file != NULL ? password_file :
-		    token_file;
-	}
-	if ((dir = enroll_dir(diropt, &err)) == NULL)
-		return cli_fail(&err);
-	o.dir = dir;
-	rc = autom ? enroll_client_auto(&transport, dir, print_report, NULL,
-	    &err) : enroll_client_first(&transport, &o, print_report, NULL,
-	    &err);
-	free(dir);
-	if (rc == -1)
-		return cli_fail(&err);
-	return rc;
+	memset(&a, 0, sizeof(a));
+	return cli_run(&enroll_sub, &a, argc, argv);
 }

@@ -36,148 +36,149 @@ static const char operator_help[] =
 "  remove           withdraws the role and revokes the credential\n"
 "                   (privilegeWithdrawn)\n";
 
-int
-cli_operator_add(int argc, char **argv, enum ca_role fixed, const char *help)
+/* operator add (agent add: the role fixed) */
+
+static int
+add_option(void *state, int c, const char *arg)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "role", required_argument, NULL, 'r' },
-		{ "csr", required_argument, NULL, 'c' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "email", required_argument, NULL, 'e' },
-		{ "out", required_argument, NULL, 'o' },
-		{ "keygen", no_argument, NULL, 'k' },
-		{ "key-type", required_argument, NULL, 't' },
-		{ "out-p12", required_argument, NULL, 'P' },
-		{ "p12-pass-file", required_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *dir = NULL, *csr_path = NULL, *name = NULL, *email = NULL,
-	    *out = NULL, *p12 = NULL, *pass_file = NULL;
-	bool keygen = false;
-	const char *cmd = fixed == CA_ROLE_RECOVERY_AGENT ? "agent" :
-	    "operator";
-	enum ca_role role = fixed;
-	enum ca_key_type kt = CA_KEY_NONE;
+	cli_operator_add_state *o = state;
+
+	switch (c) {
+	case 'r':
+		if (o->fixed != CA_ROLE_NONE)
+			return cli_usage(o->usage, "--role is implied here");
+		if ((o->role = ca_role_parse(arg)) == CA_ROLE_NONE)
+			return cli_usage(o->usage, "unknown role '%s'", arg);
+		break;
+	case 'c': o->csr = arg; break;
+	case 'n': o->name = arg; break;
+	case 'e': o->email = arg; break;
+	case 'o': o->out = arg; break;
+	case 'k': o->keygen = true; break;
+	case 'P': o->p12 = arg; break;
+	case 'f': o->p12_pass = arg; break;
+	case 't':
+		if ((o->kt = ca_key_type_parse(arg)) == CA_KEY_NONE)
+			return cli_usage(o->usage, "unknown key type '%s'", arg);
+		break;
+	}
+	return -1;
+}
+
+static int
+add_check(void *state, const cli_ctx *c)
+{
+	cli_operator_add_state *o = state;
+
+	(void)c;
+	if (o->fixed != CA_ROLE_NONE)
+		o->role = o->fixed;
+	if (o->role == CA_ROLE_NONE)
+		return cli_usage(o->usage, "--role is required");
+	if (o->keygen == (o->csr != NULL))
+		return cli_usage(o->usage, "give either --csr FILE or --keygen "
+		    "--out-p12 FILE");
+	if (o->keygen && o->p12 == NULL)
+		return cli_usage(o->usage, "--keygen needs --out-p12 FILE");
+	if (o->email == NULL)
+		return cli_usage(o->usage, "--email is required");
+	if (o->name == NULL)
+		o->name = o->email;
+	if (o->keygen && o->kt == CA_KEY_NONE)
+		o->kt = o->role == CA_ROLE_RECOVERY_AGENT ? CA_KEY_RSA3072 :
+		    CA_KEY_ECP256;
+	return -1;
+}
+
+static int
+add_run(void *state, cli_ctx *c)
+{
+	cli_operator_add_state *o = state;
 	lb_err err = { 0 };
-	ca_ctx *ca = NULL;
-	sqlite3 *db = NULL;
 	unsigned char *buf = NULL;
 	size_t len = 0;
 	X509_REQ *csr = NULL;
 	X509 *cert = NULL;
 	EVP_PKEY *key = NULL;
 	char *serial = NULL;
-	int c, rc = 1;
+	int rc = 1;
 
-	while ((c = cli_getopt(argc, argv, opts, help)) != -1) {
-		switch (c) {
-		case -2:
-			return 0;
-		case -3:
-			return EXIT_USAGE;
-		case 'd':
-			dir = optarg;
-			break;
-		case 'r':
-			if (fixed != CA_ROLE_NONE)
-				return cli_usage(argv[0], "--role is implied "
-				    "here");
-			if ((role = ca_role_parse(optarg)) == CA_ROLE_NONE)
-				return cli_usage(cmd, "unknown role '%s'",
-				    optarg);
-			break;
-		case 'c':
-			csr_path = optarg;
-			break;
-		case 'n':
-			name = optarg;
-			break;
-		case 'e':
-			email = optarg;
-			break;
-		case 'o':
-			out = optarg;
-			break;
-		case 'k':
-			keygen = true;
-			break;
-		case 't':
-			if ((kt = ca_key_type_parse(optarg)) == CA_KEY_NONE)
-				return cli_usage(cmd, "unknown key type "
-				    "'%s'", optarg);
-			break;
-		case 'P':
-			p12 = optarg;
-			break;
-		case 'f':
-			pass_file = optarg;
-			break;
-		}
-	}
-	if (optind != argc)
-		return cli_usage(cmd, "unexpected argument '%s'",
-		    argv[optind]);
-	if (role == CA_ROLE_NONE)
-		return cli_usage(cmd, "--role is required");
-	if (keygen == (csr_path != NULL))
-		return cli_usage(cmd, "give either --csr FILE or "
-		    "--keygen --out-p12 FILE");
-	if (keygen && p12 == NULL)
-		return cli_usage(cmd, "--keygen needs --out-p12 FILE");
-	if (email == NULL)
-		return cli_usage(cmd, "--email is required");
-	if (name == NULL)
-		name = email;
-	if (cli_open(cli_dir(dir), 0, &ca, &db) != 0)
-		goto out;
-	if (keygen) {
-		if (kt == CA_KEY_NONE)
-			kt = role == CA_ROLE_RECOVERY_AGENT ? CA_KEY_RSA3072 :
-			    CA_KEY_ECP256;
-		if ((key = ca_keygen(kt, &err)) == NULL) {
-			rc = cli_fail(&err);
-			goto out;
-		}
-	} else {
-		if (cli_read_input(csr_path, (size_t)64 * 1024, &buf, &len,
-		    &err) == -1 || (csr = ca_csr_parse(buf, len, &err)) == NULL) {
-			rc = cli_fail(&err);
-			goto out;
-		}
-	}
-	cert = ca_operator_add(ca, db, role, name, email,
-	    keygen ? key : X509_REQ_get0_pubkey(csr), cli_actor(), &err);
-	if (cert == NULL) {
-		rc = cli_fail(&err);
-		goto out;
-	}
-	if (keygen) {
-		if (ca_p12_write(p12, pass_file, key, cert, ca_get0_chain(ca),
-		    name, CA_P12_MODERN, &err) == -1) {
-			rc = cli_fail(&err);
-			goto out;
-		}
-	} else if (cli_write_cert(out, cert, &err) == -1) {
-		rc = cli_fail(&err);
-		goto out;
-	}
+	if (o->keygen ? (key = ca_keygen(o->kt, &err)) == NULL :
+	    cli_read_input(o->csr, (size_t)64 * 1024, &buf, &len, &err) ==
+	    -1 || (csr = ca_csr_parse(buf, len, &err)) == NULL)
+		goto fail;
+	if ((cert = ca_operator_add(c->ca, c->db, o->role, o->name, o->email,
+	    o->keygen ? key : X509_REQ_get0_pubkey(csr), cli_actor(),
+	    &err)) == NULL)
+		goto fail;
+	if (o->keygen ? ca_p12_write(o->p12, o->p12_pass, key, cert,
+	    ca_get0_chain(c->ca), o->name, CA_P12_MODERN, &err) == -1 :
+	    cli_write_cert(o->out, cert, &err) == -1)
+		goto fail;
 	if ((serial = ca_cert_serial(cert)) != NULL)
-		fprintf(keygen || out != NULL ? stdout : stderr,
-		    "%s %s added as %s, credential serial %s\n", cmd, email,
-		    ca_role_name(role), serial);
+		fprintf(o->keygen || o->out != NULL ? stdout : stderr,
+		    "%s %s added as %s, credential serial %s\n", o->cmd,
+		    o->email, ca_role_name(o->role), serial);
 	rc = 0;
+	goto out;
+fail:
+	rc = cli_fail(&err);
 out:
 	free(serial);
 	EVP_PKEY_free(key);
 	X509_free(cert);
 	X509_REQ_free(csr);
 	free(buf);
-	core_db_close(db);
-	ca_free(ca);
 	return rc;
 }
+
+static const struct option add_opts[] = {
+	{ "role", required_argument, NULL, 'r' },
+	{ "csr", required_argument, NULL, 'c' },
+	{ "name", required_argument, NULL, 'n' },
+	{ "email", required_argument, NULL, 'e' },
+	{ "out", required_argument, NULL, 'o' },
+	{ "keygen", no_argument, NULL, 'k' },
+	{ "key-type", required_argument, NULL, 't' },
+	{ "out-p12", required_argument, NULL, 'P' },
+	{ "p12-pass-file", required_argument, NULL, 'f' },
+	{ NULL, 0, NULL, 0 },
+};
+
+cli_sub
+cli_operator_add_sub(const char *name, const char *help)
+{
+	cli_sub s = { name, help, add_opts, add_option, 0, 0, NULL,
+	    add_check, CLI_KEY, add_run };
+
+	return s;
+}
+
+/* operator remove, agent remove */
+
+static int
+remove_run(void *state, cli_ctx *c)
+{
+	lb_err err = { 0 };
+
+	(void)state;
+	if (ca_operator_remove(c->db, c->argv[0], cli_actor(), &err) == -1)
+		return cli_fail(&err);
+	printf("operator %s removed; its credential is revoked\n",
+	    c->argv[0]);
+	return 0;
+}
+
+cli_sub
+cli_operator_remove_sub(const char *name, const char *help)
+{
+	cli_sub s = { name, help, NULL, NULL, 1, 1, "needs one ID or "
+	    "SERIAL", NULL, CLI_DB, remove_run };
+
+	return s;
+}
+
+/* operator list */
 
 static int
 list_one(const ca_operator *op, void *arg)
@@ -198,115 +199,40 @@ list_one(const ca_operator *op, void *arg)
 }
 
 static int
-op_list(int argc, char **argv)
+list_run(void *state, cli_ctx *c)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *dir = NULL;
 	json_t *arr = NULL;
-	bool json = false;
 	lb_err err = { 0 };
-	ca_ctx *ca = NULL;
-	sqlite3 *db = NULL;
-	int c, rc = 1;
 
-	while ((c = cli_getopt(argc, argv, opts, operator_help)) != -1) {
-		switch (c) {
-		case -2:
-			return 0;
-		case -3:
-			return EXIT_USAGE;
-		case 'd':
-			dir = optarg;
-			break;
-		case 'j':
-			json = true;
-			break;
-		}
+	if (*(bool *)state && (arr = json_array()) == NULL)
+		return 1;
+	if (ca_operator_list(c->db, list_one, arr, &err) == -1) {
+		json_decref(arr);
+		return cli_fail(&err);
 	}
-	if (optind != argc)
-		return cli_usage("operator", "unexpected argument '%s'",
-		    argv[optind]);
-	if (cli_open(cli_dir(dir), CA_OPEN_NO_KEY, &ca, &db) != 0)
-		goto out;
-	if (json && (arr = json_array()) == NULL)
-		goto out;
-	if (ca_operator_list(db, list_one, arr, &err) == -1) {
-		rc = cli_fail(&err);
-		goto out;
-	}
-	if (json) {
+	if (arr != NULL) {
 		json_dumpf(arr, stdout, JSON_INDENT(2));
 		putchar('\n');
 	}
-	rc = 0;
-out:
 	json_decref(arr);
-	core_db_close(db);
-	ca_free(ca);
-	return rc;
-}
-
-int
-cli_operator_remove(int argc, char **argv, const char *help)
-{
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *dir = NULL;
-	lb_err err = { 0 };
-	ca_ctx *ca = NULL;
-	sqlite3 *db = NULL;
-	int c, rc = 1;
-
-	while ((c = cli_getopt(argc, argv, opts, help)) != -1) {
-		switch (c) {
-		case -2:
-			return 0;
-		case -3:
-			return EXIT_USAGE;
-		case 'd':
-			dir = optarg;
-			break;
-		}
-	}
-	if (optind + 1 != argc)
-		return cli_usage("operator", "remove needs one ID or SERIAL");
-	if (cli_open(cli_dir(dir), CA_OPEN_NO_KEY, &ca, &db) != 0)
-		goto out;
-	if (ca_operator_remove(db, argv[optind], cli_actor(), &err) == -1) {
-		rc = cli_fail(&err);
-		goto out;
-	}
-	printf("operator %s removed; its credential is revoked\n",
-	    argv[optind]);
-	rc = 0;
-out:
-	core_db_close(db);
-	ca_free(ca);
-	return rc;
+	return 0;
 }
 
 int
 cmd_operator(int argc, char **argv)
 {
-	if (argc >= 2 && strcmp(argv[1], "add") == 0)
-		return cli_operator_add(argc - 1, argv + 1, CA_ROLE_NONE,
-		    operator_help);
-	if (argc >= 2 && strcmp(argv[1], "list") == 0)
-		return op_list(argc - 1, argv + 1);
-	if (argc >= 2 && strcmp(argv[1], "remove") == 0)
-		return cli_operator_remove(argc - 1, argv + 1, operator_help);
-	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "-h") == 0)) {
-		fputs(operator_help, stdout);
-		return 0;
-	}
-	return cli_usage("operator", "expected add, list or remove");
+	cli_operator_add_state add = { .cmd = "operator",
+	    .usage = "operator add" };
+	bool json = false;
+	const cli_sub list = { "operator list", operator_help, cli_json_opts,
+	    cli_json_option, 0, 0, NULL, NULL, CLI_DB, list_run };
+	const cli_sub adds = cli_operator_add_sub("operator add",
+	    operator_help);
+	const cli_sub removes = cli_operator_remove_sub("operator remove",
+	    operator_help);
+	const cli_sub *const subs[] = { &adds, &list, &removes };
+	void *const states[] = { &add, &json, NULL };
+
+	return cli_dispatch("operator", operator_help, subs, states, 3, argc,
+	    argv);
 }

@@ -266,3 +266,17 @@ cli_dispatch_shared(const char *cmd, const char *help, const cli_sub *subs,
 	}
 	return cli_dispatch(cmd, help, sp, st, i, argc, argv);
 }
+
+int
+cli_json_option(void *state, int c, const char *arg)
+{
+	(void)arg;
+	if (c == 'j')
+		*(bool *)state = true;
+	return -1;
+}
+
+const struct option cli_json_opts[] = {
+	{ "json", no_argument, NULL, 'j' },
+	{ NULL, 0, NULL, 0 },
+};
