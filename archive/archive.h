@@ -532,7 +532,7 @@ typedef struct archive_transport {
 } archive_transport;
 
 /* "AB:CD:...": a certificate's SHA-256 fingerprint ("" on failure). */
-#define ARCHIVE_FINGERPRINT_LEN (32 * 3)
+#define ARCHIVE_FINGERPRINT_LEN 96  /* 32 bytes as "AB:" */
 void archive_fingerprint(X509 *x, char out[ARCHIVE_FINGERPRINT_LEN]);
 
 /* A request the officer opened. */

@@ -26,7 +26,8 @@ void
 archive_fingerprint(X509 *x, char out[ARCHIVE_FINGERPRINT_LEN])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0, i;
+	unsigned int n = 0;
+	size_t i;
 
 	out[0] = '\0';
 	if (X509_digest(x, EVP_sha256(), md, &n) != 1 || n != 32)
@@ -65,8 +66,8 @@ archive_client_request(const archive_transport *t, const char *dir,
 
 	memset(out, 0, sizeof(*out));
 	if (access(dir, W_OK) == -1) {
-		lb_err_set(err, LB_EINVAL, "%s: %s: the one-time key could "
-		    "not be kept", dir, strerror(errno));
+		lb_err_set(err, LB_EINVAL, "%s: %s: the one-time key could not "
+		    "be kept", dir, strerror(errno));
 		return -1;
 	}
 	if ((key = ca_keygen(CA_KEY_RSA3072, err)) == NULL ||

@@ -105,11 +105,11 @@ insert_record(sqlite3 *db, const char *serial, const char *email,
 	sqlite3_stmt *st = NULL;
 	int rc = -1;
 
-	if (sqlite3_prepare_v2(db, "INSERT INTO escrow_records (serial, "
-	    "email, key_alg, share_alg, share_wrap, iv, tag, ciphertext, "
-	    "threshold, nshares, record_sha256, receipt, created) VALUES "
-	    "(?, ?, 'aes-256-gcm', 'shamir-gf256', "
-	    "'cms-rsaes-oaep-sha256-aes256', ?, ?, ?, ?, ?, ?, ?, ?)", -1, &st,
+	if (sqlite3_prepare_v2(db, "INSERT INTO escrow_records (serial, email, "
+	    "key_alg, share_alg, share_wrap, iv, tag, ciphertext, threshold, "
+	    "nshares, record_sha256, receipt, created) VALUES (?, ?, "
+	    "'aes-256-gcm', 'shamir-gf256', 'cms-rsaes-oaep-sha256-aes256', ?, "
+	    "?, ?, ?, ?, ?, ?, ?)", -1, &st,
 	    NULL) != SQLITE_OK)
 		return core_db_fail(db, "store escrow record", err);
 	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
@@ -122,10 +122,8 @@ insert_record(sqlite3 *db, const char *serial, const char *email,
 	sqlite3_bind_text(st, 8, hash, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 9, receipt, (int)receipt_len, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 10, (sqlite3_int64)time(NULL));
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		core_db_fail(db, "store escrow record", err);
+	if (core_db_exec(db, &st, "store escrow record", err) == -1)
 		goto out;
-	}
 	*id = sqlite3_last_insert_rowid(db);
 	rc = 0;
 out:

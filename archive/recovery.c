@@ -65,19 +65,6 @@ same_person(const char *a, const char *b)
 	return a != NULL && b != NULL && strcasecmp(a, b) == 0;
 }
 
-/* Steps a statement that returns no rows and finalizes it (*st = NULL). */
-static int
-exec_done(sqlite3 *db, sqlite3_stmt **st, lb_err *err)
-{
-	int r = sqlite3_step(*st);
-
-	sqlite3_finalize(*st);
-	*st = NULL;
-	if (r != SQLITE_DONE)
-		return core_db_fail(db, "recovery", err);
-	return 0;
-}
-
 /* A reason given by a person: 1..ARCHIVE_REASON_MAX bytes, no control
  * characters (it lands in the audit log and on other people's screens). */
 static int
@@ -134,11 +121,12 @@ expire_due(sqlite3 *db, const archive_caller *who, const char *id,
 	actor_of(who, actor, sizeof(actor));
 	if (core_db_begin(db, err) == -1)
 		return -1;
-	if (core_db_prepare(db, "SELECT id, status, expires FROM recovery_requests "
-	    "WHERE status IN ('pending', 'approved', 'fetched') AND "
-	    "expires <= ? AND (? IS NULL OR id = ?)", &st, err) == -1 ||
-	    core_db_prepare(db, "UPDATE recovery_requests SET status = 'expired' "
-	    "WHERE id = ?", &up, err) == -1)
+	if (core_db_prepare(db, "SELECT id, status, expires FROM "
+	    "recovery_requests WHERE status IN ('pending', 'approved', "
+	    "'fetched') AND expires <= ? AND (? IS NULL OR id = "
+	    "?)", &st, err) == -1 ||
+	    core_db_prepare(db, "UPDATE recovery_requests SET status = "
+	    "'expired' WHERE id = ?", &up, err) == -1)
 		goto out;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
 	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
@@ -258,13 +246,80 @@ serial_list(const archive_recovery *rq, char *buf, size_t len)
 	}
 }
 
+/*
+ * The checks before a request is opened: the caller's role, the owner's
+ * address, the reason, the serial (normalised into norm, 130 bytes), not
+ * one's own keys, a one-time certificate given.
+ */
+static int
+open_allowed(const archive_caller *who, const char *email, const char *serial,
+    const char *reason, size_t cert_len, char *norm, lb_err *err)
+{
+	if ((who->roles & CA_ROLE_RECOVERY_OFFICER) == 0)
+		return lb_err_set(err, LB_EFORBIDDEN, "opening a recovery "
+		    "request needs the role recovery-officer");
+	if (email == NULL || !core_email_valid(email))
+		return lb_err_set(err, LB_EINVAL, "email must be the key "
+		    "owner's address");
+	if (check_reason(reason, err) == -1)
+		return -1;
+	if (serial != NULL && ca_serial_normalise(serial, norm, 130) == -1)
+		return lb_err_set(err, LB_EINVAL, "'%s' is not a serial number "
+		    "(hexadecimal expected)", serial);
+	if (same_person(who->email, email))
+		return lb_err_set(err, LB_EFORBIDDEN, "%s may not request "
+		    "recovery of his own keys: another recovery officer must",
+		    email);
+	if (cert_len == 0)
+		return lb_err_set(err, LB_EINVAL, "the request needs its "
+		    "one-time certificate");
+	return 0;
+}
+
+/* The escrow records of email (the one serial when not NULL): ids. */
+static int
+matching_records(sqlite3 *db, const char *email, const char *serial,
+    int64_t ids[MAX_RECORDS], size_t *n, lb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int s;
+
+	*n = 0;
+	if (core_db_prepare(db, "SELECT id FROM escrow_records WHERE "
+	    "lower(email) = lower(?) AND (? IS NULL OR serial = ?) ORDER BY "
+	    "id", &st, err) == -1)
+		return -1;
+	sqlite3_bind_text(st, 1, email, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, serial, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, serial, -1, SQLITE_STATIC);
+	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == MAX_RECORDS) {
+			sqlite3_finalize(st);
+			return lb_err_set(err, LB_EINVAL, "%s has more than %d "
+			    "escrowed keys: request them one by one "
+			    "(--serial)", email, MAX_RECORDS);
+		}
+		ids[(*n)++] = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (s != SQLITE_DONE)
+		return core_db_fail(db, "escrow records", err);
+	if (*n == 0 && serial != NULL)
+		return lb_err_set(err, LB_ENOTFOUND, "no escrowed key of %s "
+		    "with serial %s", email, serial);
+	if (*n == 0)
+		return lb_err_set(err, LB_ENOTFOUND, "no escrowed key of %s: "
+		    "nothing to recover", email);
+	return 0;
+}
+
 static int
 open_tx(ca_ctx *ca, sqlite3 *db, const archive_caller *who, const char *email,
     const char *serial, const char *reason, const unsigned char *cert_buf,
     size_t cert_len, archive_recovery *out, lb_err *err)
 {
 	X509 *request_cert = NULL;
-	sqlite3_stmt *st = NULL, *ins = NULL;
+	sqlite3_stmt *ins = NULL;
 	unsigned char *der = NULL;
 	char norm[130], actor[320], detail[2048 + ARCHIVE_REASON_MAX];
 	char serials[1024], when[32];
@@ -272,37 +327,12 @@ open_tx(ca_ctx *ca, sqlite3 *db, const archive_caller *who, const char *email,
 	long ttl = 0;
 	int64_t ids[MAX_RECORDS];
 	size_t n = 0, i;
-	int dlen = 0, rc = -1, s;
+	int dlen = 0, rc = -1;
 	bool in_tx = false;
 
-	if ((who->roles & CA_ROLE_RECOVERY_OFFICER) == 0) {
-		lb_err_set(err, LB_EFORBIDDEN, "opening a recovery request "
-		    "needs the role recovery-officer");
+	if (open_allowed(who, email, serial, reason, cert_buf != NULL ?
+	    cert_len : 0, norm, err) == -1)
 		goto out;
-	}
-	if (email == NULL || !core_email_valid(email)) {
-		lb_err_set(err, LB_EINVAL, "email must be the key owner's "
-		    "address");
-		goto out;
-	}
-	if (check_reason(reason, err) == -1)
-		goto out;
-	if (serial != NULL && ca_serial_normalise(serial, norm,
-	    sizeof(norm)) == -1) {
-		lb_err_set(err, LB_EINVAL, "'%s' is not a serial number "
-		    "(hexadecimal expected)", serial);
-		goto out;
-	}
-	if (same_person(who->email, email)) {
-		lb_err_set(err, LB_EFORBIDDEN, "%s may not request recovery of "
-		    "his own keys: another recovery officer must", email);
-		goto out;
-	}
-	if (cert_buf == NULL || cert_len == 0) {
-		lb_err_set(err, LB_EINVAL, "the request needs its one-time "
-		    "certificate");
-		goto out;
-	}
 	if ((request_cert = ca_cert_parse(cert_buf, cert_len, err)) == NULL)
 		goto out;
 	if ((dlen = i2d_X509(request_cert, &der)) <= 0) {
@@ -316,46 +346,17 @@ open_tx(ca_ctx *ca, sqlite3 *db, const archive_caller *who, const char *email,
 	if (core_db_begin(db, err) == -1)
 		goto out;
 	in_tx = true;
-	if (core_db_prepare(db, "SELECT id FROM escrow_records WHERE lower(email) = "
-	    "lower(?) AND (? IS NULL OR serial = ?) ORDER BY id", &st,
+	if (matching_records(db, email, serial != NULL ? norm : NULL, ids, &n,
 	    err) == -1)
 		goto out;
-	sqlite3_bind_text(st, 1, email, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, serial != NULL ? norm : NULL, -1,
-	    SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, serial != NULL ? norm : NULL, -1,
-	    SQLITE_STATIC);
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n == MAX_RECORDS) {
-			lb_err_set(err, LB_EINVAL, "%s has more than %d "
-			    "escrowed keys: request them one by one "
-			    "(--serial)", email, MAX_RECORDS);
-			goto out;
-		}
-		ids[n++] = sqlite3_column_int64(st, 0);
-	}
-	if (s != SQLITE_DONE) {
-		core_db_fail(db, "escrow records", err);
-		goto out;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (n == 0) {
-		if (serial != NULL)
-			lb_err_set(err, LB_ENOTFOUND, "no escrowed key of %s "
-			    "with serial %s", email, norm);
-		else
-			lb_err_set(err, LB_ENOTFOUND, "no escrowed key of %s: "
-			    "nothing to recover", email);
-		goto out;
-	}
 	if (core_random_hex(out->id, ARCHIVE_REQUEST_ID_LEN / 2) == -1) {
 		lb_err_set(err, LB_EINTERNAL, "no randomness");
 		goto out;
 	}
-	if (core_db_prepare(db, "INSERT INTO recovery_requests (id, requester_serial, "
-	    "requester_email, email, serial, reason, request_cert, status, "
-	    "created, expires) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+	if (core_db_prepare(db, "INSERT INTO recovery_requests (id, "
+	    "requester_serial, requester_email, email, serial, reason, "
+	    "request_cert, status, created, expires) VALUES (?, ?, ?, ?, ?, ?, "
+	    "?, 'pending', ?, ?)",
 	    &ins, err) == -1)
 		goto out;
 	sqlite3_bind_text(ins, 1, out->id, -1, SQLITE_STATIC);
@@ -368,9 +369,9 @@ open_tx(ca_ctx *ca, sqlite3 *db, const archive_caller *who, const char *email,
 	sqlite3_bind_blob(ins, 7, der, dlen, SQLITE_STATIC);
 	sqlite3_bind_int64(ins, 8, (sqlite3_int64)now);
 	sqlite3_bind_int64(ins, 9, (sqlite3_int64)now + ttl);
-	if (exec_done(db, &ins, err) == -1 ||
-	    core_db_prepare(db, "INSERT INTO recovery_request_records (request_id, "
-	    "record_id) VALUES (?, ?)", &ins, err) == -1)
+	if (core_db_exec(db, &ins, "recovery", err) == -1 ||
+	    core_db_prepare(db, "INSERT INTO recovery_request_records "
+	    "(request_id, record_id) VALUES (?, ?)", &ins, err) == -1)
 		goto out;
 	for (i = 0; i < n; i++) {
 		sqlite3_reset(ins);
@@ -405,7 +406,6 @@ open_tx(ca_ctx *ca, sqlite3 *db, const archive_caller *who, const char *email,
 	    out->id, who->email, email, out->nrecords);
 	rc = 0;
 out:
-	sqlite3_finalize(st);
 	sqlite3_finalize(ins);
 	if (in_tx)
 		core_db_rollback(db);
@@ -455,15 +455,16 @@ archive_recovery_list(sqlite3 *db, const archive_caller *who,
 		    "listed for recovery officers and agents only");
 	if (expire_due(db, who, NULL, err) == -1)
 		return -1;
-	if (core_db_prepare(db, "SELECT " ARCHIVE_REQ_COLS " FROM recovery_requests q WHERE "
-	    "? = 0 OR (status = 'pending' AND expires > ? "
-	    "AND lower(email) <> lower(?3) AND lower(requester_email) <> "
-	    "lower(?3) AND EXISTS (SELECT 1 FROM recovery_request_records rr "
-	    "JOIN escrow_shares s ON s.record_id = rr.record_id WHERE "
-	    "rr.request_id = q.id AND s.agent_serial = ?4) AND NOT EXISTS "
-	    "(SELECT 1 FROM recovery_approvals a WHERE a.request_id = q.id "
-	    "AND (a.agent_serial = ?4 OR lower(a.agent_email) = lower(?3)))) "
-	    "ORDER BY created DESC, id LIMIT ?5", &st, err) == -1)
+	if (core_db_prepare(db, "SELECT " ARCHIVE_REQ_COLS " FROM "
+	    "recovery_requests q WHERE ? = 0 OR (status = 'pending' AND "
+	    "expires > ? AND lower(email) <> lower(?3) AND "
+	    "lower(requester_email) <> lower(?3) AND EXISTS (SELECT 1 FROM "
+	    "recovery_request_records rr JOIN escrow_shares s ON s.record_id = "
+	    "rr.record_id WHERE rr.request_id = q.id AND s.agent_serial = ?4) "
+	    "AND NOT EXISTS (SELECT 1 FROM recovery_approvals a WHERE "
+	    "a.request_id = q.id AND (a.agent_serial = ?4 OR "
+	    "lower(a.agent_email) = lower(?3)))) ORDER BY created DESC, id "
+	    "LIMIT ?5", &st, err) == -1)
 		return -1;
 	sqlite3_bind_int(st, 1, awaiting_agent ? 1 : 0);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL));
@@ -717,9 +718,10 @@ approve_tx(sqlite3 *db, const archive_caller *who, const char *id,
 	sqlite3_bind_text(st, 2, who->serial, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, who->email, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
-	if (exec_done(db, &st, err) == -1 ||
-	    core_db_prepare(db, "INSERT INTO recovery_shares (request_id, record_id, "
-	    "agent_serial, cms) VALUES (?, ?, ?, ?)", &st, err) == -1)
+	if (core_db_exec(db, &st, "recovery", err) == -1 ||
+	    core_db_prepare(db, "INSERT INTO recovery_shares (request_id, "
+	    "record_id, agent_serial, cms) VALUES (?, ?, ?, "
+	    "?)", &st, err) == -1)
 		goto out;
 	for (i = 0; i < nshares; i++) {
 		sqlite3_reset(st);
@@ -750,7 +752,7 @@ approve_tx(sqlite3 *db, const archive_caller *who, const char *id,
 		    "'approved' WHERE id = ?", &st, err) == -1)
 			goto out;
 		sqlite3_bind_text(st, 1, rq.id, -1, SQLITE_STATIC);
-		if (exec_done(db, &st, err) == -1)
+		if (core_db_exec(db, &st, "recovery", err) == -1)
 			goto out;
 	}
 	snprintf(detail, sizeof(detail), "approval %d with shares of %zu "
@@ -818,7 +820,8 @@ deny_tx(sqlite3 *db, const archive_caller *who, const char *id,
 		goto out;
 	}
 	if ((who->roles & CA_ROLE_RECOVERY_AGENT) != 0) {
-		if (archive_load_agent_shares(db, &rq, who->serial, &held, err) == -1)
+		if (archive_load_agent_shares(db, &rq, who->serial, &held,
+		    err) == -1)
 			goto out;
 	}
 	if (held == 0 && !((who->roles & CA_ROLE_RECOVERY_OFFICER) != 0 &&
@@ -828,13 +831,14 @@ deny_tx(sqlite3 *db, const archive_caller *who, const char *id,
 		    "may deny recovery request %s", rq.id);
 		goto out;
 	}
-	if (core_db_prepare(db, "UPDATE recovery_requests SET status = 'denied', "
-	    "denied_by = ?, deny_reason = ? WHERE id = ?", &st, err) == -1)
+	if (core_db_prepare(db, "UPDATE recovery_requests SET status = "
+	    "'denied', denied_by = ?, deny_reason = ? WHERE id = "
+	    "?", &st, err) == -1)
 		goto out;
 	sqlite3_bind_text(st, 1, who->email, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, rq.id, -1, SQLITE_STATIC);
-	if (exec_done(db, &st, err) == -1)
+	if (core_db_exec(db, &st, "recovery", err) == -1)
 		goto out;
 	snprintf(detail, sizeof(detail), "denied (was %s): %s", rq.status,
 	    reason);
@@ -942,7 +946,7 @@ package_tx(sqlite3 *db, const archive_caller *who, const char *id,
 		    "'fetched' WHERE id = ?", &st, err) == -1)
 			goto out;
 		sqlite3_bind_text(st, 1, out->id, -1, SQLITE_STATIC);
-		if (exec_done(db, &st, err) == -1)
+		if (core_db_exec(db, &st, "recovery", err) == -1)
 			goto out;
 	}
 	serial_list(out, serials, sizeof(serials));

@@ -53,12 +53,10 @@ ca_revoked_foreach(sqlite3 *db, time_t now,
 
 	/* expired certificates drop off: RFC 5280 5.1.2.6 allows it and it
 	 * keeps the CRL bounded */
-	if (sqlite3_prepare_v2(db, "SELECT serial, revoked_at, reason, "
-	    "invalidity FROM certificates WHERE status = 'revoked' AND "
-	    "not_after >= ?", -1, &st, NULL) != SQLITE_OK) {
-		core_db_fail(db, "read revoked certificates", err);
+	if (core_db_prepare(db, "SELECT serial, revoked_at, reason, invalidity "
+	    "FROM certificates WHERE status = 'revoked' AND not_after >= "
+	    "?", &st, err) == -1)
 		goto out;
-	}
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		serial = (const char *)sqlite3_column_text(st, 0);

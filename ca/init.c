@@ -43,133 +43,128 @@ conf_escape(const char *v)
 	return s;
 }
 
-char *
-ca_conf_template(const ca_init_opts *o)
-{
-	char *s = NULL, *name = conf_escape(o->name),
-	    *url = conf_escape(o->base_url), *listen = conf_escape(o->listen),
-	    *http = conf_escape(o->http_listen);
-
-	if (name == NULL || url == NULL || listen == NULL || http == NULL)
-		goto out;
-	if (asprintf(&s,
-"# lockbox.conf - configuration of this lockbox CA, in OpenSSL's config\n"
-"# syntax.  Relative paths are relative to this directory.  Every setting\n"
-"# is listed with its default; restart `lockbox serve` after a change.\n"
-"\n"
-"[ca]\n"
-"# Display name; the common name of the CA certificate (set at init).\n"
-"name = %s\n"
-"# The CA certificate chain (PEM, this CA first), the CA key (encrypted\n"
-"# PKCS#8 PEM) and the file holding the key's passphrase (0600).\n"
-"cert = " CA_CERT_FILE "\n"
-"key = " CA_KEY_FILE "\n"
-"key_pass_file = " CA_KEY_PASS_FILE "\n"
-"# Base URL of the plain-HTTP listener as relying parties reach it.  The\n"
-"# CRL distribution point (BASE/ca.crl) and the AIA OCSP (BASE/ocsp) and\n"
-"# caIssuers (BASE/ca.crt) URLs of every certificate are built from it.\n"
-"base_url = %s\n"
-"# Role separation: one person (e-mail) may not hold both an issuing role\n"
-"# (admin, officer) and a recovery role (recovery-officer, recovery-agent).\n"
-"role_separation = yes\n"
-"\n"
-"[server]\n"
-"# HTTPS listener for operators and enrollment, and plain-HTTP listener\n"
-"# for relying parties (CA certificate, CRLs, OCSP).\n"
-"listen = %s\n"
-"http_listen = %s\n"
-"# The daemon's TLS certificate chain and key (issued at init).\n"
-"tls_cert = " CA_TLS_CERT_FILE "\n"
-"tls_key = " CA_TLS_KEY_FILE "\n"
-"# Worker threads per listener.\n"
-"threads = 16\n"
-"# Largest request body accepted, in bytes (larger: 413).\n"
-"body_limit = 65536\n"
-"# Seconds of inactivity after which a connection is closed.\n"
-"connection_timeout = 30\n"
-"# Concurrent connections per listener, and per client address.\n"
-"connection_limit = 256\n"
-"per_ip_connection_limit = 64\n"
-"# Started as root: the account the daemon drops to once its listeners are\n"
-"# open (its signer process, holding the CA key, drops too).  This\n"
-"# directory, lockbox.db and pub/ must then belong to it, and ca.key and\n"
-"# ca.key.pass to root, so that the network process cannot read them.\n"
-"# user = lockbox\n"
-"# Processes holding the CA key, each signing one request at a time\n"
-"# (default: one a core, up to 4).\n"
-"# signers = 2\n"
-"\n"
-"[crl]\n"
-"# thisUpdate backdated by skew; nextUpdate = thisUpdate + validity; a\n"
-"# new CRL every interval and coalesce seconds after revocations.\n"
-"# skew = 10m\n"
-"# validity = 7d\n"
-"# interval = 24h\n"
-"# coalesce = 2s\n"
-"# yes: with every full CRL, also a delta CRL (BASE/delta.crl, LDAP\n"
-"# deltaRevocationList;binary) listing what was revoked since the previous\n"
-"# full CRL, advertised by freshestCRL on the full CRL.\n"
-"# delta = no\n"
-"\n"
-"[ocsp]\n"
-"# How long an OCSP answer stays valid (nextUpdate - thisUpdate; keep it\n"
-"# no longer than the CRL's).  The responder signs with a delegated\n"
-"# certificate (profile ocsp-signing, ocsp.pem/ocsp.key) renewed when half\n"
-"# its validity is gone.\n"
-"validity = 1h\n"
-"\n"
-"# LDAP directory (OpenLDAP or any LDAPv3 server): each CRL, with the CA\n"
-"# certificate, is published to the CA's entry (certificateRevocationList\n"
-"# and authorityRevocationList;binary, cACertificate;binary), created if\n"
-"# absent.  Off while uri is unset: uncomment the section to turn it on.\n"
-"# [directory]\n"
-"# One ldap://, ldaps:// or ldapi:// URI.\n"
-"# uri = ldap://ldap.example.org/\n"
-"# DN to bind as (unset: anonymous), and the file (mode 0600) holding its\n"
-"# password, read at each bind.\n"
-"# bind_dn = cn=lockbox,ou=Services,dc=example,dc=org\n"
-"# bind_password_file = ldap.pass\n"
-"# StartTLS on an ldap:// URI; the server's certificate is verified\n"
-"# against ca_file (PEM; unset: the system's trust store).\n"
-"# starttls = no\n"
-"# ca_file =\n"
-"# yes lets the bind password travel without TLS to a host other than the\n"
-"# loopback.\n"
-"# plaintext = no\n"
-"# The directory's base and the CA's entry (default cn=<[ca] name>,ou=PKI,\n"
-"# <base_dn>; the ou is created if absent).\n"
-"# base_dn = dc=example,dc=org\n"
-"# ca_dn =\n"
-"# Seconds an operation, and a connect, may take.\n"
-"# timeout = 10s\n"
-"# network_timeout = 5s\n"
-"# After a failed publication, wait retry, doubling up to retry_max; the\n"
-"# web CRL is never held up by the directory.\n"
-"# retry = 5s\n"
-"# retry_max = 5m\n"
-"# Enrollment: where and how users are found (%%s: the login, escaped).\n"
-"# user_base = <base_dn>\n"
-"# user_filter = (&(objectClass=inetOrgPerson)(|(uid=%%s)(mail=%%s)))\n"
-"# mail_attribute = mail\n"
-"# group_attribute = member\n"
-"\n"
-"[enroll]\n"
-"# EST enrollment (/.well-known/est/) by directory password, one-time\n"
-"# token or the current signing certificate.  Failed log-ins per user and\n"
-"# per address before the backoff (1 s doubling, at most 15 min) starts.\n"
-"# fail_limit = 5\n"
-"# Keys of each serverkeygen type kept ready in memory (0: generate on\n"
-"# demand).\n"
-"# keypool = 8\n"
-"# yes: also publish smime-sign certificates to the user's directory entry\n"
-"# (smime-enc certificates always are, when [directory] is set).\n"
-"# publish_signing = no\n"
-"\n"
-"# Certificate profiles.  A section may narrow key_types and shorten\n"
-"# validity_days; subscriber profiles (smime-*) follow the CA/Browser\n"
-"# Forum S/MIME Baseline Requirements, strict generation, and never exceed\n"
-"# 825 days.  validation = mailbox (subject CN = the e-mail address) or\n"
+/* lockbox.conf as init writes it: name, base_url, listen, http_listen. */
+#define CONF_TEMPLATE \
+"# lockbox.conf - configuration of this lockbox CA, in OpenSSL's config\n" \
+"# syntax.  Relative paths are relative to this directory.  Every setting\n" \
+"# is listed with its default; restart `lockbox serve` after a change.\n" \
+"\n" \
+"[ca]\n" \
+"# Display name; the common name of the CA certificate (set at init).\n" \
+"name = %s\n" \
+"# The CA certificate chain (PEM, this CA first), the CA key (encrypted\n" \
+"# PKCS#8 PEM) and the file holding the key's passphrase (0600).\n" \
+"cert = " CA_CERT_FILE "\n" \
+"key = " CA_KEY_FILE "\n" \
+"key_pass_file = " CA_KEY_PASS_FILE "\n" \
+"# Base URL of the plain-HTTP listener as relying parties reach it.  The\n" \
+"# CRL distribution point (BASE/ca.crl) and the AIA OCSP (BASE/ocsp) and\n" \
+"# caIssuers (BASE/ca.crt) URLs of every certificate are built from it.\n" \
+"base_url = %s\n" \
+"# Role separation: one person (e-mail) may not hold both an issuing role\n" \
+"# (admin, officer) and a recovery role (recovery-officer, recovery-agent).\n" \
+"role_separation = yes\n" \
+"\n" \
+"[server]\n" \
+"# HTTPS listener for operators and enrollment, and plain-HTTP listener\n" \
+"# for relying parties (CA certificate, CRLs, OCSP).\n" \
+"listen = %s\n" \
+"http_listen = %s\n" \
+"# The daemon's TLS certificate chain and key (issued at init).\n" \
+"tls_cert = " CA_TLS_CERT_FILE "\n" \
+"tls_key = " CA_TLS_KEY_FILE "\n" \
+"# Worker threads per listener.\n" \
+"threads = 16\n" \
+"# Largest request body accepted, in bytes (larger: 413).\n" \
+"body_limit = 65536\n" \
+"# Seconds of inactivity after which a connection is closed.\n" \
+"connection_timeout = 30\n" \
+"# Concurrent connections per listener, and per client address.\n" \
+"connection_limit = 256\n" \
+"per_ip_connection_limit = 64\n" \
+"# Started as root: the account the daemon drops to once its listeners are\n" \
+"# open (its signer process, holding the CA key, drops too).  This\n" \
+"# directory, lockbox.db and pub/ must then belong to it, and ca.key and\n" \
+"# ca.key.pass to root, so that the network process cannot read them.\n" \
+"# user = lockbox\n" \
+"# Processes holding the CA key, each signing one request at a time\n" \
+"# (default: one a core, up to 4).\n" \
+"# signers = 2\n" \
+"\n" \
+"[crl]\n" \
+"# thisUpdate backdated by skew; nextUpdate = thisUpdate + validity; a\n" \
+"# new CRL every interval and coalesce seconds after revocations.\n" \
+"# skew = 10m\n" \
+"# validity = 7d\n" \
+"# interval = 24h\n" \
+"# coalesce = 2s\n" \
+"# yes: with every full CRL, also a delta CRL (BASE/delta.crl, LDAP\n" \
+"# deltaRevocationList;binary) listing what was revoked since the previous\n" \
+"# full CRL, advertised by freshestCRL on the full CRL.\n" \
+"# delta = no\n" \
+"\n" \
+"[ocsp]\n" \
+"# How long an OCSP answer stays valid (nextUpdate - thisUpdate; keep it\n" \
+"# no longer than the CRL's).  The responder signs with a delegated\n" \
+"# certificate (profile ocsp-signing, ocsp.pem/ocsp.key) renewed when half\n" \
+"# its validity is gone.\n" \
+"validity = 1h\n" \
+"\n" \
+"# LDAP directory (OpenLDAP or any LDAPv3 server): each CRL, with the CA\n" \
+"# certificate, is published to the CA's entry (certificateRevocationList\n" \
+"# and authorityRevocationList;binary, cACertificate;binary), created if\n" \
+"# absent.  Off while uri is unset: uncomment the section to turn it on.\n" \
+"# [directory]\n" \
+"# One ldap://, ldaps:// or ldapi:// URI.\n" \
+"# uri = ldap://ldap.example.org/\n" \
+"# DN to bind as (unset: anonymous), and the file (mode 0600) holding its\n" \
+"# password, read at each bind.\n" \
+"# bind_dn = cn=lockbox,ou=Services,dc=example,dc=org\n" \
+"# bind_password_file = ldap.pass\n" \
+"# StartTLS on an ldap:// URI; the server's certificate is verified\n" \
+"# against ca_file (PEM; unset: the system's trust store).\n" \
+"# starttls = no\n" \
+"# ca_file =\n" \
+"# yes lets the bind password travel without TLS to a host other than the\n" \
+"# loopback.\n" \
+"# plaintext = no\n" \
+"# The directory's base and the CA's entry (default cn=<[ca] name>,ou=PKI,\n" \
+"# <base_dn>; the ou is created if absent).\n" \
+"# base_dn = dc=example,dc=org\n" \
+"# ca_dn =\n" \
+"# Seconds an operation, and a connect, may take.\n" \
+"# timeout = 10s\n" \
+"# network_timeout = 5s\n" \
+"# After a failed publication, wait retry, doubling up to retry_max; the\n" \
+"# web CRL is never held up by the directory.\n" \
+"# retry = 5s\n" \
+"# retry_max = 5m\n" \
+"# Enrollment: where and how users are found (%%s: the login, escaped).\n" \
+"# user_base = <base_dn>\n" \
+"# user_filter = (&(objectClass=inetOrgPerson)(|(uid=%%s)(mail=%%s)))\n" \
+"# mail_attribute = mail\n" \
+"# group_attribute = member\n" \
+"\n" \
+"[enroll]\n" \
+"# EST enrollment (/.well-known/est/) by directory password, one-time\n" \
+"# token or the current signing certificate.  Failed log-ins per user and\n" \
+"# per address before the backoff (1 s doubling, at most 15 min) starts.\n" \
+"# fail_limit = 5\n" \
+"# Keys of each serverkeygen type kept ready in memory (0: generate on\n" \
+"# demand).\n" \
+"# keypool = 8\n" \
+"# yes: also publish smime-sign certificates to the user's directory entry\n" \
+"# (smime-enc certificates always are, when [directory] is set).\n" \
+"# publish_signing = no\n" \
+"\n" \
+"# Certificate profiles.  A section may narrow key_types and shorten\n" \
+"# validity_days; subscriber profiles (smime-*) follow the CA/Browser\n" \
+"# Forum S/MIME Baseline Requirements, strict generation, and never exceed\n" \
+"# 825 days.  validation = mailbox (subject CN = the e-mail address) or\n" \
 "# individual (subject givenName, surname, CN \"Given Surname\").\n"
+
+/* ... and its profiles, after the rest. */
+static const char conf_profiles[] =
 "[profile.smime-sign]\n"
 "validity_days = 365\n"
 "validation = mailbox\n"
@@ -215,8 +210,20 @@ ca_conf_template(const ca_init_opts *o)
 "\n"
 "[profile.ocsp-signing]\n"
 "validity_days = 7\n"
-"key_types = rsa-2048, rsa-3072, rsa-4096, ec-p256, ec-p384\n",
-	    name, url, listen, http) == -1)
+"key_types = rsa-2048, rsa-3072, rsa-4096, ec-p256, ec-p384\n";
+
+char *
+ca_conf_template(const ca_init_opts *o)
+{
+	char *s = NULL, *name = conf_escape(o->name),
+	    *url = conf_escape(o->base_url), *listen = conf_escape(o->listen),
+	    *http = conf_escape(o->http_listen);
+
+	if (name == NULL || url == NULL || listen == NULL || http == NULL)
+		goto out;
+	if (asprintf(&s,
+CONF_TEMPLATE "%s",
+	    name, url, listen, http, conf_profiles) == -1)
 		s = NULL;
 out:
 	free(name);

@@ -390,8 +390,8 @@ ca_store_cert(sqlite3 *db, X509 *cert, const char *profile, const char *email,
 	}
 	if (sqlite3_prepare_v2(db,
 	    "INSERT INTO certificates (serial, profile, email, subject, "
-	    "not_before, not_after, issued_at, spki_sha256, der) "
-	    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK) {
+	    "not_before, not_after, issued_at, spki_sha256, der) VALUES (?, ?, "
+	    "?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK) {
 		core_db_fail(db, "store certificate", err);
 		goto out;
 	}
@@ -405,10 +405,8 @@ ca_store_cert(sqlite3 *db, X509 *cert, const char *profile, const char *email,
 	sqlite3_bind_int64(st, 7, (sqlite3_int64)time(NULL));
 	sqlite3_bind_text(st, 8, spki, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 9, der, len, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		core_db_fail(db, "store certificate", err);
+	if (core_db_exec(db, &st, "store certificate", err) == -1)
 		goto out;
-	}
 	snprintf(detail, sizeof(detail), "profile=%s email=%s subject=%s",
 	    profile, email ? email : "-", subject);
 	if (core_audit_append(db, actor, "issue", serial, detail, err) == -1)

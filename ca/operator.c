@@ -134,21 +134,16 @@ ca_operator_add(ca_ctx *ca, sqlite3 *db, enum ca_role role, const char *name,
 		goto rollback;
 	if (ca_store_cert(db, x, profile, email, actor, err) == -1)
 		goto rollback;
-	if (sqlite3_prepare_v2(db, "INSERT INTO operators (name, email, role, "
-	    "serial, created) VALUES (?, ?, ?, ?, ?)", -1, &st, NULL) !=
-	    SQLITE_OK) {
-		core_db_fail(db, "add operator", err);
+	if (core_db_prepare(db, "INSERT INTO operators (name, email, role, "
+	    "serial, created) VALUES (?, ?, ?, ?, ?)", &st, err) == -1)
 		goto rollback;
-	}
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, email, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, ca_role_name(role), -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, serial, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		core_db_fail(db, "add operator", err);
+	if (core_db_exec(db, &st, "add operator", err) == -1)
 		goto rollback;
-	}
 	snprintf(detail, sizeof(detail), "role=%s name=%s email=%s",
 	    ca_role_name(role), name, email);
 	if (core_audit_append(db, actor, "operator-add", serial, detail,
@@ -248,13 +243,11 @@ ca_operator_remove(sqlite3 *db, const char *id_or_serial, const char *actor,
 		    "id nor a certificate serial", id_or_serial);
 	if (core_db_begin(db, err) == -1)
 		return -1;
-	if (sqlite3_prepare_v2(db, "SELECT o.serial, o.status, o.role, o.email, "
+	if (core_db_prepare(db, "SELECT o.serial, o.status, o.role, o.email, "
 	    "c.status FROM operators o JOIN certificates c ON c.serial = "
 	    "o.serial WHERE (?1 IS NOT NULL AND o.id = ?1) OR (?2 IS NOT NULL "
-	    "AND o.serial = ?2)", -1, &st, NULL) != SQLITE_OK) {
-		core_db_fail(db, "remove operator", err);
+	    "AND o.serial = ?2)", &st, err) == -1)
 		goto rollback;
-	}
 	if (by_id)
 		sqlite3_bind_int64(st, 1, strtoll(id_or_serial, NULL, 10));
 	else
@@ -286,17 +279,13 @@ ca_operator_remove(sqlite3 *db, const char *id_or_serial, const char *actor,
 		lb_err_set(err, LB_EINTERNAL, "out of memory");
 		goto rollback;
 	}
-	if (sqlite3_prepare_v2(db, "UPDATE operators SET status = 'removed', "
-	    "removed = ? WHERE serial = ?", -1, &st, NULL) != SQLITE_OK) {
-		core_db_fail(db, "remove operator", err);
+	if (core_db_prepare(db, "UPDATE operators SET status = 'removed', "
+	    "removed = ? WHERE serial = ?", &st, err) == -1)
 		goto rollback;
-	}
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
 	sqlite3_bind_text(st, 2, serial, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		core_db_fail(db, "remove operator", err);
+	if (core_db_exec(db, &st, "remove operator", err) == -1)
 		goto rollback;
-	}
 	if (core_audit_append(db, actor, "operator-remove", serial, detail,
 	    err) == -1)
 		goto rollback;

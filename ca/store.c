@@ -149,10 +149,9 @@ ca_cert_list(sqlite3 *db, const ca_cert_filter *f,
 		    "valid, revoked or expired", status);
 	if (sqlite3_prepare_v2(db, "SELECT " CERT_COLS " FROM certificates "
 	    "WHERE (?1 IS NULL OR email = ?1) AND (?2 IS NULL OR profile = ?2) "
-	    "AND (?3 IS NULL "
-	    " OR (?3 = 'valid' AND status = 'valid' AND not_after >= ?4) "
-	    " OR (?3 = 'revoked' AND status = 'revoked') "
-	    " OR (?3 = 'expired' AND status <> 'revoked' AND not_after < ?4)) "
+	    "AND (?3 IS NULL  OR (?3 = 'valid' AND status = 'valid' AND "
+	    "not_after >= ?4)  OR (?3 = 'revoked' AND status = 'revoked')  OR "
+	    "(?3 = 'expired' AND status <> 'revoked' AND not_after < ?4)) "
 	    "ORDER BY issued_at DESC, serial LIMIT ?5", -1, &st, NULL) !=
 	    SQLITE_OK) {
 		core_db_fail(db, "list certificates", err);
@@ -281,11 +280,9 @@ ca_revoke_in_tx(sqlite3 *db, const char *serial, int reason, time_t invalidity,
 	char detail[128];
 	int rc = -1, r;
 
-	if (sqlite3_prepare_v2(db, "SELECT status FROM certificates WHERE "
-	    "serial = ?", -1, &st, NULL) != SQLITE_OK) {
-		core_db_fail(db, "revoke", err);
+	if (core_db_prepare(db, "SELECT status FROM certificates WHERE serial "
+	    "= ?", &st, err) == -1)
 		goto out;
-	}
 	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
 	r = sqlite3_step(st);
 	if (r == SQLITE_DONE) {
@@ -315,10 +312,8 @@ ca_revoke_in_tx(sqlite3 *db, const char *serial, int reason, time_t invalidity,
 	if (reason == 1 && invalidity > 0)
 		sqlite3_bind_int64(st, 3, (sqlite3_int64)invalidity);
 	sqlite3_bind_text(st, 4, serial, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		core_db_fail(db, "revoke", err);
+	if (core_db_exec(db, &st, "revoke", err) == -1)
 		goto out;
-	}
 	snprintf(detail, sizeof(detail), "reason=%s", ca_reason_name(reason));
 	if (core_audit_append(db, actor, "revoke", serial, detail, err) == -1 ||
 	    ca_revocation_bump(db, err) == -1)

@@ -109,7 +109,8 @@ print_report(const enroll_report *r, void *arg)
 	case ENROLL_OUT_PENDING:
 		printf("%s: the request awaits an operator's approval; run "
 		    "again %s%s%s\n", r->profile, r->retry_after[0] ? "after " :
-		    "later", r->retry_after, r->retry_after[0] ? " seconds" : "");
+		    "later", r->retry_after, r->retry_after[0] ? " "
+		    "seconds" : "");
 		break;
 	case ENROLL_OUT_ALREADY:
 		printf("%s: already enrolled in %s (renewals: lockbox enroll "
@@ -175,8 +176,8 @@ enroll_check(void *state, const cli_ctx *c)
 		return a->o.server != NULL || a->o.ca_cert != NULL ||
 		    a->o.login != NULL || a->password_file != NULL ||
 		    a->token_file != NULL ? cli_usage("enroll", "--auto takes "
-		    "only --dir: the server and credential come from the "
-		    "first enrollment") : -1;
+		    "only --dir: the server and credential come from the first "
+		    "enrollment") : -1;
 	if (a->o.server == NULL || a->o.ca_cert == NULL)
 		return cli_usage("enroll", "--server and --ca-cert are "
 		    "required (or --auto to renew)");

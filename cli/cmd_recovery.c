@@ -262,9 +262,9 @@ request(struct ropts *o, const archive_transport *t, lb_err *err)
 		    op.key_path, op.fingerprint, op.id);
 		rc = 0;
 	} else if (op.id[0] != '\0') {
-		fprintf(stderr, "lockbox: request %s is open, but its "
-		    "one-time key could not be kept: withdraw it with "
-		    "'lockbox recovery deny %s --reason ...'\n", op.id, op.id);
+		fprintf(stderr, "lockbox: request %s is open, but its one-time "
+		    "key could not be kept: withdraw it with 'lockbox recovery "
+		    "deny %s --reason ...'\n", op.id, op.id);
 	}
 	archive_client_opened_clear(&op);
 	free(dir);
@@ -281,7 +281,8 @@ pending(struct ropts *o, const archive_transport *t, lb_err *err)
 	json_t *resp = NULL, *list, *rq;
 	size_t i;
 
-	if (cli_http_json(t->h, "GET", ARCHIVE_API "?pending=1", NULL, &resp, NULL,
+	if (cli_http_json(t->h, "GET", ARCHIVE_API "?pending=1", NULL, &resp,
+	    NULL,
 	    err) == -1)
 		return -1;
 	list = json_object_get(resp, "requests");
@@ -291,8 +292,9 @@ pending(struct ropts *o, const archive_transport *t, lb_err *err)
 	} else if (json_array_size(list) == 0) {
 		printf("no recovery request awaits you\n");
 	} else {
-		json_array_foreach(list, i, rq)
+		json_array_foreach(list, i, rq) {
 			print_request(rq, PER_KEY_NONE);
+		}
 	}
 	json_decref(resp);
 	return 0;
@@ -357,8 +359,8 @@ show_view(void *arg, const archive_view *v)
 {
 	(void)arg;
 	printf("Recovery request %s (%s)\n  who asks:  %s\n  for whom:  %s "
-	    "(%zu escrowed key(s))\n  why:       %s\n  created %s, expires "
-	    "%s; %lld of %lld approvals so far\n", v->id, v->status,
+	    "(%zu escrowed key(s))\n  why:       %s\n  created %s, expires %s; "
+	    "%lld of %lld approvals so far\n", v->id, v->status,
 	    str(v->requester_email), str(v->email), v->nrecords,
 	    str(v->reason), str(v->created), str(v->expires), v->approvals,
 	    v->threshold);
@@ -392,8 +394,8 @@ approve(struct ropts *o, const archive_transport *t, lb_err *err)
 	if (archive_client_approve(t, o->req, o->ca_cert, &rv, &res, err) ==
 	    -1)
 		return -1;
-	printf("approved recovery request %s with %zu share(s): %lld of "
-	    "%lld approvals, request %s\n", o->req, res.nshares,
+	printf("approved recovery request %s with %zu share(s): %lld of %lld "
+	    "approvals, request %s\n", o->req, res.nshares,
 	    res.approvals, res.threshold, res.status);
 	return 0;
 }
@@ -441,8 +443,8 @@ fetch(struct ropts *o, const archive_transport *t, lb_err *err)
 			printf(", its password in %s.pass", o->out_p12);
 		putchar('\n');
 		if (o->format == CA_P12_LEGACY && keys.n > 1)
-			printf("note: gpgsm 2.2 imports only the first key "
-			    "of a PKCS#12 file; write one file per key with "
+			printf("note: gpgsm 2.2 imports only the first key of "
+			    "a PKCS#12 file; write one file per key with "
 			    "--serial\n");
 		rc = 0;
 	}

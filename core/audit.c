@@ -106,10 +106,8 @@ core_audit_append(sqlite3 *db, const char *actor, const char *action,
 	sqlite3_bind_text(st, 6, detail, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, prev, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 8, hash, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		core_db_fail(db, "audit: insert", err);
+	if (core_db_exec(db, &st, "audit: insert", err) == -1)
 		goto out;
-	}
 	rc = 0;
 out:
 	sqlite3_finalize(st);

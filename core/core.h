@@ -334,6 +334,12 @@ void core_db_rollback(sqlite3 *db);
 int core_db_fail(sqlite3 *db, const char *what, lb_err *err);
 /* Whether db answers a read (0) or not (-1), for health checks. */
 int core_db_ping(sqlite3 *db);
+/*
+ * Steps *st, a statement that returns no rows, and finalizes it (*st =
+ * NULL); -1 with err (core_db_fail, naming what) unless it was done.
+ */
+int core_db_exec(sqlite3 *db, sqlite3_stmt **st, const char *what,
+    lb_err *err);
 /* Prepares sql into *st (NULL on failure: logged, err set, -1). */
 int core_db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st,
     lb_err *err);

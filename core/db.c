@@ -32,6 +32,18 @@ core_db_fail(sqlite3 *db, const char *what, lb_err *err)
 	return lb_err_set(err, LB_EINTERNAL, "database: %s: %s", what, msg);
 }
 
+int
+core_db_exec(sqlite3 *db, sqlite3_stmt **st, const char *what, lb_err *err)
+{
+	int rc = 0;
+
+	if (sqlite3_step(*st) != SQLITE_DONE)
+		rc = core_db_fail(db, what, err);
+	sqlite3_finalize(*st);
+	*st = NULL;
+	return rc;
+}
+
 static int
 exec(sqlite3 *db, const char *sql, lb_err *err)
 {
@@ -236,8 +248,8 @@ core_setting_get(sqlite3 *db, const char *name, int64_t def, int64_t *v,
 	*v = def;
 	/* read on hot paths (the revocation generation, per OCSP request):
 	 * prepared once per connection */
-	if ((st = core_db_cached(db, "SELECT value FROM settings WHERE "
-	    "name = ?")) == NULL)
+	if ((st = core_db_cached(db, "SELECT value FROM settings WHERE name = "
+	    "?")) == NULL)
 		return core_db_fail(db, "read a setting", err);
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	r = sqlite3_step(st);

@@ -592,24 +592,20 @@ save_state(sqlite3 *db, const crl_info *ci, lb_err *err)
 	sqlite3_stmt *st = NULL;
 	int rc = -1;
 
-	if (sqlite3_prepare_v2(db, "INSERT INTO crl_state (id, number, "
+	if (core_db_prepare(db, "INSERT INTO crl_state (id, number, "
 	    "this_update, next_update, issued_at, entries, der_sha256) VALUES "
-	    "(1, ?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO UPDATE SET "
-	    "number = ?1, this_update = ?2, next_update = ?3, issued_at = ?4, "
-	    "entries = ?5, der_sha256 = ?6", -1, &st, NULL) != SQLITE_OK) {
-		core_db_fail(db, "record the CRL", err);
+	    "(1, ?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO UPDATE SET number "
+	    "= ?1, this_update = ?2, next_update = ?3, issued_at = ?4, entries "
+	    "= ?5, der_sha256 = ?6", &st, err) == -1)
 		goto out;
-	}
 	sqlite3_bind_int64(st, 1, ci->number);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)ci->this_update);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)ci->next_update);
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)ci->issued_at);
 	sqlite3_bind_int64(st, 5, ci->entries);
 	sqlite3_bind_text(st, 6, ci->sha256, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		core_db_fail(db, "record the CRL", err);
+	if (core_db_exec(db, &st, "record the CRL", err) == -1)
 		goto out;
-	}
 	rc = 0;
 out:
 	sqlite3_finalize(st);
@@ -626,13 +622,13 @@ record_publication(sqlite3 *db, const char *target, int64_t number,
 
 	if (sqlite3_prepare_v2(db, error == NULL ?
 	    "INSERT INTO crl_publications (target, number, published_at, "
-	    "attempted_at, last_error) VALUES (?1, ?2, ?3, ?3, NULL) "
-	    "ON CONFLICT (target) DO UPDATE SET number = ?2, published_at = "
-	    "?3, attempted_at = ?3, last_error = NULL" :
+	    "attempted_at, last_error) VALUES (?1, ?2, ?3, ?3, NULL) ON "
+	    "CONFLICT (target) DO UPDATE SET number = ?2, published_at = ?3, "
+	    "attempted_at = ?3, last_error = NULL" :
 	    "INSERT INTO crl_publications (target, number, published_at, "
-	    "attempted_at, last_error) VALUES (?1, NULL, NULL, ?3, ?4) "
-	    "ON CONFLICT (target) DO UPDATE SET attempted_at = ?3, "
-	    "last_error = ?4", -1, &st, NULL) != SQLITE_OK) {
+	    "attempted_at, last_error) VALUES (?1, NULL, NULL, ?3, ?4) ON "
+	    "CONFLICT (target) DO UPDATE SET attempted_at = ?3, last_error = "
+	    "?4", -1, &st, NULL) != SQLITE_OK) {
 		core_db_fail(db, "record a CRL publication", err);
 		goto out;
 	}
@@ -642,10 +638,8 @@ record_publication(sqlite3 *db, const char *target, int64_t number,
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)now);
 	if (error != NULL)
 		sqlite3_bind_text(st, 4, error, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		core_db_fail(db, "record a CRL publication", err);
+	if (core_db_exec(db, &st, "record a CRL publication", err) == -1)
 		goto out;
-	}
 	rc = 0;
 out:
 	sqlite3_finalize(st);

@@ -22,8 +22,8 @@ enroll_request_issued(sqlite3 *db, const char *id, const char *serial, lb_err *e
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if (core_db_prepare(db, "UPDATE enroll_requests SET status = "
-	    "'issued', serial = ?1 WHERE id = ?2", &st, err) == -1)
+	if (core_db_prepare(db, "UPDATE enroll_requests SET status = 'issued', "
+	    "serial = ?1 WHERE id = ?2", &st, err) == -1)
 		return -1;
 	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
@@ -66,13 +66,10 @@ enroll_approval_check(sqlite3 *db, const enroll_identity *id, const char *profil
 		lb_err_set(err, LB_EINTERNAL, "cannot hash the CSR's key");
 		goto out;
 	}
-	if (sqlite3_prepare_v2(db, "SELECT id, status, serial FROM "
-	    "enroll_requests WHERE spki_sha256 = ?1 AND profile = ?2 AND "
-	    "email = ?3 ORDER BY created DESC LIMIT 1", -1, &st, NULL) !=
-	    SQLITE_OK) {
-		core_db_fail(db, "sqlite3_prepare_v2", err);
+	if (core_db_prepare(db, "SELECT id, status, serial FROM "
+	    "enroll_requests WHERE spki_sha256 = ?1 AND profile = ?2 AND email "
+	    "= ?3 ORDER BY created DESC LIMIT 1", &st, err) == -1)
 		goto out;
-	}
 	sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, profile, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, id->email, -1, SQLITE_STATIC);
@@ -160,20 +157,16 @@ enroll_request_decide(sqlite3 *db, const char *id, bool approve,
 
 	if (core_db_begin(db, err) == -1)
 		return -1;
-	if (sqlite3_prepare_v2(db, "UPDATE enroll_requests SET status = ?1, "
+	if (core_db_prepare(db, "UPDATE enroll_requests SET status = ?1, "
 	    "decided = strftime('%s', 'now'), decided_by = ?2 WHERE id = ?3 "
-	    "AND status = 'pending'", -1, &st, NULL) != SQLITE_OK) {
-		core_db_fail(db, "sqlite3_prepare_v2", err);
+	    "AND status = 'pending'", &st, err) == -1)
 		goto out;
-	}
 	sqlite3_bind_text(st, 1, approve ? "approved" : "denied", -1,
 	    SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, actor, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		core_db_fail(db, "sqlite3_step", err);
+	if (core_db_exec(db, &st, "sqlite3_step", err) == -1)
 		goto out;
-	}
 	if (sqlite3_changes(db) != 1) {
 		lb_err_set(err, LB_ENOTFOUND, "no pending enrollment request "
 		    "%s", id);
@@ -198,9 +191,9 @@ enroll_request_list(sqlite3 *db, const char *status,
 	sqlite3_stmt *st = NULL;
 	int rc = -1, step;
 
-	if (sqlite3_prepare_v2(db, "SELECT id, profile, email, status, "
-	    "created FROM enroll_requests WHERE ?1 IS NULL OR status = ?1 "
-	    "ORDER BY created, id", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "SELECT id, profile, email, status, created "
+	    "FROM enroll_requests WHERE ?1 IS NULL OR status = ?1 ORDER BY "
+	    "created, id", -1, &st, NULL) != SQLITE_OK)
 		return core_db_fail(db, "sqlite3_prepare_v2", err);
 	sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {

@@ -362,8 +362,8 @@ csr_names_match(X509_REQ *req, const char *email, const char *given,
 	ERR_clear_error();
 	if (!ok)
 		return lb_err_set(err, LB_EINVAL, "the CSR's subjectAltName "
-		    "names another identity than the certificate being "
-		    "renewed (%s)", email);
+		    "names another identity than the certificate being renewed "
+		    "(%s)", email);
 	return 0;
 }
 
@@ -421,7 +421,8 @@ enroll_tx_job(sqlite3 *db, void *arg, lb_err *err)
 	    ca_cert_supersede_others(db, id->email, x->prof->name, serial,
 	    err) == -1)
 		goto out;
-	if (x->request_id != NULL && enroll_request_issued(db, x->request_id, serial,
+	if (x->request_id != NULL && enroll_request_issued(db, x->request_id,
+	    serial,
 	    err) == -1)
 		goto out;
 	if (x->prof->publish && x->e->dir != NULL &&
@@ -527,8 +528,8 @@ enroll_do(enroll_ctx *e, sqlite3 *db, const enroll_identity *id,
 		    "(/.well-known/est/%s/serverkeygen)", profile, profile);
 	if (!prof->escrow && op == ENROLL_SERVERKEYGEN)
 		return lb_err_set(err, LB_EINVAL, "profile %s keeps its "
-		    "private key on the client: use simpleenroll with a "
-		    "CSR of your own key", profile);
+		    "private key on the client: use simpleenroll with a CSR of "
+		    "your own key", profile);
 	if (op == ENROLL_RENEW) {
 		if (id->how != ENROLL_AUTH_CERT)
 			return lb_err_set(err, LB_EUNAUTH, "simplereenroll "
@@ -568,7 +569,8 @@ enroll_do(enroll_ctx *e, sqlite3 *db, const enroll_identity *id,
 		x.renewed = id->cert_serial;
 	}
 	if (prof->manual) {
-		ap = enroll_approval_check(db, id, profile, req, res->request_id,
+		ap = enroll_approval_check(db, id, profile, req,
+		    res->request_id,
 		    &issued, err);
 		if (ap == -1)
 			goto out;

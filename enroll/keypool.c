@@ -150,7 +150,8 @@ pool_main(void *arg)
 		    (now.tv_sec == p->quiet.tv_sec &&
 		    now.tv_nsec < p->quiet.tv_nsec)) {
 			/* a take moves quiet on and wakes us: look again */
-			pthread_cond_timedwait(&p->w.cond, &p->w.lock, &p->quiet);
+			pthread_cond_timedwait(&p->w.cond, &p->w.lock,
+			    &p->quiet);
 			continue;
 		}
 		pthread_mutex_unlock(&p->w.lock);

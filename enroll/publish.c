@@ -78,14 +78,11 @@ enroll_publish_enqueue(sqlite3 *db, const char *serial, const char *email,
 	    email[0] == '\0')
 		return lb_err_set(err, LB_EINVAL, "publishing a certificate to "
 		    "the directory needs its serial and the user's e-mail");
-	if (sqlite3_prepare_v2(db, "INSERT INTO publish_queue (serial, "
-	    "email, user_dn, action, state, attempts, next_try, created) "
-	    "VALUES (?1, ?2, ?3, 'add', 'pending', 0, ?4, ?4) "
-	    "ON CONFLICT (serial, action) DO NOTHING", -1, &st, NULL) !=
-	    SQLITE_OK) {
-		core_db_fail(db, "queue a publication", err);
+	if (core_db_prepare(db, "INSERT INTO publish_queue (serial, email, "
+	    "user_dn, action, state, attempts, next_try, created) VALUES (?1, "
+	    "?2, ?3, 'add', 'pending', 0, ?4, ?4) ON CONFLICT (serial, action) "
+	    "DO NOTHING", &st, err) == -1)
 		goto out;
-	}
 	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, email, -1, SQLITE_STATIC);
 	if (user_dn != NULL && user_dn[0] != '\0')
@@ -115,11 +112,9 @@ enroll_publish_counts_get(sqlite3 *db, enroll_publish_counts *c, lb_err *err)
 	int r, rc = -1;
 
 	memset(c, 0, sizeof(*c));
-	if (sqlite3_prepare_v2(db, "SELECT state, COUNT(*), MIN(created) "
-	    "FROM publish_queue GROUP BY state", -1, &st, NULL) != SQLITE_OK) {
-		core_db_fail(db, "count publications", err);
+	if (core_db_prepare(db, "SELECT state, COUNT(*), MIN(created) FROM "
+	    "publish_queue GROUP BY state", &st, err) == -1)
 		goto out;
-	}
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((state = (const char *)sqlite3_column_text(st, 0)) == NULL)
 			continue;
@@ -162,7 +157,8 @@ queue_removal(sqlite3 *db, int64_t id, time_t now, lb_err *err)
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
-		return core_db_fail(db, "queue removals of revoked certificates",
+		return core_db_fail(db, "queue removals of revoked "
+		    "certificates",
 		    err);
 	return 0;
 }
@@ -185,8 +181,8 @@ queue_removals(sqlite3 *db, time_t now, lb_err *err)
 
 	if (core_db_prepare(db, "SELECT q.id, q.serial FROM publish_queue q "
 	    "WHERE q.action = 'add' AND q.state = 'done' AND q.last_error IS "
-	    "NULL AND NOT EXISTS (SELECT 1 FROM publish_queue d WHERE "
-	    "d.serial = q.serial AND d.action = 'delete') ORDER BY q.id", &st,
+	    "NULL AND NOT EXISTS (SELECT 1 FROM publish_queue d WHERE d.serial "
+	    "= q.serial AND d.action = 'delete') ORDER BY q.id", &st,
 	    err) == -1)
 		return -1;
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -253,14 +249,12 @@ next_due(sqlite3 *db, time_t now, struct row *r, lb_err *err)
 	memset(r, 0, sizeof(*r));
 	/* (next_try, id): a row backed off goes behind the others, so that
 	 * one row cannot starve the rest while the directory is flaky */
-	if (sqlite3_prepare_v2(db, "SELECT q.id, q.serial, q.email, q.user_dn, "
+	if (core_db_prepare(db, "SELECT q.id, q.serial, q.email, q.user_dn, "
 	    "q.action, q.attempts, c.status, c.der FROM publish_queue q JOIN "
 	    "certificates c ON c.serial = q.serial WHERE q.state = 'pending' "
-	    "AND q.next_try <= ?1 ORDER BY q.next_try, q.id LIMIT 1", -1, &st,
-	    NULL) != SQLITE_OK) {
-		core_db_fail(db, "read the publication queue", err);
+	    "AND q.next_try <= ?1 ORDER BY q.next_try, q.id LIMIT 1", &st,
+	    err) == -1)
 		goto out;
-	}
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
 	if ((step = sqlite3_step(st)) == SQLITE_DONE) {
 		rc = 0;
@@ -304,13 +298,10 @@ record(sqlite3 *db, int64_t id, const char *state, int64_t attempts,
 	sqlite3_stmt *st = NULL;
 	int rc = -1;
 
-	if (sqlite3_prepare_v2(db, "UPDATE publish_queue SET state = ?2, "
-	    "attempts = ?3, next_try = ?4, done = ?5, user_dn = COALESCE(?6, "
-	    "user_dn), last_error = ?7 WHERE id = ?1", -1, &st, NULL) !=
-	    SQLITE_OK) {
-		core_db_fail(db, "update the publication queue", err);
+	if (core_db_prepare(db, "UPDATE publish_queue SET state = ?2, attempts "
+	    "= ?3, next_try = ?4, done = ?5, user_dn = COALESCE(?6, user_dn), "
+	    "last_error = ?7 WHERE id = ?1", &st, err) == -1)
 		goto out;
-	}
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, attempts);
@@ -321,10 +312,8 @@ record(sqlite3 *db, int64_t id, const char *state, int64_t attempts,
 		sqlite3_bind_text(st, 6, user_dn, -1, SQLITE_STATIC);
 	if (error != NULL)
 		sqlite3_bind_text(st, 7, error, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		core_db_fail(db, "update the publication queue", err);
+	if (core_db_exec(db, &st, "update the publication queue", err) == -1)
 		goto out;
-	}
 	rc = 0;
 out:
 	sqlite3_finalize(st);
@@ -579,12 +568,10 @@ enroll_publish_foreach(sqlite3 *db,
 	enroll_publication pb;
 	int r, rc = -1;
 
-	if (sqlite3_prepare_v2(db, "SELECT state, action, serial, email, "
+	if (core_db_prepare(db, "SELECT state, action, serial, email, "
 	    "attempts, next_try, last_error FROM publish_queue WHERE state IN "
-	    "('pending', 'failed') ORDER BY id", -1, &st, NULL) != SQLITE_OK) {
-		core_db_fail(db, "read the publication queue", err);
+	    "('pending', 'failed') ORDER BY id", &st, err) == -1)
 		goto out;
-	}
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		pb.state = (const char *)sqlite3_column_text(st, 0);
 		pb.action = (const char *)sqlite3_column_text(st, 1);
@@ -621,17 +608,12 @@ enroll_publish_retry(sqlite3 *db, const char *actor, int *n, lb_err *err)
 	*n = 0;
 	if (core_db_begin(db, err) == -1)
 		return -1;
-	if (sqlite3_prepare_v2(db, "UPDATE publish_queue SET state = "
-	    "'pending', next_try = ?1 WHERE state = 'failed'", -1, &st,
-	    NULL) != SQLITE_OK) {
-		core_db_fail(db, "queue failed publications again", err);
+	if (core_db_prepare(db, "UPDATE publish_queue SET state = 'pending', "
+	    "next_try = ?1 WHERE state = 'failed'", &st, err) == -1)
 		goto out;
-	}
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		core_db_fail(db, "queue failed publications again", err);
+	if (core_db_exec(db, &st, "queue failed publications again", err) == -1)
 		goto out;
-	}
 	*n = sqlite3_changes(db);
 	snprintf(detail, sizeof(detail), "%d failed publication(s) queued "
 	    "again", *n);

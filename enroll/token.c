@@ -209,12 +209,10 @@ enroll_token_create(ca_ctx *ca, sqlite3 *db, const enroll_token_opts *o,
 	if (core_db_begin(db, err) == -1)
 		goto out;
 	in_tx = true;
-	if (sqlite3_prepare_v2(db, "INSERT INTO enroll_tokens (email, "
-	    "given_name, surname, hash, created, expires, creator) VALUES "
-	    "(?1, ?2, ?3, ?4, ?5, ?6, ?7)", -1, &st, NULL) != SQLITE_OK) {
-		core_db_fail(db, "prepare token insert", err);
+	if (core_db_prepare(db, "INSERT INTO enroll_tokens (email, given_name, "
+	    "surname, hash, created, expires, creator) VALUES (?1, ?2, ?3, ?4, "
+	    "?5, ?6, ?7)", &st, err) == -1)
 		goto out;
-	}
 	sqlite3_bind_text(st, 1, o->email, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, o->given_name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, o->surname, -1, SQLITE_STATIC);
@@ -223,19 +221,12 @@ enroll_token_create(ca_ctx *ca, sqlite3 *db, const enroll_token_opts *o,
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)now + ttl);
 	sqlite3_bind_text(st, 7, o->actor != NULL ? o->actor : "unknown", -1,
 	    SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		core_db_fail(db, "insert token", err);
+	if (core_db_exec(db, &st, "insert token", err) == -1)
 		goto out;
-	}
 	rowid = sqlite3_last_insert_rowid(db);
-	sqlite3_finalize(st);
-	st = NULL;
-	if (sqlite3_prepare_v2(db, "INSERT INTO enroll_token_profiles "
-	    "(token_id, profile) VALUES (?1, ?2)", -1, &st, NULL) !=
-	    SQLITE_OK) {
-		core_db_fail(db, "prepare token profile insert", err);
+	if (core_db_prepare(db, "INSERT INTO enroll_token_profiles (token_id, "
+	    "profile) VALUES (?1, ?2)", &st, err) == -1)
 		goto out;
-	}
 	for (i = 0; i < n; i++) {
 		sqlite3_reset(st);
 		sqlite3_bind_int64(st, 1, rowid);
@@ -302,14 +293,11 @@ enroll_token_verify(sqlite3 *db, const char *email, const char *secret,
 		lb_err_set(err, LB_EINTERNAL, "cannot hash the token");
 		goto out;
 	}
-	if (sqlite3_prepare_v2(db, "SELECT t.id, t.email, t.given_name, "
-	    "t.surname, t.expires, (SELECT count(*) FROM "
-	    "enroll_token_profiles p WHERE p.token_id = t.id AND p.spent IS "
-	    "NULL) FROM enroll_tokens t WHERE t.hash = ?1", -1, &st, NULL) !=
-	    SQLITE_OK) {
-		core_db_fail(db, "prepare token look-up", err);
+	if (core_db_prepare(db, "SELECT t.id, t.email, t.given_name, "
+	    "t.surname, t.expires, (SELECT count(*) FROM enroll_token_profiles "
+	    "p WHERE p.token_id = t.id AND p.spent IS NULL) FROM enroll_tokens "
+	    "t WHERE t.hash = ?1", &st, err) == -1)
 		goto out;
-	}
 	sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
 	switch (sqlite3_step(st)) {
 	case SQLITE_ROW:
@@ -384,35 +372,28 @@ enroll_token_spend(sqlite3 *db, int64_t token_id, const char *profile,
 		    "profile");
 		goto out;
 	}
-	if (sqlite3_prepare_v2(db, "UPDATE enroll_token_profiles SET spent "
-	    "= ?3, serial = ?4 WHERE token_id = ?1 AND profile = ?2 AND "
-	    "spent IS NULL AND EXISTS (SELECT 1 FROM enroll_tokens t WHERE "
-	    "t.id = ?1 AND t.expires > ?3)", -1, &st, NULL) != SQLITE_OK) {
-		core_db_fail(db, "prepare token spend", err);
+	if (core_db_prepare(db, "UPDATE enroll_token_profiles SET spent = ?3, "
+	    "serial = ?4 WHERE token_id = ?1 AND profile = ?2 AND spent IS "
+	    "NULL AND EXISTS (SELECT 1 FROM enroll_tokens t WHERE t.id = ?1 "
+	    "AND t.expires > ?3)", &st, err) == -1)
 		goto out;
-	}
 	sqlite3_bind_int64(st, 1, token_id);
 	sqlite3_bind_text(st, 2, profile, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)now);
 	sqlite3_bind_text(st, 4, serial, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		core_db_fail(db, "token spend", err);
+	if (core_db_exec(db, &st, "token spend", err) == -1)
 		goto out;
-	}
 	if (sqlite3_changes(db) != 1) {
 		lb_err_set(err, LB_EUNAUTH, "the token does not allow profile "
 		    "'%s' (spent, expired or not listed)", profile);
 		goto out;
 	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (sqlite3_prepare_v2(db, "SELECT email FROM enroll_tokens WHERE "
-	    "id = ?1", -1, &st, NULL) != SQLITE_OK) {
-		core_db_fail(db, "prepare token e-mail", err);
+	if (core_db_prepare(db, "SELECT email FROM enroll_tokens WHERE id = "
+	    "?1", &st, err) == -1)
 		goto out;
-	}
 	sqlite3_bind_int64(st, 1, token_id);
-	if (sqlite3_step(st) != SQLITE_ROW || (email = core_db_text_dup(st, 0)) ==
+	if (sqlite3_step(st) != SQLITE_ROW || (email = core_db_text_dup(st,
+	    0)) ==
 	    NULL) {
 		core_db_fail(db, "token e-mail", err);
 		goto out;
@@ -468,11 +449,11 @@ enroll_token_list(sqlite3 *db, int (*fn)(int64_t id, const char *email,
 	int rc = -1, s;
 
 	if (sqlite3_prepare_v2(db, "SELECT t.id, t.email, (SELECT "
-	    "group_concat(x, ', ') FROM (SELECT p.profile || CASE WHEN "
-	    "p.spent IS NULL THEN ' (unspent)' ELSE ' (spent)' END AS x FROM "
+	    "group_concat(x, ', ') FROM (SELECT p.profile || CASE WHEN p.spent "
+	    "IS NULL THEN ' (unspent)' ELSE ' (spent)' END AS x FROM "
 	    "enroll_token_profiles p WHERE p.token_id = t.id ORDER BY "
-	    "p.profile)), t.created, "
-	    "t.expires, t.creator FROM enroll_tokens t ORDER BY t.id", -1,
+	    "p.profile)), t.created, t.expires, t.creator FROM enroll_tokens t "
+	    "ORDER BY t.id", -1,
 	    &st, NULL) != SQLITE_OK) {
 		core_db_fail(db, "prepare token list", err);
 		goto out;
@@ -516,11 +497,9 @@ enroll_token_revoke(sqlite3 *db, int64_t id, const char *actor, lb_err *err)
 	if (core_db_begin(db, err) == -1)
 		goto out;
 	in_tx = true;
-	if (sqlite3_prepare_v2(db, "SELECT email, expires FROM enroll_tokens "
-	    "WHERE id = ?1", -1, &st, NULL) != SQLITE_OK) {
-		core_db_fail(db, "prepare token look-up", err);
+	if (core_db_prepare(db, "SELECT email, expires FROM enroll_tokens "
+	    "WHERE id = ?1", &st, err) == -1)
 		goto out;
-	}
 	sqlite3_bind_int64(st, 1, id);
 	switch (sqlite3_step(st)) {
 	case SQLITE_ROW:
@@ -545,17 +524,13 @@ enroll_token_revoke(sqlite3 *db, int64_t id, const char *actor, lb_err *err)
 	sqlite3_finalize(st);
 	st = NULL;
 	/* one second back, so that a check within this second refuses it */
-	if (sqlite3_prepare_v2(db, "UPDATE enroll_tokens SET expires = ?2 "
-	    "WHERE id = ?1", -1, &st, NULL) != SQLITE_OK) {
-		core_db_fail(db, "prepare token revoke", err);
+	if (core_db_prepare(db, "UPDATE enroll_tokens SET expires = ?2 WHERE "
+	    "id = ?1", &st, err) == -1)
 		goto out;
-	}
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)now - 1);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		core_db_fail(db, "token revoke", err);
+	if (core_db_exec(db, &st, "token revoke", err) == -1)
 		goto out;
-	}
 	snprintf(detail, sizeof(detail), "token %" PRId64 " revoked", id);
 	if (core_audit_append(db, actor != NULL ? actor : "unknown",
 	    "token.revoke", email, detail, err) == -1)

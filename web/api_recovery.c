@@ -241,9 +241,10 @@ web_api_recovery_deny(struct web_req *r)
 	if (web_query_check(r, params, &err) == -1 ||
 	    (db = web_db(r->srv, &err)) == NULL)
 		return web_send_lb_err(r, &err);
-	if ((body = ca_json_load_object(r->body, r->body_len, known, "{\"reason\": "
-	    "\"...\"}", &err)) == NULL ||
-	    ca_json_get_string(body, "reason", false, ARCHIVE_REASON_MAX, &reason,
+	if ((body = ca_json_load_object(r->body, r->body_len, known,
+	    "{\"reason\": \"...\"}", &err)) == NULL ||
+	    ca_json_get_string(body, "reason", false, ARCHIVE_REASON_MAX,
+	    &reason,
 	    &err) == -1) {
 		archive_recovery_refused(db, &who, "recovery-deny-refused",
 		    r->param, &err);
