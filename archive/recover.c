@@ -459,10 +459,9 @@ archive_package_open(const archive_package *p, const char *serial,
 	size_t i, n = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (serial != NULL && ca_serial_normalise(serial, want,
-	    sizeof(want)) == -1)
-		return lb_err_set(err, LB_EINVAL, "'%s' is not a serial "
-		    "number", serial);
+	if (serial != NULL && ca_serial_arg(serial, want, sizeof(want),
+	    err) == -1)
+		return -1;
 	for (i = 0; i < p->nrecords; i++)
 		n += wanted(&p->records[i], serial != NULL ? want : NULL);
 	if (n == 0)

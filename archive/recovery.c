@@ -263,9 +263,8 @@ open_allowed(const archive_caller *who, const char *email, const char *serial,
 		    "owner's address");
 	if (check_reason(reason, err) == -1)
 		return -1;
-	if (serial != NULL && ca_serial_normalise(serial, norm, 130) == -1)
-		return lb_err_set(err, LB_EINVAL, "'%s' is not a serial number "
-		    "(hexadecimal expected)", serial);
+	if (serial != NULL && ca_serial_arg(serial, norm, 130, err) == -1)
+		return -1;
 	if (same_person(who->email, email))
 		return lb_err_set(err, LB_EFORBIDDEN, "%s may not request "
 		    "recovery of his own keys: another recovery officer must",

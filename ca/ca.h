@@ -365,17 +365,27 @@ int ca_json_get_string(const json_t *o, const char *name, bool optional,
 char *ca_json_dup(const json_t *o, const char *key, size_t max,
     bool *oom);
 
+/*
+ * A certificate's status, as every listing shows it and every filter takes
+ * it: valid, revoked, superseded (renewed: the newer one replaces it), or
+ * expired (valid until its notAfter passed).
+ */
+#define CA_CERT_STATUSES "valid, revoked, superseded or expired"
+bool ca_cert_status_known(const char *status);
+
 /* Filter for ca_cert_list; NULL fields do not filter. */
 typedef struct ca_cert_filter {
 	const char *email;
 	const char *profile;
-	const char *status; /* valid | revoked | expired */
+	const char *status; /* one of CA_CERT_STATUSES */
 	int limit;          /* 0 = no limit */
 } ca_cert_filter;
 
 /* Normalises a serial given by a user (hex, optional colons, any case)
  * into out (uppercase, no leading zero pairs); -1 when malformed. */
 int ca_serial_normalise(const char *in, char *out, size_t outlen);
+/* The same for a serial given as an argument: -1 with err (LB_EINVAL). */
+int ca_serial_arg(const char *in, char *out, size_t outlen, lb_err *err);
 
 /* Calls fn for each matching certificate, newest first. */
 int ca_cert_list(sqlite3 *db, const ca_cert_filter *f,

@@ -78,6 +78,15 @@ ca_serial_normalise(const char *in, char *out, size_t outlen)
 	return 0;
 }
 
+int
+ca_serial_arg(const char *in, char *out, size_t outlen, lb_err *err)
+{
+	if (ca_serial_normalise(in, out, outlen) == -1)
+		return lb_err_set(err, LB_EINVAL, "'%s' is not a serial number "
+		    "(hexadecimal expected)", in != NULL ? in : "");
+	return 0;
+}
+
 void
 ca_cert_info_clear(ca_cert_info *ci)
 {
@@ -134,6 +143,20 @@ row_to_info(sqlite3_stmt *st, ca_cert_info *ci)
 	return 0;
 }
 
+bool
+ca_cert_status_known(const char *status)
+{
+	static const char *const known[] = {
+		"valid", "revoked", "superseded", "expired",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcmp(status, known[i]) == 0)
+			return true;
+	return false;
+}
+
 int
 ca_cert_list(sqlite3 *db, const ca_cert_filter *f,
     int (*fn)(const ca_cert_info *ci, void *arg), void *arg, lb_err *err)
@@ -143,20 +166,16 @@ ca_cert_list(sqlite3 *db, const ca_cert_filter *f,
 	int rc = -1, r, stop;
 	const char *status = f ? f->status : NULL;
 
-	if (status != NULL && strcmp(status, "valid") != 0 &&
-	    strcmp(status, "revoked") != 0 && strcmp(status, "expired") != 0)
+	if (status != NULL && !ca_cert_status_known(status))
 		return lb_err_set(err, LB_EINVAL, "unknown status '%s': use "
-		    "valid, revoked or expired", status);
-	if (sqlite3_prepare_v2(db, "SELECT " CERT_COLS " FROM certificates "
+		    CA_CERT_STATUSES, status);
+	/* the status as row_to_info shows it */
+	if (core_db_prepare(db, "SELECT " CERT_COLS " FROM certificates "
 	    "WHERE (?1 IS NULL OR email = ?1) AND (?2 IS NULL OR profile = ?2) "
-	    "AND (?3 IS NULL  OR (?3 = 'valid' AND status = 'valid' AND "
-	    "not_after >= ?4)  OR (?3 = 'revoked' AND status = 'revoked')  OR "
-	    "(?3 = 'expired' AND status <> 'revoked' AND not_after < ?4)) "
-	    "ORDER BY issued_at DESC, serial LIMIT ?5", -1, &st, NULL) !=
-	    SQLITE_OK) {
-		core_db_fail(db, "list certificates", err);
+	    "AND (?3 IS NULL OR ?3 = CASE WHEN status = 'valid' AND not_after "
+	    "< ?4 THEN 'expired' ELSE status END) ORDER BY issued_at DESC, "
+	    "serial LIMIT ?5", &st, err) == -1)
 		goto out;
-	}
 	if (f != NULL && f->email != NULL)
 		sqlite3_bind_text(st, 1, f->email, -1, SQLITE_STATIC);
 	if (f != NULL && f->profile != NULL)
@@ -187,34 +206,38 @@ out:
 	return rc;
 }
 
+/* Binds serial norm to st's first parameter and steps to its row. */
+static int
+step_cert(sqlite3 *db, sqlite3_stmt *st, const char *norm, const char *what,
+    lb_err *err)
+{
+	int r;
+
+	sqlite3_bind_text(st, 1, norm, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	if (r == SQLITE_DONE)
+		return lb_err_set(err, LB_ENOTFOUND, "no certificate with serial "
+		    "%s", norm);
+	if (r != SQLITE_ROW)
+		return core_db_fail(db, what, err);
+	return 0;
+}
+
 int
 ca_cert_get(sqlite3 *db, const char *serial, ca_cert_info *out, lb_err *err)
 {
 	sqlite3_stmt *st = NULL;
 	char norm[130];
-	int rc = -1, r;
+	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
 	out->reason = -1;
-	if (ca_serial_normalise(serial, norm, sizeof(norm)) == -1)
-		return lb_err_set(err, LB_EINVAL, "'%s' is not a serial number "
-		    "(hexadecimal expected)", serial ? serial : "");
-	if (sqlite3_prepare_v2(db, "SELECT " CERT_COLS " FROM certificates "
-	    "WHERE serial = ?", -1, &st, NULL) != SQLITE_OK) {
-		core_db_fail(db, "read certificate", err);
+	if (ca_serial_arg(serial, norm, sizeof(norm), err) == -1)
+		return -1;
+	if (core_db_prepare(db, "SELECT " CERT_COLS " FROM certificates "
+	    "WHERE serial = ?", &st, err) == -1 ||
+	    step_cert(db, st, norm, "read certificate", err) == -1)
 		goto out;
-	}
-	sqlite3_bind_text(st, 1, norm, -1, SQLITE_STATIC);
-	r = sqlite3_step(st);
-	if (r == SQLITE_DONE) {
-		lb_err_set(err, LB_ENOTFOUND, "no certificate with serial %s",
-		    norm);
-		goto out;
-	}
-	if (r != SQLITE_ROW) {
-		core_db_fail(db, "read certificate", err);
-		goto out;
-	}
 	if (row_to_info(st, out) == -1) {
 		lb_err_set(err, LB_EINTERNAL, "out of memory");
 		goto out;
@@ -232,32 +255,22 @@ ca_cert_status(sqlite3 *db, const char *serial, bool *revoked,
 	sqlite3_stmt *st = NULL;
 	char norm[130];
 	const char *status;
-	int rc = -1, r;
+	int rc = -1;
 
 	*revoked = false;
 	*revoked_at = 0;
 	*reason = -1;
 	*invalidity = 0;
-	if (ca_serial_normalise(serial, norm, sizeof(norm)) == -1)
-		return lb_err_set(err, LB_EINVAL, "'%s' is not a serial number "
-		    "(hexadecimal expected)", serial ? serial : "");
+	if (ca_serial_arg(serial, norm, sizeof(norm), err) == -1)
+		return -1;
 	/* prepared once per connection: a third of the look-up's cost */
 	if ((st = core_db_cached(db, "SELECT status, revoked_at, reason, "
 	    "invalidity FROM certificates WHERE serial = ?")) == NULL) {
 		core_db_fail(db, "certificate status", err);
 		goto out;
 	}
-	sqlite3_bind_text(st, 1, norm, -1, SQLITE_STATIC);
-	r = sqlite3_step(st);
-	if (r == SQLITE_DONE) {
-		lb_err_set(err, LB_ENOTFOUND, "no certificate with serial %s",
-		    norm);
+	if (step_cert(db, st, norm, "certificate status", err) == -1)
 		goto out;
-	}
-	if (r != SQLITE_ROW) {
-		core_db_fail(db, "certificate status", err);
-		goto out;
-	}
 	status = (const char *)sqlite3_column_text(st, 0);
 	if (status != NULL && strcmp(status, "revoked") == 0) {
 		*revoked = true;
@@ -324,43 +337,22 @@ out:
 	return rc;
 }
 
-/* Runs an UPDATE of certificates with up to three text parameters. */
-static int
-update_certs(sqlite3 *db, const char *sql, const char *a, const char *b,
-    const char *c, lb_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (core_db_prepare(db, sql, &st, err) == -1)
-		return -1;
-	sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
-	if (c != NULL)
-		sqlite3_bind_text(st, 3, c, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return core_db_fail(db, "supersede", err);
-	return 0;
-}
-
 int
 ca_cert_supersede(sqlite3 *db, const char *old, const char *by, lb_err *err)
 {
-	return update_certs(db, "UPDATE certificates SET status = "
+	return core_db_run(db, "UPDATE certificates SET status = "
 	    "'superseded', superseded_by = ?1 WHERE serial = ?2 AND status = "
-	    "'valid'", by, old, NULL, err);
+	    "'valid'", (const char *[]){ by, old }, 2, "supersede", err);
 }
 
 int
 ca_cert_supersede_others(sqlite3 *db, const char *email, const char *profile,
     const char *by, lb_err *err)
 {
-	return update_certs(db, "UPDATE certificates SET status = "
+	return core_db_run(db, "UPDATE certificates SET status = "
 	    "'superseded', superseded_by = ?1 WHERE email = ?2 AND profile = "
-	    "?3 AND status = 'valid' AND serial <> ?1", by, email, profile,
-	    err);
+	    "?3 AND status = 'valid' AND serial <> ?1",
+	    (const char *[]){ by, email, profile }, 3, "supersede", err);
 }
 
 int
@@ -369,9 +361,8 @@ ca_revoke(sqlite3 *db, const char *serial, int reason, time_t invalidity,
 {
 	char norm[130];
 
-	if (ca_serial_normalise(serial, norm, sizeof(norm)) == -1)
-		return lb_err_set(err, LB_EINVAL, "'%s' is not a serial number "
-		    "(hexadecimal expected)", serial ? serial : "");
+	if (ca_serial_arg(serial, norm, sizeof(norm), err) == -1)
+		return -1;
 	if (ca_reason_name(reason)[0] == 'u')
 		return lb_err_set(err, LB_EINVAL, "revocation reason must be "
 		    "keyCompromise, affiliationChanged, superseded, "

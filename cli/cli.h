@@ -31,7 +31,9 @@ int cmd_agent(int argc, char **argv);
 int cmd_escrow(int argc, char **argv);
 int cmd_recovery(int argc, char **argv);
 int cmd_token(int argc, char **argv);
-int cmd_request(int argc, char **argv);
+int cmd_enrollment(int argc, char **argv);
+/* The CRL's publication targets, one line each, as `crl status` has them. */
+int cli_crl_targets_print(sqlite3 *db, lb_err *err);
 int cmd_publish(int argc, char **argv);
 int cmd_enroll(int argc, char **argv);
 int cmd_backup(int argc, char **argv);

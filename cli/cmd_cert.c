@@ -120,7 +120,8 @@ list_one(const ca_cert_info *ci, void *arg)
 
 static const char list_help[] =
 "usage: lockbox list [--email A] [--profile P]\n"
-"                    [--status valid|revoked|expired] [--limit N] [--json]\n"
+"                    [--status valid|revoked|superseded|expired]\n"
+"                    [--limit N] [--json]\n"
 "                    [--dir DIR]\n"
 "\n"
 "Lists stored certificates, newest first: serial, profile, status, expiry\n"
@@ -140,10 +141,9 @@ list_option(void *state, int c, const char *arg)
 		ls->f.profile = arg;
 		break;
 	case 's':
-		if (strcmp(arg, "valid") != 0 && strcmp(arg, "revoked") != 0 &&
-		    strcmp(arg, "expired") != 0)
-			return cli_usage("list", "--status is valid, revoked "
-			    "or expired");
+		if (!ca_cert_status_known(arg))
+			return cli_usage("list", "--status is "
+			    CA_CERT_STATUSES);
 		ls->f.status = arg;
 		break;
 	case 'l':

@@ -106,6 +106,7 @@ static const cli_sub issue_sub = {
 struct status_state {
 	bool json;
 	json_t *targets;
+	int shown;              /* text lines printed */
 };
 
 static int
@@ -124,6 +125,7 @@ status_one(const crl_publication *p, void *arg)
 		    "attempt %s, %s%s\n", p->target, p->number, pa, aa,
 		    p->last_error != NULL ? "last error: " : "ok",
 		    p->last_error != NULL ? p->last_error : "");
+		s->shown++;
 		return 0;
 	}
 	o = json_pack("{s:s, s:I, s:o, s:o, s:o}", "target", p->target,
@@ -132,6 +134,18 @@ status_one(const crl_publication *p, void *arg)
 	    "attempted_at", ca_json_time(p->attempted_at), "last_error",
 	    ca_json_str(p->last_error));
 	return o == NULL || json_array_append_new(s->targets, o) == -1;
+}
+
+int
+cli_crl_targets_print(sqlite3 *db, lb_err *err)
+{
+	struct status_state s = { false, NULL, 0 };
+
+	if (crl_publication_foreach(db, status_one, &s, err) == -1)
+		return -1;
+	if (s.shown == 0)
+		printf("no CRL published yet\n");
+	return 0;
 }
 
 static int
@@ -209,7 +223,7 @@ static const cli_sub status_sub = {
 int
 cmd_crl(int argc, char **argv)
 {
-	struct status_state s = { false, NULL };
+	struct status_state s = { false, NULL, 0 };
 
 	if (argc >= 2 && strcmp(argv[1], "status") == 0)
 		return cli_run(&status_sub, &s, argc - 1, argv + 1);

@@ -1,9 +1,11 @@
 /*
- * cmd_publish.c - `lockbox publish status`: the queue that publishes user
- * certificates to the directory (counts, then each row still pending or
- * given up), and `lockbox publish retry`: rows given up queued again.  The
- * daemon's publisher (enroll/publish.c) does the publishing; neither
- * command talks to the directory.
+ * cmd_publish.c - `lockbox publish status`: all that the daemon publishes,
+ * in one place: the queue that publishes user certificates to the
+ * directory (counts, then each row still pending or given up; its
+ * publisher is enroll/publish.c), then the CRL's targets, the web and the
+ * CA's directory entry with the CA certificate (crl/publish.c).  `lockbox
+ * publish retry`: queue rows given up queued again.  Neither command talks
+ * to the directory.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -23,7 +25,9 @@ static const char publish_help[] =
 "\n"
 "'status' shows how many publications are pending, failed and done, the\n"
 "age of the oldest pending one, then one line per pending or failed\n"
-"publication.  'retry' queues the failed ones again.\n";
+"publication; then where the CRL (and, in the directory, the CA\n"
+"certificate beside it) stands on each target.  'retry' queues the failed\n"
+"certificate publications again.\n";
 
 static const char status_help[] =
 "usage: lockbox publish status [--dir DIR]\n"
@@ -33,7 +37,10 @@ static const char status_help[] =
 "user missing from the directory) and done, and the age of the oldest\n"
 "pending one; then, per pending or failed publication, its state,\n"
 "action (add, or delete once revoked), certificate serial, e-mail,\n"
-"attempts, next try and last error.\n";
+"attempts, next try and last error.  Then the CRL's publication targets\n"
+"as 'lockbox crl status' shows them: 'web' (the files the daemon serves)\n"
+"and 'ldap' (the CA's directory entry: CRLs and CA certificate), each\n"
+"with the CRL number it holds, when, and its last error.\n";
 
 static const char retry_help[] =
 "usage: lockbox publish retry [--dir DIR]\n"
@@ -79,6 +86,9 @@ status_run(void *state, cli_ctx *c)
 		printf("oldest pending: -\n");
 	}
 	if (enroll_publish_foreach(c->db, print_row, NULL, &err) == -1)
+		return cli_fail(&err);
+	printf("CRL publication (see 'lockbox crl status'):\n");
+	if (cli_crl_targets_print(c->db, &err) == -1)
 		return cli_fail(&err);
 	return 0;
 }

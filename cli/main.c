@@ -35,8 +35,9 @@ static const struct {
 	{ "restore", cmd_restore, "restore a backup into a new directory" },
 	{ "serve", cmd_serve, "run the HTTPS daemon" },
 	{ "token", cmd_token, "create and list one-time enrollment tokens" },
-	{ "request", cmd_request,
-	    "list, approve and deny enrollments awaiting approval" },
+	{ "enrollment", cmd_enrollment,
+	    "list, approve and deny enrollment requests awaiting approval" },
+	{ "request", cmd_enrollment, "the old name of 'enrollment'" },
 	{ "publish", cmd_publish, "show the directory publication queue" },
 	{ "enroll", cmd_enroll,
 	    "enroll or renew this user's certificates over EST (client)" },
@@ -51,7 +52,7 @@ usage(FILE *f)
 	    "lockbox is an S/MIME certificate authority with key escrow.\n\n"
 	    "Commands:\n");
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].summary);
+		fprintf(f, "  %-11s %s\n", cmds[i].name, cmds[i].summary);
 	fprintf(f, "\nEvery command takes --help.  Admin commands act on the "
 	    "state directory\n--dir DIR (default $LOCKBOX_DIR, else "
 	    "./lockbox-data).\n"

@@ -340,6 +340,12 @@ int core_db_ping(sqlite3 *db);
  */
 int core_db_exec(sqlite3 *db, sqlite3_stmt **st, const char *what,
     lb_err *err);
+/*
+ * Runs sql, a statement that returns no rows, with its parameters 1 to n
+ * bound to the texts (a NULL text binds NULL); -1 with err naming what.
+ */
+int core_db_run(sqlite3 *db, const char *sql, const char *const *texts,
+    int n, const char *what, lb_err *err);
 /* Prepares sql into *st (NULL on failure: logged, err set, -1). */
 int core_db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st,
     lb_err *err);

@@ -44,6 +44,20 @@ core_db_exec(sqlite3 *db, sqlite3_stmt **st, const char *what, lb_err *err)
 	return rc;
 }
 
+int
+core_db_run(sqlite3 *db, const char *sql, const char *const *texts, int n,
+    const char *what, lb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int i;
+
+	if (core_db_prepare(db, sql, &st, err) == -1)
+		return -1;
+	for (i = 0; i < n; i++)
+		sqlite3_bind_text(st, i + 1, texts[i], -1, SQLITE_STATIC);
+	return core_db_exec(db, &st, what, err);
+}
+
 static int
 exec(sqlite3 *db, const char *sql, lb_err *err)
 {
@@ -263,26 +277,6 @@ core_setting_get(sqlite3 *db, const char *name, int64_t def, int64_t *v,
 	return rc;
 }
 
-/* Runs one upsert of the setting name with the text value (or NULL). */
-static int
-setting_upsert(sqlite3 *db, const char *sql, const char *name,
-    const char *value, lb_err *err)
-{
-	sqlite3_stmt *st = NULL;
-	int r;
-
-	if (core_db_prepare(db, sql, &st, err) == -1)
-		return -1;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	if (value != NULL)
-		sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
-	r = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (r != SQLITE_DONE)
-		return core_db_fail(db, "write a setting", err);
-	return 0;
-}
-
 int
 core_setting_set(sqlite3 *db, const char *name, int64_t v, lb_err *err)
 {
@@ -290,18 +284,18 @@ core_setting_set(sqlite3 *db, const char *name, int64_t v, lb_err *err)
 
 	snprintf(text, sizeof(text), "%lld", (long long)v);
 	/* portable upsert (SQLite >= 3.24, PostgreSQL >= 9.5) */
-	return setting_upsert(db, "INSERT INTO settings (name, value) VALUES "
+	return core_db_run(db, "INSERT INTO settings (name, value) VALUES "
 	    "(?1, ?2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-	    name, text, err);
+	    (const char *[]){ name, text }, 2, "write a setting", err);
 }
 
 int
 core_setting_bump(sqlite3 *db, const char *name, lb_err *err)
 {
-	return setting_upsert(db, "INSERT INTO settings (name, value) VALUES "
+	return core_db_run(db, "INSERT INTO settings (name, value) VALUES "
 	    "(?1, '1') ON CONFLICT (name) DO UPDATE SET value = "
-	    "CAST(CAST(settings.value AS INTEGER) + 1 AS TEXT)", name, NULL,
-	    err);
+	    "CAST(CAST(settings.value AS INTEGER) + 1 AS TEXT)",
+	    (const char *[]){ name }, 1, "write a setting", err);
 }
 
 int

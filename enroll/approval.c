@@ -1,7 +1,7 @@
 /*
  * approval.c - manual approval (approval = manual in a profile): the
  * enroll_requests table.  A first enrollment stores a request and answers
- * 202; `lockbox request approve|deny` decides it; the next enrollment
+ * 202; `lockbox enrollment approve|deny` decides it; the next enrollment
  * with the same key, profile and user finds it and issues, and the
  * enrollment transaction marks it issued.
  */

@@ -35,7 +35,7 @@
  *   [profile.NAME] (enrollment settings, beside those ca/ reads)
  *   groups = DN; DN             directory groups entitled to NAME (absent:
  *                               every authenticated directory user)
- *   approval = auto | manual    manual: 202 until `lockbox request approve`
+ *   approval = auto | manual    manual: 202 until `lockbox enrollment approve`
  *   renew_percent = 80          renew once this much of the lifetime passed
  *   renew_days = 30             ... or this close to notAfter, if sooner
  *   keygen_type = rsa-3072      serverkeygen's key type (smime-enc)
@@ -430,7 +430,7 @@ int enroll_policy_parse(const char *buf, size_t len, enroll_policy_doc *out,
 void enroll_policy_profile_clear(enroll_policy_profile *p);
 void enroll_policy_clear(enroll_policy_doc *p);
 
-/* Approval queue (`lockbox request`). */
+/* Approval queue (`lockbox enrollment`). */
 int enroll_request_decide(sqlite3 *db, const char *id, bool approve,
     const char *actor, lb_err *err);
 int enroll_request_list(sqlite3 *db, const char *status,

@@ -71,31 +71,73 @@ query_text(struct web_req *r, const char *name, const char **out,
 }
 
 /* ------------------------------------------------------------------ */
-/* GET /api/v1/certificates                                            */
+/* Pages: a list walked one more than the limit, to tell there is more  */
 
-struct list_ctx {
+struct page {
 	json_t *items;
 	long long limit, count;
+	int64_t last;           /* the audit's last id */
 	bool more, oom;
 };
+
+/* 1 (stop the walk) when the page is full. */
+static int
+page_full(struct page *pg)
+{
+	if (pg->count < pg->limit)
+		return 0;
+	pg->more = true;
+	return 1;
+}
+
+/* Adds j (NULL: out of memory); 1 stops the walk. */
+static int
+page_add(struct page *pg, json_t *j)
+{
+	if (j == NULL || json_array_append_new(pg->items, j) == -1) {
+		pg->oom = true;
+		return 1;
+	}
+	pg->count++;
+	return 0;
+}
+
+/*
+ * Sends {key: items, count, more} (and next_after, the last id, when
+ * with_next); the page's items go with it.
+ */
+static enum MHD_Result
+send_page(struct web_req *r, struct page *pg, const char *key,
+    bool with_next)
+{
+	json_t *out = NULL;
+
+	if (pg->oom || (out = json_object()) == NULL ||
+	    ca_json_put(out, key, pg->items) == -1) {
+		if (out == NULL)
+			json_decref(pg->items);
+		json_decref(out);
+		return web_send_json(r, 500, NULL);
+	}
+	if (ca_json_put(out, "count", json_integer(pg->count)) == -1 ||
+	    ca_json_put(out, "more", json_boolean(pg->more)) == -1 ||
+	    (with_next && ca_json_put(out, "next_after",
+	    json_integer(pg->last)) == -1)) {
+		json_decref(out);
+		out = NULL;
+	}
+	return web_send_json(r, 200, out);
+}
+
+/* ------------------------------------------------------------------ */
+/* GET /api/v1/certificates                                            */
 
 static int
 list_one(const ca_cert_info *ci, void *arg)
 {
-	struct list_ctx *lc = arg;
-	json_t *j;
+	struct page *pg = arg;
 
-	if (lc->count == lc->limit) {
-		lc->more = true;
-		return 1;
-	}
-	if ((j = ca_cert_info_json(ci, false)) == NULL ||
-	    json_array_append_new(lc->items, j) == -1) {
-		lc->oom = true;
-		return 1;
-	}
-	lc->count++;
-	return 0;
+	return page_full(pg) || page_add(pg, ca_cert_info_json(ci, false));
 }
 
 enum MHD_Result
@@ -104,8 +146,7 @@ web_api_cert_list(struct web_req *r)
 	static const char *const params[] = { "email", "profile", "status",
 	    "limit", NULL };
 	ca_cert_filter f;
-	struct list_ctx lc;
-	json_t *out = NULL;
+	struct page lc;
 	sqlite3 *db;
 	char names[256];
 	long long limit = 0;
@@ -138,19 +179,7 @@ web_api_cert_list(struct web_req *r)
 		json_decref(lc.items);
 		return web_send_lb_err(r, &err);
 	}
-	if (lc.oom || (out = json_object()) == NULL ||
-	    ca_json_put(out, "certificates", lc.items) == -1) {
-		if (out == NULL)
-			json_decref(lc.items);
-		json_decref(out);
-		return web_send_json(r, 500, NULL);
-	}
-	if (ca_json_put(out, "count", json_integer(lc.count)) == -1 ||
-	    ca_json_put(out, "more", json_boolean(lc.more)) == -1) {
-		json_decref(out);
-		out = NULL;
-	}
-	return web_send_json(r, 200, out);
+	return send_page(r, &lc, "certificates", false);
 }
 
 /* ------------------------------------------------------------------ */
@@ -315,28 +344,17 @@ web_api_cert_revoke(struct web_req *r)
 /* ------------------------------------------------------------------ */
 /* GET /api/v1/audit                                                   */
 
-struct audit_ctx {
-	json_t *items;
-	long long limit, count;
-	int64_t last;
-	bool more, oom;
-};
-
 static int
 audit_one(const core_audit_row *row, void *arg)
 {
-	struct audit_ctx *ac = arg;
+	struct page *ac = arg;
 	json_t *j;
 	int bad = 0;
 
-	if (ac->count == ac->limit) {
-		ac->more = true;
+	if (page_full(ac))
 		return 1;
-	}
-	if ((j = json_object()) == NULL) {
-		ac->oom = true;
-		return 1;
-	}
+	if ((j = json_object()) == NULL)
+		return page_add(ac, NULL);
 	bad |= ca_json_put(j, "id", json_integer(row->id));
 	bad |= ca_json_put(j, "ts", json_string(row->ts));
 	bad |= ca_json_put(j, "actor", ca_json_str(row->actor));
@@ -345,24 +363,20 @@ audit_one(const core_audit_row *row, void *arg)
 	bad |= ca_json_put(j, "detail", ca_json_str(row->detail));
 	bad |= ca_json_put(j, "prev_hash", ca_json_str(row->prev_hash));
 	bad |= ca_json_put(j, "hash", ca_json_str(row->hash));
-	if (bad || json_array_append_new(ac->items, j) == -1) {
-		if (bad)
-			json_decref(j);
-		ac->oom = true;
-		return 1;
+	if (bad) {
+		json_decref(j);
+		return page_add(ac, NULL);
 	}
 	ac->last = row->id;
-	ac->count++;
-	return 0;
+	return page_add(ac, j);
 }
 
 enum MHD_Result
 web_api_audit(struct web_req *r)
 {
 	static const char *const params[] = { "after", "limit", NULL };
-	struct audit_ctx ac;
+	struct page ac;
 	long long after = 0, limit = 0;
-	json_t *out = NULL;
 	sqlite3 *db;
 	lb_err err;
 
@@ -383,18 +397,5 @@ web_api_audit(struct web_req *r)
 		json_decref(ac.items);
 		return web_send_lb_err(r, &err);
 	}
-	if (ac.oom || (out = json_object()) == NULL ||
-	    ca_json_put(out, "entries", ac.items) == -1) {
-		if (out == NULL)
-			json_decref(ac.items);
-		json_decref(out);
-		return web_send_json(r, 500, NULL);
-	}
-	if (ca_json_put(out, "count", json_integer(ac.count)) == -1 ||
-	    ca_json_put(out, "more", json_boolean(ac.more)) == -1 ||
-	    ca_json_put(out, "next_after", json_integer(ac.last)) == -1) {
-		json_decref(out);
-		out = NULL;
-	}
-	return web_send_json(r, 200, out);
+	return send_page(r, &ac, "entries", true);
 }

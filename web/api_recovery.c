@@ -40,12 +40,41 @@ send_refusal(struct web_req *r, const lb_err *err, bool expired)
 	return web_send_lb_err(r, err);
 }
 
-static void
-caller_of(const struct web_req *r, archive_caller *who)
+/*
+ * What every handler but the list starts with: no query parameters, the
+ * caller as archive/ knows it, the database.  NULL with err set.
+ */
+static sqlite3 *
+begin(struct web_req *r, archive_caller *who, lb_err *err)
 {
+	static const char *const none[] = { NULL };
+
+	lb_err_clear(err);
 	who->serial = r->op_serial;
 	who->email = r->op_email;
 	who->roles = r->op_roles;
+	if (web_query_check(r, none, err) == -1)
+		return NULL;
+	return web_db(r->srv, err);
+}
+
+/* After an approval or a denial: the request as it now stands. */
+static enum MHD_Result
+send_request_now(struct web_req *r, sqlite3 *db, const archive_caller *who)
+{
+	archive_recovery rq;
+	json_t *j;
+	lb_err err;
+
+	lb_err_clear(&err);
+	if (archive_recovery_get(db, who, r->param, &rq, NULL, &err) == -1)
+		return web_send_lb_err(r, &err);
+	/* without the caller's shares */
+	j = archive_request_json(&rq, false);
+	if (j != NULL)
+		json_object_del(j, "shares");
+	archive_recovery_clear(&rq);
+	return web_send_json(r, 200, j);
 }
 
 /* ------------------------------------------------------------------ */
@@ -57,7 +86,6 @@ caller_of(const struct web_req *r, archive_caller *who)
 enum MHD_Result
 web_api_recovery_create(struct web_req *r)
 {
-	static const char *const params[] = { NULL };
 	archive_opening op;
 	archive_caller who;
 	archive_recovery rq;
@@ -65,12 +93,9 @@ web_api_recovery_create(struct web_req *r)
 	lb_err err;
 	enum MHD_Result ret;
 
-	lb_err_clear(&err);
 	memset(&rq, 0, sizeof(rq));
 	memset(&op, 0, sizeof(op));
-	caller_of(r, &who);
-	if (web_query_check(r, params, &err) == -1 ||
-	    (db = web_db(r->srv, &err)) == NULL)
+	if ((db = begin(r, &who, &err)) == NULL)
 		return web_send_lb_err(r, &err);
 	if (archive_opening_parse(r->body, r->body_len, &op, &err) == -1) {
 		archive_recovery_refused(db, &who, "recovery-request-refused",
@@ -109,7 +134,9 @@ web_api_recovery_list(struct web_req *r)
 	lb_err err;
 
 	lb_err_clear(&err);
-	caller_of(r, &who);
+	who.serial = r->op_serial;
+	who.email = r->op_email;
+	who.roles = r->op_roles;
 	if (web_query_check(r, params, &err) == -1)
 		return web_send_lb_err(r, &err);
 	if (pending != NULL && strcmp(pending, "0") != 0 &&
@@ -155,7 +182,6 @@ oom:
 enum MHD_Result
 web_api_recovery_get(struct web_req *r)
 {
-	static const char *const params[] = { NULL };
 	archive_caller who;
 	archive_recovery rq;
 	bool expired = false;
@@ -163,10 +189,7 @@ web_api_recovery_get(struct web_req *r)
 	json_t *j;
 	lb_err err;
 
-	lb_err_clear(&err);
-	caller_of(r, &who);
-	if (web_query_check(r, params, &err) == -1 ||
-	    (db = web_db(r->srv, &err)) == NULL)
+	if ((db = begin(r, &who, &err)) == NULL)
 		return web_send_lb_err(r, &err);
 	if (archive_recovery_get(db, &who, r->param, &rq, &expired,
 	    &err) == -1)
@@ -179,21 +202,15 @@ web_api_recovery_get(struct web_req *r)
 enum MHD_Result
 web_api_recovery_approve(struct web_req *r)
 {
-	static const char *const params[] = { NULL };
 	archive_approval ap;
 	archive_caller who;
-	archive_recovery rq;
 	bool expired = false;
 	sqlite3 *db;
-	json_t *j;
 	lb_err err;
 	enum MHD_Result ret;
 
-	lb_err_clear(&err);
 	memset(&ap, 0, sizeof(ap));
-	caller_of(r, &who);
-	if (web_query_check(r, params, &err) == -1 ||
-	    (db = web_db(r->srv, &err)) == NULL)
+	if ((db = begin(r, &who, &err)) == NULL)
 		return web_send_lb_err(r, &err);
 	if (archive_approval_parse(r->body, r->body_len, &ap,
 	    &err) == -1) {
@@ -203,21 +220,10 @@ web_api_recovery_approve(struct web_req *r)
 		return web_send_lb_err(r, &err);
 	}
 	if (archive_recovery_approve(db, &who, r->param, ap.shares,
-	    ap.nshares, &expired, &err) == -1) {
+	    ap.nshares, &expired, &err) == -1)
 		ret = send_refusal(r, &err, expired);
-		goto out;
-	}
-	if (archive_recovery_get(db, &who, r->param, &rq, NULL, &err) == -1) {
-		ret = web_send_lb_err(r, &err);
-		goto out;
-	}
-	/* the request as it now stands, without the caller's shares */
-	j = archive_request_json(&rq, false);
-	if (j != NULL)
-		json_object_del(j, "shares");
-	archive_recovery_clear(&rq);
-	ret = web_send_json(r, 200, j);
-out:
+	else
+		ret = send_request_now(r, db, &who);
 	archive_approval_clear(&ap);
 	return ret;
 }
@@ -225,47 +231,31 @@ out:
 enum MHD_Result
 web_api_recovery_deny(struct web_req *r)
 {
-	static const char *const params[] = { NULL };
 	static const char *const known[] = { "reason", NULL };
 	archive_caller who;
-	archive_recovery rq;
 	const char *reason;
 	bool expired = false;
-	json_t *body = NULL, *j;
+	json_t *body = NULL;
 	sqlite3 *db;
 	lb_err err;
 	enum MHD_Result ret;
 
-	lb_err_clear(&err);
-	caller_of(r, &who);
-	if (web_query_check(r, params, &err) == -1 ||
-	    (db = web_db(r->srv, &err)) == NULL)
+	if ((db = begin(r, &who, &err)) == NULL)
 		return web_send_lb_err(r, &err);
 	if ((body = ca_json_load_object(r->body, r->body_len, known,
 	    "{\"reason\": \"...\"}", &err)) == NULL ||
 	    ca_json_get_string(body, "reason", false, ARCHIVE_REASON_MAX,
-	    &reason,
-	    &err) == -1) {
+	    &reason, &err) == -1) {
 		archive_recovery_refused(db, &who, "recovery-deny-refused",
 		    r->param, &err);
 		ret = web_send_lb_err(r, &err);
 		goto out;
 	}
 	if (archive_recovery_deny(db, &who, r->param, reason, &expired,
-	    &err) == -1) {
+	    &err) == -1)
 		ret = send_refusal(r, &err, expired);
-		goto out;
-	}
-	if (archive_recovery_get(db, &who, r->param, &rq, NULL, &err) == -1) {
-		ret = web_send_lb_err(r, &err);
-		goto out;
-	}
-	/* the request as it now stands, without the caller's shares */
-	j = archive_request_json(&rq, false);
-	if (j != NULL)
-		json_object_del(j, "shares");
-	archive_recovery_clear(&rq);
-	ret = web_send_json(r, 200, j);
+	else
+		ret = send_request_now(r, db, &who);
 out:
 	json_decref(body);
 	return ret;
@@ -274,7 +264,6 @@ out:
 enum MHD_Result
 web_api_recovery_package(struct web_req *r)
 {
-	static const char *const params[] = { NULL };
 	archive_caller who;
 	archive_recovery rq;
 	bool expired = false;
@@ -282,10 +271,7 @@ web_api_recovery_package(struct web_req *r)
 	sqlite3 *db;
 	lb_err err;
 
-	lb_err_clear(&err);
-	caller_of(r, &who);
-	if (web_query_check(r, params, &err) == -1 ||
-	    (db = web_db(r->srv, &err)) == NULL)
+	if ((db = begin(r, &who, &err)) == NULL)
 		return web_send_lb_err(r, &err);
 	if (archive_recovery_package(db, &who, r->param, &rq, &expired,
 	    &err) == -1)

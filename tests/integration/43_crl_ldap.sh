@@ -92,6 +92,7 @@ arl_is() {
 check "  ... the ARL is the same bytes" arl_is "$T/web.crl"
 check "crl status shows web published at 2" sh -c "$LOCKBOX crl status --dir '$DIR' | grep '^target web ' | grep -q 'number 2,.* ok$'"
 check "crl status shows ldap published at 2, the same number" sh -c "$LOCKBOX crl status --dir '$DIR' | grep '^target ldap ' | grep -q 'number 2,.* ok$'"
+check "lockbox publish status covers both CRL targets too (web and ldap at 2)" sh -c "out=\$($LOCKBOX publish status --dir '$DIR') && echo \"\$out\" | grep -q '^CRL publication' && echo \"\$out\" | grep '^target web ' | grep -q 'number 2,.* ok$' && echo \"\$out\" | grep '^target ldap ' | grep -q 'number 2,.* ok$'"
 
 # --- slapd stopped during a revocation ------------------------------------------------
 bash "$SLAPD_SH" stop "$SLAPD_DIR"

@@ -127,6 +127,9 @@ check "  ... a new serial, the same key, the same SAN and subject" sh -c "[ '$AL
 check "  ... verifies against the CA" openssl verify -CAfile "$DIR/ca.pem" -purpose smimesign "$T/alice-r.pem"
 check "  ... the old one is superseded in lockbox show" test "$(field "$ALICE1" status)" = superseded
 check "  ... and in lockbox list" sh -c "$LOCKBOX list --dir '$DIR' --email alice@example.org | grep '$ALICE1' | grep -q superseded"
+check "  ... lockbox list --status superseded finds it, and not its successor" sh -c "out=\$($LOCKBOX list --dir '$DIR' --status superseded) && echo \"\$out\" | grep -q '$ALICE1' && ! echo \"\$out\" | grep -q '$ALICE2'"
+check "  ... --status valid finds the successor, not it" sh -c "out=\$($LOCKBOX list --dir '$DIR' --status valid) && echo \"\$out\" | grep -q '$ALICE2' && ! echo \"\$out\" | grep -q '$ALICE1'"
+expect_code "lockbox list --status with an unknown status is a usage error" 2 $LOCKBOX list --dir "$DIR" --status bogus
 check "  ... not revoked (no revocation time or reason)" test "$(sqlite3 "$DIR/lockbox.db" "SELECT COALESCE(revoked_at, '') || COALESCE(reason, '') FROM certificates WHERE serial = '$ALICE1'" 2>/dev/null)" = ""
 check "  ... OCSP (openssl ocsp) still says good" sh -c "openssl ocsp -issuer '$DIR/ca.pem' -cert '$T/alice.pem' -url 'http://127.0.0.1:$P2/ocsp' -CAfile '$DIR/ca.pem' 2>&1 | grep -q '^$T/alice.pem: good'"
 check "  ... linked to its successor" test "$(sqlite3 "$DIR/lockbox.db" "SELECT superseded_by FROM certificates WHERE serial = '$ALICE1'")" = "$ALICE2"
@@ -380,6 +383,7 @@ check "lockbox request approve" $LOCKBOX request approve --dir "$D2" "$REQ"
 status 200 "the same CSR again after approval: 200" "${CA2[@]}" "${P10[@]}" -u "gina@example.org:$(tok gina)" --data-binary @"$T/gina.b64" "$EST2/smime-sign/simpleenroll"
 check "  ... gina's certificate of the CSR's key" sh -c "$(declare -f b64der certs_of same_key san_of); T='$T'; certs_of '$T/body' '$T/gina.pem' && same_key '$T/gina.pem' '$T/gina.key' && [ \"\$(san_of '$T/gina.pem')\" = email:gina@example.org ] && openssl verify -CAfile '$D2/ca.pem' '$T/gina.pem'"
 check "  ... the request shows issued" sh -c "$LOCKBOX request list --dir '$D2' --all | grep '$REQ' | grep -q issued"
+check "  ... and so under its new name, lockbox enrollment list" sh -c "$LOCKBOX enrollment list --dir '$D2' --all | grep '$REQ' | grep -q issued"
 csr hank "/CN=hank"
 status 202 "hank's request: 202" "${CA2[@]}" "${P10[@]}" -u "hank@example.org:$(tok hank)" --data-binary @"$T/hank.b64" "$EST2/smime-sign/simpleenroll"
 REQ2=$(grep -oE '[0-9a-f]{32}' "$T/body" | head -n1)

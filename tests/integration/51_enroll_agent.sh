@@ -166,8 +166,8 @@ check "  ... no signing certificate yet, the request's key kept 0600" sh -c "[ !
 cp "$B/smime-sign.pending.key" "$T/bob-pending.key"
 check "running again before the decision: still pending, exit 0" $LOCKBOX "${BOB[@]}"
 check "  ... still awaiting approval" sh -c "grep -q '^smime-sign: the request awaits' '$T/.out' && [ ! -e '$B/smime-sign.crt' ]"
-RID=$($LOCKBOX request list --dir "$DIR" | awk '/bob@example.org/ { print $1; exit }')
-check "the operator approves the request" $LOCKBOX request approve "$RID" --dir "$DIR"
+RID=$($LOCKBOX enrollment list --dir "$DIR" | awk '/bob@example.org/ { print $1; exit }')
+check "the operator approves the request (lockbox enrollment approve)" $LOCKBOX enrollment approve "$RID" --dir "$DIR"
 check "the next run gets the certificate" $LOCKBOX "${BOB[@]}"
 check "  ... smime-sign enrolled" grep -q "^smime-sign: enrolled, serial" "$T/.out"
 check "  ... for the key of the request, now smime-sign.key, pending key gone" sh -c "

@@ -62,6 +62,7 @@ status_has() { $LOCKBOX publish status --dir "$DIR" | grep -q "$1"; }
 # --- the CLI on an empty queue ------------------------------------------------
 check "publish status on an empty queue" $LOCKBOX publish status --dir "$DIR"
 check "  ... pending 0, failed 0, done 0, no oldest" sh -c "grep -qx 'pending: 0' '$T/.out' && grep -qx 'failed:  0' '$T/.out' && grep -qx 'done:    0' '$T/.out' && grep -qx 'oldest pending: -' '$T/.out'"
+check "  ... and, no CRL issued yet, says so for the CRL" sh -c "$LOCKBOX publish status --dir '$DIR' | grep -qx 'no CRL published yet'"
 check "publish --help" $LOCKBOX publish --help
 check "publish status --help" $LOCKBOX publish status --help
 check "  ... says what it shows" grep -q "pending, failed" "$T/.out"

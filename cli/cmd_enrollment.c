@@ -1,6 +1,7 @@
 /*
- * cmd_request.c - `lockbox request list|approve|deny`: enrollments of
- * profiles with approval = manual wait here until an operator decides.
+ * cmd_enrollment.c - `lockbox enrollment list|approve|deny` (its old name
+ * `lockbox request` stays an alias): enrollment requests of profiles with
+ * approval = manual wait here until an operator decides.
  * The client that asked gets 202 until then and its certificate when it
  * asks again after the approval.
  */
@@ -10,13 +11,14 @@
 #include "cli/cli.h"
 #include "enroll/enroll.h"
 
-static const char request_help[] =
-"usage: lockbox request list [--all] [--dir DIR]\n"
-"       lockbox request approve ID [--dir DIR]\n"
-"       lockbox request deny ID [--dir DIR]\n"
+static const char enrollment_help[] =
+"usage: lockbox enrollment list [--all] [--dir DIR]\n"
+"       lockbox enrollment approve ID [--dir DIR]\n"
+"       lockbox enrollment deny ID [--dir DIR]\n"
 "\n"
 "Enrollments of a profile with 'approval = manual' in lockbox.conf are\n"
-"held as requests: the EST client gets '202 Accepted' with Retry-After.\n"
+"held as enrollment requests: the EST client gets '202 Accepted' with\n"
+"Retry-After.  ('lockbox request' is the old name of this command.)\n"
 "'list' shows the pending ones (--all: every request, with its status);\n"
 "'approve' lets the next attempt of the client with the same key get its\n"
 "certificate; 'deny' refuses it for good.  Every decision is audited.\n";
@@ -34,7 +36,7 @@ print_row(const char *id, const char *profile, const char *email,
 	return 0;
 }
 
-/* request list [--all] */
+/* enrollment list [--all] */
 
 static int
 list_option(void *state, int c, const char *arg)
@@ -66,11 +68,11 @@ static const struct option list_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 static const cli_sub list_sub = {
-	"request list", request_help, list_opts, list_option, 0, 0, NULL,
+	"enrollment list", enrollment_help, list_opts, list_option, 0, 0, NULL,
 	NULL, CLI_DB, list_run,
 };
 
-/* request approve|deny ID: the state says which (true: approve) */
+/* enrollment approve|deny ID: the state says which (true: approve) */
 
 static int
 decide_check(void *state, const cli_ctx *c)
@@ -79,9 +81,10 @@ decide_check(void *state, const cli_ctx *c)
 	const char *id = c->argv[0];
 
 	if (strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32)
-		return cli_usage(*approve ? "request approve" :
-		    "request deny", "'%s' is not a request ID (32 lowercase "
-		    "hex digits, as 'lockbox request list' shows)", id);
+		return cli_usage(*approve ? "enrollment approve" :
+		    "enrollment deny", "'%s' is not a request ID (32 "
+		    "lowercase hex digits, as 'lockbox enrollment list' shows)",
+		    id);
 	return -1;
 }
 
@@ -100,16 +103,16 @@ decide_run(void *state, cli_ctx *c)
 }
 
 static const cli_sub approve_sub = {
-	"request approve", request_help, NULL, NULL, 1, 1,
+	"enrollment approve", enrollment_help, NULL, NULL, 1, 1,
 	"give exactly one request ID", decide_check, CLI_DB, decide_run,
 };
 static const cli_sub deny_sub = {
-	"request deny", request_help, NULL, NULL, 1, 1,
+	"enrollment deny", enrollment_help, NULL, NULL, 1, 1,
 	"give exactly one request ID", decide_check, CLI_DB, decide_run,
 };
 
 int
-cmd_request(int argc, char **argv)
+cmd_enrollment(int argc, char **argv)
 {
 	static const cli_sub *const subs[] = {
 		&list_sub, &approve_sub, &deny_sub,
@@ -117,6 +120,6 @@ cmd_request(int argc, char **argv)
 	bool all = false, approve = true, deny = false;
 	void *const states[] = { &all, &approve, &deny };
 
-	return cli_dispatch("request", request_help, subs, states, 3, argc,
-	    argv);
+	return cli_dispatch("enrollment", enrollment_help, subs, states, 3,
+	    argc, argv);
 }
