@@ -124,7 +124,7 @@ archive_threshold_set(sqlite3 *db, int threshold, const char *actor,
 	if (core_db_begin(db, err) == -1)
 		return -1;
 	if (core_setting_set(db, THRESHOLD_SETTING, threshold, err) == -1 ||
-	    core_audit_append(db, actor, "escrow-policy", THRESHOLD_SETTING,
+	    core_audit_append(db, actor, "escrow.policy_set", THRESHOLD_SETTING,
 	    detail, err) == -1) {
 		core_db_rollback(db);
 		return -1;

@@ -176,7 +176,7 @@ EVP_PKEY *archive_record_open(X509 *cert, const char *email,
  * owner; an approving agent is neither the requester nor the owner,
  * approves once (per person: per e-mail), and counts only for records
  * whose share set holds its credential; a request past its expiry is
- * marked expired (audit "recovery-expire") whenever it is touched.  Every
+ * marked expired (audit "recovery.expire") whenever it is touched.  Every
  * change and every refusal is an audit row with actor "api:" + the
  * caller's e-mail; a refusal's row is committed in its own transaction.
  *
@@ -311,7 +311,7 @@ int archive_recovery_package(sqlite3 *db, const archive_caller *who,
     const char *id, archive_recovery *out, bool *expired, lb_err *err);
 
 /*
- * Leaves the audit row "action" (e.g. "recovery-approve-refused") with
+ * Leaves the audit row "action" (e.g. "recovery.approve_refused") with
  * why's message for an attempt refused before it reached the rules above
  * (a malformed body), in its own transaction.  Internal errors leave none.
  */

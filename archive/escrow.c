@@ -343,7 +343,7 @@ archive_escrow_store(sqlite3 *db, const archive_sealed *s,
 			return -1;
 	snprintf(detail, sizeof(detail), "threshold=%d shares=%zu "
 	    "record-sha256=%.16s", s->threshold, s->nagents, s->hash);
-	return core_audit_append(db, actor, "escrow", s->serial, detail, err);
+	return core_audit_append(db, actor, "escrow.store", s->serial, detail, err);
 }
 
 int

@@ -145,7 +145,7 @@ expire_due(sqlite3 *db, const archive_caller *who, const char *id,
 			core_db_fail(db, "expire recovery request", err);
 			goto out;
 		}
-		if (core_audit_append(db, actor, "recovery-expire", rid, detail,
+		if (core_audit_append(db, actor, "recovery.expire", rid, detail,
 		    err) == -1)
 			goto out;
 		log_info("recovery request %s expired", rid);
@@ -395,7 +395,7 @@ open_tx(ca_ctx *ca, sqlite3 *db, const archive_caller *who, const char *email,
 	snprintf(detail, sizeof(detail), "keys of %s (%zu: %s); reason: %s; "
 	    "expires %s", email, out->nrecords, serials, reason, when);
 	actor_of(who, actor, sizeof(actor));
-	if (core_audit_append(db, actor, "recovery-request", out->id, detail,
+	if (core_audit_append(db, actor, "recovery.request", out->id, detail,
 	    err) == -1)
 		goto out;
 	in_tx = false;
@@ -424,7 +424,7 @@ archive_recovery_open(ca_ctx *ca, sqlite3 *db, const archive_caller *who,
 	    request_cert_len, out, err) == 0)
 		return 0;
 	archive_recovery_clear(out);
-	archive_recovery_refused(db, who, "recovery-request-refused",
+	archive_recovery_refused(db, who, "recovery.request_refused",
 	    email != NULL ? email : "", err);
 	return -1;
 }
@@ -758,7 +758,7 @@ approve_tx(sqlite3 *db, const archive_caller *who, const char *id,
 	    "key(s); request %s", rq.approvals, nshares, done ? "approved: "
 	    "the requester may fetch the keys" : "still pending");
 	actor_of(who, actor, sizeof(actor));
-	if (core_audit_append(db, actor, "recovery-approve", rq.id, detail,
+	if (core_audit_append(db, actor, "recovery.approve", rq.id, detail,
 	    err) == -1)
 		goto out;
 	in_tx = false;
@@ -785,7 +785,7 @@ archive_recovery_approve(sqlite3 *db, const archive_caller *who,
 		*expired = false;
 	if (approve_tx(db, who, id, shares, nshares, expired, err) == 0)
 		return 0;
-	archive_recovery_refused(db, who, "recovery-approve-refused", id, err);
+	archive_recovery_refused(db, who, "recovery.approve_refused", id, err);
 	return -1;
 }
 
@@ -842,7 +842,7 @@ deny_tx(sqlite3 *db, const archive_caller *who, const char *id,
 	snprintf(detail, sizeof(detail), "denied (was %s): %s", rq.status,
 	    reason);
 	actor_of(who, actor, sizeof(actor));
-	if (core_audit_append(db, actor, "recovery-deny", rq.id, detail,
+	if (core_audit_append(db, actor, "recovery.deny", rq.id, detail,
 	    err) == -1)
 		goto out;
 	in_tx = false;
@@ -871,7 +871,7 @@ archive_recovery_deny(sqlite3 *db, const archive_caller *who, const char *id,
 	} else if (deny_tx(db, who, id, reason, expired, err) == 0) {
 		return 0;
 	}
-	archive_recovery_refused(db, who, "recovery-deny-refused", id, err);
+	archive_recovery_refused(db, who, "recovery.deny_refused", id, err);
 	return -1;
 }
 
@@ -953,7 +953,7 @@ package_tx(sqlite3 *db, const archive_caller *who, const char *id,
 	    "requester (%s)%s", out->nrecords, out->email, serials,
 	    strcmp(out->status, "fetched") == 0 ? "; fetched again" : "");
 	actor_of(who, actor, sizeof(actor));
-	if (core_audit_append(db, actor, "recovery-fetch", out->id, detail,
+	if (core_audit_append(db, actor, "recovery.fetch", out->id, detail,
 	    err) == -1)
 		goto out;
 	in_tx = false;
@@ -981,6 +981,6 @@ archive_recovery_package(sqlite3 *db, const archive_caller *who,
 	if (package_tx(db, who, id, out, expired, err) == 0)
 		return 0;
 	archive_recovery_clear(out);
-	archive_recovery_refused(db, who, "recovery-fetch-refused", id, err);
+	archive_recovery_refused(db, who, "recovery.fetch_refused", id, err);
 	return -1;
 }

@@ -45,6 +45,7 @@
 #include "ca/ca.h"
 #include "core/core.h"
 #include "bench/bench.h"
+#include "tests/unit/testutil.h"
 
 #define MAX_ROUNDS  100000
 #define MAX_SECONDS 3600
@@ -66,19 +67,6 @@ usage(void)
 	exit(2);
 }
 
-
-static long long
-count_rows(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-	long long n = -1;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return n;
-}
 
 /* A P-256 CA with nagents recovery agents and threshold m. */
 static int
@@ -150,47 +138,15 @@ bare_keygen(enum ca_key_type kt, struct times *t)
 	return 0;
 }
 
-/* ca_keygen + ca_issue (smime-sign), timed as a whole and its keygen. */
+/*
+ * ca_keygen + ca_issue (smime-sign) or, with escrow, archive_issue_enc,
+ * timed as a whole and its keygen.
+ */
 static int
-plain_issue(ca_ctx *ca, sqlite3 *db, enum ca_key_type kt, int i,
-    struct times *t)
+timed_issue(ca_ctx *ca, sqlite3 *db, enum ca_key_type kt, int i,
+    bool escrow, struct times *t)
 {
-	EVP_PKEY *key = NULL;
-	X509 *cert = NULL;
-	ca_request r;
-	lb_err err = { 0 };
-	char email[64];
-	double t0, t1;
-	int rc = -1;
-
-	snprintf(email, sizeof(email), "plain%05d-%s@example.org", i,
-	    ca_key_type_name(kt));
-	memset(&r, 0, sizeof(r));
-	r.profile = "smime-sign";
-	r.email = email;
-	t0 = bench_now();
-	if ((key = ca_keygen(kt, &err)) == NULL)
-		goto out;
-	t1 = bench_now();
-	r.pubkey = key;
-	if ((cert = ca_issue(ca, db, &r, "bench", &err)) == NULL)
-		goto out;
-	t->plain += bench_now() - t0;
-	t->plain_keygen += t1 - t0;
-	rc = 0;
-out:
-	if (rc == -1)
-		fprintf(stderr, "escrow: plain %d: %s\n", i, err.msg);
-	X509_free(cert);
-	EVP_PKEY_free(key);
-	return rc;
-}
-
-/* ca_keygen + archive_issue_enc, timed as a whole and its keygen. */
-static int
-escrow_issue(ca_ctx *ca, sqlite3 *db, enum ca_key_type kt, int i,
-    struct times *t)
-{
+	const char *what = escrow ? "escrow" : "plain";
 	EVP_PKEY *key = NULL;
 	X509 *cert = NULL;
 	ca_request r;
@@ -198,30 +154,39 @@ escrow_issue(ca_ctx *ca, sqlite3 *db, enum ca_key_type kt, int i,
 	unsigned char *receipt = NULL;
 	size_t receipt_len = 0;
 	char email[64];
-	double t0, t1;
+	double t0, t1, t2;
 	int rc = -1;
 
-	snprintf(email, sizeof(email), "user%05d-%s@example.org", i,
-	    ca_key_type_name(kt));
+	snprintf(email, sizeof(email), "%s%05d-%s@example.org",
+	    escrow ? "user" : "plain", i, ca_key_type_name(kt));
 	memset(&r, 0, sizeof(r));
+	r.profile = escrow ? NULL : "smime-sign";
 	r.email = email;
 	t0 = bench_now();
 	if ((key = ca_keygen(kt, &err)) == NULL)
 		goto out;
 	t1 = bench_now();
-	if ((cert = archive_issue_enc(ca, db, &r, key, "bench", &receipt,
-	    &receipt_len, &err)) == NULL)
+	r.pubkey = escrow ? NULL : key;
+	if ((cert = escrow ? archive_issue_enc(ca, db, &r, key, "bench",
+	    &receipt, &receipt_len, &err) : ca_issue(ca, db, &r, "bench",
+	    &err)) == NULL)
 		goto out;
-	t->escrow += bench_now() - t0;
-	t->escrow_keygen += t1 - t0;
-	if (receipt == NULL || receipt_len == 0) {
+	t2 = bench_now();
+	if (escrow) {
+		t->escrow += t2 - t0;
+		t->escrow_keygen += t1 - t0;
+	} else {
+		t->plain += t2 - t0;
+		t->plain_keygen += t1 - t0;
+	}
+	if (escrow && (receipt == NULL || receipt_len == 0)) {
 		lb_err_set(&err, LB_EINTERNAL, "no receipt");
 		goto out;
 	}
 	rc = 0;
 out:
 	if (rc == -1)
-		fprintf(stderr, "escrow: escrow %d: %s\n", i, err.msg);
+		fprintf(stderr, "escrow: %s %d: %s\n", what, i, err.msg);
 	OPENSSL_free(receipt);
 	X509_free(cert);
 	EVP_PKEY_free(key);
@@ -250,22 +215,22 @@ cmd_run(const char *dir, const char *type, int max_rounds, int seconds)
 		fprintf(stderr, "escrow: %s\n", err.msg);
 		goto out;
 	}
-	agents = count_rows(db, "SELECT count(*) FROM operators WHERE role = "
+	agents = tu_sql_int(db, "SELECT count(*) FROM operators WHERE role = "
 	    "'recovery-agent' AND status = 'active'");
-	certs0 = count_rows(db, "SELECT count(*) FROM certificates");
-	recs0 = count_rows(db, "SELECT count(*) FROM escrow_records");
-	shares0 = count_rows(db, "SELECT count(*) FROM escrow_shares");
+	certs0 = tu_sql_int(db, "SELECT count(*) FROM certificates");
+	recs0 = tu_sql_int(db, "SELECT count(*) FROM escrow_records");
+	shares0 = tu_sql_int(db, "SELECT count(*) FROM escrow_shares");
 	start = bench_now();
 	while (n < max_rounds && (n == 0 || bench_now() - start < seconds)) {
 		if (bare_keygen(kt, &t) == -1 ||
-		    plain_issue(ca, db, kt, n, &t) == -1 ||
-		    escrow_issue(ca, db, kt, n, &t) == -1)
+		    timed_issue(ca, db, kt, n, false, &t) == -1 ||
+		    timed_issue(ca, db, kt, n, true, &t) == -1)
 			goto out;
 		n++;
 	}
-	certs1 = count_rows(db, "SELECT count(*) FROM certificates");
-	recs1 = count_rows(db, "SELECT count(*) FROM escrow_records");
-	shares1 = count_rows(db, "SELECT count(*) FROM escrow_shares");
+	certs1 = tu_sql_int(db, "SELECT count(*) FROM certificates");
+	recs1 = tu_sql_int(db, "SELECT count(*) FROM escrow_records");
+	shares1 = tu_sql_int(db, "SELECT count(*) FROM escrow_shares");
 	if (certs1 - certs0 != 2LL * n || recs1 - recs0 != n ||
 	    shares1 - shares0 != agents * n) {
 		fprintf(stderr, "escrow: after %d rounds: %lld certificates "

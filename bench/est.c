@@ -85,9 +85,7 @@ struct client {
 	size_t nlat, caplat;
 	struct kind kinds[MAX_KINDS];
 	size_t nkinds;
-	unsigned char *buf;
-	size_t len;
-	bool overflow;
+	struct bench_body body; /* the answer */
 	char ctype[128];
 };
 
@@ -119,30 +117,10 @@ usage(void)
 static X509_REQ *
 make_csr(int i)
 {
-	EVP_PKEY *key = NULL;
-	X509_REQ *req = NULL;
-	X509_NAME *n = NULL;
 	char email[64];
-	int rc = -1;
 
 	snprintf(email, sizeof(email), "bench%05d@example.org", i);
-	if ((key = EVP_EC_gen("P-256")) == NULL ||
-	    (req = X509_REQ_new()) == NULL ||
-	    (n = X509_REQ_get_subject_name(req)) == NULL ||
-	    X509_NAME_add_entry_by_NID(n, NID_commonName, MBSTRING_UTF8,
-	    (const unsigned char *)email, -1, -1, 0) != 1 ||
-	    X509_REQ_set_pubkey(req, key) != 1 ||
-	    X509_REQ_sign(req, key, EVP_sha256()) <= 0)
-		goto out;
-	rc = 0;
-out:
-	if (rc == -1) {
-		log_openssl("make_csr");
-		X509_REQ_free(req);
-		req = NULL;
-	}
-	EVP_PKEY_free(key);
-	return req;
+	return bench_csr_new(email, false);
 }
 
 static int
@@ -175,12 +153,8 @@ cmd_csrs(int n, const char *path)
 		X509_REQ_free(req);
 		req = NULL;
 	}
-	if (fclose(f) != 0) {
-		f = NULL;
-		log_warn("%s", path);
+	if (bench_fclose(&f, path) == -1)
 		goto out;
-	}
-	f = NULL;
 	rc = 0;
 out:
 	if (f != NULL)
@@ -286,26 +260,6 @@ out:
 /* Answers                                                              */
 
 static size_t
-collect(char *p, size_t size, size_t n, void *arg)
-{
-	struct client *c = arg;
-	size_t len = size * n;
-	unsigned char *nb;
-
-	if (len > BODY_MAX - c->len) {
-		c->overflow = true;
-		return 0;
-	}
-	if ((nb = realloc(c->buf, c->len + len + 1)) == NULL)
-		return 0;
-	c->buf = nb;
-	memcpy(c->buf + c->len, p, len);
-	c->len += len;
-	c->buf[c->len] = '\0';
-	return len;
-}
-
-static size_t
 header(char *p, size_t size, size_t n, void *arg)
 {
 	struct client *c = arg;
@@ -392,7 +346,7 @@ check_answer(struct client *c, long code, const struct csr *r)
 	X509 *x = NULL;
 	const char *why = NULL;
 
-	if (c->overflow)
+	if (c->body.overflow)
 		return "answer larger than 1 MiB";
 	if (code != 200)
 		return "not 200";
@@ -401,8 +355,8 @@ check_answer(struct client *c, long code, const struct csr *r)
 			why = "not multipart/mixed";
 		return why;
 	}
-	x = c->b->mode == MODE_EST ? est_cert(c->buf, c->len) :
-	    cfssl_cert(c->buf, c->len);
+	x = c->b->mode == MODE_EST ? est_cert(c->body.p, c->body.len) :
+	    cfssl_cert(c->body.p, c->body.len);
 	if (x == NULL)
 		why = "no certificate in the answer";
 	else if (EVP_PKEY_eq(X509_get0_pubkey(x), r->pub) != 1)
@@ -429,9 +383,10 @@ count_error(struct client *c, long code, const char *why, CURLcode cc)
 			snprintf(k->sample, sizeof(k->sample), "%s",
 			    curl_easy_strerror(cc));
 		else {
-			n = c->len < 100 ? c->len : 100;
+			n = c->body.len < 100 ? c->body.len : 100;
 			snprintf(k->sample, sizeof(k->sample), "%s: %.*s",
-			    why, (int)n, c->buf != NULL ? (char *)c->buf : "");
+			    why, (int)n, c->body.p != NULL ?
+			    (char *)c->body.p : "");
 			for (s = k->sample; *s != '\0'; s++)
 				if (*s == '\r' || *s == '\n')
 					*s = ' ';
@@ -471,8 +426,8 @@ one_request(struct client *c, CURL *h, bool count)
 	long code = 0;
 	double t0, t1;
 
-	c->len = 0;
-	c->overflow = false;
+	c->body.len = 0;
+	c->body.overflow = false;
 	c->ctype[0] = '\0';
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
@@ -482,8 +437,9 @@ one_request(struct client *c, CURL *h, bool count)
 	if (cc == CURLE_OK)
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
 	why = cc != CURLE_OK ? "transport" : check_answer(c, code, r);
-	if (c->buf != NULL && b->burst)
-		OPENSSL_cleanse(c->buf, c->len);  /* it holds a private key */
+	/* it holds a private key */
+	if (c->body.p != NULL && b->burst)
+		OPENSSL_cleanse(c->body.p, c->body.len);
 	if (!count)
 		return;
 	if (why != NULL) {
@@ -505,13 +461,14 @@ client_main(void *arg)
 
 	if (h == NULL)
 		abort();
+	c->body.max = BODY_MAX;
 	hdr = curl_slist_append(hdr, b->mode == MODE_EST ?
 	    "Content-Type: application/pkcs10" :
 	    "Content-Type: application/json");
 	hdr = curl_slist_append(hdr, "Expect:");
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, bench_body_collect);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &c->body);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, c);
 	/* a burst without a pool waits for RSA key generations in turn */
@@ -528,7 +485,7 @@ client_main(void *arg)
 	if (b->warm_url != NULL) {
 		curl_easy_setopt(h, CURLOPT_URL, b->warm_url);
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-		c->len = 0;
+		c->body.len = 0;
 		curl_easy_perform(h);
 	}
 	curl_easy_setopt(h, CURLOPT_URL, b->url);
@@ -631,9 +588,9 @@ out:
 	if (cs != NULL)
 		for (i = 0; i < nclients; i++) {
 			free(cs[i].lat);
-			if (cs[i].buf != NULL)
-				OPENSSL_cleanse(cs[i].buf, cs[i].len);
-			free(cs[i].buf);
+			if (cs[i].body.p != NULL)
+				OPENSSL_cleanse(cs[i].body.p, cs[i].body.len);
+			free(cs[i].body.p);
 		}
 	free(all);
 	free(cs);

@@ -38,6 +38,7 @@
 #include "ca/ca.h"
 #include "core/core.h"
 #include "bench/bench.h"
+#include "tests/unit/testutil.h"
 
 #define MAX_CERTS   100000
 #define MAX_THREADS 256
@@ -76,32 +77,10 @@ email_of(int i, char *out, size_t outlen)
 static X509_REQ *
 make_csr(int i)
 {
-	EVP_PKEY *key = NULL;
-	X509_REQ *req = NULL;
-	X509_NAME *n = NULL;
 	char email[64];
-	int rc = -1;
 
 	email_of(i, email, sizeof(email));
-	if ((key = EVP_EC_gen("P-256")) == NULL ||
-	    (req = X509_REQ_new()) == NULL ||
-	    (n = X509_REQ_get_subject_name(req)) == NULL ||
-	    X509_NAME_add_entry_by_NID(n, NID_commonName, MBSTRING_UTF8,
-	    (const unsigned char *)email, -1, -1, 0) != 1 ||
-	    X509_NAME_add_entry_by_NID(n, NID_pkcs9_emailAddress, MBSTRING_ASC,
-	    (const unsigned char *)email, -1, -1, 0) != 1 ||
-	    X509_REQ_set_pubkey(req, key) != 1 ||
-	    X509_REQ_sign(req, key, EVP_sha256()) <= 0)
-		goto out;
-	rc = 0;
-out:
-	if (rc == -1) {
-		log_openssl("make_csr");
-		X509_REQ_free(req);
-		req = NULL;
-	}
-	EVP_PKEY_free(key);
-	return req;
+	return bench_csr_new(email, true);
 }
 
 static int
@@ -133,22 +112,15 @@ cmd_csrs(int n, const char *dir)
 			log_openssl(path);
 			goto out;
 		}
-		if (fclose(f) != 0) {
-			f = NULL;
-			log_warn("%s", path);
+		if (bench_fclose(&f, path) == -1)
 			goto out;
-		}
-		f = NULL;
 		X509_REQ_free(req);
 		req = NULL;
 		fprintf(list, "%s\n", path);
 	}
-	if (fclose(list) != 0) {
-		list = NULL;
-		log_warn("%s/list", dir);
+	snprintf(path, sizeof(path), "%s/list", dir);
+	if (bench_fclose(&list, path) == -1)
 		goto out;
-	}
-	list = NULL;
 	rc = 0;
 out:
 	if (f != NULL)
@@ -242,19 +214,6 @@ read_csrs(struct job *j, const char *csrdir)
 	return 0;
 }
 
-static long long
-count_rows(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-	long long n = -1;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return n;
-}
-
 static int
 cmd_run(const char *dir, const char *csrdir, int n, int nthreads,
     bool signer)
@@ -278,7 +237,7 @@ cmd_run(const char *dir, const char *csrdir, int n, int nthreads,
 		fprintf(stderr, "issue: %s\n", err.msg);
 		goto out;
 	}
-	before = count_rows(db, "SELECT count(*) FROM certificates");
+	before = tu_sql_int(db, "SELECT count(*) FROM certificates");
 	if (read_csrs(&j, csrdir) == -1)
 		goto out;
 	j.ca = ca;
@@ -302,14 +261,14 @@ cmd_run(const char *dir, const char *csrdir, int n, int nthreads,
 	t1 = bench_now();
 	if (started < nthreads)
 		goto out;
-	after = count_rows(db, "SELECT count(*) FROM certificates");
+	after = tu_sql_int(db, "SELECT count(*) FROM certificates");
 	if (atomic_load(&j.failed) != 0 || after - before != n) {
 		fprintf(stderr, "issue: %d requests failed, %lld of %d "
 		    "certificates stored\n", atomic_load(&j.failed),
 		    after - before, n);
 		goto out;
 	}
-	der_bytes = count_rows(db, "SELECT CAST(avg(length(der)) AS INTEGER) "
+	der_bytes = tu_sql_int(db, "SELECT CAST(avg(length(der)) AS INTEGER) "
 	    "FROM (SELECT der FROM certificates ORDER BY rowid DESC LIMIT 100)");
 	printf("certs=%d threads=%d seconds=%.3f der_bytes=%lld rate=%.1f\n",
 	    n, nthreads, t1 - t0, der_bytes, n / (t1 - t0));

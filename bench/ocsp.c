@@ -19,6 +19,7 @@
 
 #include <curl/curl.h>
 
+#include "bench/bench.h"
 #include "core/core.h"
 
 struct client {
@@ -30,15 +31,6 @@ struct client {
 	unsigned char buf[8192];
 	size_t len;
 };
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static size_t
 collect(char *p, size_t size, size_t n, void *arg)
@@ -84,7 +76,7 @@ run(void *arg)
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
-	while (now_s() < c->deadline) {
+	while (bench_now() < c->deadline) {
 		c->len = 0;
 		if (curl_easy_perform(h) == CURLE_OK &&
 		    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code) ==
@@ -123,7 +115,7 @@ main(int argc, char **argv)
 	tids = calloc((size_t)threads, sizeof(*tids));
 	if (cs == NULL || tids == NULL)
 		return 1;
-	start = now_s();
+	start = bench_now();
 	for (i = 0; i < threads; i++) {
 		cs[i].url = argv[1];
 		cs[i].req = req;
@@ -137,7 +129,7 @@ main(int argc, char **argv)
 		ok += cs[i].ok;
 		errors += cs[i].errors;
 	}
-	took = now_s() - start;
+	took = bench_now() - start;
 	printf("ocsp responses=%ld seconds=%.2f rate=%.1f errors=%ld\n", ok,
 	    took, (double)ok / took, errors);
 	free(cs);

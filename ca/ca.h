@@ -328,6 +328,12 @@ void ca_cert_info_clear(ca_cert_info *ci);
  * issued_at (ISO 8601 UTC), revoked_at and reason when revoked, and with
  * with_pem the certificate as "pem".  New reference, NULL on failure.
  */
+/*
+ * An audit row as JSON: id, created (ts, its old name, beside it), actor,
+ * action (recorded_action too when the row predates that name), object,
+ * detail, prev_hash, hash.  NULL when out of memory.
+ */
+json_t *ca_audit_row_json(const core_audit_row *r);
 json_t *ca_cert_info_json(const ca_cert_info *ci, bool with_pem);
 /* json_string that never fails on bad UTF-8 (non-ASCII bytes become '?');
  * JSON null for NULL. */

@@ -505,7 +505,7 @@ record_init(const char *dir, const char *detail, const char *name,
 		goto out;
 	if (core_db_begin(db, err) == -1)
 		goto out;
-	if (core_audit_append(db, "init", "init", name, detail, err) == -1) {
+	if (core_audit_append(db, "init", "ca.init", name, detail, err) == -1) {
 		core_db_rollback(db);
 		goto out;
 	}
@@ -719,7 +719,7 @@ ca_install(const char *dir, const char *cert_file, lb_err *err)
 		int r = -1;
 
 		if (db != NULL && serial != NULL && core_db_begin(db, err) == 0) {
-			r = core_audit_append(db, "init", "ca-install", serial,
+			r = core_audit_append(db, "init", "ca.install", serial,
 			    "subordinate certificate installed", err);
 			if (r == 0)
 				r = core_db_commit(db, err);

@@ -409,7 +409,7 @@ ca_store_cert(sqlite3 *db, X509 *cert, const char *profile, const char *email,
 		goto out;
 	snprintf(detail, sizeof(detail), "profile=%s email=%s subject=%s",
 	    profile, email ? email : "-", subject);
-	if (core_audit_append(db, actor, "issue", serial, detail, err) == -1)
+	if (core_audit_append(db, actor, "cert.issue", serial, detail, err) == -1)
 		goto out;
 	rc = 0;
 out:

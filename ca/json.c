@@ -216,3 +216,30 @@ ca_cert_info_json(const ca_cert_info *ci, bool with_pem)
 	}
 	return j;
 }
+
+json_t *
+ca_audit_row_json(const core_audit_row *r)
+{
+	json_t *j;
+	int bad = 0;
+
+	if ((j = json_object()) == NULL)
+		return NULL;
+	bad |= ca_json_put(j, "id", json_integer(r->id));
+	bad |= ca_json_put(j, "created", json_string(r->created));
+	bad |= ca_json_put(j, "ts", json_string(r->created));
+	bad |= ca_json_put(j, "actor", ca_json_str(r->actor));
+	bad |= ca_json_put(j, "action", ca_json_str(r->action));
+	if (r->recorded_action != NULL)
+		bad |= ca_json_put(j, "recorded_action",
+		    ca_json_str(r->recorded_action));
+	bad |= ca_json_put(j, "object", ca_json_str(r->object));
+	bad |= ca_json_put(j, "detail", ca_json_str(r->detail));
+	bad |= ca_json_put(j, "prev_hash", ca_json_str(r->prev_hash));
+	bad |= ca_json_put(j, "hash", ca_json_str(r->hash));
+	if (bad) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}

@@ -146,7 +146,7 @@ ca_operator_add(ca_ctx *ca, sqlite3 *db, enum ca_role role, const char *name,
 		goto rollback;
 	snprintf(detail, sizeof(detail), "role=%s name=%s email=%s",
 	    ca_role_name(role), name, email);
-	if (core_audit_append(db, actor, "operator-add", serial, detail,
+	if (core_audit_append(db, actor, "operator.add", serial, detail,
 	    err) == -1)
 		goto rollback;
 	if (core_db_commit(db, err) == -1)
@@ -286,7 +286,7 @@ ca_operator_remove(sqlite3 *db, const char *id_or_serial, const char *actor,
 	sqlite3_bind_text(st, 2, serial, -1, SQLITE_STATIC);
 	if (core_db_exec(db, &st, "remove operator", err) == -1)
 		goto rollback;
-	if (core_audit_append(db, actor, "operator-remove", serial, detail,
+	if (core_audit_append(db, actor, "operator.remove", serial, detail,
 	    err) == -1)
 		goto rollback;
 	/* the credential dies with the role: privilegeWithdrawn (9) */

@@ -328,7 +328,7 @@ ca_revoke_in_tx(sqlite3 *db, const char *serial, int reason, time_t invalidity,
 	if (core_db_exec(db, &st, "revoke", err) == -1)
 		goto out;
 	snprintf(detail, sizeof(detail), "reason=%s", ca_reason_name(reason));
-	if (core_audit_append(db, actor, "revoke", serial, detail, err) == -1 ||
+	if (core_audit_append(db, actor, "cert.revoke", serial, detail, err) == -1 ||
 	    ca_revocation_bump(db, err) == -1)
 		goto out;
 	rc = 0;

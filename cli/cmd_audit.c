@@ -25,12 +25,8 @@ print_row(const core_audit_row *r, void *arg)
 	json_t *arr = arg;
 
 	if (arr != NULL)
-		return json_array_append_new(arr, json_pack(
-		    "{s:I, s:s, s:s, s:s, s:s, s:s, s:s}", "id",
-		    (json_int_t)r->id, "ts", r->ts, "actor", r->actor, "action",
-		    r->action, "object", r->object, "detail", r->detail, "hash",
-		    r->hash));
-	printf("%-6lld %s %-18s %-16s %s %s\n", (long long)r->id, r->ts,
+		return json_array_append_new(arr, ca_audit_row_json(r));
+	printf("%-6lld %s %-18s %-16s %s %s\n", (long long)r->id, r->created,
 	    r->actor, r->action, r->object, r->detail);
 	return 0;
 }

@@ -214,7 +214,7 @@ audit_backup(const char *db_path, const char *out, const backup *b)
 	if ((db = core_db_open(db_path, false, &err)) == NULL ||
 	    core_db_begin(db, &err) == -1)
 		goto out;
-	if (core_audit_append(db, cli_actor(), "backup", out, detail,
+	if (core_audit_append(db, cli_actor(), "backup.create", out, detail,
 	    &err) == -1) {
 		core_db_rollback(db);
 		goto out;

@@ -122,6 +122,41 @@ col(sqlite3_stmt *st, int i)
 	return s != NULL ? s : "";
 }
 
+const char *
+core_audit_action_name(const char *recorded)
+{
+	static const struct {
+		const char *was, *is;
+	} renamed[] = {
+		{ "init", "ca.init" },
+		{ "ca-install", "ca.install" },
+		{ "issue", "cert.issue" },
+		{ "revoke", "cert.revoke" },
+		{ "crl", "crl.issue" },
+		{ "escrow", "escrow.store" },
+		{ "escrow-policy", "escrow.policy_set" },
+		{ "operator-add", "operator.add" },
+		{ "operator-remove", "operator.remove" },
+		{ "backup", "backup.create" },
+		{ "publish-retry", "publish.retry" },
+		{ "recovery-request", "recovery.request" },
+		{ "recovery-approve", "recovery.approve" },
+		{ "recovery-deny", "recovery.deny" },
+		{ "recovery-expire", "recovery.expire" },
+		{ "recovery-fetch", "recovery.fetch" },
+		{ "recovery-request-refused", "recovery.request_refused" },
+		{ "recovery-approve-refused", "recovery.approve_refused" },
+		{ "recovery-deny-refused", "recovery.deny_refused" },
+		{ "recovery-fetch-refused", "recovery.fetch_refused" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(renamed) / sizeof(renamed[0]); i++)
+		if (strcmp(recorded, renamed[i].was) == 0)
+			return renamed[i].is;
+	return recorded;
+}
+
 int
 core_audit_foreach(sqlite3 *db, int64_t after_id, int limit,
     int (*fn)(const core_audit_row *row, void *arg), void *arg, lb_err *err)
@@ -142,10 +177,12 @@ core_audit_foreach(sqlite3 *db, int64_t after_id, int limit,
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		memset(&row, 0, sizeof(row));
 		row.id = sqlite3_column_int64(st, 0);
-		core_time_fmt((time_t)sqlite3_column_int64(st, 1), row.ts,
-		    sizeof(row.ts));
+		core_time_fmt((time_t)sqlite3_column_int64(st, 1), row.created,
+		    sizeof(row.created));
 		row.actor = col(st, 2);
-		row.action = col(st, 3);
+		row.action = core_audit_action_name(col(st, 3));
+		if (row.action != col(st, 3))
+			row.recorded_action = col(st, 3);
 		row.object = col(st, 4);
 		row.detail = col(st, 5);
 		row.prev_hash = col(st, 6);

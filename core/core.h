@@ -412,10 +412,20 @@ int core_audit_append(sqlite3 *db, const char *actor, const char *action,
 /* One audit row as read back. */
 typedef struct core_audit_row {
 	int64_t id;
-	char ts[32];
+	char created[32];       /* ISO 8601, UTC */
 	const char *actor, *action, *object, *detail;
 	const char *prev_hash, *hash;
+	/* the action as written, when the row predates its name (action is
+	 * then today's name, core_audit_action_name); NULL otherwise */
+	const char *recorded_action;
 } core_audit_row;
+
+/*
+ * Today's name of an audit action (docs/GLOSSARY.md): rows written before
+ * the actions were renamed keep the names they were written with, which their hashes
+ * cover; this maps such a name to its successor, any other to itself.
+ */
+const char *core_audit_action_name(const char *recorded);
 
 /*
  * Calls fn for every audit row with id > after_id in order, at most limit

@@ -722,7 +722,7 @@ crl_issue(ca_ctx *ca, sqlite3 *db, const crl_conf *cc, time_t now,
 		    PRId64, ts, ci.entries);
 	if (save_state(db, &ci, err) == -1 ||
 	    record_publication(db, "web", ci.number, now, NULL, err) == -1 ||
-	    core_audit_append(db, actor, "crl", num, detail, err) == -1 ||
+	    core_audit_append(db, actor, "crl.issue", num, detail, err) == -1 ||
 	    core_db_commit(db, err) == -1)
 		goto out;
 	in_tx = false;

@@ -1,7 +1,7 @@
 /*
  * est.c - the bodies EST (RFC 7030, RFC 8951) moves over HTTP, built and
- * parsed here for both ends: the server's handlers and the `lockbox
- * enroll` agent.  Base64 PKCS#10 requests, certs-only SignedData, the
+ * parsed here for both ends: the server's handlers and the enrollment
+ * client (`lockbox enroll`).  Base64 PKCS#10 requests, certs-only SignedData, the
  * csrattrs answer, the server-generated key as PKCS#8 or EnvelopedData,
  * and the multipart/mixed body that carries a key beside its certificate.
  *

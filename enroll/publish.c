@@ -617,7 +617,7 @@ enroll_publish_retry(sqlite3 *db, const char *actor, int *n, lb_err *err)
 	*n = sqlite3_changes(db);
 	snprintf(detail, sizeof(detail), "%d failed publication(s) queued "
 	    "again", *n);
-	if (*n > 0 && core_audit_append(db, actor, "publish-retry",
+	if (*n > 0 && core_audit_append(db, actor, "publish.retry",
 	    "publish_queue", detail, err) == -1)
 		goto out;
 	if (core_db_commit(db, err) == -1)

@@ -348,27 +348,11 @@ static int
 audit_one(const core_audit_row *row, void *arg)
 {
 	struct page *ac = arg;
-	json_t *j;
-	int bad = 0;
 
 	if (page_full(ac))
 		return 1;
-	if ((j = json_object()) == NULL)
-		return page_add(ac, NULL);
-	bad |= ca_json_put(j, "id", json_integer(row->id));
-	bad |= ca_json_put(j, "ts", json_string(row->ts));
-	bad |= ca_json_put(j, "actor", ca_json_str(row->actor));
-	bad |= ca_json_put(j, "action", ca_json_str(row->action));
-	bad |= ca_json_put(j, "object", ca_json_str(row->object));
-	bad |= ca_json_put(j, "detail", ca_json_str(row->detail));
-	bad |= ca_json_put(j, "prev_hash", ca_json_str(row->prev_hash));
-	bad |= ca_json_put(j, "hash", ca_json_str(row->hash));
-	if (bad) {
-		json_decref(j);
-		return page_add(ac, NULL);
-	}
 	ac->last = row->id;
-	return page_add(ac, j);
+	return page_add(ac, ca_audit_row_json(row));
 }
 
 enum MHD_Result

@@ -98,7 +98,7 @@ web_api_recovery_create(struct web_req *r)
 	if ((db = begin(r, &who, &err)) == NULL)
 		return web_send_lb_err(r, &err);
 	if (archive_opening_parse(r->body, r->body_len, &op, &err) == -1) {
-		archive_recovery_refused(db, &who, "recovery-request-refused",
+		archive_recovery_refused(db, &who, "recovery.request_refused",
 		    op.email != NULL ? op.email : "", &err);
 		ret = web_send_lb_err(r, &err);
 		goto out;
@@ -215,7 +215,7 @@ web_api_recovery_approve(struct web_req *r)
 	if (archive_approval_parse(r->body, r->body_len, &ap,
 	    &err) == -1) {
 		/* a malformed approval is still an attempt on the request */
-		archive_recovery_refused(db, &who, "recovery-approve-refused",
+		archive_recovery_refused(db, &who, "recovery.approve_refused",
 		    r->param, &err);
 		return web_send_lb_err(r, &err);
 	}
@@ -246,7 +246,7 @@ web_api_recovery_deny(struct web_req *r)
 	    "{\"reason\": \"...\"}", &err)) == NULL ||
 	    ca_json_get_string(body, "reason", false, ARCHIVE_REASON_MAX,
 	    &reason, &err) == -1) {
-		archive_recovery_refused(db, &who, "recovery-deny-refused",
+		archive_recovery_refused(db, &who, "recovery.deny_refused",
 		    r->param, &err);
 		ret = web_send_lb_err(r, &err);
 		goto out;

@@ -86,9 +86,31 @@ check "after removal the e-mail may take a recovery role" $LOCKBOX operator add 
 check "audit verify passes" $LOCKBOX audit verify --dir "$DIR"
 check "audit list --json names issue, revoke and operator rows" sh -c "$LOCKBOX audit list --dir '$DIR' --json | python3 -c '
 import json,sys; a={r[\"action\"] for r in json.load(sys.stdin)}
-assert {\"init\",\"issue\",\"revoke\",\"operator-add\",\"operator-remove\"} <= a, a'"
-sqlite3 "$DIR/lockbox.db" "UPDATE audit SET detail = 'reason=superseded' WHERE action = 'revoke' AND object = '$serial'"
-bad=$(sqlite3 "$DIR/lockbox.db" "SELECT id FROM audit WHERE action = 'revoke' AND object = '$serial'")
+assert {\"ca.init\",\"cert.issue\",\"cert.revoke\",\"operator.add\",\"operator.remove\"} <= a, a'"
+# A row as lockbox wrote it before the actions were renamed (schema 005):
+# its hash covers the old name "issue", computed here from the chain's
+# definition (core/audit.c: SHA-256 over length-prefixed "id:ts", actor,
+# action, object, detail, prev_hash).  It must verify as it stands and
+# list under its new name, with the recorded one beside it.
+check "a row with an action's old name, chained as lockbox chains rows" python3 - "$DIR/lockbox.db" <<'PY'
+import hashlib, sqlite3, struct, sys, time
+db = sqlite3.connect(sys.argv[1])
+rid, prev = db.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+rid += 1
+ts = int(time.time())
+f = [f"{rid}:{ts}", "cli:legacy", "issue", "0A1B", "profile=smime-sign", prev]
+h = hashlib.sha256(b"".join(struct.pack(">Q", len(x.encode())) + x.encode() for x in f)).hexdigest()
+db.execute("INSERT INTO audit (id, ts, actor, action, object, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (rid, ts, f[1], f[2], f[3], f[4], prev, h))
+db.commit()
+PY
+check "  ... audit verify passes over it: the old rows stay as written" $LOCKBOX audit verify --dir "$DIR"
+check "  ... audit list --json shows it as cert.issue, recorded as issue" sh -c "$LOCKBOX audit list --dir '$DIR' --json | python3 -c '
+import json,sys; rows=json.load(sys.stdin); r=[r for r in rows if r[\"actor\"] == \"cli:legacy\"][0]
+assert r[\"action\"] == \"cert.issue\" and r[\"recorded_action\"] == \"issue\", r
+assert not any(\"recorded_action\" in x for x in rows if x is not r), rows'"
+check "  ... and the text listing under its new name" sh -c "$LOCKBOX audit list --dir '$DIR' | grep cli:legacy | grep -q ' cert.issue '"
+sqlite3 "$DIR/lockbox.db" "UPDATE audit SET detail = 'reason=superseded' WHERE action = 'cert.revoke' AND object = '$serial'"
+bad=$(sqlite3 "$DIR/lockbox.db" "SELECT id FROM audit WHERE action = 'cert.revoke' AND object = '$serial'")
 expect_code "audit verify fails on a tampered row" 1 $LOCKBOX audit verify --dir "$DIR"
 check "audit verify names the first bad row" grep -q "row $bad" "$T/.out"
 expect_code "audit with no subcommand is a usage error" 2 $LOCKBOX audit

@@ -117,14 +117,14 @@ status 200 "admin revokes alice over the API" "${ADMIN[@]}" "${J[@]}" -X POST \
     -d '{"reason": "keyCompromise", "invalidity_date": "2020-01-02T03:04:05Z"}' "$HTTPS/api/v1/certificates/$ALICE/revoke"
 check "the answer shows revoked with its reason" json 'd["status"] == "revoked" and d["reason"] == "keyCompromise" and "revoked_at" in d'
 check "lockbox show sees it revoked" test "$(field "$ALICE" status)" = revoked
-check "the audit log names the operator" test "$(sqlite3 "$DIR/lockbox.db" "SELECT actor FROM audit WHERE action = 'revoke' AND object = '$ALICE'")" = "api:admin@localhost"
+check "the audit log names the operator" test "$(sqlite3 "$DIR/lockbox.db" "SELECT actor FROM audit WHERE action = 'cert.revoke' AND object = '$ALICE'")" = "api:admin@localhost"
 check "invalidity date stored" test "$(sqlite3 "$DIR/lockbox.db" "SELECT invalidity FROM certificates WHERE serial = '$ALICE'")" = 1577934245
 status 409 "second revoke is 409" "${ADMIN[@]}" "${J[@]}" -X POST -d '{"reason": "superseded"}' "$HTTPS/api/v1/certificates/$ALICE/revoke"
 check "409 is a JSON error" json 'd["error"] == "conflict"'
 status 404 "revoking an unknown serial is 404" "${ADMIN[@]}" "${J[@]}" -X POST -d '{"reason": "superseded"}' "$HTTPS/api/v1/certificates/0123456789ABCDEF/revoke"
 
 # the daemon's CRL publisher audits each CRL it issues: not a request's doing
-audit_rows() { sqlite3 "$DIR/lockbox.db" "SELECT count(*) FROM audit WHERE action <> 'crl'"; }
+audit_rows() { sqlite3 "$DIR/lockbox.db" "SELECT count(*) FROM audit WHERE action <> 'crl.issue'"; }
 ROWS=$(audit_rows)
 status 400 "malformed JSON is 400" "${ADMIN[@]}" "${J[@]}" -X POST -d '{"reason": ' "$HTTPS/api/v1/certificates/$BOB/revoke"
 status 400 "unknown reason is 400" "${ADMIN[@]}" "${J[@]}" -X POST -d '{"reason": "unspecified"}' "$HTTPS/api/v1/certificates/$BOB/revoke"
@@ -169,7 +169,7 @@ AUDITOR=(--cacert "$DIR/ca.pem" --cert "$T/auditor.pem")
 status 200 "auditor lists certificates" "${AUDITOR[@]}" "$HTTPS/api/v1/certificates"
 status 200 "auditor reads the audit log" "${AUDITOR[@]}" "$HTTPS/api/v1/audit?limit=1000"
 check "audit entries are chained" json 'all(d["entries"][i]["prev_hash"] == d["entries"][i-1]["hash"] for i in range(1, len(d["entries"])))'
-check "audit shows the API revocation" json 'any(e["action"] == "revoke" and e["actor"] == "api:admin@localhost" for e in d["entries"])'
+check "audit shows the API revocation" json 'any(e["action"] == "cert.revoke" and e["actor"] == "api:admin@localhost" for e in d["entries"])'
 status 200 "audit paging with after" "${AUDITOR[@]}" "$HTTPS/api/v1/audit?after=2&limit=2"
 check "paging starts after the given id" json '[e["id"] for e in d["entries"]] == [3, 4] and d["next_after"] == 4'
 status 403 "auditor cannot revoke" "${AUDITOR[@]}" "${J[@]}" -X POST -d '{"reason": "superseded"}' "$HTTPS/api/v1/certificates/$BOB/revoke"
@@ -177,7 +177,7 @@ check "the refusal names the roles needed" json '"admin or officer" in d["detail
 check "bob is still valid" test "$(field "$BOB" status)" = valid
 status 403 "officer cannot read the audit log" "${OFFICER[@]}" "$HTTPS/api/v1/audit"
 status 200 "officer revokes bob" "${OFFICER[@]}" "${J[@]}" -X POST -d '{"reason": "affiliationChanged"}' "$HTTPS/api/v1/certificates/$BOB/revoke"
-check "bob is revoked by the officer" test "$(sqlite3 "$DIR/lockbox.db" "SELECT actor FROM audit WHERE action = 'revoke' AND object = '$BOB'")" = "api:officer@example.org"
+check "bob is revoked by the officer" test "$(sqlite3 "$DIR/lockbox.db" "SELECT actor FROM audit WHERE action = 'cert.revoke' AND object = '$BOB'")" = "api:officer@example.org"
 OSERIAL=$(openssl x509 -in "$T/officer.pem" -noout -serial | cut -d= -f2)
 check "remove the officer" $LOCKBOX operator remove --dir "$DIR" "$OSERIAL"
 status 403 "a removed operator's certificate is refused" "${OFFICER[@]}" "$HTTPS/api/v1/certificates"

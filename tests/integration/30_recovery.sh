@@ -102,7 +102,7 @@ openssl pkcs12 -in "$T/officer.p12" -passin "file:$T/officer.p12.pass" -nokeys -
 check "the one-time certificate is issued by the officer's credential" test "$(openssl x509 -in "$T/rec/$REQ.pem" -noout -issuer | sed 's/^issuer=//')" = "$(openssl x509 -in "$T/officer.pem" -noout -subject | sed 's/^subject=//')"
 check "the request covers both of alice's keys" test "$(sql "SELECT count(*) FROM recovery_request_records WHERE request_id = '$REQ'")" = 2
 check "it expires in 7 days" test "$(sql "SELECT expires - created FROM recovery_requests WHERE id = '$REQ'")" = 604800
-check "recovery-request audited" test "$(audit_count recovery-request "$REQ")" = 1
+check "recovery.request audited" test "$(audit_count recovery.request "$REQ")" = 1
 
 # --- pending ---------------------------------------------------------------
 expect_code "agent 1 lists pending requests" 0 lb recovery pending "${A1[@]}"
@@ -136,7 +136,7 @@ expect_code "the officer follows the request with show" 0 lb recovery show "$REQ
 check "  ... approved, 2 of 2 approvals for each key" sh -c "grep -q '$REQ  approved' '$T/.out' && [ \$(grep -c ': 2 of 2 approvals' '$T/.out') = 2 ]"
 expect_code "agent 3 is too late: already approved" 1 lb recovery approve "$REQ" "${A3[@]}" --yes
 check "  ... told so" grep -q "already approved" "$T/.out"
-check "recovery-approve audited twice, refusals too" sh -c "[ $(audit_count recovery-approve "$REQ") = 2 ] && [ $(audit_count recovery-approve-refused "$REQ") -ge 4 ]"
+check "recovery.approve audited twice, refusals too" sh -c "[ $(audit_count recovery.approve "$REQ") = 2 ] && [ $(audit_count recovery.approve_refused "$REQ") -ge 4 ]"
 
 # --- fetch and decrypt with openssl -------------------------------------------
 expect_code "another officer cannot fetch the package" 1 lb recovery fetch "$REQ" "${OA[@]}" --out-p12 "$T/x.p12" "${RD[@]}"
@@ -162,7 +162,7 @@ key_of() { # CERT: prints the recovered key file matching it
 }
 check "openssl cms decrypts the old message with the recovered key" sh -c "openssl cms -decrypt -binary -inform DER -in '$T/old.p7m' -inkey '$(key_of "$T/alice-old.pem")' -recip '$T/alice-old.pem' | cmp - '$T/old.txt'"
 check "openssl cms decrypts the new message with the recovered key" sh -c "openssl cms -decrypt -binary -inform DER -in '$T/new.p7m' -inkey '$(key_of "$T/alice.pem")' -recip '$T/alice.pem' | cmp - '$T/new.txt'"
-check "recovery-fetch audited" test "$(audit_count recovery-fetch "$REQ")" = 1
+check "recovery.fetch audited" test "$(audit_count recovery.fetch "$REQ")" = 1
 check "the request is fetched" test "$(sql "SELECT status FROM recovery_requests WHERE id = '$REQ'")" = fetched
 
 # --- legacy PKCS#12 into gpgsm -------------------------------------------------
@@ -173,7 +173,7 @@ openssl pkcs12 -legacy -in "$T/rec-legacy.p12" -passin "file:$T/rec-legacy.p12.p
 check "legacy: SHA-1 MAC" grep -q "MAC: sha1" "$T/info-legacy.txt"
 check "legacy: PBE-SHA1-3DES for key and certificates" sh -c "[ \$(grep -c 'pbeWithSHA1And3-KeyTripleDES-CBC' '$T/info-legacy.txt') = 2 ]"
 check "--serial wrote only that key" sh -c "[ \$(openssl pkcs12 -legacy -in '$T/rec-legacy.p12' -passin 'file:$T/rec-legacy.p12.pass' -nodes -nocerts 2>/dev/null | grep -c 'BEGIN PRIVATE KEY') = 1 ]"
-check "the fetches are audited as repeated" test "$(audit_count recovery-fetch "$REQ")" = 3
+check "the fetches are audited as repeated" test "$(audit_count recovery.fetch "$REQ")" = 3
 export GNUPGHOME=$T/gnupg
 mkdir -m 700 "$GNUPGHOME"
 echo allow-loopback-pinentry >"$GNUPGHOME/gpg-agent.conf"
@@ -198,7 +198,7 @@ expect_code "a denied request cannot be approved" 1 lb recovery approve "$REQ2" 
 check "  ... told it was denied" grep -q "denied by agent1@example.org" "$T/.out"
 expect_code "a denied request releases nothing" 1 lb recovery fetch "$REQ2" "${O[@]}" --out-p12 "$T/denied.p12" "${RD[@]}"
 check "  ... nothing written" test ! -e "$T/denied.p12"
-check "recovery-deny audited, refusals too" sh -c "[ $(audit_count recovery-deny "$REQ2") = 1 ] && [ $(audit_count recovery-deny-refused "$REQ2") = 1 ] && [ $(audit_count recovery-fetch-refused "$REQ2") = 1 ]"
+check "recovery.deny audited, refusals too" sh -c "[ $(audit_count recovery.deny "$REQ2") = 1 ] && [ $(audit_count recovery.deny_refused "$REQ2") = 1 ] && [ $(audit_count recovery.fetch_refused "$REQ2") = 1 ]"
 
 # --- approved, then expired: releases nothing -------------------------------
 REQ3=$(lb recovery request "${O[@]}" --email alice@example.org --reason "third" "${RD[@]}" | tail -n1)
@@ -209,7 +209,7 @@ sql "UPDATE recovery_requests SET expires = strftime('%s','now') - 1 WHERE id = 
 expect_code "an approved but expired request releases nothing" 1 lb recovery fetch "$REQ3" "${O[@]}" --out-p12 "$T/expired.p12" "${RD[@]}"
 check "  ... told it expired" grep -q "expired at" "$T/.out"
 check "  ... nothing written" test ! -e "$T/expired.p12"
-check "  ... marked expired, audited as recovery-expire" sh -c "[ \"\$(sqlite3 '$DIR/lockbox.db' \"SELECT status FROM recovery_requests WHERE id = '$REQ3'\")\" = expired ] && [ $(audit_count recovery-expire "$REQ3") = 1 ]"
+check "  ... marked expired, audited as recovery.expire" sh -c "[ \"\$(sqlite3 '$DIR/lockbox.db' \"SELECT status FROM recovery_requests WHERE id = '$REQ3'\")\" = expired ] && [ $(audit_count recovery.expire "$REQ3") = 1 ]"
 
 # --- the API refuses bad input ------------------------------------------------
 openssl pkcs12 -in "$T/agent3.p12" -passin "file:$T/agent3.p12.pass" -nodes -out "$T/agent3.pem" 2>/dev/null
@@ -279,7 +279,7 @@ check "a request with a 1 s lifetime" test "$(sql "SELECT expires - created FROM
 sleep 2
 expect_code "listing pending after expiry" 0 lb recovery pending "${A1[@]}"
 check "  ... does not show it" sh -c "! grep -q '$REQ6' '$T/.out'"
-check "  ... and marked it expired, audited as recovery-expire" sh -c "[ \"\$(sqlite3 '$DIR/lockbox.db' \"SELECT status FROM recovery_requests WHERE id = '$REQ6'\")\" = expired ] && [ $(audit_count recovery-expire "$REQ6") = 1 ]"
+check "  ... and marked it expired, audited as recovery.expire" sh -c "[ \"\$(sqlite3 '$DIR/lockbox.db' \"SELECT status FROM recovery_requests WHERE id = '$REQ6'\")\" = expired ] && [ $(audit_count recovery.expire "$REQ6") = 1 ]"
 expect_code "an expired request cannot be approved" 1 lb recovery approve "$REQ6" "${A1[@]}" --yes
 check "  ... told so" grep -q "expired" "$T/.out"
 expect_code "an expired request releases nothing" 1 lb recovery fetch "$REQ6" "${O[@]}" --out-p12 "$T/expired6.p12" "${RD[@]}"
@@ -289,11 +289,11 @@ if [ "$code" = 410 ]; then ok "deny on an expired request: 410"; else fail "deny
 stop_server "second daemon"
 
 # --- the audit trail -----------------------------------------------------------
-for a in recovery-request recovery-request-refused recovery-approve recovery-approve-refused \
-    recovery-deny recovery-deny-refused recovery-fetch recovery-fetch-refused recovery-expire; do
+for a in recovery.request recovery.request_refused recovery.approve recovery.approve_refused \
+    recovery.deny recovery.deny_refused recovery.fetch recovery.fetch_refused recovery.expire; do
     check "audit has $a rows" test "$(sql "SELECT count(*) FROM audit WHERE action = '$a'")" -ge 1
 done
-check "audit rows name the operator" test "$(sql "SELECT actor FROM audit WHERE action = 'recovery-approve' ORDER BY id LIMIT 1")" = "api:agent1@example.org"
+check "audit rows name the operator" test "$(sql "SELECT actor FROM audit WHERE action = 'recovery.approve' ORDER BY id LIMIT 1")" = "api:agent1@example.org"
 check "lockbox audit verify passes" $LOCKBOX audit verify --dir "$DIR"
 check "no share or key in the daemon's log" sh -c "! grep -Eqi 'BEGIN (RSA )?PRIVATE|MII[A-Za-z0-9+/]{60}' '$T/serve.log'"
 no_sanitizer_reports "$T/serve.log" "$T/client.log"

@@ -104,5 +104,5 @@ check "agent remove" $LOCKBOX agent remove --dir "$DIR" "$a1"
 check "  ... keeps alice's three shares" test "$(sqlite3 "$DIR/lockbox.db" "SELECT count(*) FROM escrow_shares s JOIN escrow_records r ON r.id = s.record_id WHERE r.serial = '$serial'")" = 3
 check "  ... new escrows split among the two left" sh -c "$LOCKBOX issue --dir '$DIR' --profile smime-enc --email erin@example.org --keygen --key-type ec-p256 --out-p12 '$T/erin.p12' >/dev/null &&
     [ \"\$(sqlite3 '$DIR/lockbox.db' \"SELECT nshares FROM escrow_records WHERE email = 'erin@example.org'\")\" = 2 ]"
-check "audit rows for escrow and policy, chain intact" sh -c "$LOCKBOX audit list --dir '$DIR' | grep -q ' escrow ' && $LOCKBOX audit list --dir '$DIR' | grep -q escrow-policy && $LOCKBOX audit verify --dir '$DIR'"
+check "audit rows for escrow and policy, chain intact" sh -c "$LOCKBOX audit list --dir '$DIR' | grep -q ' escrow.store ' && $LOCKBOX audit list --dir '$DIR' | grep -q escrow.policy_set && $LOCKBOX audit verify --dir '$DIR'"
 exit 0

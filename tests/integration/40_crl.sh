@@ -179,8 +179,8 @@ assert d['status'] == 'ok' and c['number'] == $((N3 + 1)) and c['this_update'] a
 assert t['published_number'] == $((N3 + 1)) and t['ok'] is True and t['last_error'] is None and t['published_at']"
 
 # --- audit ----------------------------------------------------------------------
-check "each CRL is an audit row" test "$(db_count "SELECT count(*) FROM audit WHERE action = 'crl'")" -ge $((N3 + 1))
-check "with the number as object and thisUpdate/entries" test -n "$(db_count "SELECT id FROM audit WHERE action = 'crl' AND object = '$((N3 + 1))' AND detail LIKE 'thisUpdate=%entries=4'")"
+check "each CRL is an audit row" test "$(db_count "SELECT count(*) FROM audit WHERE action = 'crl.issue'")" -ge $((N3 + 1))
+check "with the number as object and thisUpdate/entries" test -n "$(db_count "SELECT id FROM audit WHERE action = 'crl.issue' AND object = '$((N3 + 1))' AND detail LIKE 'thisUpdate=%entries=4'")"
 check "the audit chain is intact" $LOCKBOX audit verify --dir "$DIR"
 
 # --- shutdown -------------------------------------------------------------------

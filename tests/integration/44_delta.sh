@@ -90,7 +90,7 @@ expect_fail "base + delta with -use_deltas refuse alice" 'error 23 at 0 depth lo
 check "and pass bob" openssl verify -crl_check -use_deltas -CAfile "$DIR/ca.pem" -CRLfile "$T/base.pem" -CRLfile "$T/delta.pem" -purpose smimesign "$T/bob.pem"
 openssl crl -inform DER -in "$T/full" -out "$T/full.pem"
 expect_fail "the new full CRL alone refuses alice too" 'error 23 at 0 depth lookup: certificate revoked' openssl verify -crl_check -CAfile "$DIR/ca.pem" -CRLfile "$T/full.pem" -purpose smimesign "$T/alice.pem"
-check "audit records the delta" test -n "$(db_count "SELECT id FROM audit WHERE action = 'crl' AND object = '$N1' AND detail LIKE '%delta=1 base=$N0'")"
+check "audit records the delta" test -n "$(db_count "SELECT id FROM audit WHERE action = 'crl.issue' AND object = '$N1' AND detail LIKE '%delta=1 base=$N0'")"
 stop
 
 # --- expired after the base: removeFromCRL ---------------------------------------

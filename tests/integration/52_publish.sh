@@ -131,7 +131,7 @@ check "  ... still not published" no_cert carol
 check "publish retry" $LOCKBOX publish retry --dir "$DIR"
 check "  ... says one was queued again" grep -qx "1 failed publication queued again" "$T/.out"
 check "  ... status: pending 1, failed 0" sh -c "$LOCKBOX publish status --dir '$DIR' >'$T/st' && grep -qx 'pending: 1' '$T/st' && grep -qx 'failed:  0' '$T/st'"
-check "  ... audited" test "$(q "SELECT COUNT(*) FROM audit WHERE action = 'publish-retry'")" = 1
+check "  ... audited" test "$(q "SELECT COUNT(*) FROM audit WHERE action = 'publish.retry'")" = 1
 check "the worker publishes it" "$TOOL" "$DIR" run 20
 check "ldapsearch: carol's certificate, byte for byte" has_cert carol "$T/carol.der"
 check "publish retry with nothing failed" $LOCKBOX publish retry --dir "$DIR"

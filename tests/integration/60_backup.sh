@@ -77,7 +77,7 @@ touch "$T/stop"; wait "$LOAD"
 check "  ... names the database, the CA key and its passphrase, pub/ and ldap.pass" sh -c "for f in lockbox.db lockbox.conf ca.pem ca.key ca.key.pass tls.pem tls.key pub/ca.crt ldap.pass; do grep -q \" \$f\$\" '$T/backup.out' || exit 1; done"
 check "the backup file is mode 0600" test "$(stat -c %a "$BK")" = 600
 check "  ... and starts with its magic" sh -c "head -c 17 '$BK' | grep -q '^LOCKBOX-BACKUP 1$'"
-check "the backup is in the audit log" test "$(db_count "SELECT count(*) FROM audit WHERE action = 'backup' AND object = '$BK'")" = 1
+check "the backup is in the audit log" test "$(db_count "SELECT count(*) FROM audit WHERE action = 'backup.create' AND object = '$BK'")" = 1
 expect_code "backup never replaces an existing file" 1 $LOCKBOX backup --dir "$DIR" --out "$BK"
 check "  ... says so" grep -q "already exists" "$T/.out"
 stop_server "original"

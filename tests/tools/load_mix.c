@@ -47,6 +47,8 @@
 #include <openssl/pkcs7.h>
 #include <openssl/x509.h>
 
+#include "bench/bench.h"
+
 #define MAX_CSRS      64
 #define MAX_BODY      ((size_t)4 * 1024 * 1024)
 #define MAX_FILE      ((size_t)1024 * 1024)
@@ -77,12 +79,6 @@ struct client {
 	struct counters *c;
 	int id;
 	pthread_t thread;
-};
-
-struct buf {
-	unsigned char *p;
-	size_t len;
-	bool overflow;
 };
 
 static atomic_int reports;
@@ -166,26 +162,6 @@ out:
 	return rc;
 }
 
-static size_t
-on_data(char *p, size_t size, size_t nmemb, void *arg)
-{
-	struct buf *b = arg;
-	size_t n = size * nmemb;
-	unsigned char *np;
-
-	if (n > MAX_BODY - b->len) {
-		b->overflow = true;
-		return 0;
-	}
-	if ((np = realloc(b->p, b->len + n + 1)) == NULL)
-		return 0;
-	b->p = np;
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return n;
-}
-
 /* Writes the serial of cert to serials (one line, hex); stdio locks the
  * stream for each call, so threads do not interleave their lines. */
 static void
@@ -208,7 +184,7 @@ note_serial(FILE *serials, const X509 *cert)
 /* Whether an EST answer (base64 certs-only PKCS#7) holds a certificate
  * of pub; its serial goes to serials. */
 static bool
-has_cert(const struct buf *b, EVP_PKEY *pub, FILE *serials)
+has_cert(const struct bench_body *b, EVP_PKEY *pub, FILE *serials)
 {
 	unsigned char *clean = NULL, *der = NULL;
 	const unsigned char *q;
@@ -248,7 +224,7 @@ out:
 }
 
 static bool
-ocsp_ok(const struct buf *b)
+ocsp_ok(const struct bench_body *b)
 {
 	const unsigned char *q = b->p;
 	OCSP_RESPONSE *r;
@@ -263,7 +239,7 @@ ocsp_ok(const struct buf *b)
 }
 
 static bool
-crl_ok(const struct buf *b)
+crl_ok(const struct bench_body *b)
 {
 	const unsigned char *q = b->p;
 	X509_CRL *crl;
@@ -288,7 +264,7 @@ client_run(void *arg)
 	long n, code;
 	int kind;
 	CURLcode rc;
-	struct buf b;
+	struct bench_body b;
 	bool good;
 	const struct csr *csr;
 
@@ -306,7 +282,7 @@ client_run(void *arg)
 	curl_easy_setopt(h, CURLOPT_CAINFO, o->cacert);
 	curl_easy_setopt(h, CURLOPT_SSLCERT, o->cert);
 	curl_easy_setopt(h, CURLOPT_SSLKEY, o->key);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, bench_body_collect);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 	if (o->sources > 1) {
 		snprintf(src, sizeof(src), "127.0.0.%d",
@@ -315,6 +291,7 @@ client_run(void *arg)
 	}
 	for (n = 0; now() < end; n++) {
 		memset(&b, 0, sizeof(b));
+		b.max = MAX_BODY;
 		kind = (int)((cl->id + n) % 3);
 		csr = &o->csrs[(cl->id + n) % o->ncsrs];
 		curl_easy_setopt(h, CURLOPT_FORBID_REUSE, n % 4 == 3 ? 1L : 0L);

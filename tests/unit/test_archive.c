@@ -656,7 +656,7 @@ test_workflow(void **state)
 	OPENSSL_free(der);
 	X509_free(selfsigned);
 	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM audit WHERE "
-	    "action = 'recovery-request-refused'"), 5);
+	    "action = 'recovery.request_refused'"), 5);
 	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM "
 	    "recovery_requests"), 0);
 
@@ -668,7 +668,7 @@ test_workflow(void **state)
 	assert_int_equal(rq.threshold, 2);
 	assert_int_equal(rq.expires - rq.created, ARCHIVE_REQUEST_TTL_DEFAULT);
 	archive_recovery_clear(&rq);
-	assert_int_equal(audits(f, "recovery-request", id), 1);
+	assert_int_equal(audits(f, "recovery.request", id), 1);
 
 	/* awaiting agent 0; the officer cannot list "awaiting" */
 	assert_int_equal(archive_recovery_list(f->db, &a0, true, 0, &list, &n,
@@ -695,7 +695,7 @@ test_workflow(void **state)
 	    &expired, &err), -1);
 	assert_int_equal(err.code, LB_ECONFLICT);
 	assert_non_null(strstr(err.msg, "1 of 2 approvals"));
-	assert_int_equal(audits(f, "recovery-fetch-refused", id), 1);
+	assert_int_equal(audits(f, "recovery.fetch_refused", id), 1);
 	/* agent 0 has acted: no longer awaiting it */
 	assert_int_equal(archive_recovery_list(f->db, &a0, true, 0, &list, &n,
 	    &err), 0);
@@ -704,8 +704,8 @@ test_workflow(void **state)
 
 	lb_err_clear(&err);
 	assert_int_equal(approve(f, 1, id, &expired, &err), 0);
-	assert_int_equal(audits(f, "recovery-approve", id), 2);
-	assert_int_equal(audits(f, "recovery-approve-refused", id), 2);
+	assert_int_equal(audits(f, "recovery.approve", id), 2);
+	assert_int_equal(audits(f, "recovery.approve_refused", id), 2);
 	/* another officer is not the requester */
 	lb_err_clear(&err);
 	assert_int_equal(archive_recovery_package(f->db, &ao, id, &pkg,
@@ -730,7 +730,7 @@ test_workflow(void **state)
 	EVP_PKEY_free(k);
 	X509_free(cert);
 	archive_recovery_clear(&pkg);
-	assert_int_equal(audits(f, "recovery-fetch", id), 1);
+	assert_int_equal(audits(f, "recovery.fetch", id), 1);
 	/* re-fetch until expiry; deny no longer applies */
 	assert_int_equal(archive_recovery_package(f->db, &o, id, &pkg,
 	    &expired, &err), 0);
@@ -754,7 +754,7 @@ test_workflow(void **state)
 	assert_int_equal(archive_recovery_package(f->db, &o, id, &pkg,
 	    &expired, &err), -1);
 	assert_non_null(strstr(err.msg, "denied by agent0@example.org"));
-	assert_int_equal(audits(f, "recovery-deny", id), 1);
+	assert_int_equal(audits(f, "recovery.deny", id), 1);
 
 	/* an expired request releases nothing and is marked once */
 	open_request(f, f->ot, &rq);
@@ -769,12 +769,12 @@ test_workflow(void **state)
 	    &expired, &err), -1);
 	assert_true(expired);
 	assert_int_equal(err.code, LB_ECONFLICT);
-	assert_int_equal(audits(f, "recovery-expire", id), 1);
+	assert_int_equal(audits(f, "recovery.expire", id), 1);
 	lb_err_clear(&err);
 	expired = false;
 	assert_int_equal(approve(f, 2, id, &expired, &err), -1);
 	assert_true(expired);
-	assert_int_equal(audits(f, "recovery-expire", id), 1);
+	assert_int_equal(audits(f, "recovery.expire", id), 1);
 	/* listing touches every request: the fetched one expires too, the
 	 * denied one stays denied */
 	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM "
@@ -786,7 +786,7 @@ test_workflow(void **state)
 	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM "
 	    "recovery_requests WHERE status = 'expired'"), 2);
 	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM audit WHERE "
-	    "action = 'recovery-expire'"), 2);
+	    "action = 'recovery.expire'"), 2);
 
 	{
 		int64_t rows = 0, bad = 0;

@@ -37,20 +37,26 @@
 #define DAY 86400L
 
 struct fixture {
-	char *tmp;      /* scratch root, removed at the end */
-	char *dir;      /* the CA's state directory */
-	char *conf;     /* the original lockbox.conf text */
-	ca_ctx *ca;
-	sqlite3 *db;
-	EVP_PKEY *ec;   /* P-256 subscriber key */
+	tu_fixture tu;          /* the CA and a P-256 subscriber key */
+	char *conf;             /* the original lockbox.conf text */
 	EVP_PKEY *rsa2048;
 	EVP_PKEY *rsa3072;
 };
 
+/* The fixture's own parts (tu_fixture release). */
+static void
+release(tu_fixture *tu)
+{
+	struct fixture *fx = (struct fixture *)tu;
+
+	EVP_PKEY_free(fx->rsa2048);
+	EVP_PKEY_free(fx->rsa3072);
+	free(fx->conf);
+}
+
 static int
 group_setup(void **state)
 {
-	struct fixture *fx = calloc(1, sizeof(*fx));
 	ca_init_opts o = {
 		.name = "lockbox Unit Test CA",
 		.key_type = CA_KEY_ECP256,
@@ -58,39 +64,21 @@ group_setup(void **state)
 		.base_url = BASE_URL "/",
 		.admin_email = "admin@ca.test",
 	};
+	struct fixture *fx = tu_fixture_setup_opts(state, sizeof(*fx), "ca",
+	    &o, NULL, TU_FX_KEY);
 	lb_err err = { 0 };
 	char *path;
 
 	if (fx == NULL)
 		return -1;
-	*state = fx;
-	if (tu_ca_new("ca", &o, NULL, &fx->tmp, &fx->dir, &fx->ca,
-	    &fx->db) == -1)
-		return -1;
-	path = tu_path(fx->dir, CA_CONF_FILE);
+	fx->tu.release = release;
+	path = tu_path(fx->tu.dir, CA_CONF_FILE);
 	fx->conf = tu_slurp(path, NULL);
 	free(path);
 	if (fx->conf == NULL ||
-	    (fx->ec = ca_keygen(CA_KEY_ECP256, &err)) == NULL ||
 	    (fx->rsa2048 = ca_keygen(CA_KEY_RSA2048, &err)) == NULL ||
 	    (fx->rsa3072 = ca_keygen(CA_KEY_RSA3072, &err)) == NULL)
 		return -1;
-	return 0;
-}
-
-static int
-group_teardown(void **state)
-{
-	struct fixture *fx = *state;
-
-	if (fx == NULL)
-		return 0;
-	EVP_PKEY_free(fx->ec);
-	EVP_PKEY_free(fx->rsa2048);
-	EVP_PKEY_free(fx->rsa3072);
-	free(fx->conf);
-	tu_ca_free(fx->tmp, fx->dir, fx->ca, fx->db);
-	free(fx);
 	return 0;
 }
 
@@ -100,13 +88,13 @@ group_teardown(void **state)
 static long long
 count_certs(struct fixture *fx)
 {
-	return tu_sql_int(fx->db, "SELECT count(*) FROM certificates");
+	return tu_sql_int(fx->tu.db, "SELECT count(*) FROM certificates");
 }
 
 static long long
 count_audit(struct fixture *fx)
 {
-	return tu_sql_int(fx->db, "SELECT count(*) FROM audit");
+	return tu_sql_int(fx->tu.db, "SELECT count(*) FROM audit");
 }
 
 /* A signed PKCS#10 request for key, as DER (malloc'ed by OpenSSL). */
@@ -161,7 +149,8 @@ issue(struct fixture *fx, ca_ctx *ca, const char *profile, const char *email,
 	req.profile = profile;
 	req.email = email;
 	req.pubkey = key;
-	return ca_issue(ca != NULL ? ca : fx->ca, fx->db, &req, ACTOR, err);
+	return ca_issue(ca != NULL ? ca : fx->tu.ca, fx->tu.db, &req, ACTOR,
+	    err);
 }
 
 /* Writes lockbox.conf = the original text + extra, opens the CA and puts
@@ -169,12 +158,12 @@ issue(struct fixture *fx, ca_ctx *ca, const char *profile, const char *email,
 static ca_ctx *
 open_with(struct fixture *fx, const char *extra, unsigned flags, lb_err *err)
 {
-	char *path = tu_path(fx->dir, CA_CONF_FILE), *text = NULL;
+	char *path = tu_path(fx->tu.dir, CA_CONF_FILE), *text = NULL;
 	ca_ctx *ca;
 
 	assert_true(asprintf(&text, "%s\n%s", fx->conf, extra) > 0);
 	assert_int_equal(tu_write(path, text, strlen(text)), 0);
-	ca = ca_open(fx->dir, flags, err);
+	ca = ca_open(fx->tu.dir, flags, err);
 	assert_int_equal(tu_write(path, fx->conf, strlen(fx->conf)), 0);
 	free(text);
 	free(path);
@@ -286,7 +275,7 @@ test_key_types(void **state)
 	assert_int_equal(ca_key_type_parse(NULL), CA_KEY_NONE);
 	assert_string_equal(ca_key_type_name(CA_KEY_NONE), "unsupported");
 
-	assert_int_equal(ca_key_type_of(fx->ec), CA_KEY_ECP256);
+	assert_int_equal(ca_key_type_of(fx->tu.key), CA_KEY_ECP256);
 	assert_int_equal(ca_key_type_of(fx->rsa2048), CA_KEY_RSA2048);
 	assert_int_equal(ca_key_type_of(fx->rsa3072), CA_KEY_RSA3072);
 	assert_int_equal(ca_key_type_of(NULL), CA_KEY_NONE);
@@ -295,7 +284,7 @@ test_key_types(void **state)
 	assert_int_equal(ca_key_type_of(k), CA_KEY_ECP384);
 	assert_true(ca_sig_md(k) == EVP_sha384());
 	EVP_PKEY_free(k);
-	assert_true(ca_sig_md(fx->ec) == EVP_sha256());
+	assert_true(ca_sig_md(fx->tu.key) == EVP_sha256());
 	/* refused: RSA below 2048, other curves, other algorithms */
 	k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
 	assert_non_null(k);
@@ -329,8 +318,8 @@ static void
 test_key_write_read(void **state)
 {
 	struct fixture *fx = *state;
-	char *path = tu_path(fx->tmp, "key.pem"), *plain = tu_path(fx->tmp,
-	    "plain.pem"), *text;
+	char *path = tu_path(fx->tu.tmp, "key.pem"),
+	    *plain = tu_path(fx->tu.tmp, "plain.pem"), *text;
 	lb_err err = { 0 };
 	EVP_PKEY *k = ca_keygen(CA_KEY_ECP256, &err), *back;
 	mode_t old;
@@ -360,7 +349,7 @@ test_key_write_read(void **state)
 	assert_int_equal(err.code, LB_EINVAL);
 	lb_err_clear(&err);
 	/* excl refuses to overwrite */
-	assert_int_equal(ca_key_write(path, fx->ec, "x", true, &err), -1);
+	assert_int_equal(ca_key_write(path, fx->tu.key, "x", true, &err), -1);
 	assert_int_equal(err.code, LB_ECONFLICT);
 	lb_err_clear(&err);
 	back = ca_key_read(path, "correct horse", &err);
@@ -417,7 +406,7 @@ static void
 test_csr_parse_good(void **state)
 {
 	struct fixture *fx = *state;
-	EVP_PKEY *keys[2] = { fx->ec, fx->rsa2048 };
+	EVP_PKEY *keys[2] = { fx->tu.key, fx->rsa2048 };
 	enum ca_key_type want[2] = { CA_KEY_ECP256, CA_KEY_RSA2048 };
 	lb_err err = { 0 };
 	int i;
@@ -457,7 +446,7 @@ static void
 test_csr_parse_bad(void **state)
 {
 	struct fixture *fx = *state;
-	X509_REQ *req = make_csr(fx->ec, "bad csr");
+	X509_REQ *req = make_csr(fx->tu.key, "bad csr");
 	size_t dlen, plen, i;
 	unsigned char *der = csr_der(req, &dlen), *buf;
 	char *pem = csr_pem(req, &plen);
@@ -535,7 +524,7 @@ test_csr_of_certificate_refused(void **state)
 {
 	struct fixture *fx = *state;
 	unsigned char *der = NULL;
-	int len = i2d_X509(ca_get0_cert(fx->ca), &der);
+	int len = i2d_X509(ca_get0_cert(fx->tu.ca), &der);
 
 	assert_true(len > 0);
 	expect_csr_error(der, (size_t)len, LB_EINVAL, "a certificate");
@@ -546,11 +535,11 @@ static void
 test_cert_parse(void **state)
 {
 	struct fixture *fx = *state;
-	X509 *ca = ca_get0_cert(fx->ca), *x;
+	X509 *ca = ca_get0_cert(fx->tu.ca), *x;
 	unsigned char *der = NULL, *big;
 	int len = i2d_X509(ca, &der);
 	lb_err err = { 0 };
-	char *path = tu_path(fx->dir, CA_CERT_FILE), *pem;
+	char *path = tu_path(fx->tu.dir, CA_CERT_FILE), *pem;
 	size_t plen = 0;
 
 	assert_true(len > 0);
@@ -711,11 +700,11 @@ test_init_layout(void **state)
 	};
 	char *p, *text;
 	size_t i;
-	X509 *ca = ca_get0_cert(fx->ca);
+	X509 *ca = ca_get0_cert(fx->tu.ca);
 
-	assert_int_equal(tu_mode(fx->dir), 0700);
+	assert_int_equal(tu_mode(fx->tu.dir), 0700);
 	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		p = tu_path(fx->dir, files[i].name);
+		p = tu_path(fx->tu.dir, files[i].name);
 		if (files[i].mode == -1)
 			assert_int_equal(tu_mode(p) & 077, 0);
 		else if (tu_mode(p) != files[i].mode)
@@ -723,7 +712,7 @@ test_init_layout(void **state)
 			    tu_mode(p), files[i].mode);
 		free(p);
 	}
-	p = tu_path(fx->dir, CA_KEY_FILE);
+	p = tu_path(fx->tu.dir, CA_KEY_FILE);
 	text = tu_slurp(p, NULL);
 	assert_non_null(strstr(text, "BEGIN ENCRYPTED PRIVATE KEY"));
 	free(text);
@@ -734,9 +723,9 @@ test_init_layout(void **state)
 	assert_int_equal(ca_key_type_of(X509_get0_pubkey(ca)), CA_KEY_ECP256);
 	assert_int_equal(X509_get_key_usage(ca), KU_KEY_CERT_SIGN | KU_CRL_SIGN);
 	assert_non_null(X509_get0_subject_key_id(ca));
-	assert_int_equal(sk_X509_num(ca_get0_chain(fx->ca)), 1);
-	assert_string_equal(ca_get0_dir(fx->ca), fx->dir);
-	assert_string_equal(core_conf_get(ca_get0_conf(fx->ca), "ca", "name",
+	assert_int_equal(sk_X509_num(ca_get0_chain(fx->tu.ca)), 1);
+	assert_string_equal(ca_get0_dir(fx->tu.ca), fx->tu.dir);
+	assert_string_equal(core_conf_get(ca_get0_conf(fx->tu.ca), "ca", "name",
 	    NULL), "lockbox Unit Test CA");
 	/* init wrote an audit trail that verifies */
 	{
@@ -744,7 +733,7 @@ test_init_layout(void **state)
 		char why[128];
 		lb_err err = { 0 };
 
-		assert_int_equal(core_audit_verify(fx->db, &rows, &bad, why,
+		assert_int_equal(core_audit_verify(fx->tu.db, &rows, &bad, why,
 		    sizeof(why), &err), 0);
 		assert_true(rows >= 3); /* init, TLS issue, admin issue + add */
 	}
@@ -756,11 +745,11 @@ test_init_refuses_existing(void **state)
 	struct fixture *fx = *state;
 	ca_init_opts o;
 	lb_err err = { 0 };
-	char *p = tu_path(fx->dir, CA_CONF_FILE), *after;
+	char *p = tu_path(fx->tu.dir, CA_CONF_FILE), *after;
 
 	memset(&o, 0, sizeof(o));
 	o.key_type = CA_KEY_ECP256;
-	assert_int_equal(ca_init(fx->dir, &o, &err), -1);
+	assert_int_equal(ca_init(fx->tu.dir, &o, &err), -1);
 	assert_int_equal(err.code, LB_ECONFLICT);
 	after = tu_slurp(p, NULL);
 	assert_string_equal(after, fx->conf);
@@ -772,7 +761,7 @@ static void
 test_init_bad_options(void **state)
 {
 	struct fixture *fx = *state;
-	char *dir = tu_path(fx->tmp, "never");
+	char *dir = tu_path(fx->tu.tmp, "never");
 	ca_init_opts o;
 	lb_err err = { 0 };
 	char longname[80];
@@ -819,7 +808,7 @@ test_init_special_name(void **state)
 {
 	struct fixture *fx = *state;
 	static const char name[] = "ACME $Corp #1 \"Q\" 'S' \\ CA";
-	char *dir = tu_path(fx->tmp, "special"), buf[128];
+	char *dir = tu_path(fx->tu.tmp, "special"), buf[128];
 	ca_init_opts o;
 	lb_err err = { 0 };
 	ca_ctx *ca;
@@ -848,7 +837,7 @@ static void
 test_open_faults(void **state)
 {
 	struct fixture *fx = *state;
-	char *dir = tu_path(fx->tmp, "broken"), *p, *wrong;
+	char *dir = tu_path(fx->tu.tmp, "broken"), *p, *wrong;
 	static const char bad[] = "[ca]\nname = x\n\n[profile.smime-sign\n"
 	    "validity_days = 30\n";
 	lb_err err = { 0 };
@@ -905,7 +894,7 @@ test_open_faults(void **state)
 	lb_err_clear(&err);
 
 	/* a wrong key passphrase */
-	wrong = tu_path(fx->tmp, "wrong.pass");
+	wrong = tu_path(fx->tu.tmp, "wrong.pass");
 	assert_int_equal(tu_write(wrong, "not the passphrase\n", 19), 0);
 	assert_true(asprintf(&p, "[ca]\nkey_pass_file = %s\n", wrong) > 0);
 	assert_null(open_with(fx, p, 0, &err));
@@ -921,7 +910,7 @@ test_open_faults(void **state)
 		memset(&req, 0, sizeof(req));
 		req.profile = "smime-sign";
 		req.email = "nokey@ca.test";
-		req.pubkey = fx->ec;
+		req.pubkey = fx->tu.key;
 		assert_null(ca_sign_cert(ca, &req, &err));
 		assert_int_equal(err.code, LB_EINTERNAL);
 		assert_non_null(strstr(err.msg, "not loaded"));
@@ -945,26 +934,26 @@ test_profiles(void **state)
 	size_t i;
 
 	for (i = 0; i < 2; i++) {
-		assert_non_null(p = ca_profile_get(fx->ca, subscriber[i]));
+		assert_non_null(p = ca_profile_get(fx->tu.ca, subscriber[i]));
 		assert_string_equal(ca_profile_name(p), subscriber[i]);
 		assert_true(ca_profile_is_subscriber(p));
 	}
 	for (i = 0; i < 4; i++) {
-		assert_non_null(p = ca_profile_get(fx->ca, others[i]));
+		assert_non_null(p = ca_profile_get(fx->tu.ca, others[i]));
 		assert_false(ca_profile_is_subscriber(p));
 		assert_false(ca_profile_needs_escrow(p));
 	}
-	assert_true(ca_profile_needs_escrow(ca_profile_get(fx->ca,
+	assert_true(ca_profile_needs_escrow(ca_profile_get(fx->tu.ca,
 	    "smime-enc")));
-	assert_false(ca_profile_needs_escrow(ca_profile_get(fx->ca,
+	assert_false(ca_profile_needs_escrow(ca_profile_get(fx->tu.ca,
 	    "smime-sign")));
-	assert_null(ca_profile_get(fx->ca, "smime"));
-	assert_null(ca_profile_get(fx->ca, NULL));
-	ca_profile_names(fx->ca, names, sizeof(names));
+	assert_null(ca_profile_get(fx->tu.ca, "smime"));
+	assert_null(ca_profile_get(fx->tu.ca, NULL));
+	ca_profile_names(fx->tu.ca, names, sizeof(names));
 	assert_string_equal(names, "smime-sign, smime-enc, recovery-agent, "
 	    "operator, tls-server, ocsp-signing");
 	/* a short buffer is truncated, not overrun */
-	ca_profile_names(fx->ca, names, 12);
+	ca_profile_names(fx->tu.ca, names, 12);
 	assert_true(strlen(names) < 12);
 }
 
@@ -976,7 +965,7 @@ static void
 check_smime_sign(struct fixture *fx, X509 *x, const char *email,
     EVP_PKEY *key)
 {
-	X509 *ca = ca_get0_cert(fx->ca);
+	X509 *ca = ca_get0_cert(fx->tu.ca);
 	const ASN1_INTEGER *sn = X509_get0_serialNumber(x);
 	const ASN1_OCTET_STRING *ski, *aki;
 	EXTENDED_KEY_USAGE *eku;
@@ -1115,7 +1104,8 @@ check_smime_sign(struct fixture *fx, X509 *x, const char *email,
 	/* signed by the CA, SHA-256 with a P-256 CA key, and it chains */
 	assert_int_equal(X509_verify(x, X509_get0_pubkey(ca)), 1);
 	assert_int_equal(X509_get_signature_nid(x), NID_ecdsa_with_SHA256);
-	assert_verifies(ca_get0_store(fx->ca), x, NULL, X509_PURPOSE_SMIME_SIGN);
+	assert_verifies(ca_get0_store(fx->tu.ca), x, NULL,
+	    X509_PURPOSE_SMIME_SIGN);
 }
 
 static void
@@ -1125,7 +1115,7 @@ test_issue_smime_sign_ec(void **state)
 	const char *email = "alice@example.org";
 	lb_err err = { 0 };
 	long long certs = count_certs(fx), audits = count_audit(fx);
-	X509 *x = issue(fx, NULL, "smime-sign", email, fx->ec, &err);
+	X509 *x = issue(fx, NULL, "smime-sign", email, fx->tu.key, &err);
 	ca_cert_info ci;
 	unsigned char *der = NULL;
 	int len;
@@ -1133,13 +1123,13 @@ test_issue_smime_sign_ec(void **state)
 
 	if (x == NULL)
 		fail_msg("ca_issue: %s", err.msg);
-	check_smime_sign(fx, x, email, fx->ec);
+	check_smime_sign(fx, x, email, fx->tu.key);
 
 	/* stored, durable, audited */
 	assert_int_equal(count_certs(fx), certs + 1);
 	assert_int_equal(count_audit(fx), audits + 1);
 	serial = ca_cert_serial(x);
-	assert_int_equal(ca_cert_get(fx->db, serial, &ci, &err), 0);
+	assert_int_equal(ca_cert_get(fx->tu.db, serial, &ci, &err), 0);
 	assert_string_equal(ci.serial, serial);
 	assert_string_equal(ci.profile, "smime-sign");
 	assert_string_equal(ci.email, email);
@@ -1152,8 +1142,8 @@ test_issue_smime_sign_ec(void **state)
 	assert_memory_equal(ci.der, der, (size_t)len);
 	OPENSSL_free(der);
 	ca_cert_info_clear(&ci);
-	last = tu_sql_text(fx->db, "SELECT action || ' ' || object || ' ' || "
-	    "actor FROM audit ORDER BY id DESC LIMIT 1");
+	last = tu_sql_text(fx->tu.db, "SELECT action || ' ' || object || "
+	    "' ' || actor FROM audit ORDER BY id DESC LIMIT 1");
 	assert_non_null(last);
 	assert_non_null(strstr(last, "issue "));
 	assert_non_null(strstr(last, serial));
@@ -1165,7 +1155,7 @@ test_issue_smime_sign_ec(void **state)
 
 		for (char *c = lower; *c; c++)
 			*c = (char)(*c >= 'A' && *c <= 'F' ? *c + 32 : *c);
-		assert_int_equal(ca_cert_get(fx->db, lower, &ci, &err), 0);
+		assert_int_equal(ca_cert_get(fx->tu.db, lower, &ci, &err), 0);
 		assert_string_equal(ci.serial, serial);
 		ca_cert_info_clear(&ci);
 		free(lower);
@@ -1192,9 +1182,9 @@ test_issue_serials_distinct(void **state)
 {
 	struct fixture *fx = *state;
 	lb_err err = { 0 };
-	X509 *a = issue(fx, NULL, "smime-sign", "twice@example.org", fx->ec,
+	X509 *a = issue(fx, NULL, "smime-sign", "twice@example.org", fx->tu.key,
 	    &err);
-	X509 *b = issue(fx, NULL, "smime-sign", "twice@example.org", fx->ec,
+	X509 *b = issue(fx, NULL, "smime-sign", "twice@example.org", fx->tu.key,
 	    &err);
 
 	assert_non_null(a);
@@ -1217,19 +1207,19 @@ test_issue_days(void **state)
 	memset(&req, 0, sizeof(req));
 	req.profile = "smime-sign";
 	req.email = "short@example.org";
-	req.pubkey = fx->ec;
+	req.pubkey = fx->tu.key;
 	req.days = 30;
-	x = ca_issue(fx->ca, fx->db, &req, ACTOR, &err);
+	x = ca_issue(fx->tu.ca, fx->tu.db, &req, ACTOR, &err);
 	assert_non_null(x);
 	assert_int_equal(validity_seconds(x), 30 * DAY);
 	X509_free(x);
 	req.days = 366;
-	assert_null(ca_issue(fx->ca, fx->db, &req, ACTOR, &err));
+	assert_null(ca_issue(fx->tu.ca, fx->tu.db, &req, ACTOR, &err));
 	assert_int_equal(err.code, LB_EINVAL);
 	assert_non_null(strstr(err.msg, "365"));
 	lb_err_clear(&err);
 	req.days = -1;
-	assert_null(ca_issue(fx->ca, fx->db, &req, ACTOR, &err));
+	assert_null(ca_issue(fx->tu.ca, fx->tu.db, &req, ACTOR, &err));
 	assert_int_equal(err.code, LB_EINVAL);
 	assert_int_equal(count_certs(fx), certs + 1);
 }
@@ -1252,24 +1242,24 @@ test_issue_individual(void **state)
 	memset(&req, 0, sizeof(req));
 	req.profile = "smime-sign";
 	req.email = "grace@example.org";
-	req.pubkey = fx->ec;
+	req.pubkey = fx->tu.key;
 	/* given name and surname are both required */
-	assert_null(ca_issue(ca, fx->db, &req, ACTOR, &err));
+	assert_null(ca_issue(ca, fx->tu.db, &req, ACTOR, &err));
 	assert_int_equal(err.code, LB_EINVAL);
 	assert_non_null(strstr(err.msg, "individual"));
 	lb_err_clear(&err);
 	req.given_name = "Grace";
-	assert_null(ca_issue(ca, fx->db, &req, ACTOR, &err));
+	assert_null(ca_issue(ca, fx->tu.db, &req, ACTOR, &err));
 	assert_int_equal(err.code, LB_EINVAL);
 	lb_err_clear(&err);
 	req.surname = "";
-	assert_null(ca_issue(ca, fx->db, &req, ACTOR, &err));
+	assert_null(ca_issue(ca, fx->tu.db, &req, ACTOR, &err));
 	assert_int_equal(err.code, LB_EINVAL);
 	lb_err_clear(&err);
 	assert_int_equal(count_certs(fx), certs);
 
 	req.surname = "Hopper";
-	x = ca_issue(ca, fx->db, &req, ACTOR, &err);
+	x = ca_issue(ca, fx->tu.db, &req, ACTOR, &err);
 	if (x == NULL)
 		fail_msg("ca_issue: %s", err.msg);
 	n = X509_get_subject_name(x);
@@ -1293,14 +1283,14 @@ test_issue_individual(void **state)
 	/* names longer than the X.520 bound are refused */
 	req.surname = "Hopperhopperhopperhopperhopperhopperhopperhopperhopper"
 	    "hopperhopper";
-	assert_null(ca_issue(ca, fx->db, &req, ACTOR, &err));
+	assert_null(ca_issue(ca, fx->tu.db, &req, ACTOR, &err));
 	assert_int_equal(err.code, LB_EINVAL);
 	ca_free(ca);
 
 	/* the CA opened with the unchanged config is still mailbox */
 	lb_err_clear(&err);
 	req.given_name = req.surname = NULL;
-	x = ca_issue(fx->ca, fx->db, &req, ACTOR, &err);
+	x = ca_issue(fx->tu.ca, fx->tu.db, &req, ACTOR, &err);
 	assert_non_null(x);
 	assert_policy(x, "2.23.140.1.5.1.3");
 	X509_free(x);
@@ -1316,7 +1306,7 @@ test_issue_non_repudiation_off(void **state)
 	X509 *x;
 
 	assert_non_null(ca);
-	x = issue(fx, ca, "smime-sign", "nr@example.org", fx->ec, &err);
+	x = issue(fx, ca, "smime-sign", "nr@example.org", fx->tu.key, &err);
 	assert_non_null(x);
 	assert_int_equal(X509_get_key_usage(x), KU_DIGITAL_SIGNATURE);
 	X509_free(x);
@@ -1330,14 +1320,14 @@ test_issue_smime_enc_refused(void **state)
 	lb_err err = { 0 };
 	long long certs = count_certs(fx), audits = count_audit(fx);
 
-	assert_null(issue(fx, NULL, "smime-enc", "enc@example.org", fx->ec,
+	assert_null(issue(fx, NULL, "smime-enc", "enc@example.org", fx->tu.key,
 	    &err));
 	assert_int_equal(err.code, LB_EINVAL);
 	assert_non_null(strstr(err.msg, "escrow"));
 	assert_int_equal(count_certs(fx), certs);
 	assert_int_equal(count_audit(fx), audits);
-	assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM certificates "
-	    "WHERE profile = 'smime-enc'"), 0);
+	assert_int_equal(tu_sql_int(fx->tu.db, "SELECT count(*) FROM "
+	    "certificates WHERE profile = 'smime-enc'"), 0);
 }
 
 static void
@@ -1357,20 +1347,20 @@ test_issue_recovery_agent_key_types(void **state)
 	req.email = "agent@example.org";
 	req.common_name = "Agent Smith";
 	req.pubkey = fx->rsa2048;
-	assert_null(ca_issue(fx->ca, fx->db, &req, ACTOR, &err));
+	assert_null(ca_issue(fx->tu.ca, fx->tu.db, &req, ACTOR, &err));
 	assert_int_equal(err.code, LB_EINVAL);
 	assert_non_null(strstr(err.msg, "rsa-2048"));
 	assert_non_null(strstr(err.msg, "rsa-3072, rsa-4096"));
 	lb_err_clear(&err);
-	req.pubkey = fx->ec;
-	assert_null(ca_issue(fx->ca, fx->db, &req, ACTOR, &err));
+	req.pubkey = fx->tu.key;
+	assert_null(ca_issue(fx->tu.ca, fx->tu.db, &req, ACTOR, &err));
 	assert_int_equal(err.code, LB_EINVAL);
 	lb_err_clear(&err);
 	assert_int_equal(count_certs(fx), certs);
 
 	/* RSA-3072 is accepted, with the key recovery agent EKU */
 	req.pubkey = fx->rsa3072;
-	x = ca_issue(fx->ca, fx->db, &req, ACTOR, &err);
+	x = ca_issue(fx->tu.ca, fx->tu.db, &req, ACTOR, &err);
 	if (x == NULL)
 		fail_msg("ca_issue: %s", err.msg);
 	assert_int_equal(validity_seconds(x), 730 * DAY);
@@ -1406,22 +1396,22 @@ test_issue_bad_requests(void **state)
 
 	for (i = 0; i < sizeof(bad_emails) / sizeof(bad_emails[0]); i++) {
 		lb_err_clear(&err);
-		assert_null(issue(fx, NULL, "smime-sign", bad_emails[i], fx->ec,
-		    &err));
+		assert_null(issue(fx, NULL, "smime-sign", bad_emails[i],
+		    fx->tu.key, &err));
 		assert_int_equal(err.code, LB_EINVAL);
 		assert_non_null(strstr(err.msg, "e-mail"));
 	}
 	lb_err_clear(&err);
-	assert_null(issue(fx, NULL, "smime-sign", NULL, fx->ec, &err));
+	assert_null(issue(fx, NULL, "smime-sign", NULL, fx->tu.key, &err));
 	assert_int_equal(err.code, LB_EINVAL);
 	lb_err_clear(&err);
 	/* unknown profile: the message lists the known ones */
-	assert_null(issue(fx, NULL, "smime-everything", "a@example.org", fx->ec,
-	    &err));
+	assert_null(issue(fx, NULL, "smime-everything", "a@example.org",
+	    fx->tu.key, &err));
 	assert_int_equal(err.code, LB_EINVAL);
 	assert_non_null(strstr(err.msg, "smime-sign"));
 	lb_err_clear(&err);
-	assert_null(issue(fx, NULL, NULL, "a@example.org", fx->ec, &err));
+	assert_null(issue(fx, NULL, NULL, "a@example.org", fx->tu.key, &err));
 	assert_int_equal(err.code, LB_EINVAL);
 	lb_err_clear(&err);
 	/* no key */
@@ -1432,8 +1422,8 @@ test_issue_bad_requests(void **state)
 	memset(&req, 0, sizeof(req));
 	req.profile = "operator";
 	req.email = "op@example.org";
-	req.pubkey = fx->ec;
-	assert_null(ca_issue(fx->ca, fx->db, &req, ACTOR, &err));
+	req.pubkey = fx->tu.key;
+	assert_null(ca_issue(fx->tu.ca, fx->tu.db, &req, ACTOR, &err));
 	assert_int_equal(err.code, LB_EINVAL);
 	assert_non_null(strstr(err.msg, "name"));
 	/* nothing was stored or audited */
@@ -1454,18 +1444,19 @@ test_issue_tls_server(void **state)
 	req.common_name = "ca.test";
 	req.dns_name = "ca.test";
 	req.ip = "127.0.0.1";
-	req.pubkey = fx->ec;
-	x = ca_issue(fx->ca, fx->db, &req, ACTOR, &err);
+	req.pubkey = fx->tu.key;
+	x = ca_issue(fx->tu.ca, fx->tu.db, &req, ACTOR, &err);
 	assert_non_null(x);
 	assert_int_equal(X509_check_host(x, "ca.test", 0, 0, NULL), 1);
 	assert_int_equal(X509_check_ip_asc(x, "127.0.0.1", 0), 1);
 	assert_int_equal(X509_check_host(x, "other.test", 0, 0, NULL), 0);
 	assert_int_equal(X509_get_extended_key_usage(x), XKU_SSL_SERVER);
 	assert_int_equal(count_ext(x, NID_certificate_policies), 0);
-	assert_verifies(ca_get0_store(fx->ca), x, NULL, X509_PURPOSE_SSL_SERVER);
+	assert_verifies(ca_get0_store(fx->tu.ca), x, NULL,
+	    X509_PURPOSE_SSL_SERVER);
 	X509_free(x);
 	req.ip = "not-an-ip";
-	assert_null(ca_issue(fx->ca, fx->db, &req, ACTOR, &err));
+	assert_null(ca_issue(fx->tu.ca, fx->tu.db, &req, ACTOR, &err));
 	assert_int_not_equal(err.code, LB_OK);
 }
 
@@ -1478,7 +1469,7 @@ test_revoke(void **state)
 	struct fixture *fx = *state;
 	lb_err err = { 0 };
 	X509 *x = issue(fx, NULL, "smime-sign", "revoke.me@example.org",
-	    fx->ec, &err);
+	    fx->tu.key, &err);
 	char *serial, *colons, *p, *last;
 	ca_cert_info ci;
 	long long audits;
@@ -1496,17 +1487,17 @@ test_revoke(void **state)
 	}
 	audits = count_audit(fx);
 	/* bad reasons: unspecified (0) and unknown (2, 42) */
-	assert_int_equal(ca_revoke(fx->db, serial, 0, 0, ACTOR, &err), -1);
+	assert_int_equal(ca_revoke(fx->tu.db, serial, 0, 0, ACTOR, &err), -1);
 	assert_int_equal(err.code, LB_EINVAL);
 	lb_err_clear(&err);
-	assert_int_equal(ca_revoke(fx->db, serial, 42, 0, ACTOR, &err), -1);
+	assert_int_equal(ca_revoke(fx->tu.db, serial, 42, 0, ACTOR, &err), -1);
 	assert_int_equal(err.code, LB_EINVAL);
 	lb_err_clear(&err);
 	assert_int_equal(count_audit(fx), audits);
 
-	assert_int_equal(ca_revoke(fx->db, colons, 1, time(NULL) - 3600, ACTOR,
-	    &err), 0);
-	assert_int_equal(ca_cert_get(fx->db, serial, &ci, &err), 0);
+	assert_int_equal(ca_revoke(fx->tu.db, colons, 1, time(NULL) - 3600,
+	    ACTOR, &err), 0);
+	assert_int_equal(ca_cert_get(fx->tu.db, serial, &ci, &err), 0);
 	assert_string_equal(ci.status, "revoked");
 	assert_int_equal(ci.reason, 1);
 	assert_in_range(ci.revoked_at, time(NULL) - 60, time(NULL));
@@ -1517,12 +1508,12 @@ test_revoke(void **state)
 		/* the invalidity date is kept for keyCompromise */
 		snprintf(sql, sizeof(sql), "SELECT invalidity FROM certificates "
 		    "WHERE serial = '%s'", serial);
-		assert_in_range(tu_sql_int(fx->db, sql), time(NULL) - 3700,
+		assert_in_range(tu_sql_int(fx->tu.db, sql), time(NULL) - 3700,
 		    time(NULL) - 3500);
 	}
 	assert_int_equal(count_audit(fx), audits + 1);
-	last = tu_sql_text(fx->db, "SELECT action || ' ' || object || ' ' || "
-	    "detail FROM audit ORDER BY id DESC LIMIT 1");
+	last = tu_sql_text(fx->tu.db, "SELECT action || ' ' || object || "
+	    "' ' || detail FROM audit ORDER BY id DESC LIMIT 1");
 	assert_non_null(last);
 	assert_non_null(strstr(last, "revoke"));
 	assert_non_null(strstr(last, serial));
@@ -1530,27 +1521,28 @@ test_revoke(void **state)
 	free(last);
 
 	/* again: conflict, and nothing more is audited */
-	assert_int_equal(ca_revoke(fx->db, serial, 4, 0, ACTOR, &err), -1);
+	assert_int_equal(ca_revoke(fx->tu.db, serial, 4, 0, ACTOR, &err), -1);
 	assert_int_equal(err.code, LB_ECONFLICT);
 	lb_err_clear(&err);
 	assert_int_equal(count_audit(fx), audits + 1);
-	assert_int_equal(ca_cert_get(fx->db, serial, &ci, &err), 0);
+	assert_int_equal(ca_cert_get(fx->tu.db, serial, &ci, &err), 0);
 	assert_int_equal(ci.reason, 1);
 	ca_cert_info_clear(&ci);
 	/* unknown and malformed serials */
-	assert_int_equal(ca_revoke(fx->db, "0123456789ABCDEF", 1, 0, ACTOR,
+	assert_int_equal(ca_revoke(fx->tu.db, "0123456789ABCDEF", 1, 0, ACTOR,
 	    &err), -1);
 	assert_int_equal(err.code, LB_ENOTFOUND);
 	lb_err_clear(&err);
-	assert_int_equal(ca_revoke(fx->db, "not-hex", 1, 0, ACTOR, &err), -1);
+	assert_int_equal(ca_revoke(fx->tu.db, "not-hex", 1, 0, ACTOR, &err),
+	    -1);
 	assert_int_equal(err.code, LB_EINVAL);
 	lb_err_clear(&err);
-	assert_int_equal(ca_cert_get(fx->db, "0123456789ABCDEF", &ci, &err),
+	assert_int_equal(ca_cert_get(fx->tu.db, "0123456789ABCDEF", &ci, &err),
 	    -1);
 	assert_int_equal(err.code, LB_ENOTFOUND);
 	ca_cert_info_clear(&ci);
 	/* no transaction is left open */
-	assert_int_not_equal(sqlite3_get_autocommit(fx->db), 0);
+	assert_int_not_equal(sqlite3_get_autocommit(fx->tu.db), 0);
 	free(colons);
 	free(serial);
 	X509_free(x);
@@ -1589,7 +1581,7 @@ list_count(struct fixture *fx, const char *email, const char *profile,
 	f.profile = profile;
 	f.status = status;
 	f.limit = limit;
-	assert_int_equal(ca_cert_list(fx->db, &f, list_cb, &a, &err), 0);
+	assert_int_equal(ca_cert_list(fx->tu.db, &f, list_cb, &a, &err), 0);
 	return a.n;
 }
 
@@ -1606,12 +1598,12 @@ test_cert_list(void **state)
 
 	for (i = 0; i < 3; i++) {
 		x = issue(fx, NULL, "smime-sign", i < 2 ? "list.a@example.org" :
-		    "list.b@example.org", fx->ec, &err);
+		    "list.b@example.org", fx->tu.key, &err);
 		assert_non_null(x);
 		if (i == 0) {
 			serial = ca_cert_serial(x);
-			assert_int_equal(ca_revoke(fx->db, serial, 3, 0, ACTOR,
-			    &err), 0);
+			assert_int_equal(ca_revoke(fx->tu.db, serial, 3, 0,
+			    ACTOR, &err), 0);
 			free(serial);
 		}
 		X509_free(x);
@@ -1640,14 +1632,14 @@ test_cert_list(void **state)
 	memset(&a, 0, sizeof(a));
 	memset(&f, 0, sizeof(f));
 	f.status = "revoked";
-	assert_int_equal(ca_cert_list(fx->db, &f, list_cb, &a, &err), 0);
+	assert_int_equal(ca_cert_list(fx->tu.db, &f, list_cb, &a, &err), 0);
 	assert_true(a.n >= 1);
 	for (i = 0; i < a.n && i < 64; i++)
 		assert_string_equal(a.status[i], "revoked");
 	memset(&a, 0, sizeof(a));
 	f.status = NULL;
 	f.profile = "smime-sign";
-	assert_int_equal(ca_cert_list(fx->db, &f, list_cb, &a, &err), 0);
+	assert_int_equal(ca_cert_list(fx->tu.db, &f, list_cb, &a, &err), 0);
 	assert_true(a.n >= 3);
 	for (i = 0; i < a.n && i < 64; i++)
 		assert_string_equal(a.profiles[i], "smime-sign");
@@ -1655,12 +1647,12 @@ test_cert_list(void **state)
 	/* the callback stops the walk */
 	memset(&a, 0, sizeof(a));
 	a.stop_at = 1;
-	assert_int_equal(ca_cert_list(fx->db, NULL, list_cb, &a, &err), 0);
+	assert_int_equal(ca_cert_list(fx->tu.db, NULL, list_cb, &a, &err), 0);
 	assert_int_equal(a.n, 1);
 	/* an unknown status is refused */
 	memset(&f, 0, sizeof(f));
 	f.status = "bogus";
-	assert_int_equal(ca_cert_list(fx->db, &f, list_cb, &a, &err), -1);
+	assert_int_equal(ca_cert_list(fx->tu.db, &f, list_cb, &a, &err), -1);
 	assert_int_equal(err.code, LB_EINVAL);
 }
 
@@ -1677,10 +1669,10 @@ test_cert_list_order_and_expiry(void **state)
 	ca_cert_filter f;
 	ca_cert_info ci;
 
-	old_cert = issue(fx, NULL, "smime-sign", "order@example.org", fx->ec,
-	    &err);
-	new_cert = issue(fx, NULL, "smime-sign", "order@example.org", fx->ec,
-	    &err);
+	old_cert = issue(fx, NULL, "smime-sign", "order@example.org",
+	    fx->tu.key, &err);
+	new_cert = issue(fx, NULL, "smime-sign", "order@example.org",
+	    fx->tu.key, &err);
 	assert_non_null(old_cert);
 	assert_non_null(new_cert);
 	s_old = ca_cert_serial(old_cert);
@@ -1688,13 +1680,13 @@ test_cert_list_order_and_expiry(void **state)
 	snprintf(sql, sizeof(sql), "UPDATE certificates SET issued_at = "
 	    "issued_at - 1000, not_after = %lld WHERE serial = '%s'",
 	    (long long)time(NULL) - 10, s_old);
-	assert_int_equal(sqlite3_exec(fx->db, sql, NULL, NULL, NULL),
+	assert_int_equal(sqlite3_exec(fx->tu.db, sql, NULL, NULL, NULL),
 	    SQLITE_OK);
 
 	memset(&a, 0, sizeof(a));
 	memset(&f, 0, sizeof(f));
 	f.email = "order@example.org";
-	assert_int_equal(ca_cert_list(fx->db, &f, list_cb, &a, &err), 0);
+	assert_int_equal(ca_cert_list(fx->tu.db, &f, list_cb, &a, &err), 0);
 	assert_int_equal(a.n, 2);
 	assert_string_equal(a.status[0], "valid");   /* the newer one first */
 	assert_string_equal(a.status[1], "expired");
@@ -1702,15 +1694,15 @@ test_cert_list_order_and_expiry(void **state)
 	    0), 1);
 	assert_int_equal(list_count(fx, "order@example.org", NULL, "valid", 0),
 	    1);
-	assert_int_equal(ca_cert_get(fx->db, s_old, &ci, &err), 0);
+	assert_int_equal(ca_cert_get(fx->tu.db, s_old, &ci, &err), 0);
 	assert_string_equal(ci.status, "expired");
 	ca_cert_info_clear(&ci);
-	assert_int_equal(ca_cert_get(fx->db, s_new, &ci, &err), 0);
+	assert_int_equal(ca_cert_get(fx->tu.db, s_new, &ci, &err), 0);
 	assert_string_equal(ci.status, "valid");
 	ca_cert_info_clear(&ci);
 	/* an expired certificate can still be revoked, and then counts as
 	 * revoked, not expired */
-	assert_int_equal(ca_revoke(fx->db, s_old, 5, 0, ACTOR, &err), 0);
+	assert_int_equal(ca_revoke(fx->tu.db, s_old, 5, 0, ACTOR, &err), 0);
 	assert_int_equal(list_count(fx, "order@example.org", NULL, "expired",
 	    0), 0);
 	assert_int_equal(list_count(fx, "order@example.org", NULL, "revoked",
@@ -1758,92 +1750,98 @@ test_operators(void **state)
 	struct op_acc a;
 	int i, n_xy = 0;
 
-	admin = ca_operator_add(fx->ca, fx->db, CA_ROLE_ADMIN, "X Admin", "x@y",
-	    fx->ec, ACTOR, &err);
+	admin = ca_operator_add(fx->tu.ca, fx->tu.db, CA_ROLE_ADMIN, "X Admin",
+	    "x@y", fx->tu.key, ACTOR, &err);
 	if (admin == NULL)
 		fail_msg("ca_operator_add: %s", err.msg);
 	s_admin = ca_cert_serial(admin);
-	assert_int_equal(ca_operator_roles(fx->db, s_admin, &email, &err),
+	assert_int_equal(ca_operator_roles(fx->tu.db, s_admin, &email, &err),
 	    CA_ROLE_ADMIN);
 	assert_string_equal(email, "x@y");
 	free(email);
 	/* the credential is an operator certificate for client auth */
 	assert_int_equal(X509_get_extended_key_usage(admin), XKU_SSL_CLIENT);
-	assert_verifies(ca_get0_store(fx->ca), admin, NULL,
+	assert_verifies(ca_get0_store(fx->tu.ca), admin, NULL,
 	    X509_PURPOSE_SSL_CLIENT);
 
 	/* role separation: no recovery role for an issuing operator; the
 	 * refused credential is not stored */
 	certs = count_certs(fx);
-	assert_null(ca_operator_add(fx->ca, fx->db, CA_ROLE_RECOVERY_AGENT,
-	    "X Agent", "x@y", fx->rsa3072, ACTOR, &err));
+	assert_null(ca_operator_add(fx->tu.ca, fx->tu.db,
+	    CA_ROLE_RECOVERY_AGENT, "X Agent", "x@y", fx->rsa3072, ACTOR,
+	    &err));
 	assert_int_equal(err.code, LB_ECONFLICT);
 	assert_non_null(strstr(err.msg, "admin"));
 	lb_err_clear(&err);
-	assert_null(ca_operator_add(fx->ca, fx->db, CA_ROLE_RECOVERY_OFFICER,
-	    "X Officer", "x@y", fx->ec, ACTOR, &err));
+	assert_null(ca_operator_add(fx->tu.ca, fx->tu.db,
+	    CA_ROLE_RECOVERY_OFFICER, "X Officer", "x@y", fx->tu.key, ACTOR,
+	    &err));
 	assert_int_equal(err.code, LB_ECONFLICT);
 	lb_err_clear(&err);
 	assert_int_equal(count_certs(fx), certs);
-	assert_int_not_equal(sqlite3_get_autocommit(fx->db), 0);
+	assert_int_not_equal(sqlite3_get_autocommit(fx->tu.db), 0);
 	/* bad roles */
-	assert_null(ca_operator_add(fx->ca, fx->db, CA_ROLE_NONE, "N", "n@y",
-	    fx->ec, ACTOR, &err));
+	assert_null(ca_operator_add(fx->tu.ca, fx->tu.db, CA_ROLE_NONE, "N",
+	    "n@y", fx->tu.key, ACTOR, &err));
 	assert_int_equal(err.code, LB_EINVAL);
 	lb_err_clear(&err);
-	assert_null(ca_operator_add(fx->ca, fx->db,
-	    CA_ROLE_ADMIN | CA_ROLE_AUDITOR, "N", "n@y", fx->ec, ACTOR, &err));
+	assert_null(ca_operator_add(fx->tu.ca, fx->tu.db,
+	    CA_ROLE_ADMIN | CA_ROLE_AUDITOR, "N", "n@y", fx->tu.key, ACTOR,
+	    &err));
 	assert_int_equal(err.code, LB_EINVAL);
 	lb_err_clear(&err);
 	/* an auditor role is neither issuing nor recovery */
-	aud = ca_operator_add(fx->ca, fx->db, CA_ROLE_AUDITOR, "X Auditor",
-	    "x@y", fx->ec, ACTOR, &err);
+	aud = ca_operator_add(fx->tu.ca, fx->tu.db, CA_ROLE_AUDITOR,
+	    "X Auditor", "x@y", fx->tu.key, ACTOR, &err);
 	assert_non_null(aud);
 	s_aud = ca_cert_serial(aud);
-	assert_int_equal(ca_operator_roles(fx->db, s_aud, NULL, &err),
+	assert_int_equal(ca_operator_roles(fx->tu.db, s_aud, NULL, &err),
 	    CA_ROLE_AUDITOR);
 
 	/* removal withdraws the role and revokes the credential */
-	assert_int_equal(ca_operator_remove(fx->db, s_admin, ACTOR, &err), 0);
-	assert_int_equal(ca_operator_roles(fx->db, s_admin, &email, &err),
+	assert_int_equal(ca_operator_remove(fx->tu.db, s_admin, ACTOR, &err),
+	    0);
+	assert_int_equal(ca_operator_roles(fx->tu.db, s_admin, &email, &err),
 	    CA_ROLE_NONE);
 	assert_null(email);
-	assert_int_equal(ca_cert_get(fx->db, s_admin, &ci, &err), 0);
+	assert_int_equal(ca_cert_get(fx->tu.db, s_admin, &ci, &err), 0);
 	assert_string_equal(ci.status, "revoked");
 	assert_int_equal(ci.reason, 9);
 	ca_cert_info_clear(&ci);
-	assert_int_equal(ca_operator_remove(fx->db, s_admin, ACTOR, &err), -1);
+	assert_int_equal(ca_operator_remove(fx->tu.db, s_admin, ACTOR, &err),
+	    -1);
 	assert_int_equal(err.code, LB_ECONFLICT);
 	lb_err_clear(&err);
-	assert_int_equal(ca_operator_remove(fx->db, "987654", ACTOR, &err), -1);
+	assert_int_equal(ca_operator_remove(fx->tu.db, "987654", ACTOR, &err),
+	    -1);
 	assert_int_equal(err.code, LB_ENOTFOUND);
 	lb_err_clear(&err);
-	assert_int_equal(ca_operator_remove(fx->db, "no such operator", ACTOR,
-	    &err), -1);
+	assert_int_equal(ca_operator_remove(fx->tu.db, "no such operator",
+	    ACTOR, &err), -1);
 	assert_int_equal(err.code, LB_EINVAL);
 	lb_err_clear(&err);
-	assert_int_not_equal(sqlite3_get_autocommit(fx->db), 0);
+	assert_int_not_equal(sqlite3_get_autocommit(fx->tu.db), 0);
 
 	/* with the issuing role gone, a recovery role is allowed */
-	agent = ca_operator_add(fx->ca, fx->db, CA_ROLE_RECOVERY_AGENT,
+	agent = ca_operator_add(fx->tu.ca, fx->tu.db, CA_ROLE_RECOVERY_AGENT,
 	    "X Agent", "x@y", fx->rsa3072, ACTOR, &err);
 	if (agent == NULL)
 		fail_msg("ca_operator_add: %s", err.msg);
 	s_agent = ca_cert_serial(agent);
-	assert_int_equal(ca_operator_roles(fx->db, s_agent, NULL, &err),
+	assert_int_equal(ca_operator_roles(fx->tu.db, s_agent, NULL, &err),
 	    CA_ROLE_RECOVERY_AGENT);
-	assert_int_equal(ca_cert_get(fx->db, s_agent, &ci, &err), 0);
+	assert_int_equal(ca_cert_get(fx->tu.db, s_agent, &ci, &err), 0);
 	assert_string_equal(ci.profile, "recovery-agent");
 	ca_cert_info_clear(&ci);
 	/* ... and now the issuing role is refused */
-	assert_null(ca_operator_add(fx->ca, fx->db, CA_ROLE_OFFICER, "X", "x@y",
-	    fx->ec, ACTOR, &err));
+	assert_null(ca_operator_add(fx->tu.ca, fx->tu.db, CA_ROLE_OFFICER, "X",
+	    "x@y", fx->tu.key, ACTOR, &err));
 	assert_int_equal(err.code, LB_ECONFLICT);
 	lb_err_clear(&err);
 
 	/* the list shows all three, by id; remove the auditor by id */
 	memset(&a, 0, sizeof(a));
-	assert_int_equal(ca_operator_list(fx->db, op_cb, &a, &err), 0);
+	assert_int_equal(ca_operator_list(fx->tu.db, op_cb, &a, &err), 0);
 	for (i = 0; i < a.n && i < 32; i++) {
 		if (strcmp(a.emails[i], "x@y") != 0)
 			continue;
@@ -1859,25 +1857,25 @@ test_operators(void **state)
 			    (long long)a.ids[i]);
 	}
 	assert_int_equal(n_xy, 3);
-	assert_int_equal(ca_operator_remove(fx->db, idbuf, ACTOR, &err), 0);
-	assert_int_equal(ca_operator_roles(fx->db, s_aud, NULL, &err),
+	assert_int_equal(ca_operator_remove(fx->tu.db, idbuf, ACTOR, &err), 0);
+	assert_int_equal(ca_operator_roles(fx->tu.db, s_aud, NULL, &err),
 	    CA_ROLE_NONE);
 	/* an expired credential holds no role */
 	{
 		char sql[256];
 
-		assert_int_equal(ca_operator_roles(fx->db, s_agent, NULL, &err),
-		    CA_ROLE_RECOVERY_AGENT);
+		assert_int_equal(ca_operator_roles(fx->tu.db, s_agent, NULL,
+		    &err), CA_ROLE_RECOVERY_AGENT);
 		snprintf(sql, sizeof(sql), "UPDATE certificates SET not_after "
 		    "= %lld WHERE serial = '%s'", (long long)time(NULL) - 1,
 		    s_agent);
-		assert_int_equal(sqlite3_exec(fx->db, sql, NULL, NULL, NULL),
+		assert_int_equal(sqlite3_exec(fx->tu.db, sql, NULL, NULL, NULL),
 		    SQLITE_OK);
-		assert_int_equal(ca_operator_roles(fx->db, s_agent, NULL, &err),
-		    CA_ROLE_NONE);
+		assert_int_equal(ca_operator_roles(fx->tu.db, s_agent, NULL,
+		    &err), CA_ROLE_NONE);
 	}
 	/* an unknown serial holds no role */
-	assert_int_equal(ca_operator_roles(fx->db, "0123", NULL, &err),
+	assert_int_equal(ca_operator_roles(fx->tu.db, "0123", NULL, &err),
 	    CA_ROLE_NONE);
 
 	free(s_admin);
@@ -1897,11 +1895,11 @@ test_operators_no_separation(void **state)
 	X509 *a, *b;
 
 	assert_non_null(ca);
-	a = ca_operator_add(ca, fx->db, CA_ROLE_ADMIN, "Z", "z@y", fx->ec,
-	    ACTOR, &err);
+	a = ca_operator_add(ca, fx->tu.db, CA_ROLE_ADMIN, "Z", "z@y",
+	    fx->tu.key, ACTOR, &err);
 	assert_non_null(a);
-	b = ca_operator_add(ca, fx->db, CA_ROLE_RECOVERY_OFFICER, "Z", "z@y",
-	    fx->ec, ACTOR, &err);
+	b = ca_operator_add(ca, fx->tu.db, CA_ROLE_RECOVERY_OFFICER, "Z", "z@y",
+	    fx->tu.key, ACTOR, &err);
 	if (b == NULL)
 		fail_msg("ca_operator_add: %s", err.msg);
 	X509_free(a);
@@ -1975,29 +1973,29 @@ test_committer(void **state)
 	ca_request req;
 	int i, j, n = 0;
 
-	assert_int_equal(core_audit_verify(fx->db, &rows_before, &bad, why,
+	assert_int_equal(core_audit_verify(fx->tu.db, &rows_before, &bad, why,
 	    sizeof(why), &err), 0);
-	c = core_committer_new(ca_db_open(fx->ca, &err), &err);
+	c = core_committer_new(ca_db_open(fx->tu.ca, &err), &err);
 	if (c == NULL)
 		fail_msg("core_committer_new: %s", err.msg);
 	/* the escrow profile is refused here too */
 	memset(&req, 0, sizeof(req));
 	req.profile = "smime-enc";
 	req.email = "enc@committer.test";
-	req.pubkey = fx->ec;
-	assert_null(ca_issue_grouped(fx->ca, c, &req, ACTOR, &err));
+	req.pubkey = fx->tu.key;
+	assert_null(ca_issue_grouped(fx->tu.ca, c, &req, ACTOR, &err));
 	assert_int_equal(err.code, LB_EINVAL);
 	lb_err_clear(&err);
 	req.profile = "smime-sign";
 	req.email = "bad address";
-	assert_null(ca_issue_grouped(fx->ca, c, &req, ACTOR, &err));
+	assert_null(ca_issue_grouped(fx->tu.ca, c, &req, ACTOR, &err));
 	assert_int_equal(err.code, LB_EINVAL);
 	lb_err_clear(&err);
 
 	memset(w, 0, sizeof(w));
 	for (i = 0; i < THREADS; i++) {
 		w[i].c = c;
-		w[i].ca = fx->ca;
+		w[i].ca = fx->tu.ca;
 		w[i].id = i;
 		w[i].key = ca_keygen(CA_KEY_ECP256, &err);
 		assert_non_null(w[i].key);
@@ -2027,12 +2025,13 @@ test_committer(void **state)
 	for (i = 1; i < n; i++)
 		assert_string_not_equal(all[i - 1], all[i]);
 	/* all landed, once each, and the audit chain held under the load */
-	assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM certificates "
-	    "WHERE email LIKE '%@committer.test'"), THREADS * PER_THREAD);
-	assert_int_equal(tu_sql_int(fx->db, "SELECT count(DISTINCT serial) "
+	assert_int_equal(tu_sql_int(fx->tu.db, "SELECT count(*) FROM "
+	    "certificates WHERE email LIKE '%@committer.test'"),
+	    THREADS * PER_THREAD);
+	assert_int_equal(tu_sql_int(fx->tu.db, "SELECT count(DISTINCT serial) "
 	    "FROM certificates WHERE email LIKE '%@committer.test'"),
 	    THREADS * PER_THREAD);
-	assert_int_equal(core_audit_verify(fx->db, &rows, &bad, why,
+	assert_int_equal(core_audit_verify(fx->tu.db, &rows, &bad, why,
 	    sizeof(why), &err), 0);
 	assert_int_equal(rows, rows_before + THREADS * PER_THREAD);
 	for (i = 0; i < n; i++)
@@ -2076,7 +2075,7 @@ static void
 p12_roundtrip(struct fixture *fx, enum ca_p12_format fmt, const char *name,
     int mac_nid, X509 *cert, EVP_PKEY *key)
 {
-	char *path = tu_path(fx->tmp, name), *pass_path, *pass, *other;
+	char *path = tu_path(fx->tu.tmp, name), *pass_path, *pass, *other;
 	lb_err err = { 0 };
 	EVP_PKEY *k = NULL;
 	X509 *x = NULL;
@@ -2086,7 +2085,7 @@ p12_roundtrip(struct fixture *fx, enum ca_p12_format fmt, const char *name,
 
 	assert_true(asprintf(&pass_path, "%s.pass", path) > 0);
 	assert_int_equal(ca_p12_write(path, NULL, key, cert,
-	    ca_get0_chain(fx->ca), "unit test", fmt, &err), 0);
+	    ca_get0_chain(fx->tu.ca), "unit test", fmt, &err), 0);
 	assert_int_equal(tu_mode(path), 0600);
 	assert_int_equal(tu_mode(pass_path), 0600);
 	pass = tu_slurp(pass_path, &plen);
@@ -2103,17 +2102,17 @@ p12_roundtrip(struct fixture *fx, enum ca_p12_format fmt, const char *name,
 	assert_non_null(chain);
 	assert_int_equal(sk_X509_num(chain), 1);
 	assert_int_equal(X509_cmp(sk_X509_value(chain, 0),
-	    ca_get0_cert(fx->ca)), 0);
+	    ca_get0_cert(fx->tu.ca)), 0);
 	EVP_PKEY_free(k);
 	X509_free(x);
 	sk_X509_pop_free(chain, X509_free);
 
 	/* without FILE.pass: a wrong password file fails, the right one
 	 * (and no chain out-parameter) works */
-	other = tu_path(fx->tmp, "other.pass");
+	other = tu_path(fx->tu.tmp, "other.pass");
 	assert_int_equal(rename(pass_path, other), 0);
 	{
-		char *wrong = tu_path(fx->tmp, "wrong-p12.pass");
+		char *wrong = tu_path(fx->tu.tmp, "wrong-p12.pass");
 
 		assert_int_equal(tu_write(wrong, "wrong password\n", 15), 0);
 		k = (EVP_PKEY *)1;
@@ -2155,19 +2154,20 @@ test_p12(void **state)
 {
 	struct fixture *fx = *state;
 	lb_err err = { 0 };
-	X509 *x = issue(fx, NULL, "smime-sign", "p12@example.org", fx->ec,
+	X509 *x = issue(fx, NULL, "smime-sign", "p12@example.org", fx->tu.key,
 	    &err);
 	char *path, *p;
 
 	assert_non_null(x);
-	p12_roundtrip(fx, CA_P12_MODERN, "modern.p12", NID_sha256, x, fx->ec);
-	p12_roundtrip(fx, CA_P12_LEGACY, "legacy.p12", NID_sha1, x, fx->ec);
+	p12_roundtrip(fx, CA_P12_MODERN, "modern.p12", NID_sha256, x,
+	    fx->tu.key);
+	p12_roundtrip(fx, CA_P12_LEGACY, "legacy.p12", NID_sha1, x, fx->tu.key);
 	X509_free(x);
 
 	/* not a PKCS#12 file; a missing file */
-	path = tu_path(fx->tmp, "junk.p12");
+	path = tu_path(fx->tu.tmp, "junk.p12");
 	assert_int_equal(tu_write(path, "junk", 4), 0);
-	p = tu_path(fx->dir, CA_KEY_PASS_FILE);
+	p = tu_path(fx->tu.dir, CA_KEY_PASS_FILE);
 	{
 		EVP_PKEY *k;
 		X509 *c;
@@ -2187,7 +2187,7 @@ static void
 test_admin_credential(void **state)
 {
 	struct fixture *fx = *state;
-	char *path = tu_path(fx->dir, CA_ADMIN_P12), *serial, *email = NULL;
+	char *path = tu_path(fx->tu.dir, CA_ADMIN_P12), *serial, *email = NULL;
 	lb_err err = { 0 };
 	EVP_PKEY *k = NULL;
 	X509 *x = NULL;
@@ -2195,10 +2195,11 @@ test_admin_credential(void **state)
 	assert_int_equal(ca_p12_read(path, NULL, &k, &x, NULL, &err), 0);
 	assert_int_equal(X509_check_private_key(x, k), 1);
 	serial = ca_cert_serial(x);
-	assert_int_equal(ca_operator_roles(fx->db, serial, &email, &err),
+	assert_int_equal(ca_operator_roles(fx->tu.db, serial, &email, &err),
 	    CA_ROLE_ADMIN);
 	assert_string_equal(email, "admin@ca.test");
-	assert_verifies(ca_get0_store(fx->ca), x, NULL, X509_PURPOSE_SSL_CLIENT);
+	assert_verifies(ca_get0_store(fx->tu.ca), x, NULL,
+	    X509_PURPOSE_SSL_CLIENT);
 	free(email);
 	free(serial);
 	EVP_PKEY_free(k);
@@ -2213,7 +2214,7 @@ test_admin_credential(void **state)
 static X509 *
 sign_subordinate(struct fixture *fx, X509_REQ *csr)
 {
-	X509 *x = X509_new(), *root = ca_get0_cert(fx->ca);
+	X509 *x = X509_new(), *root = ca_get0_cert(fx->tu.ca);
 	X509V3_CTX ctx;
 	X509_EXTENSION *e;
 	static const struct {
@@ -2244,7 +2245,7 @@ sign_subordinate(struct fixture *fx, X509_REQ *csr)
 		assert_int_equal(X509_add_ext(x, e, -1), 1);
 		X509_EXTENSION_free(e);
 	}
-	assert_true(X509_sign(x, fx->ca->key, EVP_sha256()) > 0);
+	assert_true(X509_sign(x, fx->tu.ca->key, EVP_sha256()) > 0);
 	return x;
 }
 
@@ -2252,7 +2253,7 @@ static void
 test_subordinate(void **state)
 {
 	struct fixture *fx = *state;
-	char *dir = tu_path(fx->tmp, "sub"), *p, *csrtext, *chainpath;
+	char *dir = tu_path(fx->tu.tmp, "sub"), *p, *csrtext, *chainpath;
 	ca_init_opts o;
 	lb_err err = { 0 };
 	X509_REQ *csr;
@@ -2284,10 +2285,10 @@ test_subordinate(void **state)
 	free(csrtext);
 
 	/* a certificate for another key is refused */
-	chainpath = tu_path(fx->tmp, "sub-chain.pem");
+	chainpath = tu_path(fx->tu.tmp, "sub-chain.pem");
 	f = fopen(chainpath, "w");
 	assert_non_null(f);
-	assert_int_equal(PEM_write_X509(f, ca_get0_cert(fx->ca)), 1);
+	assert_int_equal(PEM_write_X509(f, ca_get0_cert(fx->tu.ca)), 1);
 	fclose(f);
 	assert_int_equal(ca_install(dir, chainpath, &err), -1);
 	assert_int_equal(err.code, LB_EINVAL);
@@ -2298,7 +2299,7 @@ test_subordinate(void **state)
 	f = fopen(chainpath, "w");
 	assert_non_null(f);
 	assert_int_equal(PEM_write_X509(f, subcert), 1);
-	assert_int_equal(PEM_write_X509(f, ca_get0_cert(fx->ca)), 1);
+	assert_int_equal(PEM_write_X509(f, ca_get0_cert(fx->tu.ca)), 1);
 	fclose(f);
 	if (ca_install(dir, chainpath, &err) == -1)
 		fail_msg("ca_install: %s", err.msg);
@@ -2318,7 +2319,7 @@ test_subordinate(void **state)
 		memset(&req, 0, sizeof(req));
 		req.profile = "smime-sign";
 		req.email = "sub.user@example.org";
-		req.pubkey = fx->ec;
+		req.pubkey = fx->tu.key;
 		leaf = ca_issue(sub, db, &req, ACTOR, &err);
 	}
 	assert_non_null(leaf);
@@ -2330,7 +2331,7 @@ test_subordinate(void **state)
 		STACK_OF(X509) *untrusted = sk_X509_new_null();
 
 		assert_int_equal(X509_STORE_add_cert(root_only,
-		    ca_get0_cert(fx->ca)), 1);
+		    ca_get0_cert(fx->tu.ca)), 1);
 		assert_true(sk_X509_push(untrusted, ca_get0_cert(sub)) > 0);
 		assert_verifies(root_only, leaf, untrusted,
 		    X509_PURPOSE_SMIME_SIGN);
@@ -2399,5 +2400,5 @@ main(void)
 	};
 
 	return cmocka_run_group_tests_name("ca", tests, group_setup,
-	    group_teardown);
+	    tu_fixture_teardown);
 }

@@ -29,48 +29,23 @@
 #define ACTOR "unit-test"
 
 struct fixture {
-	char *tmp;
-	char *dir;
-	ca_ctx *ca;
-	sqlite3 *db;
-	EVP_PKEY *key;
+	tu_fixture tu;          /* the CA and a subscriber key */
 	crl_conf cc;
 };
 
 static int
 group_setup(void **state)
 {
-	struct fixture *fx = calloc(1, sizeof(*fx));
-	ca_init_opts o = {
-		.name = "lockbox CRL Unit Test CA",
-		.key_type = CA_KEY_ECP256,
-	};
+	struct fixture *fx = tu_fixture_setup(state, sizeof(*fx), "crl",
+	    "lockbox CRL Unit Test CA", NULL, TU_FX_KEY);
 	lb_err err = { 0 };
 
 	if (fx == NULL)
 		return -1;
-	*state = fx;
-	if (tu_ca_new("crl", &o, NULL,
-	    &fx->tmp, &fx->dir, &fx->ca, &fx->db) == -1)
-		return -1;
-	if ((fx->key = ca_keygen(CA_KEY_ECP256, &err)) == NULL ||
-	    crl_conf_load(ca_get0_conf(fx->ca), &fx->cc, &err) == -1) {
+	if (crl_conf_load(ca_get0_conf(fx->tu.ca), &fx->cc, &err) == -1) {
 		fprintf(stderr, "setup: %s\n", err.msg);
 		return -1;
 	}
-	return 0;
-}
-
-static int
-group_teardown(void **state)
-{
-	struct fixture *fx = *state;
-
-	if (fx == NULL)
-		return 0;
-	EVP_PKEY_free(fx->key);
-	tu_ca_free(fx->tmp, fx->dir, fx->ca, fx->db);
-	free(fx);
 	return 0;
 }
 
@@ -78,21 +53,35 @@ group_teardown(void **state)
 static char *
 issue(struct fixture *fx, const char *email)
 {
-	ca_request req;
-	lb_err err = { 0 };
-	X509 *x;
-	char *serial;
+	char *serial = tu_issue_serial(&fx->tu, email, ACTOR);
 
-	memset(&req, 0, sizeof(req));
-	req.profile = "smime-sign";
-	req.email = email;
-	req.pubkey = fx->key;
-	x = ca_issue(fx->ca, fx->db, &req, ACTOR, &err);
-	assert_non_null(x);
-	serial = ca_cert_serial(x);
-	X509_free(x);
 	assert_non_null(serial);
 	return serial;
+}
+
+/*
+ * The CRL in the file name under the CA's directory, its DER length in
+ * *lenp (when not NULL), or NULL when there is no such file.
+ */
+static X509_CRL *
+read_crl(struct fixture *fx, const char *name, size_t *lenp)
+{
+	char *path = tu_path(fx->tu.dir, name);
+	unsigned char *buf;
+	const unsigned char *p;
+	size_t len = 0;
+	X509_CRL *crl = NULL;
+
+	if ((buf = (unsigned char *)tu_slurp(path, &len)) != NULL) {
+		p = buf;
+		crl = d2i_X509_CRL(NULL, &p, (long)len);
+		assert_non_null(crl);
+		free(buf);
+	}
+	free(path);
+	if (lenp != NULL)
+		*lenp = len;
+	return crl;
 }
 
 /* Issues a CRL at now and reads pub/ca.crl back. */
@@ -100,22 +89,17 @@ static X509_CRL *
 issue_crl(struct fixture *fx, time_t now, crl_info *ci)
 {
 	lb_err err = { 0 };
-	char *path = tu_path(fx->dir, "pub/ca.crl");
-	unsigned char *buf;
-	const unsigned char *p;
+	char *path = tu_path(fx->tu.dir, "pub/ca.crl");
 	size_t len = 0;
 	X509_CRL *crl;
 
-	if (crl_issue(fx->ca, fx->db, &fx->cc, now, ACTOR, ci, &err) == -1)
+	if (crl_issue(fx->tu.ca, fx->tu.db, &fx->cc, now, ACTOR, ci,
+	    &err) == -1)
 		fail_msg("crl_issue: %s", err.msg);
-	buf = (unsigned char *)tu_slurp(path, &len);
-	assert_non_null(buf);
+	crl = read_crl(fx, "pub/ca.crl", &len);
+	assert_non_null(crl);
 	assert_int_equal(tu_mode(path), 0644);
 	assert_int_equal(len, ci->der_len);
-	p = buf;
-	crl = d2i_X509_CRL(NULL, &p, (long)len);
-	assert_non_null(crl);
-	free(buf);
 	free(path);
 	return crl;
 }
@@ -171,14 +155,14 @@ test_number_monotonic(void **state)
 	assert_true(b.number == a.number + 1);
 	assert_true(crl_number(c1) == a.number);
 	assert_true(crl_number(c2) == b.number);
-	assert_int_equal(crl_current(fx->db, &cur, &err), 0);
+	assert_int_equal(crl_current(fx->tu.db, &cur, &err), 0);
 	assert_true(cur.number == b.number);
 	assert_string_equal(cur.sha256, b.sha256);
-	assert_int_equal(tu_sql_int(fx->db, "SELECT number FROM "
+	assert_int_equal(tu_sql_int(fx->tu.db, "SELECT number FROM "
 	    "crl_publications WHERE target = 'web' AND last_error IS NULL"),
 	    b.number);
-	assert_true(tu_sql_int(fx->db, "SELECT count(*) FROM audit WHERE "
-	    "action = 'crl'") >= 2);
+	assert_true(tu_sql_int(fx->tu.db, "SELECT count(*) FROM audit WHERE "
+	    "action = 'crl.issue'") >= 2);
 	X509_CRL_free(c1);
 	X509_CRL_free(c2);
 }
@@ -187,20 +171,7 @@ test_number_monotonic(void **state)
 static X509_CRL *
 read_delta(struct fixture *fx)
 {
-	char *path = tu_path(fx->dir, "pub/delta.crl");
-	unsigned char *buf;
-	const unsigned char *p;
-	size_t len = 0;
-	X509_CRL *crl = NULL;
-
-	if ((buf = (unsigned char *)tu_slurp(path, &len)) != NULL) {
-		p = buf;
-		crl = d2i_X509_CRL(NULL, &p, (long)len);
-		assert_non_null(crl);
-		free(buf);
-	}
-	free(path);
-	return crl;
+	return read_crl(fx, "pub/delta.crl", NULL);
 }
 
 static int64_t
@@ -216,6 +187,19 @@ delta_base(X509_CRL *crl)
 	assert_int_equal(ASN1_INTEGER_get_int64(&v, n), 1);
 	ASN1_INTEGER_free(n);
 	return v;
+}
+
+/* Sets column (revoked_at, not_after) of the certificate serial to t. */
+static void
+set_time(struct fixture *fx, const char *serial, const char *column,
+    time_t t)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql), "UPDATE certificates SET %s = %lld "
+	    "WHERE serial = '%s'", column, (long long)t, serial);
+	assert_int_equal(sqlite3_exec(fx->tu.db, sql, NULL, NULL, NULL),
+	    SQLITE_OK);
 }
 
 static void
@@ -234,11 +218,8 @@ test_delta(void **state)
 
 	fx->cc.delta = true;
 	/* revoked well before the base CRL */
-	assert_int_equal(ca_revoke(fx->db, pre, 4, 0, ACTOR, &err), 0);
-	snprintf(sql, sizeof(sql), "UPDATE certificates SET revoked_at = %lld "
-	    "WHERE serial = '%s'", (long long)now - 5000, pre);
-	assert_int_equal(sqlite3_exec(fx->db, sql, NULL, NULL, NULL),
-	    SQLITE_OK);
+	assert_int_equal(ca_revoke(fx->tu.db, pre, 4, 0, ACTOR, &err), 0);
+	set_time(fx, pre, "revoked_at", now - 5000);
 	full = issue_crl(fx, now, &base);
 	/* the full CRL advertises the delta */
 	fresh = X509_CRL_get_ext_d2i(full, NID_freshest_crl, NULL, NULL);
@@ -260,11 +241,11 @@ test_delta(void **state)
 	assert_int_equal(X509_CRL_get_ext_by_NID(delta, NID_freshest_crl, -1),
 	    -1);
 	assert_int_equal(X509_CRL_verify(delta, X509_get0_pubkey(
-	    ca_get0_cert(fx->ca))), 1);
+	    ca_get0_cert(fx->tu.ca))), 1);
 	X509_CRL_free(delta);
 
 	/* revoked after the base: in the next delta, the earlier one not */
-	assert_int_equal(ca_revoke(fx->db, post, 1, now - 60, ACTOR, &err),
+	assert_int_equal(ca_revoke(fx->tu.db, post, 1, now - 60, ACTOR, &err),
 	    0);
 	full = issue_crl(fx, now + 1, &ci);
 	assert_true(ci.number == base.number + 1);
@@ -278,7 +259,7 @@ test_delta(void **state)
 	    "status = 'revoked' AND not_after >= %lld AND revoked_at >= %lld",
 	    (long long)now + 1, (long long)base.this_update);
 	assert_int_equal(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(delta)),
-	    tu_sql_int(fx->db, sql));
+	    tu_sql_int(fx->tu.db, sql));
 	assert_non_null(find_entry(delta, post));
 	assert_null(find_entry(delta, pre));
 	X509_CRL_free(delta);
@@ -320,7 +301,6 @@ test_delta_remove(void **state)
 	struct fixture *fx = *state;
 	char *gone = issue(fx, "gone@example.org");
 	char *stay = issue(fx, "stay@example.org");
-	char sql[256];
 	lb_err err = { 0 };
 	crl_info base, ci;
 	X509_CRL *full, *delta;
@@ -328,17 +308,12 @@ test_delta_remove(void **state)
 	time_t t0 = time(NULL) + 100;
 
 	fx->cc.delta = true;
-	assert_int_equal(ca_revoke(fx->db, gone, 4, 0, ACTOR, &err), 0);
-	assert_int_equal(ca_revoke(fx->db, stay, 3, 0, ACTOR, &err), 0);
+	assert_int_equal(ca_revoke(fx->tu.db, gone, 4, 0, ACTOR, &err), 0);
+	assert_int_equal(ca_revoke(fx->tu.db, stay, 3, 0, ACTOR, &err), 0);
 	/* both revoked long before the base; gone expires just after it */
-	snprintf(sql, sizeof(sql), "UPDATE certificates SET revoked_at = %lld "
-	    "WHERE serial IN ('%s', '%s')", (long long)t0 - 5000, gone, stay);
-	assert_int_equal(sqlite3_exec(fx->db, sql, NULL, NULL, NULL),
-	    SQLITE_OK);
-	snprintf(sql, sizeof(sql), "UPDATE certificates SET not_after = %lld "
-	    "WHERE serial = '%s'", (long long)t0 + 5, gone);
-	assert_int_equal(sqlite3_exec(fx->db, sql, NULL, NULL, NULL),
-	    SQLITE_OK);
+	set_time(fx, gone, "revoked_at", t0 - 5000);
+	set_time(fx, stay, "revoked_at", t0 - 5000);
+	set_time(fx, gone, "not_after", t0 + 5);
 	full = issue_crl(fx, t0, &base);
 	assert_non_null(find_entry(full, gone));
 	assert_non_null(find_entry(full, stay));
@@ -353,7 +328,7 @@ test_delta_remove(void **state)
 	assert_non_null(delta);
 	assert_true(delta_base(delta) == base.number);
 	assert_int_equal(X509_CRL_verify(delta, X509_get0_pubkey(
-	    ca_get0_cert(fx->ca))), 1);
+	    ca_get0_cert(fx->tu.ca))), 1);
 	assert_non_null(r = find_entry(delta, gone));
 	assert_int_equal(entry_reason(r), 8);
 	/* still listed on the base and the full CRL: not in the delta */
@@ -382,12 +357,12 @@ test_header(void **state)
 	X509_CRL *crl = issue_crl(fx, now, &ci);
 	AUTHORITY_KEYID *akid;
 	const ASN1_OCTET_STRING *skid = X509_get0_subject_key_id(
-	    ca_get0_cert(fx->ca));
+	    ca_get0_cert(fx->tu.ca));
 	int crit = 0;
 
 	assert_int_equal(X509_CRL_get_version(crl), X509_CRL_VERSION_2);
 	assert_int_equal(X509_NAME_cmp(X509_CRL_get_issuer(crl),
-	    X509_get_subject_name(ca_get0_cert(fx->ca))), 0);
+	    X509_get_subject_name(ca_get0_cert(fx->tu.ca))), 0);
 	/* AKI: the CA's key id */
 	akid = X509_CRL_get_ext_d2i(crl, NID_authority_key_identifier, &crit,
 	    NULL);
@@ -412,7 +387,7 @@ test_header(void **state)
 	assert_true(ci.this_update == now - fx->cc.skew);
 	/* signed by the CA */
 	assert_int_equal(X509_CRL_verify(crl, X509_get0_pubkey(
-	    ca_get0_cert(fx->ca))), 1);
+	    ca_get0_cert(fx->tu.ca))), 1);
 	X509_CRL_free(crl);
 }
 
@@ -424,27 +399,22 @@ test_entries(void **state)
 	char *sup = issue(fx, "sup@example.org");
 	char *old = issue(fx, "old@example.org");
 	char *valid = issue(fx, "valid@example.org");
-	char sql[256];
 	lb_err err = { 0 };
 	crl_info ci;
 	X509_CRL *crl;
 	X509_REVOKED *r;
-	ASN1_ENUMERATED *reason;
 	ASN1_GENERALIZEDTIME *inv;
 	int64_t gen0, gen1;
 
-	assert_int_equal(ca_revocation_generation(fx->db, &gen0, &err), 0);
-	assert_int_equal(ca_revoke(fx->db, kc, 1, 1577934245, ACTOR, &err),
+	assert_int_equal(ca_revocation_generation(fx->tu.db, &gen0, &err), 0);
+	assert_int_equal(ca_revoke(fx->tu.db, kc, 1, 1577934245, ACTOR, &err),
 	    0);
-	assert_int_equal(ca_revoke(fx->db, sup, 4, 0, ACTOR, &err), 0);
-	assert_int_equal(ca_revoke(fx->db, old, 5, 0, ACTOR, &err), 0);
-	assert_int_equal(ca_revocation_generation(fx->db, &gen1, &err), 0);
+	assert_int_equal(ca_revoke(fx->tu.db, sup, 4, 0, ACTOR, &err), 0);
+	assert_int_equal(ca_revoke(fx->tu.db, old, 5, 0, ACTOR, &err), 0);
+	assert_int_equal(ca_revocation_generation(fx->tu.db, &gen1, &err), 0);
 	assert_true(gen1 == gen0 + 3);
 	/* old has expired: it drops off */
-	snprintf(sql, sizeof(sql), "UPDATE certificates SET not_after = %lld "
-	    "WHERE serial = '%s'", (long long)time(NULL) - 10, old);
-	assert_int_equal(sqlite3_exec(fx->db, sql, NULL, NULL, NULL),
-	    SQLITE_OK);
+	set_time(fx, old, "not_after", time(NULL) - 10);
 
 	crl = issue_crl(fx, time(NULL), &ci);
 	assert_true(ci.entries == 2);
@@ -454,10 +424,7 @@ test_entries(void **state)
 
 	r = find_entry(crl, kc);
 	assert_non_null(r);
-	reason = X509_REVOKED_get_ext_d2i(r, NID_crl_reason, NULL, NULL);
-	assert_non_null(reason);
-	assert_int_equal(ASN1_ENUMERATED_get(reason), 1);
-	ASN1_ENUMERATED_free(reason);
+	assert_int_equal(entry_reason(r), 1);
 	inv = X509_REVOKED_get_ext_d2i(r, NID_invalidity_date, NULL, NULL);
 	assert_non_null(inv);
 	assert_int_equal(ASN1_TIME_cmp_time_t(inv, 1577934245), 0);
@@ -465,10 +432,7 @@ test_entries(void **state)
 
 	r = find_entry(crl, sup);
 	assert_non_null(r);
-	reason = X509_REVOKED_get_ext_d2i(r, NID_crl_reason, NULL, NULL);
-	assert_non_null(reason);
-	assert_int_equal(ASN1_ENUMERATED_get(reason), 4);
-	ASN1_ENUMERATED_free(reason);
+	assert_int_equal(entry_reason(r), 4);
 	/* invalidityDate only for keyCompromise */
 	assert_int_equal(X509_REVOKED_get_ext_by_NID(r, NID_invalidity_date,
 	    -1), -1);
@@ -489,25 +453,25 @@ test_sign_refuses(void **state)
 
 	assert_non_null(crl);
 	/* v1 */
-	assert_int_equal(ca_sign_crl(fx->ca, crl, &err), -1);
+	assert_int_equal(ca_sign_crl(fx->tu.ca, crl, &err), -1);
 	assert_int_equal(err.code, LB_EINVAL);
 	/* v2 without nextUpdate */
 	lb_err_clear(&err);
 	assert_int_equal(X509_CRL_set_version(crl, X509_CRL_VERSION_2), 1);
 	assert_int_equal(X509_CRL_set1_lastUpdate(crl, t), 1);
-	assert_int_equal(ca_sign_crl(fx->ca, crl, &err), -1);
+	assert_int_equal(ca_sign_crl(fx->tu.ca, crl, &err), -1);
 	/* nextUpdate before thisUpdate */
 	lb_err_clear(&err);
 	assert_non_null(ASN1_TIME_set(t, time(NULL) - 60));
 	assert_int_equal(X509_CRL_set1_nextUpdate(crl, t), 1);
-	assert_int_equal(ca_sign_crl(fx->ca, crl, &err), -1);
+	assert_int_equal(ca_sign_crl(fx->tu.ca, crl, &err), -1);
 	/* and a good one */
 	lb_err_clear(&err);
 	assert_non_null(ASN1_TIME_set(t, time(NULL) + 60));
 	assert_int_equal(X509_CRL_set1_nextUpdate(crl, t), 1);
-	assert_int_equal(ca_sign_crl(fx->ca, crl, &err), 0);
+	assert_int_equal(ca_sign_crl(fx->tu.ca, crl, &err), 0);
 	assert_int_equal(X509_CRL_verify(crl, X509_get0_pubkey(
-	    ca_get0_cert(fx->ca))), 1);
+	    ca_get0_cert(fx->tu.ca))), 1);
 	ASN1_TIME_free(t);
 	X509_CRL_free(crl);
 }
@@ -551,14 +515,14 @@ test_publication_error(void **state)
 	struct fixture *fx = *state;
 	lb_err err = { 0 };
 
-	assert_int_equal(crl_publication_record(fx->db, "ldap", 0, time(NULL),
-	    "slapd is down", &err), 0);
-	assert_int_equal(tu_sql_int(fx->db, "SELECT count(*) FROM "
+	assert_int_equal(crl_publication_record(fx->tu.db, "ldap", 0,
+	    time(NULL), "slapd is down", &err), 0);
+	assert_int_equal(tu_sql_int(fx->tu.db, "SELECT count(*) FROM "
 	    "crl_publications WHERE target = 'ldap' AND number IS NULL AND "
 	    "last_error = 'slapd is down'"), 1);
-	assert_int_equal(crl_publication_record(fx->db, "ldap", 7, time(NULL),
-	    NULL, &err), 0);
-	assert_int_equal(tu_sql_int(fx->db, "SELECT number FROM "
+	assert_int_equal(crl_publication_record(fx->tu.db, "ldap", 7,
+	    time(NULL), NULL, &err), 0);
+	assert_int_equal(tu_sql_int(fx->tu.db, "SELECT number FROM "
 	    "crl_publications WHERE target = 'ldap' AND last_error IS NULL"),
 	    7);
 }
@@ -577,5 +541,6 @@ main(void)
 		cmocka_unit_test(test_publication_error),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, group_setup,
+	    tu_fixture_teardown);
 }

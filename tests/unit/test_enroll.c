@@ -21,52 +21,19 @@
 
 #define NAGENTS 2
 
-struct fx {
-	char *dir, *cadir;
-	ca_ctx *ca;
-	sqlite3 *db;
-	enroll_ctx *e;
-	EVP_PKEY *key;              /* the subscriber's key */
-};
-
-static EVP_PKEY *agent_keys[NAGENTS];
-
 static int
 group_setup(void **state)
 {
-	(void)state;
-	return tu_keygen_n(agent_keys, NAGENTS, CA_KEY_RSA3072);
-}
-
-static int
-group_teardown(void **state)
-{
-	(void)state;
-	tu_keys_free(agent_keys, NAGENTS);
-	return 0;
+	return tu_agent_keys_setup(state, NAGENTS);
 }
 
 /* A CA (with extra lockbox.conf text appended) and two recovery agents. */
 static int
 setup_with(void **state, const char *extra_conf)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-	lb_err err = { 0 };
-
-	if (f == NULL || tu_ca_new("enroll", NULL, extra_conf, &f->dir,
-	    &f->cadir, &f->ca, &f->db) == -1) {
-		free(f);
-		return -1;
-	}
-	if (tu_agents_add(f->ca, f->db, agent_keys, NAGENTS, 2) == -1 ||
-	    (f->e = enroll_new(f->ca, false, &err)) == NULL ||
-	    (f->key = ca_keygen(CA_KEY_ECP256, &err)) == NULL)
-		goto fail;
-	*state = f;
-	return 0;
-fail:
-	fprintf(stderr, "setup: %s\n", err.msg);
-	return -1;
+	return tu_fixture_setup(state, sizeof(tu_fixture), "enroll", NULL,
+	    extra_conf, TU_FX_AGENTS | TU_FX_ENROLL | TU_FX_KEY) == NULL ?
+	    -1 : 0;
 }
 
 static int
@@ -80,18 +47,6 @@ setup_manual(void **state)
 {
 	return setup_with(state, "\n[profile.smime-sign]\napproval = manual\n"
 	    "renew_percent = 50\nrenew_days = 10\n");
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-
-	enroll_free(f->e);
-	EVP_PKEY_free(f->key);
-	tu_ca_free(f->dir, f->cadir, f->ca, f->db);
-	free(f);
-	return 0;
 }
 
 /* A CSR for key with subject CN=cn and, when san is given, that e-mail. */
@@ -125,7 +80,7 @@ make_csr(EVP_PKEY *key, const char *cn, const char *san)
 
 /* A token identity for email (token created with profiles). */
 static void
-token_identity(struct fx *f, const char *email, const char *profiles,
+token_identity(tu_fixture *f, const char *email, const char *profiles,
     enroll_identity *id)
 {
 	enroll_token_opts o;
@@ -181,7 +136,7 @@ sql_text(sqlite3 *db, const char *sql, const char *arg)
 static void
 test_identity_from_caller_and_token_spent(void **state)
 {
-	struct fx *f = *state;
+	tu_fixture *f = *state;
 	enroll_identity id;
 	enroll_result res;
 	X509_REQ *req = make_csr(f->key, "mallory@evil.example",
@@ -226,7 +181,7 @@ test_identity_from_caller_and_token_spent(void **state)
 static void
 test_escrow_profile_needs_serverkeygen(void **state)
 {
-	struct fx *f = *state;
+	tu_fixture *f = *state;
 	enroll_identity id;
 	enroll_result res;
 	X509_REQ *req = make_csr(f->key, NULL, NULL);
@@ -278,7 +233,7 @@ test_escrow_profile_needs_serverkeygen(void **state)
 static void
 test_renewal(void **state)
 {
-	struct fx *f = *state;
+	tu_fixture *f = *state;
 	enroll_identity tid, cid;
 	enroll_result first, second;
 	X509_REQ *req = make_csr(f->key, NULL, NULL), *other, *same;
@@ -361,7 +316,7 @@ test_renewal(void **state)
 static void
 test_manual_approval(void **state)
 {
-	struct fx *f = *state;
+	tu_fixture *f = *state;
 	enroll_identity id, id2;
 	enroll_result res;
 	X509_REQ *req = make_csr(f->key, NULL, NULL), *req2;
@@ -429,13 +384,33 @@ test_manual_approval(void **state)
 	enroll_identity_clear(&id2);
 }
 
+/*
+ * Enrolls email for smime-sign with a token and f->key, then signs in with
+ * the certificate it got: the enrollment in *res, the certificate
+ * holder's identity in *id.
+ */
+static void
+cert_identity(tu_fixture *f, const char *email, enroll_result *res,
+    enroll_identity *id)
+{
+	X509_REQ *req = make_csr(f->key, NULL, NULL);
+	lb_err err = { 0 };
+
+	token_identity(f, email, "smime-sign", id);
+	assert_int_equal(enroll_do(f->e, f->db, id, ENROLL_SIMPLE,
+	    "smime-sign", req, res, &err), 0);
+	enroll_identity_clear(id);
+	assert_int_equal(enroll_auth_cert(f->e, f->db, res->cert, id, &err),
+	    0);
+	X509_REQ_free(req);
+}
+
 static void
 test_policy(void **state)
 {
-	struct fx *f = *state;
+	tu_fixture *f = *state;
 	enroll_identity id;
 	enroll_result res;
-	X509_REQ *req = make_csr(f->key, NULL, NULL);
 	lb_err err = { 0 };
 	json_t *doc, *profs, *p, *certs, *c;
 	const char *renew;
@@ -446,12 +421,7 @@ test_policy(void **state)
 	size_t i;
 	bool seen_sign = false;
 
-	token_identity(f, "gina@example.org", "smime-sign", &id);
-	assert_int_equal(enroll_do(f->e, f->db, &id, ENROLL_SIMPLE,
-	    "smime-sign", req, &res, &err), 0);
-	enroll_identity_clear(&id);
-	assert_int_equal(enroll_auth_cert(f->e, f->db, res.cert, &id, &err),
-	    0);
+	cert_identity(f, "gina@example.org", &res, &id);
 	doc = enroll_policy(f->e, f->db, &id, "https://ca.example:8443",
 	    &err);
 	assert_non_null(doc);
@@ -497,7 +467,6 @@ test_policy(void **state)
 	json_decref(doc);
 	enroll_result_clear(&res);
 	enroll_identity_clear(&id);
-	X509_REQ_free(req);
 }
 
 int
@@ -505,14 +474,19 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
-		    test_identity_from_caller_and_token_spent, setup, teardown),
+		    test_identity_from_caller_and_token_spent, setup,
+		    tu_fixture_teardown),
 		cmocka_unit_test_setup_teardown(
-		    test_escrow_profile_needs_serverkeygen, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_renewal, setup, teardown),
+		    test_escrow_profile_needs_serverkeygen, setup,
+		    tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_renewal, setup,
+		    tu_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_manual_approval,
-		    setup_manual, teardown),
-		cmocka_unit_test_setup_teardown(test_policy, setup, teardown),
+		    setup_manual, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_policy, setup,
+		    tu_fixture_teardown),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, group_setup,
+	    tu_agent_keys_teardown);
 }

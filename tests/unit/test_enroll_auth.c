@@ -35,56 +35,17 @@
 
 #define ACTOR "unit-test"
 
-struct fixture {
-	char *tmp;
-	char *dir;
-	ca_ctx *ca;
-	sqlite3 *db;
-	enroll_ctx *e;
-	EVP_PKEY *key;
-};
-
 static int
 group_setup(void **state)
 {
-	struct fixture *fx = calloc(1, sizeof(*fx));
-	ca_init_opts o = {
-		.name = "lockbox Enroll Auth Unit Test CA",
-		.key_type = CA_KEY_ECP256,
-	};
-	lb_err err = { 0 };
-
-	if (fx == NULL)
-		return -1;
-	*state = fx;
-	if (tu_ca_new("enroll-auth", &o, NULL,
-	    &fx->tmp, &fx->dir, &fx->ca, &fx->db) == -1)
-		return -1;
-	if ((fx->e = enroll_new(fx->ca, false, &err)) == NULL ||
-	    (fx->key = ca_keygen(CA_KEY_ECP256, &err)) == NULL) {
-		fprintf(stderr, "setup: %s\n", err.msg);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-group_teardown(void **state)
-{
-	struct fixture *fx = *state;
-
-	if (fx == NULL)
-		return 0;
-	EVP_PKEY_free(fx->key);
-	enroll_free(fx->e);
-	tu_ca_free(fx->tmp, fx->dir, fx->ca, fx->db);
-	free(fx);
-	return 0;
+	return tu_fixture_setup(state, sizeof(tu_fixture), "enroll-auth",
+	    "lockbox Enroll Auth Unit Test CA", NULL,
+	    TU_FX_ENROLL | TU_FX_KEY) == NULL ? -1 : 0;
 }
 
 /* Creates a token; returns its secret (core_secret_free). */
 static char *
-make_token(struct fixture *fx, const char *email, const char *profiles,
+make_token(tu_fixture *fx, const char *email, const char *profiles,
     int64_t *id)
 {
 	enroll_token_opts o;
@@ -152,7 +113,7 @@ count1(sqlite3 *db, const char *sql, const char *a)
 static void
 test_token_create(void **state)
 {
-	struct fixture *fx = *state;
+	tu_fixture *fx = *state;
 	enroll_identity id;
 	lb_err err = { 0 };
 	char hash[65], *s, *detail;
@@ -223,7 +184,7 @@ test_token_create(void **state)
 static void
 test_token_names(void **state)
 {
-	struct fixture *fx = *state;
+	tu_fixture *fx = *state;
 	enroll_token_opts o;
 	enroll_identity id;
 	lb_err err = { 0 };
@@ -253,7 +214,7 @@ test_token_names(void **state)
 
 /* enroll_token_create refuses o with a message containing want. */
 static void
-create_refused(struct fixture *fx, const enroll_token_opts *o,
+create_refused(tu_fixture *fx, const enroll_token_opts *o,
     const char *want)
 {
 	lb_err err = { 0 };
@@ -274,7 +235,7 @@ create_refused(struct fixture *fx, const enroll_token_opts *o,
 static void
 test_token_create_invalid(void **state)
 {
-	struct fixture *fx = *state;
+	tu_fixture *fx = *state;
 	enroll_token_opts o;
 	char big[2048];
 
@@ -314,7 +275,7 @@ test_token_create_invalid(void **state)
 static void
 test_token_check_refused(void **state)
 {
-	struct fixture *fx = *state;
+	tu_fixture *fx = *state;
 	enroll_identity id;
 	lb_err err = { 0 };
 	char *s, *bad, *huge;
@@ -389,7 +350,7 @@ test_token_check_refused(void **state)
 static void
 test_token_spend(void **state)
 {
-	struct fixture *fx = *state;
+	tu_fixture *fx = *state;
 	enroll_identity id;
 	lb_err err = { 0 };
 	int64_t tid = 0;
@@ -436,7 +397,7 @@ test_token_spend(void **state)
 static void
 test_token_expired_and_revoked(void **state)
 {
-	struct fixture *fx = *state;
+	tu_fixture *fx = *state;
 	enroll_identity id;
 	lb_err err = { 0 };
 	int64_t tid = 0, tid2 = 0;
@@ -501,7 +462,7 @@ list_cb(int64_t id, const char *email, const char *profiles, time_t created,
 static void
 test_token_list(void **state)
 {
-	struct fixture *fx = *state;
+	tu_fixture *fx = *state;
 	struct list_state ls = { 0, false };
 	lb_err err = { 0 };
 	char *s = make_token(fx, "spend@example.org", NULL, NULL);
@@ -520,7 +481,7 @@ test_token_list(void **state)
 static void
 test_basic_token(void **state)
 {
-	struct fixture *fx = *state;
+	tu_fixture *fx = *state;
 	enroll_identity id;
 	lb_err err = { 0 };
 	unsigned ra = 77;
@@ -616,7 +577,7 @@ test_basic_token(void **state)
 static void
 test_basic_malformed(void **state)
 {
-	struct fixture *fx = *state;
+	tu_fixture *fx = *state;
 	enroll_identity id;
 	lb_err err = { 0 };
 	unsigned ra = 0;
@@ -658,7 +619,7 @@ test_basic_malformed(void **state)
 
 /* One Basic attempt with a wrong token; returns the error code. */
 static enum lb_errcode
-attempt(struct fixture *fx, const char *addr, const char *user,
+attempt(tu_fixture *fx, const char *addr, const char *user,
     const char *password, unsigned *ra)
 {
 	enroll_identity id;
@@ -683,7 +644,7 @@ attempt(struct fixture *fx, const char *addr, const char *user,
 static void
 test_backoff(void **state)
 {
-	struct fixture *fx = *state;
+	tu_fixture *fx = *state;
 	unsigned ra = 0;
 	char *s;
 	int i;
@@ -738,7 +699,7 @@ test_backoff(void **state)
 static void
 test_success_clears_user(void **state)
 {
-	struct fixture *fx = *state;
+	tu_fixture *fx = *state;
 	char addr[32];
 	unsigned ra = 0;
 	char *s;
@@ -776,7 +737,7 @@ test_success_clears_user(void **state)
 static void
 test_backoff_bounded(void **state)
 {
-	struct fixture *fx = *state;
+	tu_fixture *fx = *state;
 	struct enroll_ctx e;
 	lb_err err = { 0 };
 	char *path = tu_path(fx->tmp, "flood.db");
@@ -842,7 +803,7 @@ test_backoff_bounded(void **state)
 
 /* Issues a signing certificate for email. */
 static X509 *
-issue(struct fixture *fx, const char *email)
+issue(tu_fixture *fx, const char *email)
 {
 	ca_request req;
 	lb_err err = { 0 };
@@ -859,7 +820,7 @@ issue(struct fixture *fx, const char *email)
 
 /* enroll_auth_cert refuses x (401) and audits why (containing want). */
 static void
-cert_refused(struct fixture *fx, X509 *x, const char *want)
+cert_refused(tu_fixture *fx, X509 *x, const char *want)
 {
 	enroll_identity id;
 	lb_err err = { 0 };
@@ -885,7 +846,7 @@ cert_refused(struct fixture *fx, X509 *x, const char *want)
 static void
 test_cert_valid(void **state)
 {
-	struct fixture *fx = *state;
+	tu_fixture *fx = *state;
 	enroll_identity id;
 	lb_err err = { 0 };
 	char actor[128], *serial;
@@ -926,7 +887,7 @@ test_cert_valid(void **state)
 static void
 test_cert_refused(void **state)
 {
-	struct fixture *fx = *state;
+	tu_fixture *fx = *state;
 	X509 *x, *forged, *op;
 	EVP_PKEY *other;
 	lb_err err = { 0 };
@@ -1007,7 +968,7 @@ test_cert_refused(void **state)
 static void
 test_identity(void **state)
 {
-	struct fixture *fx = *state;
+	tu_fixture *fx = *state;
 	enroll_identity id;
 	lb_err err = { 0 };
 	char out[64];
@@ -1066,5 +1027,6 @@ main(void)
 	};
 
 	log_init("test_enroll_auth", false);
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, group_setup,
+	    tu_fixture_teardown);
 }

@@ -26,21 +26,10 @@
 #define NAGENTS 2
 #define BASE    "https://ca.test:8443"
 
-static EVP_PKEY *agent_keys[NAGENTS];
-
 static int
 group_setup(void **state)
 {
-	(void)state;
-	return tu_keygen_n(agent_keys, NAGENTS, CA_KEY_RSA3072);
-}
-
-static int
-group_teardown(void **state)
-{
-	(void)state;
-	tu_keys_free(agent_keys, NAGENTS);
-	return 0;
+	return tu_agent_keys_setup(state, NAGENTS);
 }
 
 /* ------------------------------------------------------------------ */
@@ -284,10 +273,8 @@ test_state_codec(void **state)
 /* The workflow, against lockbox's own server functions                */
 
 struct fx {
-	char *tmp, *cadir, *home;
-	ca_ctx *ca;
-	sqlite3 *db;
-	enroll_ctx *e;
+	tu_fixture tu;          /* the CA, its agents and enrollment */
+	char *home;
 	/* what the client set on the transport */
 	char *login, *secret, *cert_file;
 	int requests;
@@ -369,11 +356,11 @@ caller(struct fx *f, const char *profile, enroll_identity *id, lb_err *err)
 	if (f->cert_file != NULL) {
 		if ((cert = enroll_read_cert(f->cert_file, err)) == NULL)
 			return -1;
-		rc = enroll_auth_cert(f->e, f->db, cert, id, err);
+		rc = enroll_auth_cert(f->tu.e, f->tu.db, cert, id, err);
 		X509_free(cert);
 		return rc;
 	}
-	return enroll_auth_basic(f->e, f->db, "127.0.0.1", f->login,
+	return enroll_auth_basic(f->tu.e, f->tu.db, "127.0.0.1", f->login,
 	    f->secret, profile, id, &retry, err);
 }
 
@@ -401,7 +388,8 @@ est_post(struct fx *f, const char *path, const void *body, size_t len,
 	memset(&res, 0, sizeof(res));
 	assert_non_null(req = enroll_est_csr_decode(body, len, &err));
 	if (caller(f, profile, &id, &err) == -1 ||
-	    enroll_do(f->e, f->db, &id, eop, profile, req, &res, &err) == -1) {
+	    enroll_do(f->tu.e, f->tu.db, &id, eop, profile, req, &res,
+	    &err) == -1) {
 		answer(r, lb_err_http_status(err.code), "text/plain",
 		    strdup(err.msg), strlen(err.msg));
 		goto out;
@@ -464,7 +452,7 @@ f_request(void *h, const char *method, const char *path,
 			    strdup(e2.msg), strlen(e2.msg));
 			return 0;
 		}
-		doc = enroll_policy(f->e, f->db, &id, BASE, &e2);
+		doc = enroll_policy(f->tu.e, f->tu.db, &id, BASE, &e2);
 		enroll_identity_clear(&id);
 		assert_non_null(doc);
 		s = json_dumps(doc, JSON_COMPACT);
@@ -473,7 +461,7 @@ f_request(void *h, const char *method, const char *path,
 		return 0;
 	}
 	if (strcmp(method, "GET") == 0 && strstr(path, "/cacerts") != NULL) {
-		ca[0] = (X509 *)ca_get0_cert(f->ca);
+		ca[0] = (X509 *)ca_get0_cert(f->tu.ca);
 		assert_int_equal(enroll_est_certs_only(ca, 1, &s, &n, &e2), 0);
 		answer(r, 200, "application/pkcs7-mime", s, n);
 		return 0;
@@ -523,22 +511,29 @@ transport(struct fx *f)
 	return t;
 }
 
+/* The fixture's own parts (tu_fixture release). */
+static void
+release(tu_fixture *tu)
+{
+	struct fx *f = (struct fx *)tu;
+
+	free(f->login);
+	core_secret_free(f->secret);
+	free(f->cert_file);
+	free(f->home);
+}
+
 static int
 setup_with(void **state, const char *extra)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-	lb_err err = { 0 };
+	struct fx *f = tu_fixture_setup(state, sizeof(*f), "client", NULL,
+	    extra, TU_FX_AGENTS | TU_FX_ENROLL);
 
-	if (f == NULL || tu_ca_new("client", NULL, extra, &f->tmp, &f->cadir,
-	    &f->ca, &f->db) == -1 ||
-	    tu_agents_add(f->ca, f->db, agent_keys, NAGENTS, 2) == -1)
+	if (f == NULL)
 		return -1;
-	f->home = tu_path(f->tmp, "home");
-	if (mkdir(f->home, 0700) == -1 ||
-	    (f->e = enroll_new(f->ca, false, &err)) == NULL)
-		return -1;
-	*state = f;
-	return 0;
+	f->tu.release = release;
+	f->home = tu_path(f->tu.tmp, "home");
+	return mkdir(f->home, 0700) == -1 ? -1 : 0;
 }
 
 static int
@@ -562,21 +557,6 @@ setup_manual(void **state)
 	    "approval = manual\n");
 }
 
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-
-	enroll_free(f->e);
-	free(f->login);
-	core_secret_free(f->secret);
-	free(f->cert_file);
-	free(f->home);
-	tu_ca_free(f->tmp, f->cadir, f->ca, f->db);
-	free(f);
-	return 0;
-}
-
 /* A token for email (smime-sign and smime-enc) in f->home/token. */
 static char *
 token_file(struct fx *f, const char *email)
@@ -590,8 +570,8 @@ token_file(struct fx *f, const char *email)
 	o.email = email;
 	o.profiles = "smime-sign,smime-enc";
 	o.actor = "test";
-	assert_int_equal(enroll_token_create(f->ca, f->db, &o, &secret, &tid,
-	    &err), 0);
+	assert_int_equal(enroll_token_create(f->tu.ca, f->tu.db, &o, &secret,
+	    &tid, &err), 0);
 	/* a newline after it, as a file written by hand has */
 	assert_non_null(line = malloc(strlen(secret) + 2));
 	snprintf(line, strlen(secret) + 2, "%s\n", secret);
@@ -604,7 +584,7 @@ token_file(struct fx *f, const char *email)
 static char *
 cacert_file(struct fx *f)
 {
-	return tu_path(f->cadir, "ca.pem");
+	return tu_path(f->tu.dir, "ca.pem");
 }
 
 static int
@@ -692,7 +672,7 @@ test_client_first_then_auto(void **state)
 	    exists(f, "server-ca.pem") && exists(f, "smime-enc.p12"));
 	assert_false(exists(f, "smime-sign.crt.new"));
 	/* the client's key is its own; the server's is escrowed */
-	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM "
+	assert_int_equal(tu_sql_int(f->tu.db, "SELECT count(*) FROM "
 	    "escrow_records WHERE email = 'gina@example.org'"), 1);
 	assert_int_equal(enroll_state_read(f->home, &st, &err), 0);
 	assert_string_equal(st.server, BASE);
@@ -708,7 +688,7 @@ test_client_first_then_auto(void **state)
 	assert_int_equal(first(f, "gina@example.org", tok, &err), 0);
 	assert_true(reported(f, "smime-sign already"));
 	assert_true(reported(f, "smime-enc already"));
-	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM "
+	assert_int_equal(tu_sql_int(f->tu.db, "SELECT count(*) FROM "
 	    "certificates WHERE email = 'gina@example.org'"), 2);
 	/* --auto: shows the signing certificate, nothing is due */
 	lb_err_clear(&err);
@@ -745,7 +725,7 @@ test_client_auto_renews(void **state)
 	/* the server superseded the old signing certificate */
 	snprintf(kept, sizeof(kept), "SELECT status = 'superseded' FROM "
 	    "certificates WHERE serial = '%s'", s1);
-	assert_int_equal(tu_sql_int(f->db, kept), 1);
+	assert_int_equal(tu_sql_int(f->tu.db, kept), 1);
 	free(s1);
 	free(e1);
 	free(s2);
@@ -830,16 +810,17 @@ main(void)
 		cmocka_unit_test(test_policy_profile_problems),
 		cmocka_unit_test(test_state_codec),
 		cmocka_unit_test_setup_teardown(test_client_first_then_auto,
-		    setup, teardown),
+		    setup, tu_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_client_auto_renews,
-		    setup_due, teardown),
+		    setup_due, tu_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_client_interrupted,
-		    setup, teardown),
+		    setup, tu_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_client_refused, setup,
-		    teardown),
+		    tu_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_client_pending,
-		    setup_manual, teardown),
+		    setup_manual, tu_fixture_teardown),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, group_setup,
+	    tu_agent_keys_teardown);
 }

@@ -23,56 +23,40 @@
 #define NAGENTS 3
 
 struct fx {
-	char *dir;
-	ca_ctx *ca;
-	sqlite3 *db;
-	EVP_PKEY **agent_key;       /* generated once for the whole group */
+	tu_fixture tu;              /* the CA */
+	EVP_PKEY *const *agent_key; /* the group's (tu_agent_keys_setup) */
 	X509 *agent_cert[NAGENTS];
 };
 
 /* RSA-3072 key generation is slow: one set of agent keys for all tests. */
-static EVP_PKEY *agent_keys[NAGENTS];
-
 static int
 group_setup(void **state)
 {
-	(void)state;
-	return tu_keygen_n(agent_keys, NAGENTS, CA_KEY_RSA3072);
+	return tu_agent_keys_setup(state, NAGENTS);
 }
 
-static int
-group_teardown(void **state)
+/* The fixture's own part (tu_fixture release). */
+static void
+release(tu_fixture *tu)
 {
-	(void)state;
-	tu_keys_free(agent_keys, NAGENTS);
-	return 0;
+	struct fx *f = (struct fx *)tu;
+	int i;
+
+	for (i = 0; i < NAGENTS; i++)
+		X509_free(f->agent_cert[i]);
 }
 
 static int
 setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
+	const tu_agent_keys *ak = *state;
+	struct fx *f;
 
-	if (f == NULL || tu_ca_new("escrow", NULL, NULL, &f->dir, NULL,
-	    &f->ca, &f->db) == -1) {
-		free(f);
+	if (ak == NULL || (f = tu_fixture_setup(state, sizeof(*f), "escrow",
+	    NULL, NULL, 0)) == NULL)
 		return -1;
-	}
-	f->agent_key = agent_keys;
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-	int i;
-
-	for (i = 0; i < NAGENTS; i++)
-		X509_free(f->agent_cert[i]);
-	tu_ca_free(f->dir, NULL, f->ca, f->db);
-	free(f);
+	f->tu.release = release;
+	f->agent_key = ak->key;
 	return 0;
 }
 
@@ -86,7 +70,7 @@ add_agents(struct fx *f)
 	for (i = 0; i < NAGENTS; i++) {
 		snprintf(email, sizeof(email), "agent%d@example.org", i);
 		snprintf(name, sizeof(name), "Agent %d", i);
-		f->agent_cert[i] = ca_operator_add(f->ca, f->db,
+		f->agent_cert[i] = ca_operator_add(f->tu.ca, f->tu.db,
 		    CA_ROLE_RECOVERY_AGENT, name, email, f->agent_key[i], "test",
 		    &err);
 		assert_non_null(f->agent_cert[i]);
@@ -101,8 +85,8 @@ issue(struct fx *f, EVP_PKEY *key, const char *email, unsigned char **rcpt,
 
 	memset(&req, 0, sizeof(req));
 	req.email = email;
-	return archive_issue_enc(f->ca, f->db, &req, key, "test", rcpt, rlen,
-	    err);
+	return archive_issue_enc(f->tu.ca, f->tu.db, &req, key, "test", rcpt,
+	    rlen, err);
 }
 
 static void
@@ -120,9 +104,9 @@ test_key_matches(void **state)
 	req.profile = "smime-enc";
 	req.email = "a@example.org";
 	req.pubkey = k1;
-	c1 = ca_sign_cert(f->ca, &req, &err);
+	c1 = ca_sign_cert(f->tu.ca, &req, &err);
 	req.pubkey = r1;
-	cr = ca_sign_cert(f->ca, &req, &err);
+	cr = ca_sign_cert(f->tu.ca, &req, &err);
 	assert_non_null(c1);
 	assert_non_null(cr);
 	assert_int_equal(archive_key_matches(c1, k1, &err), 0);
@@ -151,9 +135,9 @@ test_too_few_agents(void **state)
 	assert_null(issue(f, k, "alice@example.org", &rcpt, &rlen, &err));
 	assert_int_equal(err.code, LB_ECONFLICT);
 	assert_non_null(strstr(err.msg, "lockbox agent add"));
-	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM certificates "
-	    "WHERE profile = 'smime-enc'"), 0);
-	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM "
+	assert_int_equal(tu_sql_int(f->tu.db, "SELECT count(*) FROM "
+	    "certificates WHERE profile = 'smime-enc'"), 0);
+	assert_int_equal(tu_sql_int(f->tu.db, "SELECT count(*) FROM "
 	    "escrow_records"), 0);
 	assert_null(rcpt);
 	EVP_PKEY_free(k);
@@ -175,15 +159,15 @@ test_signing_key_refused(void **state)
 	req.profile = "smime-sign";
 	req.email = "alice@example.org";
 	req.pubkey = k;
-	sign = ca_issue(f->ca, f->db, &req, "test", &err);
+	sign = ca_issue(f->tu.ca, f->tu.db, &req, "test", &err);
 	assert_non_null(sign);
-	assert_int_equal(core_db_begin(f->db, &err), 0);
-	assert_int_equal(archive_escrow_put(f->ca, f->db, sign, k,
+	assert_int_equal(core_db_begin(f->tu.db, &err), 0);
+	assert_int_equal(archive_escrow_put(f->tu.ca, f->tu.db, sign, k,
 	    "alice@example.org", "test", &rcpt, &rlen, &err), -1);
-	core_db_rollback(f->db);
+	core_db_rollback(f->tu.db);
 	assert_int_equal(err.code, LB_EINVAL);
 	assert_non_null(strstr(err.msg, "signs"));
-	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM "
+	assert_int_equal(tu_sql_int(f->tu.db, "SELECT count(*) FROM "
 	    "escrow_records"), 0);
 	X509_free(sign);
 	EVP_PKEY_free(k);
@@ -200,7 +184,7 @@ agent_share(struct fx *f, const char *serial, int i,
 	size_t ptl = 0;
 	lb_err err = { 0 };
 
-	assert_int_equal(sqlite3_prepare_v2(f->db, "SELECT s.cms FROM "
+	assert_int_equal(sqlite3_prepare_v2(f->tu.db, "SELECT s.cms FROM "
 	    "escrow_shares s JOIN escrow_records r ON r.id = s.record_id "
 	    "WHERE r.serial = ? AND s.agent_serial = ?", -1, &st, NULL),
 	    SQLITE_OK);
@@ -232,7 +216,7 @@ open_record(struct fx *f, X509 *cert, const char *email,
 
 	assert_int_equal(archive_record_aad(cert, email, &aad, &aad_len, &err),
 	    0);
-	assert_int_equal(sqlite3_prepare_v2(f->db, "SELECT iv, tag, "
+	assert_int_equal(sqlite3_prepare_v2(f->tu.db, "SELECT iv, tag, "
 	    "ciphertext FROM escrow_records WHERE serial = ?", -1, &st, NULL),
 	    SQLITE_OK);
 	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
@@ -274,7 +258,7 @@ test_escrow_round_trip(void **state)
 	assert_non_null(rcpt);
 	assert_true(rlen > 100);
 	serial = ca_cert_serial(cert);
-	assert_int_equal(tu_sql_int(f->db, "SELECT nshares * 10 + threshold "
+	assert_int_equal(tu_sql_int(f->tu.db, "SELECT nshares * 10 + threshold "
 	    "FROM escrow_records"), NAGENTS * 10 + 2);
 	for (i = 0; i < NAGENTS; i++)
 		agent_share(f, serial, i, shares[i]);
@@ -303,7 +287,7 @@ test_escrow_round_trip(void **state)
 	assert_int_equal(open_record(f, cert, "mallory@example.org", dkey, pt,
 	    &ptl), -1);
 	/* one altered ciphertext byte fails */
-	assert_int_equal(sqlite3_exec(f->db, "UPDATE escrow_records SET "
+	assert_int_equal(sqlite3_exec(f->tu.db, "UPDATE escrow_records SET "
 	    "ciphertext = CAST(substr(ciphertext, 1, 10) || "
 	    "CAST(x'00' AS BLOB) || substr(ciphertext, 12) AS BLOB)", NULL,
 	    NULL, NULL), SQLITE_OK);
@@ -347,15 +331,15 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shamir),
 		cmocka_unit_test_setup_teardown(test_key_matches, setup,
-		    teardown),
+		    tu_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_too_few_agents, setup,
-		    teardown),
+		    tu_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_signing_key_refused, setup,
-		    teardown),
+		    tu_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_escrow_round_trip, setup,
-		    teardown),
+		    tu_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests_name("escrow", tests, group_setup,
-	    group_teardown);
+	    tu_agent_keys_teardown);
 }

@@ -434,6 +434,23 @@ test_certs_parse_openssl_and_bad(void **state)
 	free(pem);
 }
 
+/* `openssl asn1parse` of the csrattrs for the key types types[0..n-1]. */
+static char *
+csrattrs_parsed(struct fixture *fx, const char *const *types, size_t n)
+{
+	char *out = NULL, *txt;
+	size_t outlen = 0;
+	lb_err err = { 0 };
+	int status;
+
+	assert_int_equal(enroll_est_csrattrs(types, n, &out, &outlen, &err), 0);
+	txt = run_with_input(fx, "openssl base64 -d | openssl asn1parse "
+	    "-inform DER", out, outlen, &status);
+	assert_int_equal(status, 0);
+	free(out);
+	return txt;
+}
+
 static void
 test_csrattrs(void **state)
 {
@@ -444,12 +461,8 @@ test_csrattrs(void **state)
 	char *out = NULL, *txt;
 	size_t outlen = 0;
 	lb_err err = { 0 };
-	int status;
 
-	assert_int_equal(enroll_est_csrattrs(all, 4, &out, &outlen, &err), 0);
-	txt = run_with_input(fx, "openssl base64 -d | openssl asn1parse "
-	    "-inform DER", out, outlen, &status);
-	assert_int_equal(status, 0);
+	txt = csrattrs_parsed(fx, all, 4);
 	assert_non_null(strstr(txt, "rsaEncryption"));
 	assert_non_null(strstr(txt, "id-ecPublicKey"));
 	assert_non_null(strstr(txt, "prime256v1"));
@@ -462,12 +475,8 @@ test_csrattrs(void **state)
 	assert_null(strstr(strstr(txt, "rsaEncryption") + 1,
 	    ":rsaEncryption"));
 	free(txt);
-	free(out);
 
-	assert_int_equal(enroll_est_csrattrs(ec, 1, &out, &outlen, &err), 0);
-	txt = run_with_input(fx, "openssl base64 -d | openssl asn1parse "
-	    "-inform DER", out, outlen, &status);
-	assert_int_equal(status, 0);
+	txt = csrattrs_parsed(fx, ec, 1);
 	/* d=0 is the CsrAttrs SEQUENCE */
 	assert_non_null(strstr(txt, "d=0"));
 	assert_non_null(strstr(txt, "SEQUENCE"));
@@ -475,7 +484,6 @@ test_csrattrs(void **state)
 	assert_null(strstr(txt, "secp384r1"));
 	assert_non_null(strstr(txt, "prime256v1"));
 	free(txt);
-	free(out);
 
 	assert_int_equal(enroll_est_csrattrs(bad, 2, &out, &outlen, &err), -1);
 	assert_int_equal(err.code, LB_EINVAL);

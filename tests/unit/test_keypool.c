@@ -23,25 +23,17 @@
 #include <sys/resource.h>
 
 #include "enroll/enroll.h"
+#include "bench/bench.h"
 #include "tests/unit/testutil.h"
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Polls until the pool holds want keys; false after secs seconds. */
 static bool
 wait_ready(enroll_keypool *p, size_t want, double secs)
 {
-	double end = now_s() + secs;
+	double end = bench_now() + secs;
 
 	while (enroll_keypool_ready(p) != want) {
-		if (now_s() > end)
+		if (bench_now() > end)
 			return false;
 		usleep(10000);
 	}
@@ -172,9 +164,9 @@ test_take_filled(void **state)
 
 	assert_non_null(p = enroll_keypool_new(CA_KEY_RSA4096, 1, &err));
 	assert_true(wait_ready(p, 1, 120));
-	t0 = now_s();
+	t0 = bench_now();
 	big = enroll_keypool_take(p, &err);
-	took = now_s() - t0;
+	took = bench_now() - t0;
 	assert_non_null(big);
 	assert_int_equal(ca_key_type_of(big), CA_KEY_RSA4096);
 	assert_true(took < 0.1);
@@ -201,9 +193,9 @@ test_free_while_generating(void **state)
 		assert_non_null(p = enroll_keypool_new(CA_KEY_RSA4096, 4,
 		    &err));
 		usleep(50000 + 100000 * round);
-		t0 = now_s();
+		t0 = bench_now();
 		enroll_keypool_free(p);
-		took = now_s() - t0;
+		took = bench_now() - t0;
 		/* a whole generation takes far longer, also under valgrind */
 		assert_true(took < (getenv("LOCKBOX_UNDER_VALGRIND") ? 10.0 :
 		    0.5));
@@ -251,25 +243,25 @@ test_thread_niced(void **state)
 {
 	enroll_keypool *p;
 	lb_err err = { 0 };
-	double end = now_s() + 5;
+	double end = bench_now() + 5;
 
 	(void)state;
 	if (getpriority(PRIO_PROCESS, 0) != 0)
 		skip();         /* already niced: the counts below differ */
 	/* the earlier tests' pool threads are joined; their entries go */
-	while (threads_at_nice(10) != 0 && now_s() < end)
+	while (threads_at_nice(10) != 0 && bench_now() < end)
 		usleep(1000);
 	assert_int_equal(threads_at_nice(10), 0);
-	end = now_s() + 5;
+	end = bench_now() + 5;
 	assert_non_null(p = enroll_keypool_new(CA_KEY_RSA4096, 2, &err));
-	while (threads_at_nice(10) != 1 && now_s() < end)
+	while (threads_at_nice(10) != 1 && bench_now() < end)
 		usleep(1000);
 	assert_int_equal(threads_at_nice(10), 1);
 	assert_int_equal(threads_at_nice(0), 1);
 	enroll_keypool_free(p);
 	/* a joined thread's /proc entry may outlive the join a moment */
-	end = now_s() + 5;
-	while (threads_at_nice(10) != 0 && now_s() < end)
+	end = bench_now() + 5;
+	while (threads_at_nice(10) != 0 && bench_now() < end)
 		usleep(1000);
 	assert_int_equal(threads_at_nice(10), 0);
 }

@@ -31,9 +31,7 @@
 #define DAY 86400L
 
 struct fixture {
-	char *tmp, *dir;
-	ca_ctx *ca;
-	sqlite3 *db;
+	tu_fixture tu;          /* the CA */
 	crl_ocsp *ocsp;
 	X509 *good, *revoked;
 	X509_STORE *store;
@@ -53,32 +51,42 @@ issue(struct fixture *fx, const char *email)
 	req.profile = "smime-sign";
 	req.email = email;
 	req.pubkey = key;
-	x = ca_issue(fx->ca, fx->db, &req, ACTOR, &err);
+	x = ca_issue(fx->tu.ca, fx->tu.db, &req, ACTOR, &err);
 	if (x == NULL)
 		fprintf(stderr, "ca_issue: %s\n", err.msg);
 	EVP_PKEY_free(key);
 	return x;
 }
 
+/* The fixture's own parts (tu_fixture release). */
+static void
+release(tu_fixture *tu)
+{
+	struct fixture *fx = (struct fixture *)tu;
+
+	X509_STORE_free(fx->store);
+	X509_free(fx->good);
+	X509_free(fx->revoked);
+	crl_ocsp_free(fx->ocsp);
+}
+
 static int
 group_setup(void **state)
 {
-	struct fixture *fx = calloc(1, sizeof(*fx));
 	ca_init_opts o = {
 		.name = "lockbox OCSP Test CA",
 		.key_type = CA_KEY_ECP256,
 		.admin_email = "admin@ca.test",
 	};
+	struct fixture *fx = tu_fixture_setup_opts(state, sizeof(*fx), "ocsp",
+	    &o, NULL, 0);
 	lb_err err = { 0 };
 	char *serial;
 
 	if (fx == NULL)
 		return -1;
-	*state = fx;
-	if (tu_ca_new("ocsp", &o, NULL,
-	    &fx->tmp, &fx->dir, &fx->ca, &fx->db) == -1)
-		return -1;
-	if ((fx->ocsp = crl_ocsp_new(fx->ca, fx->db, time(NULL),
+	fx->tu.release = release;
+	if ((fx->ocsp = crl_ocsp_new(fx->tu.ca, fx->tu.db, time(NULL),
 	    &err)) == NULL) {
 		fprintf(stderr, "setup: %s\n", err.msg);
 		return -1;
@@ -87,31 +95,15 @@ group_setup(void **state)
 	    (fx->revoked = issue(fx, "revoked@example.org")) == NULL ||
 	    (serial = ca_cert_serial(fx->revoked)) == NULL)
 		return -1;
-	if (ca_revoke(fx->db, serial, 1, 0, ACTOR, &err) == -1) {
+	if (ca_revoke(fx->tu.db, serial, 1, 0, ACTOR, &err) == -1) {
 		fprintf(stderr, "revoke: %s\n", err.msg);
 		free(serial);
 		return -1;
 	}
 	free(serial);
 	if ((fx->store = X509_STORE_new()) == NULL ||
-	    X509_STORE_add_cert(fx->store, ca_get0_cert(fx->ca)) != 1)
+	    X509_STORE_add_cert(fx->store, ca_get0_cert(fx->tu.ca)) != 1)
 		return -1;
-	return 0;
-}
-
-static int
-group_teardown(void **state)
-{
-	struct fixture *fx = *state;
-
-	if (fx == NULL)
-		return 0;
-	X509_STORE_free(fx->store);
-	X509_free(fx->good);
-	X509_free(fx->revoked);
-	crl_ocsp_free(fx->ocsp);
-	tu_ca_free(fx->tmp, fx->dir, fx->ca, fx->db);
-	free(fx);
 	return 0;
 }
 
@@ -150,7 +142,7 @@ respond(struct fixture *fx, const unsigned char *req, size_t len,
 	OCSP_RESPONSE *resp;
 
 	assert_int_equal(crl_ocsp_respond(fx->ocsp, req, len, time(NULL),
-	    crl_ocsp_lookup_db, fx->db, &der, &dlen, res), 0);
+	    crl_ocsp_lookup_db, fx->tu.db, &der, &dlen, res), 0);
 	p = der;
 	resp = d2i_OCSP_RESPONSE(NULL, &p, (long)dlen);
 	assert_non_null(resp);
@@ -159,42 +151,77 @@ respond(struct fixture *fx, const unsigned char *req, size_t len,
 	return resp;
 }
 
+/* A request for the status of one certificate. */
+struct query {
+	OCSP_CERTID *find;      /* its CertID, to find in the answer */
+	OCSP_REQUEST *rq;
+	unsigned char *req;     /* rq as DER */
+	size_t len;
+	bool nonce;
+};
+
+static void
+query_new(struct fixture *fx, struct query *q, X509 *cert,
+    const EVP_MD *md, bool nonce)
+{
+	OCSP_CERTID *id = OCSP_cert_to_id(md, cert, ca_get0_cert(fx->tu.ca));
+
+	memset(q, 0, sizeof(*q));
+	q->find = OCSP_CERTID_dup(id);
+	q->nonce = nonce;
+	q->req = make_req(&id, 1, nonce, &q->rq, &q->len);
+}
+
+/*
+ * The basic response of resp, the answer to q (OCSP_BASICRESP_free): it
+ * verifies and echoes q's nonce when q had one.
+ */
+static OCSP_BASICRESP *
+query_basic(struct fixture *fx, const struct query *q, OCSP_RESPONSE *resp)
+{
+	OCSP_BASICRESP *bs = OCSP_response_get1_basic(resp);
+
+	assert_non_null(bs);
+	/* the delegated responder verifies against the CA alone */
+	assert_int_equal(OCSP_basic_verify(bs, NULL, fx->store, 0), 1);
+	assert_int_equal(OCSP_check_nonce(q->rq, bs), q->nonce ? 1 : 2);
+	return bs;
+}
+
+static void
+query_free(struct query *q)
+{
+	OCSP_REQUEST_free(q->rq);
+	OCSP_CERTID_free(q->find);
+	OPENSSL_free(q->req);
+}
+
 /* The single status of cert in a verified response. */
 static int
 status_of(struct fixture *fx, X509 *cert, const EVP_MD *md, bool nonce,
     int *reason)
 {
-	OCSP_CERTID *id = OCSP_cert_to_id(md, cert, ca_get0_cert(fx->ca));
-	OCSP_CERTID *find = OCSP_CERTID_dup(id);
-	OCSP_REQUEST *rq = NULL;
+	struct query q;
 	OCSP_RESPONSE *resp;
 	OCSP_BASICRESP *bs;
 	ASN1_GENERALIZEDTIME *rev = NULL, *thisupd = NULL, *nextupd = NULL;
 	crl_ocsp_result res;
-	unsigned char *req;
-	size_t len = 0;
 	int st = -1;
 
-	req = make_req(&id, 1, nonce, &rq, &len);
-	resp = respond(fx, req, len, &res);
+	query_new(fx, &q, cert, md, nonce);
+	resp = respond(fx, q.req, q.len, &res);
 	assert_int_equal(res.status, OCSP_RESPONSE_STATUS_SUCCESSFUL);
 	assert_int_equal(res.nonce, nonce);
 	assert_true(res.next_update > res.this_update);
-	bs = OCSP_response_get1_basic(resp);
-	assert_non_null(bs);
-	/* the delegated responder verifies against the CA alone */
-	assert_int_equal(OCSP_basic_verify(bs, NULL, fx->store, 0), 1);
-	assert_int_equal(OCSP_check_nonce(rq, bs), nonce ? 1 : 2);
-	assert_int_equal(OCSP_resp_find_status(bs, find, &st, reason, &rev,
+	bs = query_basic(fx, &q, resp);
+	assert_int_equal(OCSP_resp_find_status(bs, q.find, &st, reason, &rev,
 	    &thisupd, &nextupd), 1);
 	assert_int_equal(OCSP_check_validity(thisupd, nextupd, 300, -1), 1);
 	if (st == V_OCSP_CERTSTATUS_REVOKED)
 		assert_non_null(rev);
 	OCSP_BASICRESP_free(bs);
 	OCSP_RESPONSE_free(resp);
-	OCSP_REQUEST_free(rq);
-	OCSP_CERTID_free(find);
-	OPENSSL_free(req);
+	query_free(&q);
 	return st;
 }
 
@@ -235,7 +262,7 @@ static void
 test_unknown(void **state)
 {
 	struct fixture *fx = *state;
-	X509 *ca = ca_get0_cert(fx->ca);
+	X509 *ca = ca_get0_cert(fx->tu.ca);
 	ASN1_INTEGER *serial = ASN1_INTEGER_new();
 	OCSP_CERTID *id, *find;
 	OCSP_RESPONSE *resp;
@@ -268,7 +295,7 @@ static void
 test_two_requests(void **state)
 {
 	struct fixture *fx = *state;
-	X509 *ca = ca_get0_cert(fx->ca);
+	X509 *ca = ca_get0_cert(fx->tu.ca);
 	OCSP_CERTID *ids[2];
 	OCSP_RESPONSE *resp;
 	OCSP_BASICRESP *bs;
@@ -292,7 +319,7 @@ static void
 test_other_issuer(void **state)
 {
 	struct fixture *fx = *state;
-	X509 *ca = ca_get0_cert(fx->ca);
+	X509 *ca = ca_get0_cert(fx->tu.ca);
 	ASN1_INTEGER *serial = X509_get_serialNumber(fx->good);
 	X509_NAME *other = X509_NAME_new();
 	OCSP_CERTID *ids[2];
@@ -363,7 +390,7 @@ static void
 test_nonce_and_expiry(void **state)
 {
 	struct fixture *fx = *state;
-	X509 *ca = ca_get0_cert(fx->ca);
+	X509 *ca = ca_get0_cert(fx->tu.ca);
 	OCSP_CERTID *id = OCSP_cert_to_id(EVP_sha1(), fx->good, ca);
 	OCSP_REQUEST *rq = OCSP_REQUEST_new();
 	unsigned char nonce[33], *req = NULL, *out = NULL;
@@ -388,7 +415,7 @@ test_nonce_and_expiry(void **state)
 	id = OCSP_cert_to_id(EVP_sha1(), fx->good, ca);
 	req = make_req(&id, 1, false, NULL, &olen);
 	assert_int_equal(crl_ocsp_respond(fx->ocsp, req, olen,
-	    time(NULL) + 30 * DAY, crl_ocsp_lookup_db, fx->db, &out, &olen,
+	    time(NULL) + 30 * DAY, crl_ocsp_lookup_db, fx->tu.db, &out, &olen,
 	    &res), 0);
 	assert_int_equal(res.status, OCSP_RESPONSE_STATUS_TRYLATER);
 	p = out;
@@ -404,7 +431,7 @@ test_nonce_and_expiry(void **state)
 static long long
 responder_certs(struct fixture *fx)
 {
-	return tu_sql_int(fx->db, "SELECT count(*) FROM certificates WHERE "
+	return tu_sql_int(fx->tu.db, "SELECT count(*) FROM certificates WHERE "
 	    "profile = 'ocsp-signing'");
 }
 
@@ -412,8 +439,8 @@ static void
 test_credential(void **state)
 {
 	struct fixture *fx = *state;
-	char *kpath = tu_path(fx->dir, CRL_OCSP_KEY_FILE);
-	char *cpath = tu_path(fx->dir, CRL_OCSP_CERT_FILE);
+	char *kpath = tu_path(fx->tu.dir, CRL_OCSP_KEY_FILE);
+	char *cpath = tu_path(fx->tu.dir, CRL_OCSP_CERT_FILE);
 	X509 *cert = crl_ocsp_get1_cert(fx->ocsp);
 	crl_ocsp *again;
 	X509 *cert2;
@@ -433,7 +460,7 @@ test_credential(void **state)
 	    X509_get0_notBefore(cert), X509_get0_notAfter(cert)), 1);
 	assert_true(days <= 7);
 	/* a second responder loads the files instead of issuing again */
-	again = crl_ocsp_new(fx->ca, fx->db, time(NULL), &err);
+	again = crl_ocsp_new(fx->tu.ca, fx->tu.db, time(NULL), &err);
 	assert_non_null(again);
 	cert2 = crl_ocsp_get1_cert(again);
 	assert_int_equal(X509_cmp(cert, cert2), 0);
@@ -450,7 +477,7 @@ test_renewal(void **state)
 {
 	struct fixture *fx = *state;
 	X509 *before = crl_ocsp_get1_cert(fx->ocsp), *after, *ondisk;
-	char *cpath = tu_path(fx->dir, CRL_OCSP_CERT_FILE);
+	char *cpath = tu_path(fx->tu.dir, CRL_OCSP_CERT_FILE);
 	char *pem;
 	size_t len = 0;
 	long long n = responder_certs(fx);
@@ -458,12 +485,12 @@ test_renewal(void **state)
 	int reason;
 
 	/* early in its life: nothing to do */
-	assert_int_equal(crl_ocsp_renew(fx->ocsp, fx->db, time(NULL), false,
+	assert_int_equal(crl_ocsp_renew(fx->ocsp, fx->tu.db, time(NULL), false,
 	    &err), 0);
 	assert_int_equal(responder_certs(fx), n);
 	/* 5 of 7 days gone: renewed, stored, written, swapped in */
-	assert_int_equal(crl_ocsp_renew(fx->ocsp, fx->db, time(NULL) + 5 * DAY,
-	    false, &err), 1);
+	assert_int_equal(crl_ocsp_renew(fx->ocsp, fx->tu.db,
+	    time(NULL) + 5 * DAY, false, &err), 1);
 	after = crl_ocsp_get1_cert(fx->ocsp);
 	assert_non_null(after);
 	assert_int_not_equal(X509_cmp(before, after), 0);
@@ -489,34 +516,25 @@ static int
 db_status(struct fixture *fx, X509 *cert, bool nonce, unsigned char **der,
     size_t *dlen, crl_ocsp_result *res)
 {
-	OCSP_CERTID *id = OCSP_cert_to_id(EVP_sha1(), cert,
-	    ca_get0_cert(fx->ca));
-	OCSP_CERTID *find = OCSP_CERTID_dup(id);
-	OCSP_REQUEST *rq = NULL;
+	struct query q;
 	OCSP_RESPONSE *resp;
 	OCSP_BASICRESP *bs;
 	const unsigned char *p;
-	unsigned char *req;
-	size_t len = 0;
 	int st = -1, reason;
 
-	req = make_req(&id, 1, nonce, &rq, &len);
-	assert_int_equal(crl_ocsp_respond_db(fx->ocsp, fx->db, req, len,
+	query_new(fx, &q, cert, EVP_sha1(), nonce);
+	assert_int_equal(crl_ocsp_respond_db(fx->ocsp, fx->tu.db, q.req, q.len,
 	    time(NULL), der, dlen, res), 0);
 	p = *der;
 	assert_non_null(resp = d2i_OCSP_RESPONSE(NULL, &p, (long)*dlen));
 	assert_int_equal(res->status, OCSP_RESPONSE_STATUS_SUCCESSFUL);
 	assert_int_equal(res->nonce, nonce);
-	assert_non_null(bs = OCSP_response_get1_basic(resp));
-	assert_int_equal(OCSP_basic_verify(bs, NULL, fx->store, 0), 1);
-	assert_int_equal(OCSP_check_nonce(rq, bs), nonce ? 1 : 2);
-	assert_int_equal(OCSP_resp_find_status(bs, find, &st, &reason, NULL,
+	bs = query_basic(fx, &q, resp);
+	assert_int_equal(OCSP_resp_find_status(bs, q.find, &st, &reason, NULL,
 	    NULL, NULL), 1);
 	OCSP_BASICRESP_free(bs);
 	OCSP_RESPONSE_free(resp);
-	OCSP_REQUEST_free(rq);
-	OCSP_CERTID_free(find);
-	OPENSSL_free(req);
+	query_free(&q);
 	return st;
 }
 
@@ -566,7 +584,7 @@ test_reuse_revocation(void **state)
 	    V_OCSP_CERTSTATUS_GOOD);
 	OPENSSL_free(der);
 	assert_non_null(serial = ca_cert_serial(x));
-	assert_int_equal(ca_revoke(fx->db, serial, 1, 0, ACTOR, &err), 0);
+	assert_int_equal(ca_revoke(fx->tu.db, serial, 1, 0, ACTOR, &err), 0);
 	/* the cached good answer is not served once revoked */
 	assert_int_equal(db_status(fx, x, false, &der, &dlen, &res),
 	    V_OCSP_CERTSTATUS_REVOKED);
@@ -586,7 +604,7 @@ test_reuse_renewal(void **state)
 
 	assert_int_equal(db_status(fx, fx->good, false, &a, &alen, &ra),
 	    V_OCSP_CERTSTATUS_GOOD);
-	assert_int_equal(crl_ocsp_renew(fx->ocsp, fx->db, time(NULL), true,
+	assert_int_equal(crl_ocsp_renew(fx->ocsp, fx->tu.db, time(NULL), true,
 	    &err), 1);
 	/* signed again, by the new responder (verified in db_status) */
 	assert_int_equal(db_status(fx, fx->good, false, &b, &blen, &rb),
@@ -605,7 +623,7 @@ db_raw(struct fixture *fx, const unsigned char *req, size_t len,
 	const unsigned char *p;
 	OCSP_RESPONSE *resp;
 
-	assert_int_equal(crl_ocsp_respond_db(fx->ocsp, fx->db, req, len,
+	assert_int_equal(crl_ocsp_respond_db(fx->ocsp, fx->tu.db, req, len,
 	    time(NULL), der, dlen, &res), 0);
 	p = *der;
 	assert_non_null(resp = d2i_OCSP_RESPONSE(NULL, &p, (long)*dlen));
@@ -624,7 +642,7 @@ static void
 test_reuse_raw_bytes(void **state)
 {
 	struct fixture *fx = *state;
-	X509 *ca = ca_get0_cert(fx->ca);
+	X509 *ca = ca_get0_cert(fx->tu.ca);
 	OCSP_CERTID *ids[32];
 	unsigned char *req, *big, *a = NULL, *b = NULL;
 	size_t len = 0, blen = 0, alen = 0, dlen = 0;
@@ -700,5 +718,6 @@ main(void)
 	};
 
 	log_init("test_ocsp", false);
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, group_setup,
+	    tu_fixture_teardown);
 }

@@ -36,54 +36,18 @@
     "dc=example,dc=org\ntimeout = 1\nnetwork_timeout = 1\nretry = 1\n" \
     "retry_max = 2\n"
 
-struct fixture {
-	char *tmp;
-	char *dir;
-	ca_ctx *ca;
-	sqlite3 *db;
-	EVP_PKEY *key;
-};
-
 static int
 group_setup(void **state)
 {
-	struct fixture *fx = calloc(1, sizeof(*fx));
-	ca_init_opts o = {
-		.name = "lockbox Publish Unit Test CA",
-		.key_type = CA_KEY_ECP256,
-	};
-	lb_err err = { 0 };
-
-	if (fx == NULL)
-		return -1;
-	*state = fx;
-	if (tu_ca_new("publish", &o, DIR_CONF,
-	    &fx->tmp, &fx->dir, &fx->ca, &fx->db) == -1)
-		return -1;
-	if ((fx->key = ca_keygen(CA_KEY_ECP256, &err)) == NULL) {
-		fprintf(stderr, "setup: %s\n", err.msg);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-group_teardown(void **state)
-{
-	struct fixture *fx = *state;
-
-	if (fx == NULL)
-		return 0;
-	EVP_PKEY_free(fx->key);
-	tu_ca_free(fx->tmp, fx->dir, fx->ca, fx->db);
-	free(fx);
-	return 0;
+	return tu_fixture_setup(state, sizeof(tu_fixture), "publish",
+	    "lockbox Publish Unit Test CA", DIR_CONF, TU_FX_KEY) == NULL ?
+	    -1 : 0;
 }
 
 static int
 empty_queue(void **state)
 {
-	struct fixture *fx = *state;
+	tu_fixture *fx = *state;
 
 	return sqlite3_exec(fx->db, "DELETE FROM publish_queue", NULL, NULL,
 	    NULL) == SQLITE_OK ? 0 : -1;
@@ -91,29 +55,17 @@ empty_queue(void **state)
 
 /* Issues a signing certificate for email; its serial (malloc'ed). */
 static char *
-issue(struct fixture *fx, const char *email)
+issue(tu_fixture *fx, const char *email)
 {
-	ca_request req;
-	lb_err err = { 0 };
-	X509 *x;
-	char *serial;
+	char *serial = tu_issue_serial(fx, email, ACTOR);
 
-	memset(&req, 0, sizeof(req));
-	req.profile = "smime-sign";
-	req.email = email;
-	req.pubkey = fx->key;
-	x = ca_issue(fx->ca, fx->db, &req, ACTOR, &err);
-	if (x == NULL)
-		fail_msg("ca_issue: %s", err.msg);
-	serial = ca_cert_serial(x);
-	X509_free(x);
 	assert_non_null(serial);
 	return serial;
 }
 
 /* Queues serial in a committed transaction, as enrollment does. */
 static void
-enqueue(struct fixture *fx, const char *serial, const char *email,
+enqueue(tu_fixture *fx, const char *serial, const char *email,
     const char *dn)
 {
 	lb_err err = { 0 };
@@ -126,7 +78,7 @@ enqueue(struct fixture *fx, const char *serial, const char *email,
 
 /* An integer column of serial's row for action, or -1. */
 static long long
-row_int(struct fixture *fx, const char *serial, const char *action,
+row_int(tu_fixture *fx, const char *serial, const char *action,
     const char *col)
 {
 	char sql[256];
@@ -137,7 +89,7 @@ row_int(struct fixture *fx, const char *serial, const char *action,
 }
 
 static char *
-row_text(struct fixture *fx, const char *serial, const char *action,
+row_text(tu_fixture *fx, const char *serial, const char *action,
     const char *col)
 {
 	char sql[256];
@@ -148,7 +100,7 @@ row_text(struct fixture *fx, const char *serial, const char *action,
 }
 
 static void
-exec_sql(struct fixture *fx, const char *sql)
+exec_sql(tu_fixture *fx, const char *sql)
 {
 	assert_int_equal(sqlite3_exec(fx->db, sql, NULL, NULL, NULL),
 	    SQLITE_OK);
@@ -156,7 +108,7 @@ exec_sql(struct fixture *fx, const char *sql)
 
 /* Waits up to secs seconds for sql to return a value >= want. */
 static bool
-wait_for(struct fixture *fx, const char *sql, long long want, int secs)
+wait_for(tu_fixture *fx, const char *sql, long long want, int secs)
 {
 	int i;
 
@@ -171,7 +123,7 @@ wait_for(struct fixture *fx, const char *sql, long long want, int secs)
 static void
 test_enqueue(void **state)
 {
-	struct fixture *fx = *state;
+	tu_fixture *fx = *state;
 	char *s1 = issue(fx, "alice@example.org");
 	char *s2 = issue(fx, "bob@example.org");
 	char *v;
@@ -204,7 +156,7 @@ test_enqueue(void **state)
 static void
 test_enqueue_rollback(void **state)
 {
-	struct fixture *fx = *state;
+	tu_fixture *fx = *state;
 	char *s = issue(fx, "carol@example.org");
 	lb_err err = { 0 };
 
@@ -220,7 +172,7 @@ test_enqueue_rollback(void **state)
 static void
 test_enqueue_idempotent(void **state)
 {
-	struct fixture *fx = *state;
+	tu_fixture *fx = *state;
 	char *s = issue(fx, "dave@example.org");
 
 	enqueue(fx, s, "dave@example.org", NULL);
@@ -238,7 +190,7 @@ test_enqueue_idempotent(void **state)
 static void
 test_enqueue_bad(void **state)
 {
-	struct fixture *fx = *state;
+	tu_fixture *fx = *state;
 	char *s = issue(fx, "erin@example.org");
 	lb_err err = { 0 };
 
@@ -267,7 +219,7 @@ test_enqueue_bad(void **state)
 static void
 test_counts(void **state)
 {
-	struct fixture *fx = *state;
+	tu_fixture *fx = *state;
 	enroll_publish_counts c;
 	lb_err err = { 0 };
 	char *s[4];
@@ -303,7 +255,7 @@ test_counts(void **state)
 static void
 test_no_directory(void **state)
 {
-	struct fixture *fx = *state;
+	tu_fixture *fx = *state;
 	core_conf *conf = core_conf_new_empty();
 	lb_err err = { 0 };
 
@@ -329,7 +281,7 @@ test_no_directory(void **state)
 static void
 test_worker_directory_down(void **state)
 {
-	struct fixture *fx = *state;
+	tu_fixture *fx = *state;
 	char *s1 = issue(fx, "grace@example.org");
 	char *s2 = issue(fx, "heidi@example.org");
 	enroll_publisher *p;
@@ -371,7 +323,7 @@ test_worker_directory_down(void **state)
 static void
 test_worker_wake(void **state)
 {
-	struct fixture *fx = *state;
+	tu_fixture *fx = *state;
 	char *s = issue(fx, "ivan@example.org");
 	enroll_publisher *p;
 	lb_err err = { 0 };
@@ -393,7 +345,7 @@ test_worker_wake(void **state)
 static void
 test_worker_revoked(void **state)
 {
-	struct fixture *fx = *state;
+	tu_fixture *fx = *state;
 	char *pub = issue(fx, "judy@example.org");
 	char *unpub = issue(fx, "ken@example.org");
 	char *valid = issue(fx, "leo@example.org");
@@ -453,7 +405,7 @@ test_worker_revoked(void **state)
 static void
 test_worker_revoked_live(void **state)
 {
-	struct fixture *fx = *state;
+	tu_fixture *fx = *state;
 	char *s = issue(fx, "olivia@example.org");
 	enroll_publisher *p;
 	lb_err err = { 0 };
@@ -479,7 +431,7 @@ test_worker_revoked_live(void **state)
 static void
 test_worker_permanent(void **state)
 {
-	struct fixture *fx = *state;
+	tu_fixture *fx = *state;
 	/* no base_dn: looking a user up fails without any network */
 	static const char text[] = "[directory]\nuri = " DOWN_URI "\n"
 	    "retry = 1\nretry_max = 60\n";
@@ -543,5 +495,6 @@ main(void)
 	};
 
 	log_init("test_publish", false);
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, group_setup,
+	    tu_fixture_teardown);
 }

@@ -29,12 +29,8 @@
 #include "tests/unit/testutil.h"
 
 struct fixture {
-	char *tmp;
-	char *dir;
-	ca_ctx *ca;       /* with a signer process, fresh per test */
+	tu_fixture tu;    /* the CA, with a signer process, fresh per test */
 	ca_ctx *local;    /* the key in this process, for ca_signer_handle */
-	sqlite3 *db;
-	EVP_PKEY *key;    /* a subscriber key */
 };
 
 /*
@@ -52,43 +48,33 @@ under_valgrind(void)
 static void
 need_signer(struct fixture *fx)
 {
-	if (fx->ca->signer == NULL)
+	if (fx->tu.ca->signer == NULL)
 		skip();
+}
+
+/* The fixture's own part (tu_fixture release). */
+static void
+release(tu_fixture *tu)
+{
+	ca_free(((struct fixture *)tu)->local);
 }
 
 static int
 setup(void **state)
 {
-	struct fixture *fx = calloc(1, sizeof(*fx));
+	struct fixture *fx = tu_fixture_setup(state, sizeof(*fx), "signer",
+	    NULL, NULL, TU_FX_KEY);
 	lb_err err = { 0 };
 
 	if (fx == NULL)
 		return -1;
-	*state = fx;
-	if (tu_ca_new("signer", NULL, NULL, &fx->tmp, &fx->dir, &fx->ca,
-	    &fx->db) == -1)
-		return -1;
-	if ((fx->local = ca_open(fx->dir, 0, &err)) == NULL ||
-	    (fx->key = ca_keygen(CA_KEY_ECP256, &err)) == NULL ||
-	    (!under_valgrind() && ca_signer_start(fx->ca, NULL, 2,
+	fx->tu.release = release;
+	if ((fx->local = ca_open(fx->tu.dir, 0, &err)) == NULL ||
+	    (!under_valgrind() && ca_signer_start(fx->tu.ca, NULL, 2,
 	    &err) == -1)) {
 		fprintf(stderr, "setup: %s\n", err.msg);
 		return -1;
 	}
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fixture *fx = *state;
-
-	if (fx == NULL)
-		return 0;
-	EVP_PKEY_free(fx->key);
-	ca_free(fx->local);
-	tu_ca_free(fx->tmp, fx->dir, fx->ca, fx->db);
-	free(fx);
 	return 0;
 }
 
@@ -103,19 +89,19 @@ sign_cert(struct fixture *fx, const char *profile, const char *email,
 	req.email = email;
 	req.given_name = "Alice";
 	req.surname = "Example";
-	req.pubkey = fx->key;
-	return ca_sign_cert(fx->ca, &req, err);
+	req.pubkey = fx->tu.key;
+	return ca_sign_cert(fx->tu.ca, &req, err);
 }
 
 static void
 assert_signed_by_ca(struct fixture *fx, X509 *x)
 {
-	EVP_PKEY *capub = X509_get0_pubkey(ca_get0_cert(fx->ca));
+	EVP_PKEY *capub = X509_get0_pubkey(ca_get0_cert(fx->tu.ca));
 
 	assert_non_null(x);
 	assert_int_equal(X509_verify(x, capub), 1);
 	assert_int_equal(X509_NAME_cmp(X509_get_issuer_name(x),
-	    X509_get_subject_name(ca_get0_cert(fx->ca))), 0);
+	    X509_get_subject_name(ca_get0_cert(fx->tu.ca))), 0);
 	assert_int_equal(X509_check_ca(x), 0);
 }
 
@@ -129,7 +115,7 @@ test_key_moved(void **state)
 
 	need_signer(fx);
 
-	assert_int_equal(ca_signer_pids(fx->ca, pids, 4), 2);
+	assert_int_equal(ca_signer_pids(fx->tu.ca, pids, 4), 2);
 	for (i = 0; i < 2; i++) {
 		assert_true(pids[i] > 0);
 		assert_int_not_equal(pids[i], getpid());
@@ -137,10 +123,10 @@ test_key_moved(void **state)
 		assert_int_equal(kill(pids[i], 0), 0);
 	}
 	assert_int_not_equal(pids[0], pids[1]);
-	assert_null(fx->ca->key);
-	assert_true(ca_signer_alive(fx->ca));
+	assert_null(fx->tu.ca->key);
+	assert_true(ca_signer_alive(fx->tu.ca));
 	/* a second start, or a start without the key, is refused */
-	assert_int_equal(ca_signer_start(fx->ca, NULL, 1, &err), -1);
+	assert_int_equal(ca_signer_start(fx->tu.ca, NULL, 1, &err), -1);
 	memset(&err, 0, sizeof(err));
 	assert_int_equal(ca_signer_start(fx->local, NULL, 0, &err), -1);
 	assert_int_equal(err.code, LB_EINVAL);
@@ -161,7 +147,7 @@ test_cert(void **state)
 	assert_signed_by_ca(fx, x);
 	/* the request's key and e-mail, the profile's keyUsage */
 	pub = X509_get0_pubkey(x);
-	assert_int_equal(EVP_PKEY_eq(pub, fx->key), 1);
+	assert_int_equal(EVP_PKEY_eq(pub, fx->tu.key), 1);
 	assert_int_equal(X509_check_email(x, "alice@example.com", 0, 0), 1);
 	ku = X509_get_ext_d2i(x, NID_key_usage, NULL, NULL);
 	assert_non_null(ku);
@@ -188,7 +174,7 @@ test_refused_goes_on(void **state)
 	assert_int_equal(err.code, LB_EINVAL);
 	/* still there */
 	memset(&err, 0, sizeof(err));
-	assert_true(ca_signer_alive(fx->ca));
+	assert_true(ca_signer_alive(fx->tu.ca));
 	x = sign_cert(fx, "smime-sign", "bob@example.com", &err);
 	assert_signed_by_ca(fx, x);
 	X509_free(x);
@@ -239,7 +225,7 @@ test_crl(void **state)
 
 	for (with = 0; with < 2; with++) {
 		head = make_head(7 + with, 3600);
-		assert_int_equal(ca_sign_crl_der(fx->ca, head, with ?
+		assert_int_equal(ca_sign_crl_der(fx->tu.ca, head, with ?
 		    one_entry : NULL, with ? sizeof(one_entry) : 0, &der, &len,
 		    &err), 0);
 		p = der;
@@ -247,9 +233,9 @@ test_crl(void **state)
 		assert_non_null(crl);
 		assert_ptr_equal(p, der + len);
 		assert_int_equal(X509_CRL_verify(crl,
-		    X509_get0_pubkey(ca_get0_cert(fx->ca))), 1);
+		    X509_get0_pubkey(ca_get0_cert(fx->tu.ca))), 1);
 		assert_int_equal(X509_NAME_cmp(X509_CRL_get_issuer(crl),
-		    X509_get_subject_name(ca_get0_cert(fx->ca))), 0);
+		    X509_get_subject_name(ca_get0_cert(fx->tu.ca))), 0);
 		assert_int_equal(with ? sk_X509_REVOKED_num(
 		    X509_CRL_get_REVOKED(crl)) : 0, with);
 		assert_true(with || X509_CRL_get_REVOKED(crl) == NULL ||
@@ -261,7 +247,7 @@ test_crl(void **state)
 	}
 	/* the signer's own checks: nextUpdate before thisUpdate */
 	head = make_head(9, -3600);
-	assert_int_equal(ca_sign_crl_der(fx->ca, head, NULL, 0, &der, &len,
+	assert_int_equal(ca_sign_crl_der(fx->tu.ca, head, NULL, 0, &der, &len,
 	    &err), -1);
 	assert_int_equal(err.code, LB_EINVAL);
 	assert_non_null(strstr(err.msg, "nextUpdate"));
@@ -269,15 +255,15 @@ test_crl(void **state)
 	/* entries that are not one SEQUENCE */
 	memset(&err, 0, sizeof(err));
 	head = make_head(10, 3600);
-	assert_int_equal(ca_sign_crl_der(fx->ca, head, one_entry + 2,
+	assert_int_equal(ca_sign_crl_der(fx->tu.ca, head, one_entry + 2,
 	    sizeof(one_entry) - 3, &der, &len, &err), -1);
 	assert_int_equal(err.code, LB_EINVAL);
 	/* the in-place signature needs the key here */
 	memset(&err, 0, sizeof(err));
-	assert_int_equal(ca_sign_crl(fx->ca, head, &err), -1);
+	assert_int_equal(ca_sign_crl(fx->tu.ca, head, &err), -1);
 	assert_non_null(strstr(err.msg, "signer process"));
 	X509_CRL_free(head);
-	assert_true(ca_signer_alive(fx->ca));
+	assert_true(ca_signer_alive(fx->tu.ca));
 }
 
 static void
@@ -289,7 +275,7 @@ test_receipt(void **state)
 	const unsigned char *p;
 	size_t len = 0;
 	CMS_ContentInfo *cms;
-	X509_STORE *store = ca_get0_store(fx->ca);
+	X509_STORE *store = ca_get0_store(fx->tu.ca);
 	BIO *out;
 	char *data;
 	long n;
@@ -299,7 +285,7 @@ test_receipt(void **state)
 	out = BIO_new(BIO_s_mem());
 	assert_non_null(out);
 
-	assert_int_equal(ca_sign_receipt(fx->ca, (const unsigned char *)text,
+	assert_int_equal(ca_sign_receipt(fx->tu.ca, (const unsigned char *)text,
 	    strlen(text), &der, &len, &err), 0);
 	p = der;
 	cms = d2i_CMS_ContentInfo(NULL, &p, (long)len);
@@ -314,7 +300,7 @@ test_receipt(void **state)
 	OPENSSL_free(der);
 	/* too long: refused before it is sent */
 	memset(&err, 0, sizeof(err));
-	assert_int_equal(ca_sign_receipt(fx->ca, (const unsigned char *)
+	assert_int_equal(ca_sign_receipt(fx->tu.ca, (const unsigned char *)
 	    "x", 4097, &der, &len, &err), -1);
 	assert_int_equal(err.code, LB_EINVAL);
 }
@@ -331,7 +317,7 @@ test_malformed_frame_stops(void **state)
 	int st;
 
 	need_signer(fx);
-	p = &fx->ca->signer->proc[1];
+	p = &fx->tu.ca->signer->proc[1];
 	pid = p->pid;
 
 	/* an unknown type: the child stops without answering */
@@ -344,7 +330,7 @@ test_malformed_frame_stops(void **state)
 	assert_null(sign_cert(fx, "smime-sign", "alice@example.com", &err));
 	assert_int_equal(err.code, LB_EINTERNAL);
 	assert_non_null(strstr(err.msg, "signer process has stopped"));
-	assert_false(ca_signer_alive(fx->ca));
+	assert_false(ca_signer_alive(fx->tu.ca));
 }
 
 static void
@@ -360,21 +346,21 @@ test_killed_fails_closed(void **state)
 	pid_t pids[2];
 	int i, failed = 0;
 
-	assert_int_equal(ca_signer_pids(fx->ca, pids, 2), 2);
+	assert_int_equal(ca_signer_pids(fx->tu.ca, pids, 2), 2);
 	assert_int_equal(kill(pids[0], SIGKILL), 0);
 	/* whichever signer would take them, every request fails (the
 	 * hang-up is seen once the kernel has reaped the child's socket) */
-	for (i = 0; i < 50 && ca_signer_alive(fx->ca); i++)
+	for (i = 0; i < 50 && ca_signer_alive(fx->tu.ca); i++)
 		usleep(10000);
 	for (i = 0; i < 4; i++) {
 		memset(&err, 0, sizeof(err));
-		if (ca_sign_receipt(fx->ca, (const unsigned char *)"r", 1,
+		if (ca_sign_receipt(fx->tu.ca, (const unsigned char *)"r", 1,
 		    &der, &len, &err) == -1)
 			failed++;
 	}
 	assert_int_equal(failed, 4);
 	assert_int_equal(err.code, LB_EINTERNAL);
-	assert_false(ca_signer_alive(fx->ca));
+	assert_false(ca_signer_alive(fx->tu.ca));
 	assert_null(der);
 }
 
@@ -412,7 +398,7 @@ cert_request(struct fixture *fx, const char *profile, const char *email,
 	size_t plen = strlen(profile), elen = strlen(email), n = 0, body;
 	size_t clen = cn != NULL ? strlen(cn) : 0;
 
-	assert_int_equal(X509_PUBKEY_set(&pk, fx->key), 1);
+	assert_int_equal(X509_PUBKEY_set(&pk, fx->tu.key), 1);
 	slen = i2d_X509_PUBKEY(pk, &spki);
 	assert_true(slen > 0 && slen < 200 && plen < 100 && elen < 100);
 	/* SEQUENCE { UTF8String profile, [0] email, [3] cn, spki,
@@ -608,20 +594,23 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_key_moved, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_cert, setup, teardown),
+		    tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_cert, setup,
+		    tu_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_refused_goes_on, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_crl, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_receipt, setup, teardown),
+		    tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_crl, setup,
+		    tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_receipt, setup,
+		    tu_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_frame_stops,
-		    setup, teardown),
+		    setup, tu_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_killed_fails_closed,
-		    setup, teardown),
+		    setup, tu_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_handle_cert, setup,
-		    teardown),
+		    tu_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_handle_crl, setup,
-		    teardown),
+		    tu_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,9 +1,10 @@
 /*
  * testutil.h - helpers shared by the cmocka unit test programs: scratch
  * directories that are removed afterwards, small file helpers, one-value
- * SQL queries and throwaway CAs.  Header-only (static inline) because the
- * Makefile links each tests/unit/test_*.c on its own against the library
- * objects.
+ * SQL queries, throwaway CAs and the cmocka fixture built on them
+ * (tu_fixture), and recovery agent keys made once per group.
+ * Header-only (static inline) because the Makefile links each
+ * tests/unit/test_*.c on its own against the library objects.
  */
 #ifndef LOCKBOX_TESTUTIL_H
 #define LOCKBOX_TESTUTIL_H
@@ -19,6 +20,7 @@
 
 #include "archive/archive.h"
 #include "ca/ca.h"
+#include "enroll/enroll.h"
 
 /* Creates a fresh scratch directory; malloc'ed path or NULL. */
 static inline char *
@@ -282,6 +284,196 @@ fail:
 	*ca = NULL;
 	*db = NULL;
 	return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* cmocka fixtures                                                     */
+
+#define TU_AGENTS_MAX 3
+
+/*
+ * Recovery agents' RSA-3072 keys are slow to make, so a group makes them
+ * once: tu_agent_keys_setup() in its group setup, tu_agent_keys_teardown
+ * as its group teardown.  cmocka hands the group state to every test (and
+ * to its setup) in *state, which is where TU_FX_AGENTS finds them.
+ */
+typedef struct tu_agent_keys {
+	int n;
+	EVP_PKEY *key[TU_AGENTS_MAX];
+} tu_agent_keys;
+
+/*
+ * cmocka group setup: n (at most TU_AGENTS_MAX) RSA-3072 keys into a new
+ * tu_agent_keys at *state.  0, or -1 with *state NULL.
+ */
+static inline int
+tu_agent_keys_setup(void **state, int n)
+{
+	tu_agent_keys *ak = calloc(1, sizeof(*ak));
+
+	*state = NULL;
+	if (ak == NULL || n < 0 || n > TU_AGENTS_MAX) {
+		free(ak);
+		return -1;
+	}
+	ak->n = n;
+	if (tu_keygen_n(ak->key, n, CA_KEY_RSA3072) == -1) {
+		tu_keys_free(ak->key, n);
+		free(ak);
+		return -1;
+	}
+	*state = ak;
+	return 0;
+}
+
+/* cmocka group teardown for tu_agent_keys_setup(). */
+static inline int
+tu_agent_keys_teardown(void **state)
+{
+	tu_agent_keys *ak = *state;
+
+	if (ak != NULL) {
+		tu_keys_free(ak->key, ak->n);
+		free(ak);
+	}
+	*state = NULL;
+	return 0;
+}
+
+/*
+ * The fixture most groups share: a throwaway CA from tu_ca_new() and what
+ * the tests drive it with.  A group that needs more starts its own
+ * fixture with one (struct fixture { tu_fixture tu; ... }), passes its
+ * size to tu_fixture_setup() and sets release to free what it added.
+ * What flags did not ask for stays NULL.
+ */
+typedef struct tu_fixture tu_fixture;
+struct tu_fixture {
+	char *tmp;          /* scratch root, removed by the teardown */
+	char *dir;          /* the CA's state directory, tmp/ca */
+	ca_ctx *ca;
+	sqlite3 *db;
+	EVP_PKEY *key;      /* TU_FX_KEY: an EC P-256 subscriber key */
+	enroll_ctx *e;      /* TU_FX_ENROLL: enrollment, no directory */
+	/* frees the larger fixture's own parts, first; NULL: nothing to */
+	void (*release)(tu_fixture *fx);
+};
+
+/* What tu_fixture_setup() makes besides the CA, in this order. */
+#define TU_FX_AGENTS 0x1    /* the group's tu_agent_keys added as the
+                               CA's recovery agents, threshold 2 */
+#define TU_FX_ENROLL 0x2    /* e */
+#define TU_FX_KEY    0x4    /* key */
+
+/* Releases a fixture from tu_fixture_setup*(); NULL is fine. */
+static inline void
+tu_fixture_free(tu_fixture *fx)
+{
+	if (fx == NULL)
+		return;
+	if (fx->release != NULL)
+		fx->release(fx);
+	enroll_free(fx->e);
+	EVP_PKEY_free(fx->key);
+	tu_ca_free(fx->tmp, fx->dir, fx->ca, fx->db);
+	free(fx);
+}
+
+/*
+ * cmocka setup, of a group or of a test: allocates a zeroed fixture of
+ * size bytes (a tu_fixture or a struct that starts with one) and fills its
+ * tu_fixture: tu_ca_new(tag, opts, extra_conf), then what flags ask for.
+ * Returns the fixture, also left in *state, or NULL with the reason on
+ * stderr, everything undone and *state NULL.  The caller fills the rest
+ * of a larger fixture; tu_fixture_teardown() releases it.
+ */
+static inline void *
+tu_fixture_setup_opts(void **state, size_t size, const char *tag,
+    const ca_init_opts *opts, const char *extra_conf, unsigned int flags)
+{
+	const tu_agent_keys *ak = *state;
+	tu_fixture *fx = NULL;
+	lb_err err = { 0 };
+
+	*state = NULL;
+	if (size < sizeof(*fx) || (fx = calloc(1, size)) == NULL)
+		return NULL;
+	if (tu_ca_new(tag, opts, extra_conf, &fx->tmp, &fx->dir, &fx->ca,
+	    &fx->db) == -1)
+		goto fail;
+	if ((flags & TU_FX_AGENTS) != 0 && ak == NULL) {
+		fprintf(stderr, "%s: no recovery agent keys: the group setup "
+		    "makes them (tu_agent_keys_setup)\n", tag);
+		goto fail;
+	}
+	if ((flags & TU_FX_AGENTS) != 0 &&
+	    tu_agents_add(fx->ca, fx->db, ak->key, ak->n, 2) == -1)
+		goto fail;
+	if (((flags & TU_FX_ENROLL) != 0 &&
+	    (fx->e = enroll_new(fx->ca, false, &err)) == NULL) ||
+	    ((flags & TU_FX_KEY) != 0 &&
+	    (fx->key = ca_keygen(CA_KEY_ECP256, &err)) == NULL)) {
+		fprintf(stderr, "%s: setup: %s\n", tag, err.msg);
+		goto fail;
+	}
+	*state = fx;
+	return fx;
+fail:
+	tu_fixture_free(fx);
+	return NULL;
+}
+
+/*
+ * tu_fixture_setup_opts() for an EC P-256 CA named name (NULL: the
+ * default name) with default settings.
+ */
+static inline void *
+tu_fixture_setup(void **state, size_t size, const char *tag,
+    const char *name, const char *extra_conf, unsigned int flags)
+{
+	ca_init_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.name = name;
+	o.key_type = CA_KEY_ECP256;
+	return tu_fixture_setup_opts(state, size, tag, &o, extra_conf, flags);
+}
+
+/*
+ * Issues an smime-sign certificate for email to fx->key as actor: its
+ * serial (malloc'ed), or NULL with the reason on stderr.
+ */
+static inline char *
+tu_issue_serial(tu_fixture *fx, const char *email, const char *actor)
+{
+	ca_request req;
+	lb_err err = { 0 };
+	X509 *x;
+	char *serial;
+
+	memset(&req, 0, sizeof(req));
+	req.profile = "smime-sign";
+	req.email = email;
+	req.pubkey = fx->key;
+	if ((x = ca_issue(fx->ca, fx->db, &req, actor, &err)) == NULL) {
+		fprintf(stderr, "ca_issue: %s\n", err.msg);
+		return NULL;
+	}
+	serial = ca_cert_serial(x);
+	X509_free(x);
+	return serial;
+}
+
+/*
+ * cmocka teardown for tu_fixture_setup*(): releases the fixture at *state
+ * (NULL is fine), its own parts through release first.
+ */
+static inline int
+tu_fixture_teardown(void **state)
+{
+	tu_fixture_free(*state);
+	*state = NULL;
+	return 0;
 }
 
 #endif /* LOCKBOX_TESTUTIL_H */

@@ -1,12 +1,12 @@
 #!/bin/bash
-# 51_enroll_agent.sh - the `lockbox enroll` agent against a real daemon:
+# 51_enroll_client.sh - the enrollment client (`lockbox enroll`) against a real daemon:
 # first enrollment by one-time token (signing key made locally, encryption
 # key by serverkeygen and escrowed), the files and their modes, the
 # certificates checked with openssl (verify, key match, PKCS#12 password,
 # S/MIME sign and encrypt round trips), a wrong and a spent token, then
 # `--auto`: nothing due, and, with renew_days beyond the validity, both
 # renewed by the signing certificate with the old encryption key kept.
-# Last, a fake EST server (python3 ssl) feeds the agent malformed and
+# Last, a fake EST server (python3 ssl) feeds the client malformed and
 # hostile answers: nothing may be written, credentials go nowhere else.
 . "$SRC/tests/integration/lib.sh"
 
@@ -16,7 +16,7 @@ EMAIL=alice@example.org
 asan_serve
 
 # --- a CA with two recovery agents (smime-enc needs escrow) -----------------
-check "init a CA (ec-p256)" $LOCKBOX init --dir "$DIR" --key-type ec-p256 --name "Enroll Agent Test CA"
+check "init a CA (ec-p256)" $LOCKBOX init --dir "$DIR" --key-type ec-p256 --name "Enroll Client Test CA"
 for i in 1 2; do
     $LOCKBOX agent add --dir "$DIR" --keygen --out-p12 "$T/ra$i.p12" --name "Agent $i" \
         --email "ra$i@example.org" >/dev/null 2>&1 || fail "recovery agent $i"
