@@ -163,6 +163,7 @@ core_audit_foreach(sqlite3 *db, int64_t after_id, int limit,
 {
 	sqlite3_stmt *st = NULL;
 	core_audit_row row;
+	const char *recorded;
 	int rc = -1, r;
 
 	if (sqlite3_prepare_v2(db,
@@ -180,9 +181,10 @@ core_audit_foreach(sqlite3 *db, int64_t after_id, int limit,
 		core_time_fmt((time_t)sqlite3_column_int64(st, 1), row.created,
 		    sizeof(row.created));
 		row.actor = col(st, 2);
-		row.action = core_audit_action_name(col(st, 3));
-		if (row.action != col(st, 3))
-			row.recorded_action = col(st, 3);
+		recorded = col(st, 3);
+		row.action = core_audit_action_name(recorded);
+		if (row.action != recorded)
+			row.recorded_action = recorded;
 		row.object = col(st, 4);
 		row.detail = col(st, 5);
 		row.prev_hash = col(st, 6);
