@@ -23,7 +23,7 @@ int archive_shamir_combine(unsigned char (*shares)[ARCHIVE_SHARE_LEN],
 /* ------------------------------------------------------------------ */
 /* Stored recovery requests (requests.c, for recovery.c)               */
 
-#define ARCHIVE_REQ_COLS "id, requester_serial, requester_email, email, " \
+#define ARCHIVE_REQ_COLS "id, requester_serial, requested_by, email, " \
 	"serial, reason, request_cert, status, created, expires, " \
 	"denied_by, deny_reason"
 

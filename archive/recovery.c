@@ -353,7 +353,7 @@ open_tx(ca_ctx *ca, sqlite3 *db, const archive_caller *who, const char *email,
 		goto out;
 	}
 	if (core_db_prepare(db, "INSERT INTO recovery_requests (id, "
-	    "requester_serial, requester_email, email, serial, reason, "
+	    "requester_serial, requested_by, email, serial, reason, "
 	    "request_cert, status, created, expires) VALUES (?, ?, ?, ?, ?, ?, "
 	    "?, 'pending', ?, ?)",
 	    &ins, err) == -1)
@@ -457,12 +457,12 @@ archive_recovery_list(sqlite3 *db, const archive_caller *who,
 	if (core_db_prepare(db, "SELECT " ARCHIVE_REQ_COLS " FROM "
 	    "recovery_requests q WHERE ? = 0 OR (status = 'pending' AND "
 	    "expires > ? AND lower(email) <> lower(?3) AND "
-	    "lower(requester_email) <> lower(?3) AND EXISTS (SELECT 1 FROM "
+	    "lower(requested_by) <> lower(?3) AND EXISTS (SELECT 1 FROM "
 	    "recovery_request_records rr JOIN escrow_shares s ON s.record_id = "
 	    "rr.record_id WHERE rr.request_id = q.id AND s.agent_serial = ?4) "
 	    "AND NOT EXISTS (SELECT 1 FROM recovery_approvals a WHERE "
 	    "a.request_id = q.id AND (a.agent_serial = ?4 OR "
-	    "lower(a.agent_email) = lower(?3)))) ORDER BY created DESC, id "
+	    "lower(a.approved_by) = lower(?3)))) ORDER BY created DESC, id "
 	    "LIMIT ?5", &st, err) == -1)
 		return -1;
 	sqlite3_bind_int(st, 1, awaiting_agent ? 1 : 0);
@@ -580,7 +580,7 @@ check_approver(sqlite3 *db, const archive_caller *who,
 		    "this request and may not approve their recovery",
 		    who->email);
 	if (core_db_prepare(db, "SELECT created FROM recovery_approvals WHERE "
-	    "request_id = ? AND (agent_serial = ? OR lower(agent_email) = "
+	    "request_id = ? AND (agent_serial = ? OR lower(approved_by) = "
 	    "lower(?))", &st, err) == -1)
 		return -1;
 	sqlite3_bind_text(st, 1, rq->id, -1, SQLITE_STATIC);
@@ -710,7 +710,7 @@ approve_tx(sqlite3 *db, const archive_caller *who, const char *id,
 		if (check_share_cms(&shares[i], req_cert, err) == -1)
 			goto out;
 	if (core_db_prepare(db, "INSERT INTO recovery_approvals (request_id, "
-	    "agent_serial, agent_email, created) VALUES (?, ?, ?, ?)", &st,
+	    "agent_serial, approved_by, created) VALUES (?, ?, ?, ?)", &st,
 	    err) == -1)
 		goto out;
 	sqlite3_bind_text(st, 1, rq.id, -1, SQLITE_STATIC);

@@ -102,8 +102,8 @@ cmd_fill(const char *dir, long n, const char *index)
 	    sqlite3_exec(db, "DELETE FROM certificates WHERE serial NOT IN "
 	    "(SELECT serial FROM operators)", NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db, "INSERT INTO certificates (serial, profile, "
-	    "email, subject, not_before, not_after, issued_at, status, "
-	    "revoked_at, reason, invalidity, spki_sha256, der) VALUES (?, "
+	    "email, subject, not_before, not_after, issued, status, "
+	    "revoked, reason, invalidity, spki_sha256, der) VALUES (?, "
 	    "'smime-sign', NULL, 'CN=bench', ?, ?, ?, 'revoked', ?, ?, ?, "
 	    "'-', x'00')", -1, &st, NULL) != SQLITE_OK)
 		die("prepare", &err);

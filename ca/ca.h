@@ -313,7 +313,7 @@ typedef struct ca_cert_info {
 	char *profile;
 	char *email;
 	char *subject;
-	time_t not_before, not_after, issued_at, revoked_at;
+	time_t not_before, not_after, issued, revoked;
 	char *status;   /* valid, revoked, expired (computed), superseded */
 	int reason;     /* -1 when not revoked */
 	unsigned char *der;
@@ -325,8 +325,9 @@ void ca_cert_info_clear(ca_cert_info *ci);
 /*
  * A stored certificate as JSON, the one form the CLI and the API share:
  * serial, profile, email, subject, status, not_before, not_after,
- * issued_at (ISO 8601 UTC), revoked_at and reason when revoked, and with
- * with_pem the certificate as "pem".  New reference, NULL on failure.
+ * issued (ISO 8601 UTC), revoked and reason when revoked, and with
+ * with_pem the certificate as "pem".  issued_at and revoked_at, the
+ * names before, stand beside issued and revoked.  New reference, NULL on failure.
  */
 /*
  * An audit row as JSON: id, created (ts, its old name, beside it), actor,
@@ -340,6 +341,8 @@ json_t *ca_cert_info_json(const ca_cert_info *ci, bool with_pem);
 json_t *ca_json_str(const char *s);
 /* An ISO 8601 UTC time string. */
 json_t *ca_json_time(time_t t);
+/* The same, or JSON null for 0 (a time that has not happened yet). */
+json_t *ca_json_time_or_null(time_t t);
 /* Sets o[key] = v (v consumed, even on failure); -1 when v is NULL or the
  * set fails, so callers can OR the results of several sets. */
 int ca_json_put(json_t *o, const char *key, json_t *v);

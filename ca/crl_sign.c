@@ -53,7 +53,7 @@ ca_revoked_foreach(sqlite3 *db, time_t now,
 
 	/* expired certificates drop off: RFC 5280 5.1.2.6 allows it and it
 	 * keeps the CRL bounded */
-	if (core_db_prepare(db, "SELECT serial, revoked_at, reason, invalidity "
+	if (core_db_prepare(db, "SELECT serial, revoked, reason, invalidity "
 	    "FROM certificates WHERE status = 'revoked' AND not_after >= "
 	    "?", &st, err) == -1)
 		goto out;

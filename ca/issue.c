@@ -390,7 +390,7 @@ ca_store_cert(sqlite3 *db, X509 *cert, const char *profile, const char *email,
 	}
 	if (sqlite3_prepare_v2(db,
 	    "INSERT INTO certificates (serial, profile, email, subject, "
-	    "not_before, not_after, issued_at, spki_sha256, der) VALUES (?, ?, "
+	    "not_before, not_after, issued, spki_sha256, der) VALUES (?, ?, "
 	    "?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK) {
 		core_db_fail(db, "store certificate", err);
 		goto out;

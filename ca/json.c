@@ -52,6 +52,12 @@ ca_json_time(time_t t)
 }
 
 json_t *
+ca_json_time_or_null(time_t t)
+{
+	return t != 0 ? ca_json_time(t) : json_null();
+}
+
+json_t *
 ca_json_b64(const unsigned char *buf, size_t len)
 {
 	char *out;
@@ -202,9 +208,11 @@ ca_cert_info_json(const ca_cert_info *ci, bool with_pem)
 	bad |= ca_json_put(j, "status", ca_json_str(ci->status));
 	bad |= ca_json_put(j, "not_before", ca_json_time(ci->not_before));
 	bad |= ca_json_put(j, "not_after", ca_json_time(ci->not_after));
-	bad |= ca_json_put(j, "issued_at", ca_json_time(ci->issued_at));
+	bad |= ca_json_put(j, "issued", ca_json_time(ci->issued));
+	bad |= ca_json_put(j, "issued_at", ca_json_time(ci->issued));
 	if (ci->reason >= 0) {
-		bad |= ca_json_put(j, "revoked_at", ca_json_time(ci->revoked_at));
+		bad |= ca_json_put(j, "revoked", ca_json_time(ci->revoked));
+		bad |= ca_json_put(j, "revoked_at", ca_json_time(ci->revoked));
 		bad |= ca_json_put(j, "reason", json_string(ca_reason_name(
 		    ci->reason)));
 	}

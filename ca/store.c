@@ -103,7 +103,7 @@ ca_cert_info_clear(ca_cert_info *ci)
 }
 
 #define CERT_COLS "serial, profile, email, subject, not_before, not_after, " \
-	"issued_at, status, revoked_at, reason, der"
+	"issued, status, revoked, reason, der"
 
 static int
 row_to_info(sqlite3_stmt *st, ca_cert_info *ci)
@@ -119,9 +119,9 @@ row_to_info(sqlite3_stmt *st, ca_cert_info *ci)
 	ci->subject = core_db_text_dup(st, 3);
 	ci->not_before = (time_t)sqlite3_column_int64(st, 4);
 	ci->not_after = (time_t)sqlite3_column_int64(st, 5);
-	ci->issued_at = (time_t)sqlite3_column_int64(st, 6);
+	ci->issued = (time_t)sqlite3_column_int64(st, 6);
 	ci->status = core_db_text_dup(st, 7);
-	ci->revoked_at = (time_t)sqlite3_column_int64(st, 8);
+	ci->revoked = (time_t)sqlite3_column_int64(st, 8);
 	ci->reason = sqlite3_column_type(st, 9) == SQLITE_NULL ? -1 :
 	    sqlite3_column_int(st, 9);
 	der = sqlite3_column_blob(st, 10);
@@ -173,7 +173,7 @@ ca_cert_list(sqlite3 *db, const ca_cert_filter *f,
 	if (core_db_prepare(db, "SELECT " CERT_COLS " FROM certificates "
 	    "WHERE (?1 IS NULL OR email = ?1) AND (?2 IS NULL OR profile = ?2) "
 	    "AND (?3 IS NULL OR ?3 = CASE WHEN status = 'valid' AND not_after "
-	    "< ?4 THEN 'expired' ELSE status END) ORDER BY issued_at DESC, "
+	    "< ?4 THEN 'expired' ELSE status END) ORDER BY issued DESC, "
 	    "serial LIMIT ?5", &st, err) == -1)
 		goto out;
 	if (f != NULL && f->email != NULL)
@@ -264,7 +264,7 @@ ca_cert_status(sqlite3 *db, const char *serial, bool *revoked,
 	if (ca_serial_arg(serial, norm, sizeof(norm), err) == -1)
 		return -1;
 	/* prepared once per connection: a third of the look-up's cost */
-	if ((st = core_db_cached(db, "SELECT status, revoked_at, reason, "
+	if ((st = core_db_cached(db, "SELECT status, revoked, reason, "
 	    "invalidity FROM certificates WHERE serial = ?")) == NULL) {
 		core_db_fail(db, "certificate status", err);
 		goto out;
@@ -314,7 +314,7 @@ ca_revoke_in_tx(sqlite3 *db, const char *serial, int reason, time_t invalidity,
 	}
 	sqlite3_finalize(st);
 	if (sqlite3_prepare_v2(db, "UPDATE certificates SET status = 'revoked', "
-	    "revoked_at = ?, reason = ?, invalidity = ? WHERE serial = ?", -1,
+	    "revoked = ?, reason = ?, invalidity = ? WHERE serial = ?", -1,
 	    &st, NULL) != SQLITE_OK) {
 		st = NULL;
 		core_db_fail(db, "revoke", err);

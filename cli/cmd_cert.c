@@ -271,7 +271,7 @@ show_run(void *state, cli_ctx *c)
 	    "status:      %s\n", ci.serial, ci.profile, ci.subject,
 	    ci.email ? ci.email : "-", nb, na, ci.status);
 	if (ci.reason >= 0) {
-		core_time_fmt(ci.revoked_at, ra, sizeof(ra));
+		core_time_fmt(ci.revoked, ra, sizeof(ra));
 		printf("revoked at:  %s\nreason:      %s\n", ra,
 		    ca_reason_name(ci.reason));
 	}

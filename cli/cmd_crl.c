@@ -116,10 +116,10 @@ status_one(const crl_publication *p, void *arg)
 	char pa[32] = "-", aa[32] = "-";
 	json_t *o;
 
-	if (p->published_at != 0)
-		core_time_fmt(p->published_at, pa, sizeof(pa));
-	if (p->attempted_at != 0)
-		core_time_fmt(p->attempted_at, aa, sizeof(aa));
+	if (p->published != 0)
+		core_time_fmt(p->published, pa, sizeof(pa));
+	if (p->attempted != 0)
+		core_time_fmt(p->attempted, aa, sizeof(aa));
 	if (!s->json) {
 		printf("target %-5s number %" PRId64 ", published %s, last "
 		    "attempt %s, %s%s\n", p->target, p->number, pa, aa,
@@ -128,10 +128,13 @@ status_one(const crl_publication *p, void *arg)
 		s->shown++;
 		return 0;
 	}
-	o = json_pack("{s:s, s:I, s:o, s:o, s:o}", "target", p->target,
-	    "number", (json_int_t)p->number, "published_at",
-	    p->published_at != 0 ? ca_json_time(p->published_at) : json_null(),
-	    "attempted_at", ca_json_time(p->attempted_at), "last_error",
+	/* published_at and attempted_at: the names before, kept beside */
+	o = json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:o}", "target",
+	    p->target, "number", (json_int_t)p->number, "published",
+	    ca_json_time_or_null(p->published), "published_at",
+	    ca_json_time_or_null(p->published), "attempted",
+	    ca_json_time(p->attempted), "attempted_at",
+	    ca_json_time(p->attempted), "last_error",
 	    ca_json_str(p->last_error));
 	return o == NULL || json_array_append_new(s->targets, o) == -1;
 }

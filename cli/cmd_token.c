@@ -1,9 +1,9 @@
 /*
- * cmd_token.c - `lockbox token create|list|revoke`: one-time enrollment
+ * cmd_token.c - `lockbox token create|list|withdraw`: one-time enrollment
  * tokens for users without a directory account.  create prints the secret
  * once, alone on the last line of standard output, so that a script can
  * take it with `tail -n 1`; only its hash is stored, so it cannot be shown
- * again.
+ * again.  `token revoke` is the older name of `token withdraw`.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -17,7 +17,7 @@ static const char token_help[] =
 "usage: lockbox token create --email ADDR [--given-name G --surname S]\n"
 "                            [--profiles P,P] [--ttl 7d] [--dir DIR]\n"
 "       lockbox token list [--dir DIR]\n"
-"       lockbox token revoke ID [--dir DIR]\n"
+"       lockbox token withdraw ID [--dir DIR]   (or: token revoke ID)\n"
 "\n"
 "One-time enrollment tokens let a user without a directory account enroll\n"
 "over EST: HTTP Basic with the e-mail address as the user and the token\n"
@@ -44,14 +44,17 @@ static const char create_help[] =
 static const char list_help[] =
 "usage: lockbox token list [--dir DIR]\n"
 "\n"
-"Lists the tokens: id, e-mail, profiles (spent or unspent), expiry and\n"
-"creator.  The secrets are not stored and never shown.\n";
+"Lists the tokens, one a line: id, e-mail, profiles (spent or unspent),\n"
+"'expires TIME', 'expired TIME' or 'withdrawn TIME by ACTOR', and who\n"
+"created it.  The secrets are not stored and never shown.\n";
 
-static const char revoke_help[] =
-"usage: lockbox token revoke ID [--dir DIR]\n"
+static const char withdraw_help[] =
+"usage: lockbox token withdraw ID [--dir DIR]\n"
+"       lockbox token revoke ID [--dir DIR]   (the older name)\n"
 "\n"
-"Makes token ID (see 'lockbox token list') expire now, so that it can no\n"
-"longer be used.  What it already enrolled stays valid.\n";
+"Withdraws token ID (see 'lockbox token list'), so that it can no longer\n"
+"be used; the list shows it as withdrawn, and by whom.  What it already\n"
+"enrolled stays valid.\n";
 
 /* token create */
 
@@ -120,7 +123,7 @@ create_run(void *state, cli_ctx *c)
 	printf("%s\n", secret);
 	if (fflush(stdout) != 0)
 		fprintf(stderr, "lockbox: cannot write the token to standard "
-		    "output: revoke it with 'lockbox token revoke %" PRId64
+		    "output: withdraw it with 'lockbox token withdraw %" PRId64
 		    "'\n", id);
 	else
 		rc = 0;
@@ -144,17 +147,18 @@ static const cli_sub create_sub = {
 /* token list */
 
 static int
-list_one(int64_t id, const char *email, const char *profiles, time_t created,
-    time_t expires, const char *creator, void *arg)
+list_one(const enroll_token_row *t, void *arg)
 {
-	char exp[32];
+	char when[32];
+	bool withdrawn = t->withdrawn != 0;
 
-	(void)created;
 	(void)arg;
-	core_time_fmt(expires, exp, sizeof(exp));
-	printf("%" PRId64 "\t%s\t%s\t%s %s\t%s\n", id, email, profiles,
-	    expires <= time(NULL) ? "expired" : "expires", exp,
-	    creator != NULL ? creator : "");
+	core_time_fmt(withdrawn ? t->withdrawn : t->expires, when,
+	    sizeof(when));
+	printf("%" PRId64 "\t%s\t%s\t%s %s%s%s\t%s\n", t->id, t->email,
+	    t->profiles, enroll_token_status(t, time(NULL)), when,
+	    withdrawn ? " by " : "", withdrawn && t->withdrawn_by != NULL ?
+	    t->withdrawn_by : "", t->created_by != NULL ? t->created_by : "");
 	return 0;
 }
 
@@ -174,49 +178,55 @@ static const cli_sub list_sub = {
 	list_run,
 };
 
-/* token revoke ID */
+/* token withdraw ID, and its older name token revoke ID */
 
 static int
-revoke_check(void *state, const cli_ctx *c)
+withdraw_check(void *state, const cli_ctx *c)
 {
 	long long *id = state;
 	char *end = NULL;
 
 	*id = strtoll(c->argv[0], &end, 10);
 	if (c->argv[0][0] == '\0' || *end != '\0' || *id <= 0)
-		return cli_usage("token revoke", "'%s' is not a token id",
+		return cli_usage("token withdraw", "'%s' is not a token id",
 		    c->argv[0]);
 	return -1;
 }
 
 static int
-revoke_run(void *state, cli_ctx *c)
+withdraw_run(void *state, cli_ctx *c)
 {
 	long long *id = state;
 	lb_err err = { 0 };
 
-	if (enroll_token_revoke(c->db, (int64_t)*id, cli_actor(), &err) == -1)
+	if (enroll_token_withdraw(c->db, (int64_t)*id, cli_actor(),
+	    &err) == -1)
 		return cli_fail(&err);
-	printf("token %lld revoked\n", *id);
+	printf("token %lld withdrawn\n", *id);
 	return 0;
 }
 
+static const cli_sub withdraw_sub = {
+	"token withdraw", withdraw_help, NULL, NULL, 1, 1,
+	"give one token id (see 'lockbox token list')", withdraw_check, CLI_DB,
+	withdraw_run,
+};
 static const cli_sub revoke_sub = {
-	"token revoke", revoke_help, NULL, NULL, 1, 1,
-	"give one token id (see 'lockbox token list')", revoke_check, CLI_DB,
-	revoke_run,
+	"token revoke", withdraw_help, NULL, NULL, 1, 1,
+	"give one token id (see 'lockbox token list')", withdraw_check, CLI_DB,
+	withdraw_run,
 };
 
 int
 cmd_token(int argc, char **argv)
 {
 	static const cli_sub *const subs[] = {
-		&create_sub, &list_sub, &revoke_sub,
+		&create_sub, &list_sub, &withdraw_sub, &revoke_sub,
 	};
 	enroll_token_opts create;
 	long long id = 0;
-	void *const states[] = { &create, NULL, &id };
+	void *const states[] = { &create, NULL, &id, &id };
 
 	memset(&create, 0, sizeof(create));
-	return cli_dispatch("token", token_help, subs, states, 3, argc, argv);
+	return cli_dispatch("token", token_help, subs, states, 4, argc, argv);
 }

@@ -1,6 +1,6 @@
 /*
  * audit.c - the append-only audit log.  Each row carries the SHA-256 of the
- * previous row and its own hash over (id, ts, actor, action, object, detail,
+ * previous row and its own hash over (id, created, actor, action, object, detail,
  * prev_hash), so that any change, insertion or deletion inside the chain is
  * found by core_audit_verify.  Rows are written inside the transaction that
  * makes the change they record.
@@ -92,7 +92,7 @@ core_audit_append(sqlite3 *db, const char *actor, const char *action,
 		goto out;
 	}
 	if (sqlite3_prepare_v2(db,
-	    "INSERT INTO audit (id, ts, actor, action, object, detail, "
+	    "INSERT INTO audit (id, created, actor, action, object, detail, "
 	    "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", -1, &st,
 	    NULL) != SQLITE_OK) {
 		core_db_fail(db, "audit: insert", err);
@@ -148,6 +148,7 @@ core_audit_action_name(const char *recorded)
 		{ "recovery-approve-refused", "recovery.approve_refused" },
 		{ "recovery-deny-refused", "recovery.deny_refused" },
 		{ "recovery-fetch-refused", "recovery.fetch_refused" },
+		{ "token.revoke", "token.withdraw" },
 	};
 	size_t i;
 
@@ -167,7 +168,7 @@ core_audit_foreach(sqlite3 *db, int64_t after_id, int limit,
 	int rc = -1, r;
 
 	if (sqlite3_prepare_v2(db,
-	    "SELECT id, ts, actor, action, object, detail, prev_hash, hash "
+	    "SELECT id, created, actor, action, object, detail, prev_hash, hash "
 	    "FROM audit WHERE id > ? ORDER BY id LIMIT ?", -1, &st,
 	    NULL) != SQLITE_OK) {
 		core_db_fail(db, "audit: list", err);
@@ -214,7 +215,7 @@ core_audit_verify(sqlite3 *db, int64_t *rows, int64_t *bad_id, char *why,
 	*rows = 0;
 	*bad_id = 0;
 	if (sqlite3_prepare_v2(db,
-	    "SELECT id, ts, actor, action, object, detail, prev_hash, hash "
+	    "SELECT id, created, actor, action, object, detail, prev_hash, hash "
 	    "FROM audit ORDER BY id", -1, &st, NULL) != SQLITE_OK) {
 		core_db_fail(db, "audit: verify", err);
 		goto out;

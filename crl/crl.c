@@ -593,15 +593,15 @@ save_state(sqlite3 *db, const crl_info *ci, lb_err *err)
 	int rc = -1;
 
 	if (core_db_prepare(db, "INSERT INTO crl_state (id, number, "
-	    "this_update, next_update, issued_at, entries, der_sha256) VALUES "
+	    "this_update, next_update, issued, entries, der_sha256) VALUES "
 	    "(1, ?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO UPDATE SET number "
-	    "= ?1, this_update = ?2, next_update = ?3, issued_at = ?4, entries "
+	    "= ?1, this_update = ?2, next_update = ?3, issued = ?4, entries "
 	    "= ?5, der_sha256 = ?6", &st, err) == -1)
 		goto out;
 	sqlite3_bind_int64(st, 1, ci->number);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)ci->this_update);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)ci->next_update);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)ci->issued_at);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)ci->issued);
 	sqlite3_bind_int64(st, 5, ci->entries);
 	sqlite3_bind_text(st, 6, ci->sha256, -1, SQLITE_STATIC);
 	if (core_db_exec(db, &st, "record the CRL", err) == -1)
@@ -621,13 +621,13 @@ record_publication(sqlite3 *db, const char *target, int64_t number,
 	int rc = -1;
 
 	if (sqlite3_prepare_v2(db, error == NULL ?
-	    "INSERT INTO crl_publications (target, number, published_at, "
-	    "attempted_at, last_error) VALUES (?1, ?2, ?3, ?3, NULL) ON "
-	    "CONFLICT (target) DO UPDATE SET number = ?2, published_at = ?3, "
-	    "attempted_at = ?3, last_error = NULL" :
-	    "INSERT INTO crl_publications (target, number, published_at, "
-	    "attempted_at, last_error) VALUES (?1, NULL, NULL, ?3, ?4) ON "
-	    "CONFLICT (target) DO UPDATE SET attempted_at = ?3, last_error = "
+	    "INSERT INTO crl_publications (target, number, published, "
+	    "attempted, last_error) VALUES (?1, ?2, ?3, ?3, NULL) ON "
+	    "CONFLICT (target) DO UPDATE SET number = ?2, published = ?3, "
+	    "attempted = ?3, last_error = NULL" :
+	    "INSERT INTO crl_publications (target, number, published, "
+	    "attempted, last_error) VALUES (?1, NULL, NULL, ?3, ?4) ON "
+	    "CONFLICT (target) DO UPDATE SET attempted = ?3, last_error = "
 	    "?4", -1, &st, NULL) != SQLITE_OK) {
 		core_db_fail(db, "record a CRL publication", err);
 		goto out;
@@ -680,7 +680,7 @@ crl_issue(ca_ctx *ca, sqlite3 *db, const crl_conf *cc, time_t now,
 	if (crl_current(db, &prev, err) == -1)
 		goto out;
 	ci.number = prev.number + 1;
-	ci.issued_at = now;
+	ci.issued = now;
 	ci.this_update = now - cc->skew;
 	ci.next_update = ci.this_update + cc->validity;
 	if (build_crl(ca, db, cc, &ci, now, -1, 0, 0, &der, &ci.der_len,
@@ -696,7 +696,7 @@ crl_issue(ca_ctx *ca, sqlite3 *db, const crl_conf *cc, time_t now,
 	 */
 	if (cc->delta && build_crl(ca, db, cc, &ci, now, prev.number > 0 ?
 	    prev.number : ci.number, prev.number > 0 ? prev.this_update :
-	    ci.this_update, prev.number > 0 ? prev.issued_at : 0, &delta,
+	    ci.this_update, prev.number > 0 ? prev.issued : 0, &delta,
 	    &delta_len, &delta_entries, err) == -1)
 		goto out;
 	if (write_delta(ca, delta, delta_len, err) == -1)
@@ -749,7 +749,7 @@ crl_current(sqlite3 *db, crl_info *out, lb_err *err)
 
 	memset(out, 0, sizeof(*out));
 	if (sqlite3_prepare_v2(db, "SELECT number, this_update, next_update, "
-	    "issued_at, entries, der_sha256 FROM crl_state WHERE id = 1", -1,
+	    "issued, entries, der_sha256 FROM crl_state WHERE id = 1", -1,
 	    &st, NULL) != SQLITE_OK) {
 		core_db_fail(db, "read the CRL state", err);
 		goto out;
@@ -759,7 +759,7 @@ crl_current(sqlite3 *db, crl_info *out, lb_err *err)
 		out->number = (int64_t)sqlite3_column_int64(st, 0);
 		out->this_update = (time_t)sqlite3_column_int64(st, 1);
 		out->next_update = (time_t)sqlite3_column_int64(st, 2);
-		out->issued_at = (time_t)sqlite3_column_int64(st, 3);
+		out->issued = (time_t)sqlite3_column_int64(st, 3);
 		out->entries = (int64_t)sqlite3_column_int64(st, 4);
 		if ((h = (const char *)sqlite3_column_text(st, 5)) != NULL)
 			snprintf(out->sha256, sizeof(out->sha256), "%s", h);
@@ -781,8 +781,8 @@ crl_publication_foreach(sqlite3 *db,
 	crl_publication p;
 	int r, rc = -1;
 
-	if (sqlite3_prepare_v2(db, "SELECT target, number, published_at, "
-	    "attempted_at, last_error FROM crl_publications ORDER BY target",
+	if (sqlite3_prepare_v2(db, "SELECT target, number, published, "
+	    "attempted, last_error FROM crl_publications ORDER BY target",
 	    -1, &st, NULL) != SQLITE_OK) {
 		core_db_fail(db, "read CRL publications", err);
 		goto out;
@@ -790,8 +790,8 @@ crl_publication_foreach(sqlite3 *db,
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		p.target = (const char *)sqlite3_column_text(st, 0);
 		p.number = (int64_t)sqlite3_column_int64(st, 1);
-		p.published_at = (time_t)sqlite3_column_int64(st, 2);
-		p.attempted_at = (time_t)sqlite3_column_int64(st, 3);
+		p.published = (time_t)sqlite3_column_int64(st, 2);
+		p.attempted = (time_t)sqlite3_column_int64(st, 3);
 		p.last_error = (const char *)sqlite3_column_text(st, 4);
 		if (p.target == NULL)
 			continue;

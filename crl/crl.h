@@ -42,7 +42,7 @@ int crl_conf_load(const core_conf *conf, crl_conf *out, lb_err *err);
 /* A CRL as issued (crl_issue) or as recorded (crl_current). */
 typedef struct crl_info {
 	int64_t number;          /* 0: none issued yet */
-	time_t this_update, next_update, issued_at;
+	time_t this_update, next_update, issued;
 	int64_t entries;
 	char sha256[65];         /* lowercase hex SHA-256 of the DER */
 	size_t der_len;          /* crl_issue only */
@@ -76,8 +76,8 @@ int crl_current(sqlite3 *db, crl_info *out, lb_err *err);
 typedef struct crl_publication {
 	const char *target;      /* "web", "ldap" */
 	int64_t number;          /* published CRL number, 0 before the first */
-	time_t published_at;     /* 0 before the first */
-	time_t attempted_at;
+	time_t published;     /* 0 before the first */
+	time_t attempted;
 	const char *last_error;  /* NULL after a success */
 } crl_publication;
 

@@ -129,7 +129,7 @@ due_at_start(struct crl_publisher *p, const crl_info *cur, time_t now)
 	bool missing = path == NULL || stat(path, &st) == -1;
 
 	free(path);
-	return cur->number == 0 || cur->issued_at + p->cc.interval <= now ||
+	return cur->number == 0 || cur->issued + p->cc.interval <= now ||
 	    missing;
 }
 
@@ -154,7 +154,7 @@ publisher_main(void *arg)
 	    crl_current(db, &cur, &err) == -1)
 		log_warnx("CRL publisher: %s", err.msg);
 	else if (!due_at_start(p, &cur, now))
-		issue_at = cur.issued_at + p->cc.interval;
+		issue_at = cur.issued + p->cc.interval;
 	next_poll = now + POLL_SECONDS;
 	while ((r = core_worker_wait(&p->w, issue_at < next_poll ? issue_at :
 	    next_poll)) != -1) {

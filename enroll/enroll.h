@@ -270,16 +270,26 @@ int enroll_token_spend(sqlite3 *db, int64_t token_id, const char *profile,
     const char *serial, lb_err *err);
 /* Whether the token lists profile unspent. */
 bool enroll_token_allows(sqlite3 *db, int64_t token_id, const char *profile);
-/*
- * Calls fn for every token, oldest first (profiles as "smime-sign (spent),
- * smime-enc (unspent)"); never a secret.  fn != 0 stops.
- */
-int enroll_token_list(sqlite3 *db, int (*fn)(int64_t id, const char *email,
-    const char *profiles, time_t created, time_t expires,
-    const char *creator, void *arg), void *arg, lb_err *err);
-/* Expires token id now (audited).  LB_ENOTFOUND, LB_ECONFLICT when it has
- * expired already. */
-int enroll_token_revoke(sqlite3 *db, int64_t id, const char *actor,
+/* A token as listed; never its secret, which is not stored. */
+typedef struct enroll_token_row {
+	int64_t id;
+	const char *email;
+	const char *profiles;    /* "smime-sign (spent), smime-enc (unspent)" */
+	time_t created, expires;
+	const char *created_by;  /* the actor who created it */
+	time_t withdrawn;        /* 0: not withdrawn */
+	const char *withdrawn_by;
+} enroll_token_row;
+
+/* Calls fn for every token, oldest first; fn != 0 stops. */
+int enroll_token_list(sqlite3 *db, int (*fn)(const enroll_token_row *t,
+    void *arg), void *arg, lb_err *err);
+/* "withdrawn", "expired" or "expires" (still usable until then). */
+const char *enroll_token_status(const enroll_token_row *t, time_t now);
+/* Withdraws token id (audited as token.withdraw): no check or spend
+ * accepts it any more.  LB_ENOTFOUND; LB_ECONFLICT when it is withdrawn
+ * or expired already. */
+int enroll_token_withdraw(sqlite3 *db, int64_t id, const char *actor,
     lb_err *err);
 
 /* ------------------------------------------------------------------ */

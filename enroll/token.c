@@ -210,7 +210,7 @@ enroll_token_create(ca_ctx *ca, sqlite3 *db, const enroll_token_opts *o,
 		goto out;
 	in_tx = true;
 	if (core_db_prepare(db, "INSERT INTO enroll_tokens (email, given_name, "
-	    "surname, hash, created, expires, creator) VALUES (?1, ?2, ?3, ?4, "
+	    "surname, hash, created, expires, created_by) VALUES (?1, ?2, ?3, ?4, "
 	    "?5, ?6, ?7)", &st, err) == -1)
 		goto out;
 	sqlite3_bind_text(st, 1, o->email, -1, SQLITE_STATIC);
@@ -295,8 +295,8 @@ enroll_token_verify(sqlite3 *db, const char *email, const char *secret,
 	}
 	if (core_db_prepare(db, "SELECT t.id, t.email, t.given_name, "
 	    "t.surname, t.expires, (SELECT count(*) FROM enroll_token_profiles "
-	    "p WHERE p.token_id = t.id AND p.spent IS NULL) FROM enroll_tokens "
-	    "t WHERE t.hash = ?1", &st, err) == -1)
+	    "p WHERE p.token_id = t.id AND p.spent IS NULL), t.withdrawn FROM "
+	    "enroll_tokens t WHERE t.hash = ?1", &st, err) == -1)
 		goto out;
 	sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
 	switch (sqlite3_step(st)) {
@@ -316,6 +316,11 @@ enroll_token_verify(sqlite3 *db, const char *email, const char *secret,
 	if (temail == NULL || strcasecmp(temail, email) != 0) {
 		snprintf(why, whylen, "token %" PRId64 " belongs to another "
 		    "e-mail address", tid);
+		goto refuse;
+	}
+	if (sqlite3_column_type(st, 6) != SQLITE_NULL) {
+		snprintf(why, whylen, "token %" PRId64 " has been withdrawn",
+		    tid);
 		goto refuse;
 	}
 	if ((time_t)sqlite3_column_int64(st, 4) <= now) {
@@ -375,7 +380,7 @@ enroll_token_spend(sqlite3 *db, int64_t token_id, const char *profile,
 	if (core_db_prepare(db, "UPDATE enroll_token_profiles SET spent = ?3, "
 	    "serial = ?4 WHERE token_id = ?1 AND profile = ?2 AND spent IS "
 	    "NULL AND EXISTS (SELECT 1 FROM enroll_tokens t WHERE t.id = ?1 "
-	    "AND t.expires > ?3)", &st, err) == -1)
+	    "AND t.expires > ?3 AND t.withdrawn IS NULL)", &st, err) == -1)
 		goto out;
 	sqlite3_bind_int64(st, 1, token_id);
 	sqlite3_bind_text(st, 2, profile, -1, SQLITE_STATIC);
@@ -385,7 +390,7 @@ enroll_token_spend(sqlite3 *db, int64_t token_id, const char *profile,
 		goto out;
 	if (sqlite3_changes(db) != 1) {
 		lb_err_set(err, LB_EUNAUTH, "the token does not allow profile "
-		    "'%s' (spent, expired or not listed)", profile);
+		    "'%s' (spent, expired, withdrawn or not listed)", profile);
 		goto out;
 	}
 	if (core_db_prepare(db, "SELECT email FROM enroll_tokens WHERE id = "
@@ -421,7 +426,8 @@ enroll_token_allows(sqlite3 *db, int64_t token_id, const char *profile)
 		return false;
 	if (sqlite3_prepare_v2(db, "SELECT 1 FROM enroll_token_profiles p "
 	    "JOIN enroll_tokens t ON t.id = p.token_id WHERE p.token_id = ?1 "
-	    "AND p.profile = ?2 AND p.spent IS NULL AND t.expires > ?3", -1,
+	    "AND p.profile = ?2 AND p.spent IS NULL AND t.expires > ?3 AND "
+	    "t.withdrawn IS NULL", -1,
 	    &st, NULL) != SQLITE_OK) {
 		log_warnx("token look-up: %s", sqlite3_errmsg(db));
 		return false;
@@ -435,37 +441,38 @@ enroll_token_allows(sqlite3 *db, int64_t token_id, const char *profile)
 }
 
 /*
- * Calls fn for every token, oldest first: its e-mail, its profiles as
- * "smime-sign (spent), smime-enc (unspent)", when it was created, when it
- * expires and who created it (strings borrowed for the call).  Never the
- * secret, which is not stored.  fn returning non-zero stops the walk.
+ * Calls fn for every token, oldest first (strings borrowed for the call).
+ * Never the secret, which is not stored.  fn returning non-zero stops the
+ * walk.
  */
 int
-enroll_token_list(sqlite3 *db, int (*fn)(int64_t id, const char *email,
-    const char *profiles, time_t created, time_t expires,
-    const char *creator, void *arg), void *arg, lb_err *err)
+enroll_token_list(sqlite3 *db, int (*fn)(const enroll_token_row *t,
+    void *arg), void *arg, lb_err *err)
 {
 	sqlite3_stmt *st = NULL;
+	enroll_token_row t;
 	int rc = -1, s;
 
-	if (sqlite3_prepare_v2(db, "SELECT t.id, t.email, (SELECT "
+	if (core_db_prepare(db, "SELECT t.id, t.email, (SELECT "
 	    "group_concat(x, ', ') FROM (SELECT p.profile || CASE WHEN p.spent "
 	    "IS NULL THEN ' (unspent)' ELSE ' (spent)' END AS x FROM "
 	    "enroll_token_profiles p WHERE p.token_id = t.id ORDER BY "
-	    "p.profile)), t.created, t.expires, t.creator FROM enroll_tokens t "
-	    "ORDER BY t.id", -1,
-	    &st, NULL) != SQLITE_OK) {
-		core_db_fail(db, "prepare token list", err);
+	    "p.profile)), t.created, t.expires, t.created_by, t.withdrawn, "
+	    "t.withdrawn_by FROM enroll_tokens t ORDER BY t.id", &st,
+	    err) == -1)
 		goto out;
-	}
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *p = (const char *)sqlite3_column_text(st, 2);
 
-		if (fn(sqlite3_column_int64(st, 0),
-		    (const char *)sqlite3_column_text(st, 1), p != NULL ? p :
-		    "", (time_t)sqlite3_column_int64(st, 3),
-		    (time_t)sqlite3_column_int64(st, 4),
-		    (const char *)sqlite3_column_text(st, 5), arg) != 0)
+		t.id = sqlite3_column_int64(st, 0);
+		t.email = (const char *)sqlite3_column_text(st, 1);
+		t.profiles = p != NULL ? p : "";
+		t.created = (time_t)sqlite3_column_int64(st, 3);
+		t.expires = (time_t)sqlite3_column_int64(st, 4);
+		t.created_by = (const char *)sqlite3_column_text(st, 5);
+		t.withdrawn = (time_t)sqlite3_column_int64(st, 6);
+		t.withdrawn_by = (const char *)sqlite3_column_text(st, 7);
+		if (fn(&t, arg) != 0)
 			break;
 	}
 	if (s != SQLITE_ROW && s != SQLITE_DONE) {
@@ -478,14 +485,23 @@ out:
 	return rc;
 }
 
+const char *
+enroll_token_status(const enroll_token_row *t, time_t now)
+{
+	if (t->withdrawn != 0)
+		return "withdrawn";
+	return t->expires <= now ? "expired" : "expires";
+}
+
 /*
- * Revokes token id: it expires now, so neither a check nor a spend
- * accepts it any more; its row stays (with what it already bought) for
- * the record.  Committed and audited.  LB_ENOTFOUND when there is no such
- * token, LB_ECONFLICT when it has already expired.
+ * Withdraws token id: from now on neither a check nor a spend accepts it;
+ * its row stays (with what it already bought) for the record, marked
+ * withdrawn by actor.  Committed and audited.  LB_ENOTFOUND when there is
+ * no such token, LB_ECONFLICT when it is already withdrawn or expired.
  */
 int
-enroll_token_revoke(sqlite3 *db, int64_t id, const char *actor, lb_err *err)
+enroll_token_withdraw(sqlite3 *db, int64_t id, const char *actor,
+    lb_err *err)
 {
 	sqlite3_stmt *st = NULL;
 	char *email = NULL;
@@ -494,11 +510,13 @@ enroll_token_revoke(sqlite3 *db, int64_t id, const char *actor, lb_err *err)
 	bool in_tx = false;
 	int rc = -1;
 
+	if (actor == NULL)
+		actor = "unknown";
 	if (core_db_begin(db, err) == -1)
 		goto out;
 	in_tx = true;
-	if (core_db_prepare(db, "SELECT email, expires FROM enroll_tokens "
-	    "WHERE id = ?1", &st, err) == -1)
+	if (core_db_prepare(db, "SELECT email, expires, withdrawn FROM "
+	    "enroll_tokens WHERE id = ?1", &st, err) == -1)
 		goto out;
 	sqlite3_bind_int64(st, 1, id);
 	switch (sqlite3_step(st)) {
@@ -512,6 +530,11 @@ enroll_token_revoke(sqlite3 *db, int64_t id, const char *actor, lb_err *err)
 		core_db_fail(db, "token look-up", err);
 		goto out;
 	}
+	if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
+		lb_err_set(err, LB_ECONFLICT, "token %" PRId64 " is already "
+		    "withdrawn", id);
+		goto out;
+	}
 	if ((time_t)sqlite3_column_int64(st, 1) <= now) {
 		lb_err_set(err, LB_ECONFLICT, "token %" PRId64 " has already "
 		    "expired", id);
@@ -522,18 +545,17 @@ enroll_token_revoke(sqlite3 *db, int64_t id, const char *actor, lb_err *err)
 		goto out;
 	}
 	sqlite3_finalize(st);
-	st = NULL;
-	/* one second back, so that a check within this second refuses it */
-	if (core_db_prepare(db, "UPDATE enroll_tokens SET expires = ?2 WHERE "
-	    "id = ?1", &st, err) == -1)
+	if (core_db_prepare(db, "UPDATE enroll_tokens SET withdrawn = ?2, "
+	    "withdrawn_by = ?3 WHERE id = ?1", &st, err) == -1)
 		goto out;
 	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)now - 1);
-	if (core_db_exec(db, &st, "token revoke", err) == -1)
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
+	sqlite3_bind_text(st, 3, actor, -1, SQLITE_STATIC);
+	if (core_db_exec(db, &st, "token withdraw", err) == -1)
 		goto out;
-	snprintf(detail, sizeof(detail), "token %" PRId64 " revoked", id);
-	if (core_audit_append(db, actor != NULL ? actor : "unknown",
-	    "token.revoke", email, detail, err) == -1)
+	snprintf(detail, sizeof(detail), "token %" PRId64 " withdrawn", id);
+	if (core_audit_append(db, actor, "token.withdraw", email, detail,
+	    err) == -1)
 		goto out;
 	in_tx = false;
 	if (core_db_commit(db, err) == -1)

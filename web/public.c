@@ -32,13 +32,15 @@ health_target(const crl_publication *p, void *arg)
 	bool ok;
 
 	ok = p->last_error == NULL && (p->number >= s->ci->number ||
-	    s->now - s->ci->issued_at <= HEALTH_PUB_GRACE);
+	    s->now - s->ci->issued <= HEALTH_PUB_GRACE);
 	if (!ok)
 		s->degraded = true;
-	o = json_pack("{s:s, s:I, s:o, s:o, s:b}", "name", p->target,
-	    "published_number", (json_int_t)p->number, "published_at",
-	    p->published_at != 0 ? ca_json_time(p->published_at) : json_null(),
-	    "last_error", ca_json_str(p->last_error), "ok", ok);
+	/* published_at: the name before, kept beside published */
+	o = json_pack("{s:s, s:I, s:o, s:o, s:o, s:b}", "name", p->target,
+	    "published_number", (json_int_t)p->number, "published",
+	    ca_json_time_or_null(p->published), "published_at",
+	    ca_json_time_or_null(p->published), "last_error",
+	    ca_json_str(p->last_error), "ok", ok);
 	if (o == NULL || json_array_append_new(s->targets, o) == -1) {
 		s->oom = true;
 		return 1;

@@ -100,7 +100,7 @@ rid += 1
 ts = int(time.time())
 f = [f"{rid}:{ts}", "cli:legacy", "issue", "0A1B", "profile=smime-sign", prev]
 h = hashlib.sha256(b"".join(struct.pack(">Q", len(x.encode())) + x.encode() for x in f)).hexdigest()
-db.execute("INSERT INTO audit (id, ts, actor, action, object, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (rid, ts, f[1], f[2], f[3], f[4], prev, h))
+db.execute("INSERT INTO audit (id, created, actor, action, object, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (rid, ts, f[1], f[2], f[3], f[4], prev, h))
 db.commit()
 PY
 check "  ... audit verify passes over it: the old rows stay as written" $LOCKBOX audit verify --dir "$DIR"

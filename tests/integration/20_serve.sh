@@ -92,7 +92,7 @@ ALICE=$(cat "$T/alice.serial"); BOB=$(cat "$T/bob.serial"); CAROL=$(cat "$T/caro
 check "three certificates issued" test -n "$ALICE" -a -n "$BOB" -a -n "$CAROL"
 
 status 200 "GET one certificate" "${ADMIN[@]}" "$HTTPS/api/v1/certificates/$ALICE"
-check "it has every field" json 'all(k in d for k in ("serial","profile","email","subject","status","not_before","not_after","issued_at","pem")) and d["status"] == "valid" and d["email"] == "alice@example.org"'
+check "it has every field" json 'all(k in d for k in ("serial","profile","email","subject","status","not_before","not_after","issued","issued_at","pem")) and d["issued"] == d["issued_at"] and d["status"] == "valid" and d["email"] == "alice@example.org"'
 check "its pem is the issued certificate" sh -c "python3 -c 'import json; print(json.load(open(\"$T/body\"))[\"pem\"], end=\"\")' | openssl x509 | cmp - '$T/alice.pem'"
 check "times are ISO 8601 UTC" json '__import__("re").fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", d["not_after"])'
 status 200 "filter by email and profile" "${ADMIN[@]}" "$HTTPS/api/v1/certificates?email=bob@example.org&profile=smime-sign"
@@ -115,7 +115,7 @@ status 404 "unknown API path is 404" "${ADMIN[@]}" "$HTTPS/api/v1/nothing"
 J=(-H "Content-Type: application/json")
 status 200 "admin revokes alice over the API" "${ADMIN[@]}" "${J[@]}" -X POST \
     -d '{"reason": "keyCompromise", "invalidity_date": "2020-01-02T03:04:05Z"}' "$HTTPS/api/v1/certificates/$ALICE/revoke"
-check "the answer shows revoked with its reason" json 'd["status"] == "revoked" and d["reason"] == "keyCompromise" and "revoked_at" in d'
+check "the answer shows revoked with its reason" json 'd["status"] == "revoked" and d["reason"] == "keyCompromise" and "revoked_at" in d and d["revoked"] == d["revoked_at"]'
 check "lockbox show sees it revoked" test "$(field "$ALICE" status)" = revoked
 check "the audit log names the operator" test "$(sqlite3 "$DIR/lockbox.db" "SELECT actor FROM audit WHERE action = 'cert.revoke' AND object = '$ALICE'")" = "api:admin@localhost"
 check "invalidity date stored" test "$(sqlite3 "$DIR/lockbox.db" "SELECT invalidity FROM certificates WHERE serial = '$ALICE'")" = 1577934245

@@ -170,13 +170,14 @@ check "JSON has number, times, entries and targets" python3 -c "
 import json,sys; d=json.load(open('$T/.out'))
 assert d['number'] == $((N3 + 1)) and d['entries'] == 4 and d['this_update'] and d['next_update']
 t=[x for x in d['targets'] if x['target'] == 'web'][0]
-assert t['number'] == $((N3 + 1)) and t['last_error'] is None"
+assert t['number'] == $((N3 + 1)) and t['last_error'] is None
+assert t['published'] and t['published'] == t['published_at'] and t['attempted'] == t['attempted_at']"
 check "/healthz shows the web target at the current CRL number" python3 -c "
 import json,urllib.request
 d=json.load(urllib.request.urlopen('$HTTP/healthz', timeout=10))
 c=d['crl']; t=[x for x in c['targets'] if x['name'] == 'web'][0]
 assert d['status'] == 'ok' and c['number'] == $((N3 + 1)) and c['this_update'] and c['next_update']
-assert t['published_number'] == $((N3 + 1)) and t['ok'] is True and t['last_error'] is None and t['published_at']"
+assert t['published_number'] == $((N3 + 1)) and t['ok'] is True and t['last_error'] is None and t['published_at'] and t['published'] == t['published_at']"
 
 # --- audit ----------------------------------------------------------------------
 check "each CRL is an audit row" test "$(db_count "SELECT count(*) FROM audit WHERE action = 'crl.issue'")" -ge $((N3 + 1))

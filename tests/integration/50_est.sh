@@ -98,6 +98,20 @@ BOB1=$(serial_of "$T/bob.pem" 2>/dev/null)
 check "  ... stored under profile smime-sign" test "$(field "$BOB1" profile)" = smime-sign
 status 401 "  ... which spent bob's smime-sign token (labelled path: 401)" "${CA[@]}" "${P10[@]}" -u "bob@example.org:$(tok bob)" --data-binary @"$T/alice2.b64" "$EST/smime-sign/simpleenroll"
 
+# --- a withdrawn token: refused, listed as withdrawn; token revoke is its alias ---
+token wendy smime-sign
+WID=$(sqlite3 "$DIR/lockbox.db" "SELECT id FROM enroll_tokens WHERE email = 'wendy@example.org'")
+check "token withdraw ID" sh -c "$LOCKBOX token withdraw --dir '$DIR' $WID | grep -qx 'token $WID withdrawn'"
+status 401 "  ... the withdrawn token cannot enroll (401)" --interface 127.0.0.4 "${CA[@]}" "${P10[@]}" -u "wendy@example.org:$(tok wendy)" --data-binary @"$T/alice2.b64" "$EST/smime-sign/simpleenroll"
+check "  ... token list says withdrawn, and by whom" sh -c "$LOCKBOX token list --dir '$DIR' | grep -E '^$WID	wendy@example.org	' | grep -qE '	withdrawn [0-9TZ:-]+ by local:'"
+check "  ... audited as token.withdraw" test "$(sqlite3 "$DIR/lockbox.db" "SELECT count(*) FROM audit WHERE action = 'token.withdraw' AND object = 'wendy@example.org'")" = 1
+expect_code "  ... withdrawing it again fails" 1 $LOCKBOX token withdraw --dir "$DIR" "$WID"
+check "  ... and changes nothing" test "$(sqlite3 "$DIR/lockbox.db" "SELECT count(*) FROM audit WHERE action = 'token.withdraw' AND object = 'wendy@example.org'")" = 1
+token walt smime-sign
+WID=$(sqlite3 "$DIR/lockbox.db" "SELECT id FROM enroll_tokens WHERE email = 'walt@example.org'")
+check "token revoke ID, the older name, withdraws too" sh -c "$LOCKBOX token revoke --dir '$DIR' $WID >/dev/null && $LOCKBOX token list --dir '$DIR' | grep -E '^$WID	' | grep -q '	withdrawn '"
+status 401 "  ... and that token cannot enroll either (401)" --interface 127.0.0.4 "${CA[@]}" "${P10[@]}" -u "walt@example.org:$(tok walt)" --data-binary @"$T/alice2.b64" "$EST/smime-sign/simpleenroll"
+
 # --- the per-user backoff ---------------------------------------------------------
 token carol smime-sign
 csr carol "/CN=carol"
@@ -130,7 +144,7 @@ check "  ... and in lockbox list" sh -c "$LOCKBOX list --dir '$DIR' --email alic
 check "  ... lockbox list --status superseded finds it, and not its successor" sh -c "out=\$($LOCKBOX list --dir '$DIR' --status superseded) && echo \"\$out\" | grep -q '$ALICE1' && ! echo \"\$out\" | grep -q '$ALICE2'"
 check "  ... --status valid finds the successor, not it" sh -c "out=\$($LOCKBOX list --dir '$DIR' --status valid) && echo \"\$out\" | grep -q '$ALICE2' && ! echo \"\$out\" | grep -q '$ALICE1'"
 expect_code "lockbox list --status with an unknown status is a usage error" 2 $LOCKBOX list --dir "$DIR" --status bogus
-check "  ... not revoked (no revocation time or reason)" test "$(sqlite3 "$DIR/lockbox.db" "SELECT COALESCE(revoked_at, '') || COALESCE(reason, '') FROM certificates WHERE serial = '$ALICE1'" 2>/dev/null)" = ""
+check "  ... not revoked (no revocation time or reason)" test "$(sqlite3 "$DIR/lockbox.db" "SELECT COALESCE(revoked, '') || COALESCE(reason, '') FROM certificates WHERE serial = '$ALICE1'" 2>/dev/null)" = ""
 check "  ... OCSP (openssl ocsp) still says good" sh -c "openssl ocsp -issuer '$DIR/ca.pem' -cert '$T/alice.pem' -url 'http://127.0.0.1:$P2/ocsp' -CAfile '$DIR/ca.pem' 2>&1 | grep -q '^$T/alice.pem: good'"
 check "  ... linked to its successor" test "$(sqlite3 "$DIR/lockbox.db" "SELECT superseded_by FROM certificates WHERE serial = '$ALICE1'")" = "$ALICE2"
 status 401 "the superseded certificate no longer authenticates (401)" "${CA[@]}" "${ALICE_TLS[@]}" "${P10[@]}" --data-binary @"$T/alice-renew.b64" "$EST/smime-sign/simplereenroll"

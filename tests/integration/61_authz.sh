@@ -178,7 +178,7 @@ EXPD=$(serial_of "$T/expd.crt")
 SPKI=$(openssl x509 -in "$T/expd.crt" -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1)
 DERHEX=$(openssl x509 -in "$T/expd.crt" -outform DER | od -An -v -tx1 | tr -d ' \n')
 SUBJ=$(openssl x509 -in "$T/expd.crt" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')
-sql "INSERT INTO certificates (serial, profile, email, subject, not_before, not_after, issued_at, status, spki_sha256, der)
+sql "INSERT INTO certificates (serial, profile, email, subject, not_before, not_after, issued, status, spki_sha256, der)
      VALUES ('$EXPD', 'operator', 'expired@example.org', '$SUBJ', 1577836800, 1580515200, 1577836800, 'valid', '$SPKI', X'$DERHEX');
      INSERT INTO operators (name, email, role, serial, status, created)
      VALUES ('Expired Admin', 'expired@example.org', 'admin', '$EXPD', 'active', 1577836800);"

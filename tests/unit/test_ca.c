@@ -1500,7 +1500,7 @@ test_revoke(void **state)
 	assert_int_equal(ca_cert_get(fx->tu.db, serial, &ci, &err), 0);
 	assert_string_equal(ci.status, "revoked");
 	assert_int_equal(ci.reason, 1);
-	assert_in_range(ci.revoked_at, time(NULL) - 60, time(NULL));
+	assert_in_range(ci.revoked, time(NULL) - 60, time(NULL));
 	ca_cert_info_clear(&ci);
 	{
 		char sql[256];
@@ -1677,8 +1677,8 @@ test_cert_list_order_and_expiry(void **state)
 	assert_non_null(new_cert);
 	s_old = ca_cert_serial(old_cert);
 	s_new = ca_cert_serial(new_cert);
-	snprintf(sql, sizeof(sql), "UPDATE certificates SET issued_at = "
-	    "issued_at - 1000, not_after = %lld WHERE serial = '%s'",
+	snprintf(sql, sizeof(sql), "UPDATE certificates SET issued = "
+	    "issued - 1000, not_after = %lld WHERE serial = '%s'",
 	    (long long)time(NULL) - 10, s_old);
 	assert_int_equal(sqlite3_exec(fx->tu.db, sql, NULL, NULL, NULL),
 	    SQLITE_OK);

@@ -1289,8 +1289,8 @@ test_audit_tamper_other_fields(void **state)
 
 	db = audit_db(fx->dir, "audit-ts.db");
 	assert_non_null(db);
-	assert_int_equal(sqlite3_exec(db, "UPDATE audit SET ts = ts - 86400 "
-	    "WHERE id = 2", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE audit SET created = "
+	    "created - 86400 WHERE id = 2", NULL, NULL, NULL), SQLITE_OK);
 	expect_verify(db, 1, 0, 2, "altered");
 	core_db_close(db);
 
@@ -1367,6 +1367,67 @@ test_audit_append_after_tamper_continues(void **state)
 	core_db_close(db);
 }
 
+/*
+ * A database written before the renaming of schema 5 (audit.ts and the
+ * other *_at, creator and *_email columns): opening it migrates, every
+ * value stays, and the audit chain still verifies, since its hashes
+ * cover values, not column names.
+ */
+static void
+test_db_migrate_names_keeps_audit_chain(void **state)
+{
+	struct fixture *fx = *state;
+	char *p = tu_path(fx->dir, "audit-old.db"), sql[64];
+	sqlite3 *db = audit_db(fx->dir, "audit-old.db");
+	lb_err err = { 0 };
+	int64_t created;
+
+	assert_non_null(db);
+	created = tu_sql_int(db, "SELECT created FROM audit WHERE id = 3");
+	/* back to schema 4, as an older lockbox left it */
+	assert_int_equal(sqlite3_exec(db,
+	    "ALTER TABLE audit RENAME COLUMN created TO ts;"
+	    "ALTER TABLE certificates RENAME COLUMN issued TO issued_at;"
+	    "ALTER TABLE certificates RENAME COLUMN revoked TO revoked_at;"
+	    "ALTER TABLE crl_state RENAME COLUMN issued TO issued_at;"
+	    "ALTER TABLE crl_publications RENAME COLUMN published TO "
+	    "published_at;"
+	    "ALTER TABLE crl_publications RENAME COLUMN attempted TO "
+	    "attempted_at;"
+	    "ALTER TABLE enroll_tokens RENAME COLUMN created_by TO creator;"
+	    "ALTER TABLE enroll_tokens DROP COLUMN withdrawn;"
+	    "ALTER TABLE enroll_tokens DROP COLUMN withdrawn_by;"
+	    "ALTER TABLE recovery_requests RENAME COLUMN requested_by TO "
+	    "requester_email;"
+	    "ALTER TABLE recovery_approvals RENAME COLUMN approved_by TO "
+	    "agent_email;", NULL, NULL, NULL), SQLITE_OK);
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+	    core_db_schema_version() - 1);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM "
+	    "pragma_table_info('audit') WHERE name = 'ts'"), 1);
+	core_db_close(db);
+
+	db = core_db_open(p, false, &err);
+	assert_non_null(db);
+	assert_int_equal(tu_sql_int(db, "PRAGMA user_version"),
+	    core_db_schema_version());
+	assert_int_equal(tu_sql_int(db, "SELECT created FROM audit WHERE id = "
+	    "3"), created);
+	assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM "
+	    "pragma_table_info('enroll_tokens') WHERE name IN ('created_by', "
+	    "'withdrawn', 'withdrawn_by')"), 3);
+	expect_verify(db, 0, AUDIT_ROWS, 0, NULL);
+	/* and the chain goes on under the new names */
+	assert_int_equal(core_db_begin(db, &err), 0);
+	assert_int_equal(core_audit_append(db, "t", "a", "o", "after", &err),
+	    0);
+	assert_int_equal(core_db_commit(db, &err), 0);
+	expect_verify(db, 0, AUDIT_ROWS + 1, 0, NULL);
+	core_db_close(db);
+	free(p);
+}
+
 int
 main(void)
 {
@@ -1407,6 +1468,7 @@ main(void)
 		cmocka_unit_test(test_audit_delete_middle),
 		cmocka_unit_test(test_audit_tamper_prev_hash),
 		cmocka_unit_test(test_audit_append_after_tamper_continues),
+		cmocka_unit_test(test_db_migrate_names_keeps_audit_chain),
 	};
 
 	return cmocka_run_group_tests_name("core", tests, group_setup,

@@ -189,7 +189,7 @@ delta_base(X509_CRL *crl)
 	return v;
 }
 
-/* Sets column (revoked_at, not_after) of the certificate serial to t. */
+/* Sets column (revoked, not_after) of the certificate serial to t. */
 static void
 set_time(struct fixture *fx, const char *serial, const char *column,
     time_t t)
@@ -219,7 +219,7 @@ test_delta(void **state)
 	fx->cc.delta = true;
 	/* revoked well before the base CRL */
 	assert_int_equal(ca_revoke(fx->tu.db, pre, 4, 0, ACTOR, &err), 0);
-	set_time(fx, pre, "revoked_at", now - 5000);
+	set_time(fx, pre, "revoked", now - 5000);
 	full = issue_crl(fx, now, &base);
 	/* the full CRL advertises the delta */
 	fresh = X509_CRL_get_ext_d2i(full, NID_freshest_crl, NULL, NULL);
@@ -256,7 +256,7 @@ test_delta(void **state)
 	assert_true(delta_base(delta) == base.number);
 	/* exactly the unexpired revocations since the base's thisUpdate */
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM certificates WHERE "
-	    "status = 'revoked' AND not_after >= %lld AND revoked_at >= %lld",
+	    "status = 'revoked' AND not_after >= %lld AND revoked >= %lld",
 	    (long long)now + 1, (long long)base.this_update);
 	assert_int_equal(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(delta)),
 	    tu_sql_int(fx->tu.db, sql));
@@ -311,8 +311,8 @@ test_delta_remove(void **state)
 	assert_int_equal(ca_revoke(fx->tu.db, gone, 4, 0, ACTOR, &err), 0);
 	assert_int_equal(ca_revoke(fx->tu.db, stay, 3, 0, ACTOR, &err), 0);
 	/* both revoked long before the base; gone expires just after it */
-	set_time(fx, gone, "revoked_at", t0 - 5000);
-	set_time(fx, stay, "revoked_at", t0 - 5000);
+	set_time(fx, gone, "revoked", t0 - 5000);
+	set_time(fx, stay, "revoked", t0 - 5000);
 	set_time(fx, gone, "not_after", t0 + 5);
 	full = issue_crl(fx, t0, &base);
 	assert_non_null(find_entry(full, gone));

@@ -135,7 +135,7 @@ test_token_create(void **state)
 	assert_int_equal(count1(fx->db, "SELECT count(*) FROM enroll_tokens "
 	    "WHERE hash = ?1", hash), 1);
 	assert_int_equal(count1(fx->db, "SELECT count(*) FROM enroll_tokens "
-	    "WHERE instr(hash || email || creator, ?1) > 0", s + 4), 0);
+	    "WHERE instr(hash || email || created_by, ?1) > 0", s + 4), 0);
 	/* the default profiles, unspent */
 	assert_int_equal(count1(fx->db, "SELECT count(*) FROM "
 	    "enroll_token_profiles p JOIN enroll_tokens t ON t.id = "
@@ -417,44 +417,67 @@ test_token_expired_and_revoked(void **state)
 	assert_int_equal(err.code, LB_EUNAUTH);
 	/* revoking an expired token: conflict; an unknown one: not found */
 	lb_err_clear(&err);
-	assert_int_equal(enroll_token_revoke(fx->db, tid, ACTOR, &err), -1);
+	assert_int_equal(enroll_token_withdraw(fx->db, tid, ACTOR, &err), -1);
 	assert_int_equal(err.code, LB_ECONFLICT);
 	lb_err_clear(&err);
-	assert_int_equal(enroll_token_revoke(fx->db, 999999, ACTOR, &err), -1);
+	assert_int_equal(enroll_token_withdraw(fx->db, 999999, ACTOR, &err), -1);
 	assert_int_equal(err.code, LB_ENOTFOUND);
-	/* revoking a live one makes it unusable, audited */
+	/* withdrawing a live one makes it unusable, audited; it keeps its
+	 * expiry and is recorded as withdrawn, by whom */
 	s2 = make_token(fx, "revoked@example.org", NULL, &tid2);
 	lb_err_clear(&err);
-	assert_int_equal(enroll_token_revoke(fx->db, tid2, ACTOR, &err), 0);
+	assert_int_equal(enroll_token_withdraw(fx->db, tid2, ACTOR, &err), 0);
 	assert_int_equal(enroll_token_check(fx->db, "revoked@example.org", s2,
 	    &id, &err), -1);
+	assert_int_equal(err.code, LB_EUNAUTH);
 	assert_false(enroll_token_allows(fx->db, tid2, "smime-sign"));
+	lb_err_clear(&err);
+	assert_int_equal(enroll_token_spend(fx->db, tid2, "smime-sign", "0A",
+	    &err), -1);
 	assert_int_equal(count1(fx->db, "SELECT count(*) FROM audit WHERE "
-	    "action = 'token.revoke' AND object = ?1", "revoked@example.org"),
-	    1);
+	    "action = 'token.withdraw' AND object = ?1",
+	    "revoked@example.org"), 1);
+	assert_int_equal(count1(fx->db, "SELECT count(*) FROM enroll_tokens "
+	    "WHERE withdrawn IS NOT NULL AND expires > withdrawn AND "
+	    "withdrawn_by = ?1", ACTOR), 1);
+	/* twice: a conflict, and nothing changes */
+	lb_err_clear(&err);
+	assert_int_equal(enroll_token_withdraw(fx->db, tid2, ACTOR, &err), -1);
+	assert_int_equal(err.code, LB_ECONFLICT);
+	assert_int_equal(count1(fx->db, "SELECT count(*) FROM audit WHERE "
+	    "action = 'token.withdraw' AND object = ?1",
+	    "revoked@example.org"), 1);
 	core_secret_free(s);
 	core_secret_free(s2);
 }
 
 struct list_state {
 	int rows;
-	bool saw_spent;
+	bool saw_spent, saw_withdrawn;
 };
 
 static int
-list_cb(int64_t id, const char *email, const char *profiles, time_t created,
-    time_t expires, const char *creator, void *arg)
+list_cb(const enroll_token_row *t, void *arg)
 {
 	struct list_state *ls = arg;
 
-	assert_true(id > 0);
-	assert_non_null(email);
-	assert_true(expires > created || expires < time(NULL));
-	assert_non_null(creator);
-	assert_null(strstr(profiles, ENROLL_TOKEN_PREFIX));
-	if (strcmp(email, "spend@example.org") == 0 &&
-	    strstr(profiles, "smime-sign (spent)") != NULL)
+	assert_true(t->id > 0);
+	assert_non_null(t->email);
+	assert_true(t->expires > t->created || t->expires < time(NULL));
+	assert_non_null(t->created_by);
+	assert_null(strstr(t->profiles, ENROLL_TOKEN_PREFIX));
+	if (strcmp(t->email, "spend@example.org") == 0 &&
+	    strstr(t->profiles, "smime-sign (spent)") != NULL)
 		ls->saw_spent = true;
+	if (strcmp(t->email, "revoked@example.org") == 0) {
+		assert_string_equal(enroll_token_status(t, time(NULL)),
+		    "withdrawn");
+		assert_non_null(t->withdrawn_by);
+		ls->saw_withdrawn = true;
+	} else {
+		assert_string_not_equal(enroll_token_status(t, time(NULL)),
+		    "withdrawn");
+	}
 	ls->rows++;
 	return 0;
 }
@@ -463,7 +486,7 @@ static void
 test_token_list(void **state)
 {
 	tu_fixture *fx = *state;
-	struct list_state ls = { 0, false };
+	struct list_state ls = { 0, false, false };
 	lb_err err = { 0 };
 	char *s = make_token(fx, "spend@example.org", NULL, NULL);
 
@@ -472,6 +495,7 @@ test_token_list(void **state)
 	assert_int_equal(ls.rows, tu_sql_int(fx->db, "SELECT count(*) FROM "
 	    "enroll_tokens"));
 	assert_true(ls.saw_spent);
+	assert_true(ls.saw_withdrawn);
 	core_secret_free(s);
 }
 
