@@ -387,7 +387,7 @@ archive_issue_enc(ca_ctx *ca, sqlite3 *db, const ca_request *req,
 	 * the transaction, which is what counts */
 	rc = load_agents(db, &agents, &nagents, &threshold, err);
 	archive_agents_free(agents, nagents);
-	if (rc == -1)
+	if (rc == -1 || ca_key_use_check(db, key, r.profile, err) == -1)
 		return NULL;
 	if ((x = ca_sign_cert(ca, &r, err)) == NULL)
 		return NULL;

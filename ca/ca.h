@@ -71,6 +71,23 @@ X509_REQ *ca_csr_parse(const unsigned char *buf, size_t len, lb_err *err);
 
 /* Lowercase hex SHA-256 of a certificate's SubjectPublicKeyInfo DER. */
 int ca_spki_sha256(X509 *cert, char out[65]);
+/*
+ * The key's identity however a certificate or CSR encodes it: hex SHA-256
+ * over the RSA modulus, or the EC curve and point, or another type's raw
+ * public key.  -1 for a key it cannot reduce so (an EC key without a
+ * named curve).
+ */
+int ca_key_id(const EVP_PKEY *key, char out[65]);
+/*
+ * One key, one purpose: 0 when key may be certified under profile, -1
+ * with LB_EINVAL naming the certificate that already certifies it for the
+ * other purpose (encryption for smime-enc, signing for every other
+ * profile, the CA's own key included).  ca_store_cert records the purpose
+ * and refuses the same inside its transaction; this is the early check,
+ * before anything is signed.
+ */
+int ca_key_use_check(sqlite3 *db, const EVP_PKEY *key, const char *profile,
+    lb_err *err);
 
 /* Sets a positive random 16-byte serial number on x; 0 or -1. */
 int ca_random_serial(X509 *x);

@@ -56,6 +56,20 @@ struct ca_ctx {
 int ca_profiles_load(struct ca_ctx *ca, lb_err *err);
 void ca_profiles_free(struct ca_ctx *ca);
 
+/* Whether the profile named so certifies escrowed encryption keys. */
+bool ca_profile_name_escrowed(const char *name);
+
+/*
+ * Records, inside the caller's transaction, that key is certified by
+ * serial for profile's purpose; -1 with LB_EINVAL when it already is for
+ * the other (ca_key_use_check).  ca_store_cert calls it.
+ */
+int ca_key_use_claim(sqlite3 *db, const EVP_PKEY *key, const char *serial,
+    const char *profile, lb_err *err);
+/* Fills key_uses for certificates stored before it existed (once) and
+ * records the CA's own key as a signing key; ca_db_open calls it. */
+int ca_key_uses_fill(sqlite3 *db, X509 *ca_cert, lb_err *err);
+
 /* The digest to sign with a key: SHA-384 for P-384, SHA-256 otherwise. */
 const EVP_MD *ca_sig_md(const EVP_PKEY *key);
 

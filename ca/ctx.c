@@ -184,5 +184,9 @@ ca_db_open(const ca_ctx *ca, lb_err *err)
 	}
 	db = core_db_open(path, false, err);
 	free(path);
+	if (db != NULL && ca_key_uses_fill(db, ca->cert, err) == -1) {
+		core_db_close(db);
+		return NULL;
+	}
 	return db;
 }

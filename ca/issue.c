@@ -405,7 +405,9 @@ ca_store_cert(sqlite3 *db, X509 *cert, const char *profile, const char *email,
 	sqlite3_bind_int64(st, 7, (sqlite3_int64)time(NULL));
 	sqlite3_bind_text(st, 8, spki, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 9, der, len, SQLITE_STATIC);
-	if (core_db_exec(db, &st, "store certificate", err) == -1)
+	if (core_db_exec(db, &st, "store certificate", err) == -1 ||
+	    ca_key_use_claim(db, X509_get0_pubkey(cert), serial, profile,
+	    err) == -1)
 		goto out;
 	snprintf(detail, sizeof(detail), "profile=%s email=%s subject=%s",
 	    profile, email ? email : "-", subject);
@@ -434,7 +436,8 @@ ca_issue(ca_ctx *ca, sqlite3 *db, const ca_request *req, const char *actor,
 		    "--csr with --key); nothing was issued", req->profile);
 		return NULL;
 	}
-	if ((x = ca_sign_cert(ca, req, err)) == NULL)
+	if (ca_key_use_check(db, req->pubkey, req->profile, err) == -1 ||
+	    (x = ca_sign_cert(ca, req, err)) == NULL)
 		return NULL;
 	if (core_db_begin(db, err) == -1)
 		goto fail;

@@ -342,3 +342,78 @@ ca_spki_sha256(X509 *cert, char out[65])
 	OPENSSL_free(der);
 	return rc;
 }
+
+/*
+ * Feeds the hash the parts of key that make it the key it is: "rsa" and
+ * the modulus (an RSA key is its modulus, whatever the exponent or the
+ * algorithm identifier, rsaEncryption or RSASSA-PSS, say), "ec", the
+ * curve's name and the point's coordinates (compressed or not), or for
+ * another type its name and raw public key.
+ */
+static int
+key_id_parts(const EVP_PKEY *key, EVP_MD_CTX *md)
+{
+	unsigned char buf[1024];
+	char curve[64];
+	BIGNUM *a = NULL, *b = NULL;
+	size_t len = 0, n;
+	int rc = -1;
+
+	if (EVP_PKEY_is_a(key, "RSA") || EVP_PKEY_is_a(key, "RSA-PSS")) {
+		if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &a) != 1 ||
+		    (n = (size_t)BN_num_bytes(a)) > sizeof(buf) ||
+		    BN_bn2bin(a, buf) != (int)n ||
+		    EVP_DigestUpdate(md, "rsa", 4) != 1 ||
+		    EVP_DigestUpdate(md, buf, n) != 1)
+			goto out;
+	} else if (EVP_PKEY_is_a(key, "EC")) {
+		n = ((size_t)EVP_PKEY_get_bits(key) + 7) / 8;
+		if (EVP_PKEY_get_utf8_string_param(key,
+		    OSSL_PKEY_PARAM_GROUP_NAME, curve, sizeof(curve), &len) != 1 ||
+		    EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_X, &a) != 1 ||
+		    EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_Y, &b) != 1 ||
+		    n == 0 || 2 * n > sizeof(buf) ||
+		    BN_bn2binpad(a, buf, (int)n) != (int)n ||
+		    BN_bn2binpad(b, buf + n, (int)n) != (int)n ||
+		    EVP_DigestUpdate(md, "ec", 3) != 1 ||
+		    EVP_DigestUpdate(md, curve, len + 1) != 1 ||
+		    EVP_DigestUpdate(md, buf, 2 * n) != 1)
+			goto out;
+	} else {
+		const char *type = EVP_PKEY_get0_type_name(key);
+
+		if (type == NULL || EVP_PKEY_get_octet_string_param(key,
+		    OSSL_PKEY_PARAM_PUB_KEY, buf, sizeof(buf), &len) != 1 ||
+		    EVP_DigestUpdate(md, type, strlen(type) + 1) != 1 ||
+		    EVP_DigestUpdate(md, buf, len) != 1)
+			goto out;
+	}
+	rc = 0;
+out:
+	if (rc == -1)
+		ERR_clear_error();
+	BN_free(a);
+	BN_free(b);
+	return rc;
+}
+
+int
+ca_key_id(const EVP_PKEY *key, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx;
+	int rc = -1;
+
+	out[0] = '\0';
+	if (key == NULL || (ctx = EVP_MD_CTX_new()) == NULL)
+		return -1;
+	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+	    key_id_parts(key, ctx) == 0 &&
+	    EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == 32) {
+		core_hex_lower(md, mdlen, out);
+		rc = 0;
+	}
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}

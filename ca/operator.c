@@ -122,7 +122,8 @@ ca_operator_add(ca_ctx *ca, sqlite3 *db, enum ca_role role, const char *name,
 	req.email = email;
 	req.common_name = name;
 	req.pubkey = pubkey;
-	if ((x = ca_sign_cert(ca, &req, err)) == NULL)
+	if (ca_key_use_check(db, pubkey, profile, err) == -1 ||
+	    (x = ca_sign_cert(ca, &req, err)) == NULL)
 		return NULL;
 	if ((serial = ca_cert_serial(x)) == NULL) {
 		lb_err_set(err, LB_EINTERNAL, "out of memory");

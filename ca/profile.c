@@ -496,6 +496,18 @@ ca_profile_needs_escrow(const ca_profile *p)
 	return p->kind == PROFILE_SMIME_ENC;
 }
 
+bool
+ca_profile_name_escrowed(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name != NULL && i < sizeof(builtin) / sizeof(builtin[0]);
+	    i++)
+		if (strcmp(builtin[i].name, name) == 0)
+			return builtin[i].kind == PROFILE_SMIME_ENC;
+	return false;
+}
+
 unsigned
 ca_profile_key_types(const ca_profile *p)
 {

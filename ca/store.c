@@ -1,6 +1,8 @@
 /*
- * store.c - the certificate store: look-ups, listings and revocation.
- * Only ca/ touches the certificates table; other modules call these.
+ * store.c - the certificate store: look-ups, listings and revocation,
+ * and the purpose each key is certified for (one key, one purpose).  Only
+ * ca/ touches the certificates and key_uses tables; other modules call
+ * these.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -374,4 +376,174 @@ ca_revoke(sqlite3 *db, const char *serial, int reason, time_t invalidity,
 		return -1;
 	}
 	return core_db_commit(db, err);
+}
+
+/* ------------------------------------------------------------------ */
+/* One key, one purpose                                                */
+
+static const char *
+purpose_of(const char *profile)
+{
+	return ca_profile_name_escrowed(profile) ? "encryption" : "signing";
+}
+
+/*
+ * The purpose key is certified for and the first certificate for it
+ * (into use[16] and serial[80]; use[0] == '\0' when none), from its
+ * key_id (id, out) as well.
+ */
+static int
+key_use_get(sqlite3 *db, const EVP_PKEY *key, char id[65], char use[16],
+    char serial[80], lb_err *err)
+{
+	sqlite3_stmt *st;
+	int r, rc = -1;
+
+	use[0] = serial[0] = '\0';
+	if (ca_key_id(key, id) == -1)
+		return lb_err_set(err, LB_EINVAL, "the key cannot be "
+		    "identified (an EC key needs a named curve): nothing was "
+		    "issued");
+	if ((st = core_db_cached(db, "SELECT purpose, serial FROM key_uses "
+	    "WHERE key_id = ?1")) == NULL)
+		return core_db_fail(db, "key use look-up", err);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW) {
+		snprintf(use, 16, "%s", (const char *)sqlite3_column_text(st,
+		    0));
+		snprintf(serial, 80, "%s", (const char *)sqlite3_column_text(st,
+		    1));
+	}
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
+		core_db_fail(db, "key use look-up", err);
+	else
+		rc = 0;
+	core_db_cached_done(st);
+	return rc;
+}
+
+static int
+key_use_refuse(const char *profile, const char *use, const char *serial,
+    lb_err *err)
+{
+	return lb_err_set(err, LB_EINVAL, "this key is already certified for "
+	    "%s (certificate %s); profile '%s' certifies it for %s: a key "
+	    "serves one purpose (an escrowed encryption key is never "
+	    "certified for signing, a signing key never escrowed), so "
+	    "nothing was issued: use a new key", use, serial, profile,
+	    purpose_of(profile));
+}
+
+int
+ca_key_use_check(sqlite3 *db, const EVP_PKEY *key, const char *profile,
+    lb_err *err)
+{
+	char id[65], use[16], serial[80];
+
+	if (key_use_get(db, key, id, use, serial, err) == -1)
+		return -1;
+	if (use[0] != '\0' && strcmp(use, purpose_of(profile)) != 0)
+		return key_use_refuse(profile, use, serial, err);
+	return 0;
+}
+
+int
+ca_key_use_claim(sqlite3 *db, const EVP_PKEY *key, const char *serial,
+    const char *profile, lb_err *err)
+{
+	char id[65], use[16], first[80];
+	sqlite3_stmt *st;
+
+	if (key_use_get(db, key, id, use, first, err) == -1)
+		return -1;
+	if (use[0] != '\0')
+		return strcmp(use, purpose_of(profile)) == 0 ? 0 :
+		    key_use_refuse(profile, use, first, err);
+	if ((st = core_db_cached(db, "INSERT INTO key_uses (key_id, purpose, "
+	    "serial) VALUES (?1, ?2, ?3)")) == NULL)
+		return core_db_fail(db, "record the key's use", err);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, purpose_of(profile), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, serial, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		core_db_fail(db, "record the key's use", err);
+		core_db_cached_done(st);
+		return -1;
+	}
+	core_db_cached_done(st);
+	return 0;
+}
+
+/*
+ * Fills key_uses for what was certified before it existed: every stored
+ * certificate, oldest first (the first purpose wins; a key certified for
+ * both, which lockbox no longer allows, is logged), and the CA's own key.
+ * Once per database: the setting key_uses_filled marks it done; the CA's
+ * key (which a subordinate gets only at install) is checked every time.
+ */
+int
+ca_key_uses_fill(sqlite3 *db, X509 *ca_cert, lb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	char *serial = NULL;
+	int64_t done = 0;
+	bool in_tx = false;
+	int rc = -1, r, n = 0;
+
+	if (core_setting_get(db, "key_uses_filled", 0, &done, err) == -1)
+		return -1;
+	if (done)
+		goto ca_key;
+	if (core_db_begin(db, err) == -1)
+		return -1;
+	in_tx = true;
+	/* another process may have filled it while we waited */
+	if (core_setting_get(db, "key_uses_filled", 0, &done, err) == -1)
+		goto out;
+	if (core_db_prepare(db, done ? "SELECT 1 WHERE 0" : "SELECT serial, "
+	    "profile, der FROM certificates ORDER BY issued, rowid", &st,
+	    err) == -1)
+		goto out;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *der = sqlite3_column_blob(st, 2);
+		const char *cs = (const char *)sqlite3_column_text(st, 0);
+		X509 *x = d2i_X509(NULL, &der, sqlite3_column_bytes(st, 2));
+		lb_err e = { 0 };
+
+		if (x == NULL || ca_key_use_claim(db, X509_get0_pubkey(x), cs,
+		    (const char *)sqlite3_column_text(st, 1), &e) == -1)
+			log_warnx("certificate %s: %s", cs, x == NULL ?
+			    "cannot be decoded" : e.msg);
+		X509_free(x);
+		n++;
+	}
+	if (r != SQLITE_DONE) {
+		core_db_fail(db, "read the certificates", err);
+		goto out;
+	}
+	if (core_setting_set(db, "key_uses_filled", 1, err) == -1)
+		goto out;
+	in_tx = false;
+	if (core_db_commit(db, err) == -1)
+		goto out;
+	if (n > 0)
+		log_info("recorded the purpose of %d certified keys", n);
+ca_key:
+	if (ca_cert != NULL) {
+		if ((serial = ca_cert_serial(ca_cert)) == NULL) {
+			lb_err_set(err, LB_EINTERNAL, "out of memory");
+			goto out;
+		}
+		if (ca_key_use_claim(db, X509_get0_pubkey(ca_cert), serial,
+		    "ca", err) == -1)
+			goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	if (in_tx)
+		core_db_rollback(db);
+	free(serial);
+	return rc;
 }

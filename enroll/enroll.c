@@ -456,7 +456,8 @@ issue(enroll_ctx *e, sqlite3 *db, const ca_request *req, EVP_PKEY *key,
 	X509 *cert;
 	int rc;
 
-	if ((cert = ca_sign_cert(e->ca, req, err)) == NULL)
+	if (ca_key_use_check(db, req->pubkey, req->profile, err) == -1 ||
+	    (cert = ca_sign_cert(e->ca, req, err)) == NULL)
 		return NULL;
 	if (key != NULL && (x->sealed = archive_escrow_seal(e->ca, db, cert,
 	    key, req->email, err)) == NULL)

@@ -69,6 +69,29 @@ expect_code "--csr with a --key that is not the CSR's is refused" 1 $LOCKBOX iss
 check "--csr + --key archives a client-made key" $LOCKBOX issue --dir "$DIR" --profile smime-enc --email dave@example.org --csr "$T/dave.csr" --key "$T/dave.key" --out "$T/dave.pem"
 check "  ... with its receipt beside it" test -s "$T/dave.pem.receipt"
 
+# one key, one purpose: a signing key is never escrowed, an escrowed key
+# never certified for signing, whatever the CSR's encoding of it
+db() { sqlite3 "$DIR/lockbox.db" "$1"; }
+state() { db "SELECT count(*) FROM certificates; SELECT count(*) FROM escrow_records; SELECT count(*) FROM audit" | tr '\n' ' '; }
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/fay.key" -out "$T/fay.csr" -subj "/CN=fay" 2>/dev/null
+FAYSIGN=$($LOCKBOX issue --dir "$DIR" --profile smime-sign --csr "$T/fay.csr" --email fay@example.org --out "$T/fay-sign.pem" 2>/dev/null | tail -n1)
+$LOCKBOX revoke --dir "$DIR" "$FAYSIGN" --reason keyCompromise >/dev/null 2>&1
+before=$(state)
+expect_code "the signing key of fay's (revoked) smime-sign certificate is not escrowed" 1 $LOCKBOX issue --dir "$DIR" --profile smime-enc --email fay@example.org --csr "$T/fay.csr" --key "$T/fay.key" --out "$T/fay-enc.pem"
+check "  ... naming the signing certificate" grep -q "certificate $FAYSIGN" "$T/.out"
+check "  ... nothing issued, escrowed or audited" test "$(state)" = "$before"
+check "  ... and no file written" test ! -e "$T/fay-enc.pem"
+openssl req -new -key "$T/dave.key" -subj "/CN=dave" -out "$T/dave-sign.csr" 2>/dev/null
+DAVEENC=$(openssl x509 -in "$T/dave.pem" -noout -serial | cut -d= -f2)
+expect_code "dave's escrowed key is not certified for signing" 1 $LOCKBOX issue --dir "$DIR" --profile smime-sign --csr "$T/dave-sign.csr" --email dave@example.org --out "$T/dave-sign.pem"
+check "  ... naming the encryption certificate" grep -q "certificate $DAVEENC" "$T/.out"
+check "  ... nothing issued or audited" test "$(state)" = "$before"
+openssl pkey -in "$T/dave.key" -pubout -out "$T/dave.pub" 2>/dev/null
+openssl req -new -key "$T/dave.key" -subj "/CN=dave" -sigopt rsa_padding_mode:pss -out "$T/dave-pss.csr" 2>/dev/null
+expect_code "  ... nor as an operator's credential (a CSR signed with RSA-PSS)" 1 $LOCKBOX operator add --dir "$DIR" --role officer --csr "$T/dave-pss.csr" --name Dave --email dave.officer@example.org
+check "  ... nothing issued or audited" test "$(state)" = "$before"
+check "each key's purpose is recorded once, for good" test "$(db "SELECT purpose FROM key_uses WHERE serial = '$FAYSIGN'")/$(db "SELECT purpose FROM key_uses WHERE serial = '$DAVEENC'")" = "signing/encryption"
+
 # the database never holds plaintext key material
 python3 - "$DIR" "$T/alice.key" "$T/dave.key" <<'PY' && ok "no private key bytes (DER, d, p, q) in lockbox.db / -wal" || fail "private key material found in the database files"
 import subprocess, sys, glob, re

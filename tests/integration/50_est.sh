@@ -240,6 +240,16 @@ check "  ... mail encrypted to the certificate opens with the key" sh -c "
     openssl cms -decrypt -binary -in '$T/msg.p7m' -inkey '$T/alice-enc.key' -recip '$T/alice-enc.pem' | cmp - '$T/msg'"
 status 401 "the token is spent for smime-enc now (401)" --interface 127.0.0.8 "${CA[@]}" "${P10[@]}" -u "alice@example.org:$(tok alice)" --data-binary @"$T/alice-enccsr.b64" "$EST/smime-enc/serverkeygen"
 
+# one key, one purpose: alice's escrowed key is not certified for signing
+token eve smime-sign
+csr_with eve-escrowed "$T/alice-enc.key" "/CN=eve"
+ncerts_before=$(sqlite3 "$DIR/lockbox.db" "SELECT count(*) FROM certificates")
+status 400 "simpleenroll (smime-sign) with the escrowed key of alice's encryption certificate (400)" "${CA[@]}" "${P10[@]}" -u "eve@example.org:$(tok eve)" --data-binary @"$T/eve-escrowed.b64" "$EST/smime-sign/simpleenroll"
+check "  ... naming the encryption certificate" grep -q "certificate $ENC1" "$T/body"
+check "  ... nothing issued" test "$(sqlite3 "$DIR/lockbox.db" "SELECT count(*) FROM certificates")" = "$ncerts_before"
+csr eve "/CN=eve"
+status 200 "  ... and the token is not spent: a new key enrolls" "${CA[@]}" "${P10[@]}" -u "eve@example.org:$(tok eve)" --data-binary @"$T/eve.b64" "$EST/smime-sign/simpleenroll"
+
 # serverkeygen whose CSR names alice's RSA encryption certificate by its
 # subject key identifier (AsymmetricDecryptKeyIdentifier, RFC 7030 4.4.1.2).
 # openssl req cannot add an attribute of an arbitrary OID, so the CSR is

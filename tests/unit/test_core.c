@@ -1368,8 +1368,9 @@ test_audit_append_after_tamper_continues(void **state)
 }
 
 /*
- * A database written before the renaming of schema 5 (audit.ts and the
- * other *_at, creator and *_email columns): opening it migrates, every
+ * A database written at schema 4, before the renaming of schema 5
+ * (audit.ts and the other *_at, creator and *_email columns) and the
+ * key_uses table of schema 6: opening it migrates, every
  * value stays, and the audit chain still verifies, since its hashes
  * cover values, not column names.
  */
@@ -1377,7 +1378,7 @@ static void
 test_db_migrate_names_keeps_audit_chain(void **state)
 {
 	struct fixture *fx = *state;
-	char *p = tu_path(fx->dir, "audit-old.db"), sql[64];
+	char *p = tu_path(fx->dir, "audit-old.db");
 	sqlite3 *db = audit_db(fx->dir, "audit-old.db");
 	lb_err err = { 0 };
 	int64_t created;
@@ -1400,10 +1401,9 @@ test_db_migrate_names_keeps_audit_chain(void **state)
 	    "ALTER TABLE recovery_requests RENAME COLUMN requested_by TO "
 	    "requester_email;"
 	    "ALTER TABLE recovery_approvals RENAME COLUMN approved_by TO "
-	    "agent_email;", NULL, NULL, NULL), SQLITE_OK);
-	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
-	    core_db_schema_version() - 1);
-	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	    "agent_email;"
+	    "DROP TABLE key_uses;"
+	    "PRAGMA user_version = 4;", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM "
 	    "pragma_table_info('audit') WHERE name = 'ts'"), 1);
 	core_db_close(db);

@@ -13,8 +13,10 @@
 
 #include <cmocka.h>
 
+#include <openssl/core_names.h>
 #include <openssl/decoder.h>
 #include <openssl/encoder.h>
+#include <openssl/param_build.h>
 #include <openssl/rand.h>
 
 #include "archive/archive_int.h"
@@ -170,6 +172,231 @@ test_signing_key_refused(void **state)
 	assert_int_equal(tu_sql_int(f->tu.db, "SELECT count(*) FROM "
 	    "escrow_records"), 0);
 	X509_free(sign);
+	EVP_PKEY_free(k);
+}
+
+/* key re-encoded: its public half through an SPKI with a compressed
+ * point (EC), as a CSR made elsewhere might carry it */
+static EVP_PKEY *
+reencoded(EVP_PKEY *key)
+{
+	EVP_PKEY *dup = EVP_PKEY_dup(key), *pub = NULL;
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	int len;
+
+	assert_non_null(dup);
+	assert_int_equal(EVP_PKEY_set_utf8_string_param(dup,
+	    OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "compressed"), 1);
+	assert_true((len = i2d_PUBKEY(dup, &der)) > 0);
+	/* 0x02 or 0x03: the compressed form, 33 bytes for P-256 */
+	assert_true(der[len - 33] == 0x02 || der[len - 33] == 0x03);
+	p = der;
+	assert_non_null(pub = d2i_PUBKEY(NULL, &p, len));
+	OPENSSL_free(der);
+	EVP_PKEY_free(dup);
+	return pub;
+}
+
+static void
+test_key_id_names_the_key_not_its_encoding(void **state)
+{
+	lb_err err = { 0 };
+	EVP_PKEY *ec = ca_keygen(CA_KEY_ECP256, &err), *ec2, *other;
+	EVP_PKEY *rsa = ca_keygen(CA_KEY_RSA2048, &err), *rsa_e3 = NULL;
+	OSSL_PARAM_BLD *b = OSSL_PARAM_BLD_new();
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	BIGNUM *n = NULL, *e = BN_new();
+	char a[65], c[65];
+
+	(void)state;
+	assert_non_null(ec);
+	assert_non_null(rsa);
+	other = ca_keygen(CA_KEY_ECP256, &err);
+	ec2 = reencoded(ec);
+	assert_int_equal(ca_key_id(ec, a), 0);
+	assert_int_equal(ca_key_id(ec2, c), 0);
+	assert_string_equal(a, c);
+	assert_int_equal(ca_key_id(other, c), 0);
+	assert_string_not_equal(a, c);
+	/* RSA: the modulus is the key; another exponent is the same key */
+	assert_int_equal(EVP_PKEY_get_bn_param(rsa, OSSL_PKEY_PARAM_RSA_N, &n),
+	    1);
+	assert_int_equal(BN_set_word(e, 3), 1);
+	assert_int_equal(OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_N, n),
+	    1);
+	assert_int_equal(OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_E, e),
+	    1);
+	assert_non_null(params = OSSL_PARAM_BLD_to_param(b));
+	assert_int_equal(EVP_PKEY_fromdata_init(ctx), 1);
+	assert_int_equal(EVP_PKEY_fromdata(ctx, &rsa_e3, EVP_PKEY_PUBLIC_KEY,
+	    params), 1);
+	assert_int_equal(ca_key_id(rsa, a), 0);
+	assert_int_equal(ca_key_id(rsa_e3, c), 0);
+	assert_string_equal(a, c);
+	assert_int_equal(ca_key_id(ec, c), 0);
+	assert_string_not_equal(a, c);
+	assert_int_equal(ca_key_id(NULL, c), -1);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(b);
+	EVP_PKEY_CTX_free(ctx);
+	BN_free(n);
+	BN_free(e);
+	EVP_PKEY_free(rsa_e3);
+	EVP_PKEY_free(rsa);
+	EVP_PKEY_free(ec2);
+	EVP_PKEY_free(ec);
+	EVP_PKEY_free(other);
+}
+
+static int
+count(struct fx *f, const char *sql)
+{
+	return (int)tu_sql_int(f->tu.db, sql);
+}
+
+/* issue --profile smime-enc --csr X --key K, K already certified for
+ * signing: refused before anything is signed, naming that certificate,
+ * and nothing is written */
+static void
+test_signing_key_is_never_escrowed(void **state)
+{
+	struct fx *f = *state;
+	lb_err err = { 0 };
+	EVP_PKEY *k = ca_keygen(CA_KEY_ECP256, &err);
+	unsigned char *rcpt = NULL;
+	size_t rlen = 0;
+	ca_request req;
+	X509 *sign;
+	char *serial;
+	int certs, audit;
+
+	add_agents(f);
+	memset(&req, 0, sizeof(req));
+	req.profile = "smime-sign";
+	req.email = "alice@example.org";
+	req.pubkey = k;
+	assert_non_null(sign = ca_issue(f->tu.ca, f->tu.db, &req, "test",
+	    &err));
+	serial = ca_cert_serial(sign);
+	/* revoked: still certified for signing once, for good */
+	assert_int_equal(ca_revoke(f->tu.db, serial, 1, 0, "test", &err), 0);
+	certs = count(f, "SELECT count(*) FROM certificates");
+	audit = count(f, "SELECT count(*) FROM audit");
+	assert_null(issue(f, k, "alice@example.org", &rcpt, &rlen, &err));
+	assert_int_equal(err.code, LB_EINVAL);
+	assert_non_null(strstr(err.msg, serial));
+	assert_non_null(strstr(err.msg, "signing"));
+	assert_null(rcpt);
+	assert_int_equal(count(f, "SELECT count(*) FROM certificates"), certs);
+	assert_int_equal(count(f, "SELECT count(*) FROM escrow_records"), 0);
+	assert_int_equal(count(f, "SELECT count(*) FROM audit"), audit);
+	/* the agents' own credential keys are signing keys too */
+	lb_err_clear(&err);
+	assert_null(issue(f, (EVP_PKEY *)f->agent_key[0], "alice@example.org",
+	    &rcpt, &rlen, &err));
+	assert_int_equal(err.code, LB_EINVAL);
+	assert_int_equal(count(f, "SELECT count(*) FROM escrow_records"), 0);
+	free(serial);
+	X509_free(sign);
+	EVP_PKEY_free(k);
+}
+
+/* an escrowed key is never certified for signing, under any encoding of
+ * it, for a subscriber or an operator */
+static void
+test_escrowed_key_never_signs(void **state)
+{
+	struct fx *f = *state;
+	lb_err err = { 0 };
+	EVP_PKEY *k = ca_keygen(CA_KEY_ECP256, &err), *pub;
+	unsigned char *rcpt = NULL;
+	size_t rlen = 0;
+	ca_request req;
+	X509 *enc, *again;
+	char *serial;
+	int certs;
+
+	add_agents(f);
+	assert_non_null(enc = issue(f, k, "alice@example.org", &rcpt, &rlen,
+	    &err));
+	OPENSSL_free(rcpt);
+	rcpt = NULL;
+	serial = ca_cert_serial(enc);
+	certs = count(f, "SELECT count(*) FROM certificates");
+	pub = reencoded(k);
+	memset(&req, 0, sizeof(req));
+	req.profile = "smime-sign";
+	req.email = "alice@example.org";
+	req.pubkey = pub;
+	assert_null(ca_issue(f->tu.ca, f->tu.db, &req, "test", &err));
+	assert_int_equal(err.code, LB_EINVAL);
+	assert_non_null(strstr(err.msg, serial));
+	assert_non_null(strstr(err.msg, "encryption"));
+	lb_err_clear(&err);
+	assert_null(ca_operator_add(f->tu.ca, f->tu.db, CA_ROLE_OFFICER,
+	    "Mallory", "mallory@example.org", pub, "test", &err));
+	assert_int_equal(err.code, LB_EINVAL);
+	assert_int_equal(count(f, "SELECT count(*) FROM certificates"), certs);
+	assert_int_equal(count(f, "SELECT count(*) FROM operators WHERE email "
+	    "= 'mallory@example.org'"), 0);
+	/* the same purpose again (a renewal with the same key) is fine */
+	lb_err_clear(&err);
+	assert_non_null(again = issue(f, k, "alice@example.org", &rcpt, &rlen,
+	    &err));
+	OPENSSL_free(rcpt);
+	X509_free(again);
+	/* the store refuses too, inside its transaction, when the early
+	 * check is passed by */
+	req.pubkey = k;
+	assert_non_null(again = ca_sign_cert(f->tu.ca, &req, &err));
+	assert_int_equal(core_db_begin(f->tu.db, &err), 0);
+	assert_int_equal(ca_store_cert(f->tu.db, again, "smime-sign",
+	    "alice@example.org", "test", &err), -1);
+	core_db_rollback(f->tu.db);
+	assert_int_equal(err.code, LB_EINVAL);
+	assert_int_equal(count(f, "SELECT count(*) FROM certificates"),
+	    certs + 1);
+	X509_free(again);
+	free(serial);
+	X509_free(enc);
+	EVP_PKEY_free(pub);
+	EVP_PKEY_free(k);
+}
+
+/* a database from before key_uses: ca_db_open fills it from every stored
+ * certificate and the CA's key, once */
+static void
+test_key_uses_filled_for_older_certificates(void **state)
+{
+	struct fx *f = *state;
+	lb_err err = { 0 };
+	EVP_PKEY *k = ca_keygen(CA_KEY_ECP256, &err);
+	unsigned char *rcpt = NULL;
+	size_t rlen = 0;
+	X509 *enc;
+	sqlite3 *db;
+	int keys;
+
+	add_agents(f);
+	assert_non_null(enc = issue(f, k, "alice@example.org", &rcpt, &rlen,
+	    &err));
+	OPENSSL_free(rcpt);
+	keys = count(f, "SELECT count(*) FROM key_uses");
+	/* the CA's key, the TLS and admin credentials of init, the three
+	 * agents and alice's */
+	assert_true(keys >= NAGENTS + 2);
+	assert_int_equal(sqlite3_exec(f->tu.db, "DELETE FROM key_uses; "
+	    "DELETE FROM settings WHERE name = 'key_uses_filled'", NULL, NULL,
+	    NULL), SQLITE_OK);
+	assert_non_null(db = ca_db_open(f->tu.ca, &err));
+	assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM key_uses"),
+	    keys);
+	assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM key_uses WHERE "
+	    "purpose = 'encryption'"), 1);
+	core_db_close(db);
+	X509_free(enc);
 	EVP_PKEY_free(k);
 }
 
@@ -337,6 +564,15 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_signing_key_refused, setup,
 		    tu_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_escrow_round_trip, setup,
+		    tu_fixture_teardown),
+		cmocka_unit_test(test_key_id_names_the_key_not_its_encoding),
+		cmocka_unit_test_setup_teardown(
+		    test_signing_key_is_never_escrowed, setup,
+		    tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_escrowed_key_never_signs,
+		    setup, tu_fixture_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_key_uses_filled_for_older_certificates, setup,
 		    tu_fixture_teardown),
 	};
 
