@@ -74,14 +74,10 @@ rc_class(int rc)
 static const char *
 rc_hint(int rc)
 {
-	switch (rc) {
-	case LDAP_SERVER_DOWN:
-	case LDAP_CONNECT_ERROR:
-	case LDAP_TIMEOUT:
-	case LDAP_TIMELIMIT_EXCEEDED:
-	case LDAP_BUSY:
-	case LDAP_UNAVAILABLE:
+	/* out of memory is the client's own state: no hint to give */
+	if (rc_transient(rc) && rc != LDAP_NO_MEMORY)
 		return "; transient: retry later";
+	switch (rc) {
 	case LDAP_INVALID_CREDENTIALS:
 		return "; check bind_dn and bind_password_file in [directory]";
 	case LDAP_INSUFFICIENT_ACCESS:
