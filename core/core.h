@@ -297,6 +297,14 @@ int core_b64_decode(const char *s, size_t slen, size_t max, unsigned flags,
 int core_b64_encode(const void *buf, size_t len, unsigned flags, char **out,
     size_t *outlen);
 
+/*
+ * v escaped (RFC 4514) for an attribute value in a DN string: ',', '+',
+ * '"', '\\', '<', '>', ';', '=', a leading space or '#' and a trailing
+ * space after a backslash, control characters as \XX.  Malloc'ed; NULL
+ * when v is over 1024 bytes or out of memory.
+ */
+char *core_dn_escape(const char *v);
+
 /* "2026-11-28T20:34:40Z" into out (at least 21 bytes). */
 void core_time_fmt(time_t t, char *out, size_t outlen);
 /* core_time_parse: also "...+00:00" and a date alone ("2026-11-28") */
