@@ -155,6 +155,12 @@ int core_file_read(const char *path, size_t max, unsigned char **out,
  */
 int core_file_write(const char *path, const void *buf, size_t len,
     mode_t mode, bool excl, lb_err *err);
+/*
+ * Writes all of buf to fd, again after EINTR and short writes.  -1 with
+ * err naming path (what fd is, for the message) on a failed write.
+ */
+int core_fd_write_all(int fd, const void *buf, size_t len, const char *path,
+    lb_err *err);
 /* Reads a one-line secret (passphrase) file, stripping the newline. */
 char *core_secret_read(const char *path, lb_err *err);
 /* Frees a NUL-terminated secret after cleansing it. */
