@@ -10,34 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/encoder.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
 #include "archive/archive_int.h"
-
-/* The private key as PKCS#8 DER (OPENSSL_clear_free by the caller). */
-static int
-pkcs8_der(EVP_PKEY *key, unsigned char **out, size_t *len, lb_err *err)
-{
-	OSSL_ENCODER_CTX *e;
-	int rc = -1;
-
-	*out = NULL;
-	*len = 0;
-	e = OSSL_ENCODER_CTX_new_for_pkey(key, OSSL_KEYMGMT_SELECT_KEYPAIR,
-	    "DER", "PrivateKeyInfo", NULL);
-	if (e == NULL || OSSL_ENCODER_CTX_get_num_encoders(e) == 0 ||
-	    OSSL_ENCODER_to_data(e, out, len) != 1) {
-		log_openssl("PKCS#8 encoding");
-		lb_err_set(err, LB_EINTERNAL, "cannot encode the key");
-	} else {
-		rc = 0;
-	}
-	OSSL_ENCODER_CTX_free(e);
-	return rc;
-}
 
 static int
 gcm_seal(const unsigned char *key, const unsigned char *iv,
@@ -230,8 +207,11 @@ archive_escrow_seal(ca_ctx *ca, sqlite3 *db, X509 *cert, EVP_PKEY *key,
 	}
 	s->nagents = nagents;
 	s->threshold = threshold;
-	if (pkcs8_der(key, &p8, &p8_len, err) == -1 ||
-	    archive_record_aad(cert, email, &aad, &aad_len, err) == -1)
+	if (ca_key_pkcs8_der(key, &p8, &p8_len) == -1) {
+		lb_err_set(err, LB_EINTERNAL, "cannot encode the key");
+		goto out;
+	}
+	if (archive_record_aad(cert, email, &aad, &aad_len, err) == -1)
 		goto out;
 	if ((s->ct = malloc(p8_len)) == NULL) {
 		lb_err_set(err, LB_EINTERNAL, "out of memory");

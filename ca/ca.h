@@ -60,6 +60,12 @@ EVP_PKEY *ca_keygen(enum ca_key_type t, lb_err *err);
  * pass is non-NULL, to path with mode 0600; excl refuses an existing file. */
 int ca_key_write(const char *path, EVP_PKEY *key, const char *pass, bool excl,
     lb_err *err);
+/*
+ * The private key as PKCS#8 PrivateKeyInfo DER into *der
+ * (OPENSSL_clear_free by the caller).  0, or -1 (logged) with *der NULL;
+ * the caller says what could not be encoded.
+ */
+int ca_key_pkcs8_der(EVP_PKEY *key, unsigned char **der, size_t *len);
 /* Reads a PEM or DER private key, decrypting with pass when given. */
 EVP_PKEY *ca_key_read(const char *path, const char *pass, lb_err *err);
 

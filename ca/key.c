@@ -155,6 +155,25 @@ out:
 	return rc;
 }
 
+int
+ca_key_pkcs8_der(EVP_PKEY *key, unsigned char **der, size_t *len)
+{
+	OSSL_ENCODER_CTX *ectx;
+	int rc = -1;
+
+	*der = NULL;
+	*len = 0;
+	ectx = OSSL_ENCODER_CTX_new_for_pkey(key, OSSL_KEYMGMT_SELECT_KEYPAIR,
+	    "DER", "PrivateKeyInfo", NULL);
+	if (ectx == NULL || OSSL_ENCODER_CTX_get_num_encoders(ectx) == 0 ||
+	    OSSL_ENCODER_to_data(ectx, der, len) != 1)
+		log_openssl("PKCS#8 encoding");
+	else
+		rc = 0;
+	OSSL_ENCODER_CTX_free(ectx);
+	return rc;
+}
+
 EVP_PKEY *
 ca_key_read(const char *path, const char *pass, lb_err *err)
 {
