@@ -16,7 +16,7 @@
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
 
-#include "archive/archive.h"
+#include "archive/archive_int.h"
 
 /* Caps on what a message may carry. */
 #define SHARE_B64_MAX   ((size_t)24 * 1024)
@@ -347,16 +347,11 @@ archive_package_json(const archive_recovery *rq, STACK_OF(X509) *chain)
 static void
 package_record_clear(archive_package_record *r)
 {
-	size_t i;
-
 	free(r->serial);
 	free(r->email);
 	X509_free(r->cert);
 	free(r->ciphertext);
-	for (i = 0; i < r->nshares; i++)
-		free(r->shares[i]);
-	free(r->shares);
-	free(r->share_lens);
+	archive_shares_free(r->shares, r->share_lens, r->nshares);
 	memset(r, 0, sizeof(*r));
 }
 
