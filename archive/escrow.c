@@ -348,12 +348,36 @@ archive_escrow_put(ca_ctx *ca, sqlite3 *db, X509 *cert, EVP_PKEY *key,
 	return rc;
 }
 
+/* Storing an encryption certificate with its escrowed key: one
+ * transaction job. */
+struct issue_enc_job {
+	ca_ctx *ca;
+	X509 *cert;
+	EVP_PKEY *key;
+	const char *profile, *email, *actor;
+	unsigned char **receipt;
+	size_t *receipt_len;
+};
+
+static int
+issue_enc_job(sqlite3 *db, void *arg, lb_err *err)
+{
+	struct issue_enc_job *j = arg;
+
+	if (ca_store_cert(db, j->cert, j->profile, j->email, j->actor,
+	    err) == -1)
+		return -1;
+	return archive_escrow_put(j->ca, db, j->cert, j->key, j->email,
+	    j->actor, j->receipt, j->receipt_len, err);
+}
+
 X509 *
 archive_issue_enc(ca_ctx *ca, sqlite3 *db, const ca_request *req,
     EVP_PKEY *key, const char *actor, unsigned char **receipt,
     size_t *receipt_len, lb_err *err)
 {
 	ca_request r = *req;
+	struct issue_enc_job j;
 	X509 *x = NULL;
 	archive_agent *agents = NULL;
 	size_t nagents = 0;
@@ -371,21 +395,20 @@ archive_issue_enc(ca_ctx *ca, sqlite3 *db, const ca_request *req,
 		return NULL;
 	if ((x = ca_sign_cert(ca, &r, err)) == NULL)
 		return NULL;
-	if (core_db_begin(db, err) == -1)
-		goto fail;
-	if (ca_store_cert(db, x, r.profile, r.email, actor, err) == -1 ||
-	    archive_escrow_put(ca, db, x, key, r.email, actor, receipt,
-	    receipt_len, err) == -1) {
-		core_db_rollback(db);
-		goto fail;
+	j.ca = ca;
+	j.cert = x;
+	j.key = key;
+	j.profile = r.profile;
+	j.email = r.email;
+	j.actor = actor;
+	j.receipt = receipt;
+	j.receipt_len = receipt_len;
+	if (core_tx_run(db, issue_enc_job, &j, err) == -1) {
+		OPENSSL_free(*receipt);
+		*receipt = NULL;
+		*receipt_len = 0;
+		X509_free(x);
+		return NULL;
 	}
-	if (core_db_commit(db, err) == -1)
-		goto fail;
 	return x;
-fail:
-	OPENSSL_free(*receipt);
-	*receipt = NULL;
-	*receipt_len = 0;
-	X509_free(x);
-	return NULL;
 }

@@ -420,39 +420,7 @@ out:
 	return rc;
 }
 
-X509 *
-ca_issue(ca_ctx *ca, sqlite3 *db, const ca_request *req, const char *actor,
-    lb_err *err)
-{
-	const ca_profile *p = ca_profile_get(ca, req->profile);
-	X509 *x = NULL;
-
-	if (p != NULL && ca_profile_needs_escrow(p)) {
-		lb_err_set(err, LB_EINVAL, "profile '%s' requires key escrow: "
-		    "an encryption certificate is issued only together with "
-		    "its archived private key (lockbox issue --keygen, or "
-		    "--csr with --key); nothing was issued", req->profile);
-		return NULL;
-	}
-	if ((x = ca_sign_cert(ca, req, err)) == NULL)
-		return NULL;
-	if (core_db_begin(db, err) == -1)
-		goto fail;
-	if (ca_store_cert(db, x, req->profile, req->email, actor, err) == -1) {
-		core_db_rollback(db);
-		goto fail;
-	}
-	if (core_db_commit(db, err) == -1)
-		goto fail;
-	return x;
-fail:
-	X509_free(x);
-	return NULL;
-}
-
-/* ------------------------------------------------------------------ */
-/* Issuance through a group committer                                  */
-
+/* Storing a signed certificate: one transaction job. */
 struct store_job {
 	X509 *cert;
 	const ca_request *req;
@@ -468,27 +436,58 @@ store_job(sqlite3 *db, void *arg, lb_err *err)
 	    j->actor, err);
 }
 
+/*
+ * Signs req and stores the certificate: in a transaction of its own on db,
+ * or with c (not NULL) in one of its group commits.  The certificate, or
+ * NULL with err and nothing stored.
+ */
+static X509 *
+sign_and_store(ca_ctx *ca, sqlite3 *db, core_committer *c,
+    const ca_request *req, const char *actor, lb_err *err)
+{
+	struct store_job j;
+
+	if ((j.cert = ca_sign_cert(ca, req, err)) == NULL)
+		return NULL;
+	j.req = req;
+	j.actor = actor;
+	if ((c != NULL ? core_committer_run(c, store_job, &j, err) :
+	    core_tx_run(db, store_job, &j, err)) == -1) {
+		X509_free(j.cert);
+		return NULL;
+	}
+	return j.cert;
+}
+
+X509 *
+ca_issue(ca_ctx *ca, sqlite3 *db, const ca_request *req, const char *actor,
+    lb_err *err)
+{
+	const ca_profile *p = ca_profile_get(ca, req->profile);
+
+	if (p != NULL && ca_profile_needs_escrow(p)) {
+		lb_err_set(err, LB_EINVAL, "profile '%s' requires key escrow: "
+		    "an encryption certificate is issued only together with "
+		    "its archived private key (lockbox issue --keygen, or "
+		    "--csr with --key); nothing was issued", req->profile);
+		return NULL;
+	}
+	return sign_and_store(ca, db, NULL, req, actor, err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Issuance through a group committer                                  */
+
 X509 *
 ca_issue_grouped(ca_ctx *ca, core_committer *c, const ca_request *req,
     const char *actor, lb_err *err)
 {
 	const ca_profile *prof = ca_profile_get(ca, req->profile);
-	struct store_job j;
-	X509 *cert;
 
 	if (prof != NULL && ca_profile_needs_escrow(prof)) {
 		lb_err_set(err, LB_EINVAL, "profile '%s' requires key escrow",
 		    req->profile);
 		return NULL;
 	}
-	if ((cert = ca_sign_cert(ca, req, err)) == NULL)
-		return NULL;
-	j.cert = cert;
-	j.req = req;
-	j.actor = actor;
-	if (core_committer_run(c, store_job, &j, err) == -1) {
-		X509_free(cert);
-		return NULL;
-	}
-	return cert;
+	return sign_and_store(ca, NULL, c, req, actor, err);
 }
