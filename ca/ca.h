@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "core/core.h"
 
@@ -248,6 +249,15 @@ typedef struct ca_request {
 	X509_PUBKEY *spki;
 	int days;                /* 0: the profile's validity */
 } ca_request;
+
+/*
+ * Appends a general name to gens: type GEN_EMAIL, GEN_DNS or GEN_URI with
+ * value as an IA5String, GEN_IPADD with value an IPv4 or IPv6 address in
+ * text.  0,
+ * or -1 (nothing appended, nothing logged) when value is no address or
+ * out of memory.
+ */
+int ca_general_names_add(GENERAL_NAMES *gens, int type, const char *value);
 
 /*
  * Checks req against its profile (known profile, valid e-mail, names when

@@ -114,52 +114,48 @@ build_subject(const struct ca_profile *p, const ca_request *req)
 	return n;
 }
 
+int
+ca_general_names_add(GENERAL_NAMES *gens, int type, const char *value)
+{
+	GENERAL_NAME *g = NULL;
+	ASN1_STRING *v = NULL;
+
+	if (type == GEN_IPADD) {
+		v = a2i_IPADDRESS(value);
+	} else if ((v = ASN1_IA5STRING_new()) != NULL &&
+	    ASN1_STRING_set(v, value, -1) != 1) {
+		ASN1_STRING_free(v);
+		v = NULL;
+	}
+	if (v == NULL || (g = GENERAL_NAME_new()) == NULL) {
+		ASN1_STRING_free(v);
+		return -1;
+	}
+	GENERAL_NAME_set0_value(g, type, v);
+	if (sk_GENERAL_NAME_push(gens, g) <= 0) {
+		GENERAL_NAME_free(g);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 add_san(X509 *x, const struct ca_profile *p, const ca_request *req)
 {
 	GENERAL_NAMES *gens = NULL;
-	GENERAL_NAME *g = NULL;
-	ASN1_IA5STRING *ia5 = NULL;
-	ASN1_OCTET_STRING *ip = NULL;
 	int rc = -1;
 
 	if ((gens = sk_GENERAL_NAME_new_null()) == NULL)
 		goto out;
 	if (req->email != NULL && p->kind != PROFILE_TLS_SERVER &&
-	    p->kind != PROFILE_OCSP_SIGNING) {
-		if ((ia5 = ASN1_IA5STRING_new()) == NULL ||
-		    ASN1_STRING_set(ia5, req->email, -1) != 1 ||
-		    (g = GENERAL_NAME_new()) == NULL)
-			goto out;
-		GENERAL_NAME_set0_value(g, GEN_EMAIL, ia5);
-		ia5 = NULL;
-		if (sk_GENERAL_NAME_push(gens, g) <= 0)
-			goto out;
-		g = NULL;
-	}
-	if (p->kind == PROFILE_TLS_SERVER) {
-		if (req->dns_name != NULL) {
-			if ((ia5 = ASN1_IA5STRING_new()) == NULL ||
-			    ASN1_STRING_set(ia5, req->dns_name, -1) != 1 ||
-			    (g = GENERAL_NAME_new()) == NULL)
-				goto out;
-			GENERAL_NAME_set0_value(g, GEN_DNS, ia5);
-			ia5 = NULL;
-			if (sk_GENERAL_NAME_push(gens, g) <= 0)
-				goto out;
-			g = NULL;
-		}
-		if (req->ip != NULL) {
-			if ((ip = a2i_IPADDRESS(req->ip)) == NULL ||
-			    (g = GENERAL_NAME_new()) == NULL)
-				goto out;
-			GENERAL_NAME_set0_value(g, GEN_IPADD, ip);
-			ip = NULL;
-			if (sk_GENERAL_NAME_push(gens, g) <= 0)
-				goto out;
-			g = NULL;
-		}
-	}
+	    p->kind != PROFILE_OCSP_SIGNING &&
+	    ca_general_names_add(gens, GEN_EMAIL, req->email) == -1)
+		goto out;
+	if (p->kind == PROFILE_TLS_SERVER && ((req->dns_name != NULL &&
+	    ca_general_names_add(gens, GEN_DNS, req->dns_name) == -1) ||
+	    (req->ip != NULL &&
+	    ca_general_names_add(gens, GEN_IPADD, req->ip) == -1)))
+		goto out;
 	if (sk_GENERAL_NAME_num(gens) == 0) {
 		rc = 0;
 		goto out;
@@ -168,9 +164,6 @@ add_san(X509 *x, const struct ca_profile *p, const ca_request *req)
 		goto out;
 	rc = 0;
 out:
-	ASN1_IA5STRING_free(ia5);
-	ASN1_OCTET_STRING_free(ip);
-	GENERAL_NAME_free(g);
 	GENERAL_NAMES_free(gens);
 	return rc;
 }

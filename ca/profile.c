@@ -256,27 +256,6 @@ out:
 	return url;
 }
 
-/* Appends a URI GENERAL_NAME to names. */
-static int
-push_uri(GENERAL_NAMES *names, const char *uri)
-{
-	GENERAL_NAME *gn = NULL;
-	ASN1_IA5STRING *ia5 = NULL;
-
-	if ((ia5 = ASN1_IA5STRING_new()) == NULL ||
-	    ASN1_STRING_set(ia5, uri, (int)strlen(uri)) != 1 ||
-	    (gn = GENERAL_NAME_new()) == NULL) {
-		ASN1_IA5STRING_free(ia5);
-		return -1;
-	}
-	GENERAL_NAME_set0_value(gn, GEN_URI, ia5);
-	if (sk_GENERAL_NAME_push(names, gn) <= 0) {
-		GENERAL_NAME_free(gn);
-		return -1;
-	}
-	return 0;
-}
-
 /*
  * crlDistributionPoints with one DistributionPoint whose fullName holds
  * the HTTP URI and then the LDAP URL (cdp_ldap = yes).
@@ -304,8 +283,10 @@ add_cdp_ldap(struct ca_ctx *ca, STACK_OF(X509_EXTENSION) *sk,
 		goto oom;
 	dp->distpoint->type = 0;    /* fullName */
 	if ((dp->distpoint->name.fullname = GENERAL_NAMES_new()) == NULL ||
-	    push_uri(dp->distpoint->name.fullname, http) == -1 ||
-	    push_uri(dp->distpoint->name.fullname, ldap) == -1)
+	    ca_general_names_add(dp->distpoint->name.fullname, GEN_URI,
+	    http) == -1 ||
+	    ca_general_names_add(dp->distpoint->name.fullname, GEN_URI,
+	    ldap) == -1)
 		goto oom;
 	if (sk_DIST_POINT_push(cdps, dp) <= 0)
 		goto oom;
