@@ -80,7 +80,6 @@ insert_record(sqlite3 *db, const char *serial, const char *email,
     int64_t *id, lb_err *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = -1;
 
 	if (sqlite3_prepare_v2(db, "INSERT INTO escrow_records (serial, email, "
 	    "key_alg, share_alg, share_wrap, iv, tag, ciphertext, threshold, "
@@ -100,12 +99,9 @@ insert_record(sqlite3 *db, const char *serial, const char *email,
 	sqlite3_bind_blob(st, 9, receipt, (int)receipt_len, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 10, (sqlite3_int64)time(NULL));
 	if (core_db_exec(db, &st, "store escrow record", err) == -1)
-		goto out;
+		return -1;
 	*id = sqlite3_last_insert_rowid(db);
-	rc = 0;
-out:
-	sqlite3_finalize(st);
-	return rc;
+	return 0;
 }
 
 static int
@@ -113,7 +109,6 @@ insert_share(sqlite3 *db, int64_t record, const char *agent, int nr,
     const unsigned char *cms, size_t len, lb_err *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = -1;
 
 	if (sqlite3_prepare_v2(db, "INSERT INTO escrow_shares (record_id, "
 	    "agent_serial, share_nr, cms) VALUES (?, ?, ?, ?)", -1, &st,
@@ -123,12 +118,7 @@ insert_share(sqlite3 *db, int64_t record, const char *agent, int nr,
 	sqlite3_bind_text(st, 2, agent, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 3, nr);
 	sqlite3_bind_blob(st, 4, cms, (int)len, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_DONE)
-		rc = 0;
-	else
-		core_db_fail(db, "store escrow share", err);
-	sqlite3_finalize(st);
-	return rc;
+	return core_db_exec(db, &st, "store escrow share", err);
 }
 
 struct archive_sealed {
