@@ -186,11 +186,7 @@ archive_request_json(const archive_recovery *rq, bool with_certs)
 	}
 	json_decref(recs);
 	json_decref(shares);
-	if (bad) {
-		json_decref(j);
-		return NULL;
-	}
-	return j;
+	return ca_json_done(j, bad);
 }
 
 void
@@ -313,11 +309,7 @@ package_record_json(const archive_recovery_record *r)
 		    ca_json_put(j, "ciphertext", ca_json_b64(r->ciphertext,
 		    r->ciphertext_len));
 	json_decref(sh);
-	if (bad) {
-		json_decref(j);
-		return NULL;
-	}
-	return j;
+	return ca_json_done(j, bad);
 }
 
 json_t *
@@ -337,11 +329,7 @@ archive_package_json(const archive_recovery *rq, STACK_OF(X509) *chain)
 		    ca_json_put(out, "email", ca_json_str(rq->email)) |
 		    ca_json_put(out, "chain", ca_json_chain(chain));
 	json_decref(recs);
-	if (bad) {
-		json_decref(out);
-		return NULL;
-	}
-	return out;
+	return ca_json_done(out, bad);
 }
 
 static void
@@ -562,11 +550,7 @@ archive_approval_json(const archive_approval *a)
 	if (!bad)
 		bad = json_object_set(body, "shares", arr) == -1;
 	json_decref(arr);
-	if (bad) {
-		json_decref(body);
-		return NULL;
-	}
-	return body;
+	return ca_json_done(body, bad);
 }
 
 int

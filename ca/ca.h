@@ -359,6 +359,9 @@ json_t *ca_json_time(time_t t);
 /* Sets o[key] = v (v consumed, even on failure); -1 when v is NULL or the
  * set fails, so callers can OR the results of several sets. */
 int ca_json_put(json_t *o, const char *key, json_t *v);
+/* The end of building o with such sets: o, or NULL (o released) when bad
+ * says one failed. */
+json_t *ca_json_done(json_t *o, bool bad);
 /* buf as a standard base64 JSON string; NULL on failure. */
 json_t *ca_json_b64(const unsigned char *buf, size_t len);
 /* A DER certificate as a PEM JSON string; NULL on failure or NULL der. */

@@ -21,6 +21,16 @@ ca_json_put(json_t *o, const char *key, json_t *v)
 }
 
 json_t *
+ca_json_done(json_t *o, bool bad)
+{
+	if (bad) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+json_t *
 ca_json_str(const char *s)
 {
 	json_t *j;
@@ -210,11 +220,7 @@ ca_cert_info_json(const ca_cert_info *ci, bool with_pem)
 	}
 	if (with_pem)
 		bad |= ca_json_put(j, "pem", ca_json_pem(ci->der, ci->der_len));
-	if (bad) {
-		json_decref(j);
-		return NULL;
-	}
-	return j;
+	return ca_json_done(j, bad);
 }
 
 json_t *
@@ -237,9 +243,5 @@ ca_audit_row_json(const core_audit_row *r)
 	bad |= ca_json_put(j, "detail", ca_json_str(r->detail));
 	bad |= ca_json_put(j, "prev_hash", ca_json_str(r->prev_hash));
 	bad |= ca_json_put(j, "hash", ca_json_str(r->hash));
-	if (bad) {
-		json_decref(j);
-		return NULL;
-	}
-	return j;
+	return ca_json_done(j, bad);
 }
