@@ -90,6 +90,14 @@ char *ca_name_string(const X509_NAME *name);
 /* Parses the first certificate of a PEM or DER buffer. */
 X509 *ca_cert_parse(const unsigned char *buf, size_t len, lb_err *err);
 /*
+ * certs[0..n-1], then chain's certificates (chain may be NULL), as PEM in
+ * a malloc'ed NUL-terminated string of *len bytes (the NUL not counted).
+ * NULL (logged) when out of memory; callers say what they could not
+ * encode.
+ */
+char *ca_certs_pem(X509 *const *certs, size_t n, STACK_OF(X509) *chain,
+    size_t *len);
+/*
  * Every PEM certificate of buf (at most 1 MiB), in order: a new stack,
  * or NULL with err (LB_EINVAL "WHAT: no PEM certificate inside").
  */

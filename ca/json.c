@@ -94,21 +94,13 @@ ca_json_pem(const unsigned char *der, size_t len)
 json_t *
 ca_json_chain(STACK_OF(X509) *chain)
 {
-	BIO *bio = BIO_new(BIO_s_mem());
 	json_t *j = NULL;
-	char *data;
-	long n;
-	int i;
+	char *pem;
+	size_t n;
 
-	if (bio == NULL)
-		return NULL;
-	for (i = 0; i < sk_X509_num(chain); i++)
-		if (PEM_write_bio_X509(bio, sk_X509_value(chain, i)) != 1)
-			goto out;
-	if ((n = BIO_get_mem_data(bio, &data)) > 0)
-		j = json_stringn(data, (size_t)n);
-out:
-	BIO_free(bio);
+	if ((pem = ca_certs_pem(NULL, 0, chain, &n)) != NULL && n > 0)
+		j = json_stringn(pem, n);
+	free(pem);
 	return j;
 }
 

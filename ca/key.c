@@ -5,6 +5,7 @@
  * PEM or DER.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -337,6 +338,38 @@ fail:
 out:
 	BIO_free(bio);
 	return sk;
+}
+
+char *
+ca_certs_pem(X509 *const *certs, size_t n, STACK_OF(X509) *chain,
+    size_t *len)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data, *out = NULL;
+	long blen;
+	size_t i;
+	int j;
+
+	*len = 0;
+	if (bio == NULL)
+		goto out;
+	for (i = 0; i < n; i++)
+		if (PEM_write_bio_X509(bio, certs[i]) != 1)
+			goto out;
+	for (j = 0; chain != NULL && j < sk_X509_num(chain); j++)
+		if (PEM_write_bio_X509(bio, sk_X509_value(chain, j)) != 1)
+			goto out;
+	if ((blen = BIO_get_mem_data(bio, &data)) < 0 ||
+	    (out = malloc((size_t)blen + 1)) == NULL)
+		goto out;
+	memcpy(out, data, (size_t)blen);
+	out[blen] = '\0';
+	*len = (size_t)blen;
+out:
+	if (out == NULL)
+		log_openssl("certificates as PEM");
+	BIO_free(bio);
+	return out;
 }
 
 const EVP_MD *
