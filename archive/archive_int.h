@@ -27,6 +27,12 @@ int archive_shamir_combine(unsigned char (*shares)[ARCHIVE_SHARE_LEN],
 	"serial, reason, request_cert, status, created, expires, " \
 	"denied_by, deny_reason"
 
+/*
+ * Frees the n rewrapped shares (CMS DER) of a record, the array and their
+ * lengths: what a stored record (archive_recovery_record) and a package's
+ * record (archive_package_record) hold alike.  shares may be NULL.
+ */
+void archive_shares_free(unsigned char **shares, size_t *lens, size_t n);
 void archive_record_clear(archive_recovery_record *r);
 /* Fills rq from a row of ARCHIVE_REQ_COLS. */
 int archive_row_to_request(sqlite3_stmt *st, archive_recovery *rq,

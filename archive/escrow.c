@@ -10,34 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/encoder.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
 #include "archive/archive_int.h"
-
-/* The private key as PKCS#8 DER (OPENSSL_clear_free by the caller). */
-static int
-pkcs8_der(EVP_PKEY *key, unsigned char **out, size_t *len, lb_err *err)
-{
-	OSSL_ENCODER_CTX *e;
-	int rc = -1;
-
-	*out = NULL;
-	*len = 0;
-	e = OSSL_ENCODER_CTX_new_for_pkey(key, OSSL_KEYMGMT_SELECT_KEYPAIR,
-	    "DER", "PrivateKeyInfo", NULL);
-	if (e == NULL || OSSL_ENCODER_CTX_get_num_encoders(e) == 0 ||
-	    OSSL_ENCODER_to_data(e, out, len) != 1) {
-		log_openssl("PKCS#8 encoding");
-		lb_err_set(err, LB_EINTERNAL, "cannot encode the key");
-	} else {
-		rc = 0;
-	}
-	OSSL_ENCODER_CTX_free(e);
-	return rc;
-}
 
 static int
 gcm_seal(const unsigned char *key, const unsigned char *iv,
@@ -103,7 +80,6 @@ insert_record(sqlite3 *db, const char *serial, const char *email,
     int64_t *id, lb_err *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = -1;
 
 	if (sqlite3_prepare_v2(db, "INSERT INTO escrow_records (serial, email, "
 	    "key_alg, share_alg, share_wrap, iv, tag, ciphertext, threshold, "
@@ -123,12 +99,9 @@ insert_record(sqlite3 *db, const char *serial, const char *email,
 	sqlite3_bind_blob(st, 9, receipt, (int)receipt_len, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 10, (sqlite3_int64)time(NULL));
 	if (core_db_exec(db, &st, "store escrow record", err) == -1)
-		goto out;
+		return -1;
 	*id = sqlite3_last_insert_rowid(db);
-	rc = 0;
-out:
-	sqlite3_finalize(st);
-	return rc;
+	return 0;
 }
 
 static int
@@ -136,7 +109,6 @@ insert_share(sqlite3 *db, int64_t record, const char *agent, int nr,
     const unsigned char *cms, size_t len, lb_err *err)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = -1;
 
 	if (sqlite3_prepare_v2(db, "INSERT INTO escrow_shares (record_id, "
 	    "agent_serial, share_nr, cms) VALUES (?, ?, ?, ?)", -1, &st,
@@ -146,12 +118,7 @@ insert_share(sqlite3 *db, int64_t record, const char *agent, int nr,
 	sqlite3_bind_text(st, 2, agent, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 3, nr);
 	sqlite3_bind_blob(st, 4, cms, (int)len, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_DONE)
-		rc = 0;
-	else
-		core_db_fail(db, "store escrow share", err);
-	sqlite3_finalize(st);
-	return rc;
+	return core_db_exec(db, &st, "store escrow share", err);
 }
 
 struct archive_sealed {
@@ -230,8 +197,11 @@ archive_escrow_seal(ca_ctx *ca, sqlite3 *db, X509 *cert, EVP_PKEY *key,
 	}
 	s->nagents = nagents;
 	s->threshold = threshold;
-	if (pkcs8_der(key, &p8, &p8_len, err) == -1 ||
-	    archive_record_aad(cert, email, &aad, &aad_len, err) == -1)
+	if (ca_key_pkcs8_der(key, &p8, &p8_len) == -1) {
+		lb_err_set(err, LB_EINTERNAL, "cannot encode the key");
+		goto out;
+	}
+	if (archive_record_aad(cert, email, &aad, &aad_len, err) == -1)
 		goto out;
 	if ((s->ct = malloc(p8_len)) == NULL) {
 		lb_err_set(err, LB_EINTERNAL, "out of memory");
@@ -368,12 +338,36 @@ archive_escrow_put(ca_ctx *ca, sqlite3 *db, X509 *cert, EVP_PKEY *key,
 	return rc;
 }
 
+/* Storing an encryption certificate with its escrowed key: one
+ * transaction job. */
+struct issue_enc_job {
+	ca_ctx *ca;
+	X509 *cert;
+	EVP_PKEY *key;
+	const char *profile, *email, *actor;
+	unsigned char **receipt;
+	size_t *receipt_len;
+};
+
+static int
+issue_enc_job(sqlite3 *db, void *arg, lb_err *err)
+{
+	struct issue_enc_job *j = arg;
+
+	if (ca_store_cert(db, j->cert, j->profile, j->email, j->actor,
+	    err) == -1)
+		return -1;
+	return archive_escrow_put(j->ca, db, j->cert, j->key, j->email,
+	    j->actor, j->receipt, j->receipt_len, err);
+}
+
 X509 *
 archive_issue_enc(ca_ctx *ca, sqlite3 *db, const ca_request *req,
     EVP_PKEY *key, const char *actor, unsigned char **receipt,
     size_t *receipt_len, lb_err *err)
 {
 	ca_request r = *req;
+	struct issue_enc_job j;
 	X509 *x = NULL;
 	archive_agent *agents = NULL;
 	size_t nagents = 0;
@@ -391,21 +385,20 @@ archive_issue_enc(ca_ctx *ca, sqlite3 *db, const ca_request *req,
 		return NULL;
 	if ((x = ca_sign_cert(ca, &r, err)) == NULL)
 		return NULL;
-	if (core_db_begin(db, err) == -1)
-		goto fail;
-	if (ca_store_cert(db, x, r.profile, r.email, actor, err) == -1 ||
-	    archive_escrow_put(ca, db, x, key, r.email, actor, receipt,
-	    receipt_len, err) == -1) {
-		core_db_rollback(db);
-		goto fail;
+	j.ca = ca;
+	j.cert = x;
+	j.key = key;
+	j.profile = r.profile;
+	j.email = r.email;
+	j.actor = actor;
+	j.receipt = receipt;
+	j.receipt_len = receipt_len;
+	if (core_tx_run(db, issue_enc_job, &j, err) == -1) {
+		OPENSSL_free(*receipt);
+		*receipt = NULL;
+		*receipt_len = 0;
+		X509_free(x);
+		return NULL;
 	}
-	if (core_db_commit(db, err) == -1)
-		goto fail;
 	return x;
-fail:
-	OPENSSL_free(*receipt);
-	*receipt = NULL;
-	*receipt_len = 0;
-	X509_free(x);
-	return NULL;
 }

@@ -19,7 +19,6 @@
 #include <openssl/core_names.h>
 #include <openssl/decoder.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include "archive/archive_int.h"
@@ -530,27 +529,24 @@ int
 archive_onetime_save(const char *dir, const char *id, EVP_PKEY *key,
     X509 *cert, char **key_path, lb_err *err)
 {
-	char *kpath = NULL, *cpath = NULL, *data;
-	BIO *bio = NULL;
-	long n;
+	char *kpath = NULL, *cpath = NULL, *pem = NULL;
+	size_t n;
 	int rc = -1;
 
 	*key_path = NULL;
 	if (onetime_paths(dir, id, &kpath, &cpath) == -1 ||
-	    (bio = BIO_new(BIO_s_mem())) == NULL ||
-	    PEM_write_bio_X509(bio, cert) != 1 ||
-	    (n = BIO_get_mem_data(bio, &data)) <= 0) {
+	    (pem = ca_certs_pem(&cert, 1, NULL, &n)) == NULL) {
 		lb_err_set(err, LB_EINTERNAL, "out of memory");
 		goto out;
 	}
 	if (ca_key_write(kpath, key, NULL, true, err) == -1 ||
-	    core_file_write(cpath, data, (size_t)n, 0600, false, err) == -1)
+	    core_file_write(cpath, pem, n, 0600, false, err) == -1)
 		goto out;
 	*key_path = kpath;
 	kpath = NULL;
 	rc = 0;
 out:
-	BIO_free(bio);
+	free(pem);
 	free(kpath);
 	free(cpath);
 	return rc;

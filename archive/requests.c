@@ -15,10 +15,19 @@
 /* Reading requests                                                    */
 
 void
-archive_record_clear(archive_recovery_record *r)
+archive_shares_free(unsigned char **shares, size_t *lens, size_t n)
 {
 	size_t i;
 
+	for (i = 0; shares != NULL && i < n; i++)
+		free(shares[i]);
+	free(shares);
+	free(lens);
+}
+
+void
+archive_record_clear(archive_recovery_record *r)
+{
 	free(r->serial);
 	free(r->email);
 	free(r->key_alg);
@@ -27,10 +36,7 @@ archive_record_clear(archive_recovery_record *r)
 	free(r->share);
 	free(r->cert);
 	free(r->ciphertext);
-	for (i = 0; i < r->nshares; i++)
-		free(r->shares[i]);
-	free(r->shares);
-	free(r->share_lens);
+	archive_shares_free(r->shares, r->share_lens, r->nshares);
 	memset(r, 0, sizeof(*r));
 }
 

@@ -16,7 +16,7 @@
 #include <openssl/crypto.h>
 #include <openssl/x509.h>
 
-#include "archive/archive.h"
+#include "archive/archive_int.h"
 
 /* Caps on what a message may carry. */
 #define SHARE_B64_MAX   ((size_t)24 * 1024)
@@ -186,11 +186,7 @@ archive_request_json(const archive_recovery *rq, bool with_certs)
 	}
 	json_decref(recs);
 	json_decref(shares);
-	if (bad) {
-		json_decref(j);
-		return NULL;
-	}
-	return j;
+	return ca_json_done(j, bad);
 }
 
 void
@@ -313,11 +309,7 @@ package_record_json(const archive_recovery_record *r)
 		    ca_json_put(j, "ciphertext", ca_json_b64(r->ciphertext,
 		    r->ciphertext_len));
 	json_decref(sh);
-	if (bad) {
-		json_decref(j);
-		return NULL;
-	}
-	return j;
+	return ca_json_done(j, bad);
 }
 
 json_t *
@@ -337,26 +329,17 @@ archive_package_json(const archive_recovery *rq, STACK_OF(X509) *chain)
 		    ca_json_put(out, "email", ca_json_str(rq->email)) |
 		    ca_json_put(out, "chain", ca_json_chain(chain));
 	json_decref(recs);
-	if (bad) {
-		json_decref(out);
-		return NULL;
-	}
-	return out;
+	return ca_json_done(out, bad);
 }
 
 static void
 package_record_clear(archive_package_record *r)
 {
-	size_t i;
-
 	free(r->serial);
 	free(r->email);
 	X509_free(r->cert);
 	free(r->ciphertext);
-	for (i = 0; i < r->nshares; i++)
-		free(r->shares[i]);
-	free(r->shares);
-	free(r->share_lens);
+	archive_shares_free(r->shares, r->share_lens, r->nshares);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -567,11 +550,7 @@ archive_approval_json(const archive_approval *a)
 	if (!bad)
 		bad = json_object_set(body, "shares", arr) == -1;
 	json_decref(arr);
-	if (bad) {
-		json_decref(body);
-		return NULL;
-	}
-	return body;
+	return ca_json_done(body, bad);
 }
 
 int

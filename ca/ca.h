@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "core/core.h"
 
@@ -60,6 +61,12 @@ EVP_PKEY *ca_keygen(enum ca_key_type t, lb_err *err);
  * pass is non-NULL, to path with mode 0600; excl refuses an existing file. */
 int ca_key_write(const char *path, EVP_PKEY *key, const char *pass, bool excl,
     lb_err *err);
+/*
+ * The private key as PKCS#8 PrivateKeyInfo DER into *der
+ * (OPENSSL_clear_free by the caller).  0, or -1 (logged) with *der NULL;
+ * the caller says what could not be encoded.
+ */
+int ca_key_pkcs8_der(EVP_PKEY *key, unsigned char **der, size_t *len);
 /* Reads a PEM or DER private key, decrypting with pass when given. */
 EVP_PKEY *ca_key_read(const char *path, const char *pass, lb_err *err);
 
@@ -99,6 +106,14 @@ char *ca_name_string(const X509_NAME *name);
 
 /* Parses the first certificate of a PEM or DER buffer. */
 X509 *ca_cert_parse(const unsigned char *buf, size_t len, lb_err *err);
+/*
+ * certs[0..n-1], then chain's certificates (chain may be NULL), as PEM in
+ * a malloc'ed NUL-terminated string of *len bytes (the NUL not counted).
+ * NULL (logged) when out of memory; callers say what they could not
+ * encode.
+ */
+char *ca_certs_pem(X509 *const *certs, size_t n, STACK_OF(X509) *chain,
+    size_t *len);
 /*
  * Every PEM certificate of buf (at most 1 MiB), in order: a new stack,
  * or NULL with err (LB_EINVAL "WHAT: no PEM certificate inside").
@@ -261,6 +276,15 @@ typedef struct ca_request {
 } ca_request;
 
 /*
+ * Appends a general name to gens: type GEN_EMAIL, GEN_DNS or GEN_URI with
+ * value as an IA5String, GEN_IPADD with value an IPv4 or IPv6 address in
+ * text.  0,
+ * or -1 (nothing appended, nothing logged) when value is no address or
+ * out of memory.
+ */
+int ca_general_names_add(GENERAL_NAMES *gens, int type, const char *value);
+
+/*
  * Checks req against its profile (known profile, valid e-mail, names when
  * required, key type allowed) and builds and signs the certificate.
  * Nothing is stored.  Returns the certificate or NULL with err.
@@ -363,6 +387,9 @@ json_t *ca_json_time_or_null(time_t t);
 /* Sets o[key] = v (v consumed, even on failure); -1 when v is NULL or the
  * set fails, so callers can OR the results of several sets. */
 int ca_json_put(json_t *o, const char *key, json_t *v);
+/* The end of building o with such sets: o, or NULL (o released) when bad
+ * says one failed. */
+json_t *ca_json_done(json_t *o, bool bad);
 /* buf as a standard base64 JSON string; NULL on failure. */
 json_t *ca_json_b64(const unsigned char *buf, size_t len);
 /* A DER certificate as a PEM JSON string; NULL on failure or NULL der. */

@@ -326,24 +326,15 @@ static int
 write_pem_certs(const char *path, STACK_OF(X509) *certs, X509 *first,
     mode_t mode, bool excl, lb_err *err)
 {
-	BIO *bio = BIO_new(BIO_s_mem());
-	char *data;
-	long len;
-	int i, rc = -1;
+	char *pem;
+	size_t len;
+	int rc = -1;
 
-	if (bio == NULL)
-		return lb_err_set(err, LB_EINTERNAL, "out of memory");
-	if (first != NULL && PEM_write_bio_X509(bio, first) != 1)
-		goto out;
-	for (i = 0; certs != NULL && i < sk_X509_num(certs); i++)
-		if (PEM_write_bio_X509(bio, sk_X509_value(certs, i)) != 1)
-			goto out;
-	len = BIO_get_mem_data(bio, &data);
-	rc = core_file_write(path, data, (size_t)len, mode, excl, err);
-out:
+	if ((pem = ca_certs_pem(&first, first != NULL, certs, &len)) != NULL)
+		rc = core_file_write(path, pem, len, mode, excl, err);
 	if (rc == -1)
 		lb_err_set(err, LB_EINTERNAL, "cannot write %s", path);
-	BIO_free(bio);
+	free(pem);
 	return rc;
 }
 

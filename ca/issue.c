@@ -114,52 +114,48 @@ build_subject(const struct ca_profile *p, const ca_request *req)
 	return n;
 }
 
+int
+ca_general_names_add(GENERAL_NAMES *gens, int type, const char *value)
+{
+	GENERAL_NAME *g = NULL;
+	ASN1_STRING *v = NULL;
+
+	if (type == GEN_IPADD) {
+		v = a2i_IPADDRESS(value);
+	} else if ((v = ASN1_IA5STRING_new()) != NULL &&
+	    ASN1_STRING_set(v, value, -1) != 1) {
+		ASN1_STRING_free(v);
+		v = NULL;
+	}
+	if (v == NULL || (g = GENERAL_NAME_new()) == NULL) {
+		ASN1_STRING_free(v);
+		return -1;
+	}
+	GENERAL_NAME_set0_value(g, type, v);
+	if (sk_GENERAL_NAME_push(gens, g) <= 0) {
+		GENERAL_NAME_free(g);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 add_san(X509 *x, const struct ca_profile *p, const ca_request *req)
 {
 	GENERAL_NAMES *gens = NULL;
-	GENERAL_NAME *g = NULL;
-	ASN1_IA5STRING *ia5 = NULL;
-	ASN1_OCTET_STRING *ip = NULL;
 	int rc = -1;
 
 	if ((gens = sk_GENERAL_NAME_new_null()) == NULL)
 		goto out;
 	if (req->email != NULL && p->kind != PROFILE_TLS_SERVER &&
-	    p->kind != PROFILE_OCSP_SIGNING) {
-		if ((ia5 = ASN1_IA5STRING_new()) == NULL ||
-		    ASN1_STRING_set(ia5, req->email, -1) != 1 ||
-		    (g = GENERAL_NAME_new()) == NULL)
-			goto out;
-		GENERAL_NAME_set0_value(g, GEN_EMAIL, ia5);
-		ia5 = NULL;
-		if (sk_GENERAL_NAME_push(gens, g) <= 0)
-			goto out;
-		g = NULL;
-	}
-	if (p->kind == PROFILE_TLS_SERVER) {
-		if (req->dns_name != NULL) {
-			if ((ia5 = ASN1_IA5STRING_new()) == NULL ||
-			    ASN1_STRING_set(ia5, req->dns_name, -1) != 1 ||
-			    (g = GENERAL_NAME_new()) == NULL)
-				goto out;
-			GENERAL_NAME_set0_value(g, GEN_DNS, ia5);
-			ia5 = NULL;
-			if (sk_GENERAL_NAME_push(gens, g) <= 0)
-				goto out;
-			g = NULL;
-		}
-		if (req->ip != NULL) {
-			if ((ip = a2i_IPADDRESS(req->ip)) == NULL ||
-			    (g = GENERAL_NAME_new()) == NULL)
-				goto out;
-			GENERAL_NAME_set0_value(g, GEN_IPADD, ip);
-			ip = NULL;
-			if (sk_GENERAL_NAME_push(gens, g) <= 0)
-				goto out;
-			g = NULL;
-		}
-	}
+	    p->kind != PROFILE_OCSP_SIGNING &&
+	    ca_general_names_add(gens, GEN_EMAIL, req->email) == -1)
+		goto out;
+	if (p->kind == PROFILE_TLS_SERVER && ((req->dns_name != NULL &&
+	    ca_general_names_add(gens, GEN_DNS, req->dns_name) == -1) ||
+	    (req->ip != NULL &&
+	    ca_general_names_add(gens, GEN_IPADD, req->ip) == -1)))
+		goto out;
 	if (sk_GENERAL_NAME_num(gens) == 0) {
 		rc = 0;
 		goto out;
@@ -168,9 +164,6 @@ add_san(X509 *x, const struct ca_profile *p, const ca_request *req)
 		goto out;
 	rc = 0;
 out:
-	ASN1_IA5STRING_free(ia5);
-	ASN1_OCTET_STRING_free(ip);
-	GENERAL_NAME_free(g);
 	GENERAL_NAMES_free(gens);
 	return rc;
 }
@@ -422,40 +415,7 @@ out:
 	return rc;
 }
 
-X509 *
-ca_issue(ca_ctx *ca, sqlite3 *db, const ca_request *req, const char *actor,
-    lb_err *err)
-{
-	const ca_profile *p = ca_profile_get(ca, req->profile);
-	X509 *x = NULL;
-
-	if (p != NULL && ca_profile_needs_escrow(p)) {
-		lb_err_set(err, LB_EINVAL, "profile '%s' requires key escrow: "
-		    "an encryption certificate is issued only together with "
-		    "its archived private key (lockbox issue --keygen, or "
-		    "--csr with --key); nothing was issued", req->profile);
-		return NULL;
-	}
-	if (ca_key_use_check(db, req->pubkey, req->profile, err) == -1 ||
-	    (x = ca_sign_cert(ca, req, err)) == NULL)
-		return NULL;
-	if (core_db_begin(db, err) == -1)
-		goto fail;
-	if (ca_store_cert(db, x, req->profile, req->email, actor, err) == -1) {
-		core_db_rollback(db);
-		goto fail;
-	}
-	if (core_db_commit(db, err) == -1)
-		goto fail;
-	return x;
-fail:
-	X509_free(x);
-	return NULL;
-}
-
-/* ------------------------------------------------------------------ */
-/* Issuance through a group committer                                  */
-
+/* Storing a signed certificate: one transaction job. */
 struct store_job {
 	X509 *cert;
 	const ca_request *req;
@@ -471,27 +431,60 @@ store_job(sqlite3 *db, void *arg, lb_err *err)
 	    j->actor, err);
 }
 
+/*
+ * Signs req and stores the certificate: in a transaction of its own on db,
+ * or with c (not NULL) in one of its group commits.  The certificate, or
+ * NULL with err and nothing stored.
+ */
+static X509 *
+sign_and_store(ca_ctx *ca, sqlite3 *db, core_committer *c,
+    const ca_request *req, const char *actor, lb_err *err)
+{
+	struct store_job j;
+
+	if ((j.cert = ca_sign_cert(ca, req, err)) == NULL)
+		return NULL;
+	j.req = req;
+	j.actor = actor;
+	if ((c != NULL ? core_committer_run(c, store_job, &j, err) :
+	    core_tx_run(db, store_job, &j, err)) == -1) {
+		X509_free(j.cert);
+		return NULL;
+	}
+	return j.cert;
+}
+
+X509 *
+ca_issue(ca_ctx *ca, sqlite3 *db, const ca_request *req, const char *actor,
+    lb_err *err)
+{
+	const ca_profile *p = ca_profile_get(ca, req->profile);
+
+	if (p != NULL && ca_profile_needs_escrow(p)) {
+		lb_err_set(err, LB_EINVAL, "profile '%s' requires key escrow: "
+		    "an encryption certificate is issued only together with "
+		    "its archived private key (lockbox issue --keygen, or "
+		    "--csr with --key); nothing was issued", req->profile);
+		return NULL;
+	}
+	if (ca_key_use_check(db, req->pubkey, req->profile, err) == -1)
+		return NULL;
+	return sign_and_store(ca, db, NULL, req, actor, err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Issuance through a group committer                                  */
+
 X509 *
 ca_issue_grouped(ca_ctx *ca, core_committer *c, const ca_request *req,
     const char *actor, lb_err *err)
 {
 	const ca_profile *prof = ca_profile_get(ca, req->profile);
-	struct store_job j;
-	X509 *cert;
 
 	if (prof != NULL && ca_profile_needs_escrow(prof)) {
 		lb_err_set(err, LB_EINVAL, "profile '%s' requires key escrow",
 		    req->profile);
 		return NULL;
 	}
-	if ((cert = ca_sign_cert(ca, req, err)) == NULL)
-		return NULL;
-	j.cert = cert;
-	j.req = req;
-	j.actor = actor;
-	if (core_committer_run(c, store_job, &j, err) == -1) {
-		X509_free(cert);
-		return NULL;
-	}
-	return cert;
+	return sign_and_store(ca, NULL, c, req, actor, err);
 }

@@ -21,6 +21,16 @@ ca_json_put(json_t *o, const char *key, json_t *v)
 }
 
 json_t *
+ca_json_done(json_t *o, bool bad)
+{
+	if (bad) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+json_t *
 ca_json_str(const char *s)
 {
 	json_t *j;
@@ -90,21 +100,13 @@ ca_json_pem(const unsigned char *der, size_t len)
 json_t *
 ca_json_chain(STACK_OF(X509) *chain)
 {
-	BIO *bio = BIO_new(BIO_s_mem());
 	json_t *j = NULL;
-	char *data;
-	long n;
-	int i;
+	char *pem;
+	size_t n;
 
-	if (bio == NULL)
-		return NULL;
-	for (i = 0; i < sk_X509_num(chain); i++)
-		if (PEM_write_bio_X509(bio, sk_X509_value(chain, i)) != 1)
-			goto out;
-	if ((n = BIO_get_mem_data(bio, &data)) > 0)
-		j = json_stringn(data, (size_t)n);
-out:
-	BIO_free(bio);
+	if ((pem = ca_certs_pem(NULL, 0, chain, &n)) != NULL && n > 0)
+		j = json_stringn(pem, n);
+	free(pem);
 	return j;
 }
 
@@ -218,11 +220,7 @@ ca_cert_info_json(const ca_cert_info *ci, bool with_pem)
 	}
 	if (with_pem)
 		bad |= ca_json_put(j, "pem", ca_json_pem(ci->der, ci->der_len));
-	if (bad) {
-		json_decref(j);
-		return NULL;
-	}
-	return j;
+	return ca_json_done(j, bad);
 }
 
 json_t *
@@ -245,9 +243,5 @@ ca_audit_row_json(const core_audit_row *r)
 	bad |= ca_json_put(j, "detail", ca_json_str(r->detail));
 	bad |= ca_json_put(j, "prev_hash", ca_json_str(r->prev_hash));
 	bad |= ca_json_put(j, "hash", ca_json_str(r->hash));
-	if (bad) {
-		json_decref(j);
-		return NULL;
-	}
-	return j;
+	return ca_json_done(j, bad);
 }

@@ -5,6 +5,7 @@
  * PEM or DER.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -151,6 +152,25 @@ ca_key_write(const char *path, EVP_PKEY *key, const char *pass, bool excl,
 out:
 	if (data != NULL)
 		OPENSSL_clear_free(data, len);
+	OSSL_ENCODER_CTX_free(ectx);
+	return rc;
+}
+
+int
+ca_key_pkcs8_der(EVP_PKEY *key, unsigned char **der, size_t *len)
+{
+	OSSL_ENCODER_CTX *ectx;
+	int rc = -1;
+
+	*der = NULL;
+	*len = 0;
+	ectx = OSSL_ENCODER_CTX_new_for_pkey(key, OSSL_KEYMGMT_SELECT_KEYPAIR,
+	    "DER", "PrivateKeyInfo", NULL);
+	if (ectx == NULL || OSSL_ENCODER_CTX_get_num_encoders(ectx) == 0 ||
+	    OSSL_ENCODER_to_data(ectx, der, len) != 1)
+		log_openssl("PKCS#8 encoding");
+	else
+		rc = 0;
 	OSSL_ENCODER_CTX_free(ectx);
 	return rc;
 }
@@ -318,6 +338,38 @@ fail:
 out:
 	BIO_free(bio);
 	return sk;
+}
+
+char *
+ca_certs_pem(X509 *const *certs, size_t n, STACK_OF(X509) *chain,
+    size_t *len)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data, *out = NULL;
+	long blen;
+	size_t i;
+	int j;
+
+	*len = 0;
+	if (bio == NULL)
+		goto out;
+	for (i = 0; i < n; i++)
+		if (PEM_write_bio_X509(bio, certs[i]) != 1)
+			goto out;
+	for (j = 0; chain != NULL && j < sk_X509_num(chain); j++)
+		if (PEM_write_bio_X509(bio, sk_X509_value(chain, j)) != 1)
+			goto out;
+	if ((blen = BIO_get_mem_data(bio, &data)) < 0 ||
+	    (out = malloc((size_t)blen + 1)) == NULL)
+		goto out;
+	memcpy(out, data, (size_t)blen);
+	out[blen] = '\0';
+	*len = (size_t)blen;
+out:
+	if (out == NULL)
+		log_openssl("certificates as PEM");
+	BIO_free(bio);
+	return out;
 }
 
 const EVP_MD *

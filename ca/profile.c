@@ -176,15 +176,16 @@ profile_conf(struct ca_ctx *ca, struct ca_profile *p, lb_err *err)
 /*
  * The CA entry's DN as the directory module computes it: [directory]
  * ca_dn, else cn=<[ca] name, RFC 4514-escaped>,ou=PKI,<[directory] base_dn>.
- * ca may not call directory/, so the rule is repeated here.  Caller frees;
+ * ca may not call directory/, so the rule is repeated here, with the one
+ * escaping both use (core_dn_escape).  Caller frees;
  * NULL with err when neither is configured.
  */
 static char *
 ca_entry_dn(const struct ca_ctx *ca, const char *section, lb_err *err)
 {
 	const char *dn, *base, *name;
-	char *out = NULL;
-	size_t n, i, o = 0, cap;
+	char *out = NULL, *cn;
+	size_t cap;
 
 	dn = core_conf_get(ca->conf, "directory", "ca_dn", NULL);
 	if (dn != NULL && dn[0] != '\0') {
@@ -201,32 +202,21 @@ ca_entry_dn(const struct ca_ctx *ca, const char *section, lb_err *err)
 		    "[directory], or turn cdp_ldap off", section);
 		return NULL;
 	}
-	n = strlen(name);
-	if (n > 1024 || strlen(base) > 4096) {
+	if (strlen(name) > 1024 || strlen(base) > 4096) {
 		lb_err_set(err, LB_EINVAL, "lockbox.conf: [ca] name or "
 		    "[directory] base_dn is too long for a DN");
 		return NULL;
 	}
-	cap = n * 3 + strlen(base) + 16;
-	if ((out = malloc(cap)) == NULL) {
+	if ((cn = core_dn_escape(name)) == NULL) {
 		lb_err_set(err, LB_EINTERNAL, "out of memory");
 		return NULL;
 	}
-	o = (size_t)snprintf(out, cap, "cn=");
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)name[i];
-
-		if (strchr(",+\"\\<>;=", c) != NULL ||
-		    (i == 0 && (c == ' ' || c == '#')) ||
-		    (i == n - 1 && c == ' ')) {
-			out[o++] = '\\';
-			out[o++] = (char)c;
-		} else if (c < 0x20 || c == 0x7f) {
-			o += (size_t)snprintf(out + o, cap - o, "\\%02X", c);
-		} else
-			out[o++] = (char)c;
-	}
-	snprintf(out + o, cap - o, ",ou=PKI,%s", base);
+	cap = strlen(cn) + strlen(base) + 16;
+	if ((out = malloc(cap)) == NULL)
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+	else
+		snprintf(out, cap, "cn=%s,ou=PKI,%s", cn, base);
+	free(cn);
 	return out;
 }
 
@@ -266,27 +256,6 @@ out:
 	return url;
 }
 
-/* Appends a URI GENERAL_NAME to names. */
-static int
-push_uri(GENERAL_NAMES *names, const char *uri)
-{
-	GENERAL_NAME *gn = NULL;
-	ASN1_IA5STRING *ia5 = NULL;
-
-	if ((ia5 = ASN1_IA5STRING_new()) == NULL ||
-	    ASN1_STRING_set(ia5, uri, (int)strlen(uri)) != 1 ||
-	    (gn = GENERAL_NAME_new()) == NULL) {
-		ASN1_IA5STRING_free(ia5);
-		return -1;
-	}
-	GENERAL_NAME_set0_value(gn, GEN_URI, ia5);
-	if (sk_GENERAL_NAME_push(names, gn) <= 0) {
-		GENERAL_NAME_free(gn);
-		return -1;
-	}
-	return 0;
-}
-
 /*
  * crlDistributionPoints with one DistributionPoint whose fullName holds
  * the HTTP URI and then the LDAP URL (cdp_ldap = yes).
@@ -314,8 +283,10 @@ add_cdp_ldap(struct ca_ctx *ca, STACK_OF(X509_EXTENSION) *sk,
 		goto oom;
 	dp->distpoint->type = 0;    /* fullName */
 	if ((dp->distpoint->name.fullname = GENERAL_NAMES_new()) == NULL ||
-	    push_uri(dp->distpoint->name.fullname, http) == -1 ||
-	    push_uri(dp->distpoint->name.fullname, ldap) == -1)
+	    ca_general_names_add(dp->distpoint->name.fullname, GEN_URI,
+	    http) == -1 ||
+	    ca_general_names_add(dp->distpoint->name.fullname, GEN_URI,
+	    ldap) == -1)
 		goto oom;
 	if (sk_DIST_POINT_push(cdps, dp) <= 0)
 		goto oom;

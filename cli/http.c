@@ -20,7 +20,6 @@
 
 #include <curl/curl.h>
 #include <openssl/encoder.h>
-#include <openssl/pem.h>
 
 #include "ca/ca.h"
 #include "cli/http.h"
@@ -56,9 +55,6 @@ static int
 cred_pem(cli_http *h, lb_err *err)
 {
 	OSSL_ENCODER_CTX *e = NULL;
-	BIO *bio = NULL;
-	char *data;
-	long n;
 	int rc = -1;
 
 	e = OSSL_ENCODER_CTX_new_for_pkey(h->key, OSSL_KEYMGMT_SELECT_KEYPAIR,
@@ -70,20 +66,14 @@ cred_pem(cli_http *h, lb_err *err)
 		    "key to the TLS client");
 		goto out;
 	}
-	if ((bio = BIO_new(BIO_s_mem())) == NULL ||
-	    PEM_write_bio_X509(bio, h->cert) != 1 ||
-	    (n = BIO_get_mem_data(bio, &data)) <= 0 ||
-	    (h->cert_pem = malloc((size_t)n + 1)) == NULL) {
+	if ((h->cert_pem = ca_certs_pem(&h->cert, 1, NULL,
+	    &h->cert_pem_len)) == NULL) {
 		lb_err_set(err, LB_EINTERNAL, "cannot encode the credential's "
 		    "certificate");
 		goto out;
 	}
-	memcpy(h->cert_pem, data, (size_t)n);
-	h->cert_pem[n] = '\0';
-	h->cert_pem_len = (size_t)n;
 	rc = 0;
 out:
-	BIO_free(bio);
 	OSSL_ENCODER_CTX_free(e);
 	return rc;
 }

@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/pem.h>
 
 #include "cli/cli.h"
 
@@ -105,29 +104,24 @@ cli_read_input(const char *path, size_t max, unsigned char **buf, size_t *len,
 int
 cli_write_cert(const char *path, X509 *cert, lb_err *err)
 {
-	BIO *bio = BIO_new(BIO_s_mem());
-	char *data;
-	long len;
+	char *pem;
+	size_t len;
 	int rc = -1;
 
-	if (bio == NULL || PEM_write_bio_X509(bio, cert) != 1) {
-		lb_err_set(err, LB_EINTERNAL, "cannot encode the certificate");
-		goto out;
-	}
-	len = BIO_get_mem_data(bio, &data);
+	if ((pem = ca_certs_pem(&cert, 1, NULL, &len)) == NULL)
+		return lb_err_set(err, LB_EINTERNAL, "cannot encode the "
+		    "certificate");
 	if (path == NULL) {
-		if (fwrite(data, 1, (size_t)len, stdout) != (size_t)len ||
-		    fflush(stdout) != 0) {
+		if (fwrite(pem, 1, len, stdout) != len || fflush(stdout) != 0) {
 			lb_err_set(err, LB_EINTERNAL, "cannot write to stdout");
 			goto out;
 		}
-	} else if (core_file_write(path, data, (size_t)len, 0644, false,
-	    err) == -1) {
+	} else if (core_file_write(path, pem, len, 0644, false, err) == -1) {
 		goto out;
 	}
 	rc = 0;
 out:
-	BIO_free(bio);
+	free(pem);
 	return rc;
 }
 

@@ -751,8 +751,6 @@ prepare_dir(const char *dir, bool *made, lb_err *err)
 static int
 write_entry(const char *path, const backup_entry *e, mode_t mode, lb_err *err)
 {
-	size_t off = 0;
-	ssize_t w;
 	int fd, rc = -1;
 
 	if (e->is_dir) {
@@ -765,17 +763,8 @@ write_entry(const char *path, const backup_entry *e, mode_t mode, lb_err *err)
 	    O_CLOEXEC, 0600)) == -1)
 		return lb_err_set(err, LB_EINTERNAL, "%s: %s", path,
 		    strerror(errno));
-	while (off < e->len) {
-		w = write(fd, e->data + off, e->len - off);
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w == -1) {
-			lb_err_set(err, LB_EINTERNAL, "%s: %s", path,
-			    strerror(errno));
-			goto out;
-		}
-		off += (size_t)w;
-	}
+	if (core_fd_write_all(fd, e->data, e->len, path, err) == -1)
+		goto out;
 	if (fchmod(fd, mode) == -1 || fsync(fd) == -1) {
 		lb_err_set(err, LB_EINTERNAL, "%s: %s", path, strerror(errno));
 		goto out;

@@ -4,7 +4,9 @@
  * random hex identifiers, base64 in both directions (strict or
  * whitespace-tolerant, every scratch copy cleansed since the bytes may be
  * a key or a share), and times: the ISO 8601 form lockbox prints and
- * reads, and ASN.1 times as seconds since the epoch.
+ * reads, and ASN.1 times as seconds since the epoch; and the escaping of
+ * a value for a DN string, which the CA's CRL distribution point and the
+ * directory's CA entry must agree on.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,6 +186,35 @@ out:
 		OPENSSL_clear_free(flat, flen + 1);
 	free(s);
 	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Distinguished names                                                 */
+
+char *
+core_dn_escape(const char *v)
+{
+	size_t n = strlen(v), i, o = 0;
+	char *out;
+
+	if (n > 1024 || (out = malloc(n * 3 + 1)) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v[i];
+
+		if (strchr(",+\"\\<>;=", c) != NULL ||
+		    (i == 0 && (c == ' ' || c == '#')) ||
+		    (i == n - 1 && c == ' ')) {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			snprintf(out + o, 4, "\\%02X", c);
+			o += 3;
+		} else
+			out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return out;
 }
 
 /* ------------------------------------------------------------------ */

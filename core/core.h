@@ -155,6 +155,12 @@ int core_file_read(const char *path, size_t max, unsigned char **out,
  */
 int core_file_write(const char *path, const void *buf, size_t len,
     mode_t mode, bool excl, lb_err *err);
+/*
+ * Writes all of buf to fd, again after EINTR and short writes.  -1 with
+ * err naming path (what fd is, for the message) on a failed write.
+ */
+int core_fd_write_all(int fd, const void *buf, size_t len, const char *path,
+    lb_err *err);
 /* Reads a one-line secret (passphrase) file, stripping the newline. */
 char *core_secret_read(const char *path, lb_err *err);
 /* Frees a NUL-terminated secret after cleansing it. */
@@ -296,6 +302,14 @@ int core_b64_decode(const char *s, size_t slen, size_t max, unsigned flags,
  */
 int core_b64_encode(const void *buf, size_t len, unsigned flags, char **out,
     size_t *outlen);
+
+/*
+ * v escaped (RFC 4514) for an attribute value in a DN string: ',', '+',
+ * '"', '\\', '<', '>', ';', '=', a leading space or '#' and a trailing
+ * space after a backslash, control characters as \XX.  Malloc'ed; NULL
+ * when v is over 1024 bytes or out of memory.
+ */
+char *core_dn_escape(const char *v);
 
 /* "2026-11-28T20:34:40Z" into out (at least 21 bytes). */
 void core_time_fmt(time_t t, char *out, size_t outlen);

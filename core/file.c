@@ -119,13 +119,31 @@ out:
 }
 
 int
+core_fd_write_all(int fd, const void *buf, size_t len, const char *path,
+    lb_err *err)
+{
+	const unsigned char *p = buf;
+	size_t off = 0;
+	ssize_t w;
+
+	while (off < len) {
+		w = write(fd, p + off, len - off);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1)
+			return lb_err_set(err, LB_EINTERNAL, "%s: %s", path,
+			    strerror(errno));
+		off += (size_t)w;
+	}
+	return 0;
+}
+
+int
 core_file_write(const char *path, const void *buf, size_t len, mode_t mode,
     bool excl, lb_err *err)
 {
 	char tmp[PATH_MAX] = ""; /* non-empty only while we own a temp file */
 	int fd = -1, rc = -1;
-	const unsigned char *p = buf;
-	size_t off = 0;
 
 	if (excl && access(path, F_OK) == 0) {
 		lb_err_set(err, LB_ECONFLICT, "%s: already exists", path);
@@ -147,18 +165,8 @@ core_file_write(const char *path, const void *buf, size_t len, mode_t mode,
 		lb_err_set(err, LB_EINTERNAL, "%s: %s", tmp, strerror(errno));
 		goto out;
 	}
-	while (off < len) {
-		ssize_t w = write(fd, p + off, len - off);
-
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w == -1) {
-			lb_err_set(err, LB_EINTERNAL, "%s: %s", path,
-			    strerror(errno));
-			goto out;
-		}
-		off += (size_t)w;
-	}
+	if (core_fd_write_all(fd, buf, len, path, err) == -1)
+		goto out;
 	if (fsync(fd) == -1 || close(fd) == -1) {
 		fd = -1;
 		lb_err_set(err, LB_EINTERNAL, "%s: %s", path, strerror(errno));

@@ -17,7 +17,6 @@
 
 #include <openssl/bn.h>
 #include <openssl/ocsp.h>
-#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include "crl/crl.h"
@@ -136,9 +135,8 @@ cred_issue(ca_ctx *ca, sqlite3 *db, EVP_PKEY **keyp, X509 **certp,
 	ca_request req;
 	EVP_PKEY *key = NULL;
 	X509 *cert = NULL;
-	char *kpath = NULL, *cpath = NULL, *data;
-	BIO *bio = NULL;
-	long len;
+	char *kpath = NULL, *cpath = NULL, *pem = NULL;
+	size_t len;
 	int rc = -1;
 
 	memset(&req, 0, sizeof(req));
@@ -153,29 +151,17 @@ cred_issue(ca_ctx *ca, sqlite3 *db, EVP_PKEY **keyp, X509 **certp,
 	if ((key = ca_keygen(CA_KEY_ECP256, err)) == NULL)
 		goto out;
 	req.pubkey = key;
-	if ((cert = ca_sign_cert(ca, &req, err)) == NULL)
-		goto out;
-	if (core_db_begin(db, err) == -1)
-		goto out;
-	if (ca_store_cert(db, cert, "ocsp-signing", NULL, "ocsp-responder",
-	    err) == -1) {
-		core_db_rollback(db);
-		goto out;
-	}
-	if (core_db_commit(db, err) == -1)
+	if ((cert = ca_issue(ca, db, &req, "ocsp-responder", err)) == NULL)
 		goto out;
 	/* key first: a crash in between leaves a mismatch, reissued later */
 	if (ca_key_write(kpath, key, NULL, false, err) == -1)
 		goto out;
-	if ((bio = BIO_new(BIO_s_mem())) == NULL ||
-	    PEM_write_bio_X509(bio, cert) != 1 ||
-	    (len = BIO_get_mem_data(bio, &data)) <= 0) {
-		log_openssl("PEM_write_bio_X509");
+	if ((pem = ca_certs_pem(&cert, 1, NULL, &len)) == NULL) {
 		lb_err_set(err, LB_EINTERNAL, "cannot encode the OCSP "
 		    "responder certificate");
 		goto out;
 	}
-	if (core_file_write(cpath, data, (size_t)len, 0644, false, err) == -1)
+	if (core_file_write(cpath, pem, len, 0644, false, err) == -1)
 		goto out;
 	*keyp = key;
 	*certp = cert;
@@ -183,7 +169,7 @@ cred_issue(ca_ctx *ca, sqlite3 *db, EVP_PKEY **keyp, X509 **certp,
 	cert = NULL;
 	rc = 0;
 out:
-	BIO_free(bio);
+	free(pem);
 	EVP_PKEY_free(key);
 	X509_free(cert);
 	free(kpath);

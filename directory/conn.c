@@ -74,14 +74,10 @@ rc_class(int rc)
 static const char *
 rc_hint(int rc)
 {
-	switch (rc) {
-	case LDAP_SERVER_DOWN:
-	case LDAP_CONNECT_ERROR:
-	case LDAP_TIMEOUT:
-	case LDAP_TIMELIMIT_EXCEEDED:
-	case LDAP_BUSY:
-	case LDAP_UNAVAILABLE:
+	/* out of memory is the client's own state: no hint to give */
+	if (rc_transient(rc) && rc != LDAP_NO_MEMORY)
 		return "; transient: retry later";
+	switch (rc) {
 	case LDAP_INVALID_CREDENTIALS:
 		return "; check bind_dn and bind_password_file in [directory]";
 	case LDAP_INSUFFICIENT_ACCESS:
@@ -158,33 +154,6 @@ resolve(const char *dir, const char *path)
 	if (dir == NULL || path[0] == '/')
 		return strdup(path);
 	return core_path(dir, path);
-}
-
-/* RFC 4514 escaping of an attribute value for use in a DN string. */
-static char *
-dn_escape(const char *v)
-{
-	size_t n = strlen(v), i, o = 0;
-	char *out;
-
-	if (n > 1024 || (out = malloc(n * 3 + 1)) == NULL)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)v[i];
-
-		if (strchr(",+\"\\<>;=", c) != NULL ||
-		    (i == 0 && (c == ' ' || c == '#')) ||
-		    (i == n - 1 && c == ' ')) {
-			out[o++] = '\\';
-			out[o++] = (char)c;
-		} else if (c < 0x20 || c == 0x7f) {
-			snprintf(out + o, 4, "\\%02X", c);
-			o += 3;
-		} else
-			out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	return out;
 }
 
 /* Checks that dn parses and starts with a single-valued cn=... RDN. */
@@ -402,7 +371,7 @@ directory_open_at(const core_conf *conf, const char *dir, lb_err *err)
 		if (v != NULL && v[0] != '\0') {
 			size_t n;
 
-			if ((cn = dn_escape(v)) == NULL) {
+			if ((cn = core_dn_escape(v)) == NULL) {
 				lb_err_set(err, LB_EINVAL, "lockbox.conf: [ca] "
 				    "name is too long for a DN");
 				goto out;

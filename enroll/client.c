@@ -190,8 +190,6 @@ make_csr(EVP_PKEY *key, const char *email, const X509_NAME *subject,
 	X509_REQ *req = NULL;
 	X509_NAME *name = NULL;
 	GENERAL_NAMES *gens = NULL;
-	GENERAL_NAME *gen = NULL;
-	ASN1_IA5STRING *ia5 = NULL;
 	STACK_OF(X509_EXTENSION) *exts = NULL;
 	unsigned char *der = NULL;
 	int len, rc = -1;
@@ -211,16 +209,8 @@ make_csr(EVP_PKEY *key, const char *email, const X509_NAME *subject,
 		goto out;
 	/* the SAN built by hand: an e-mail is no config string */
 	if ((gens = GENERAL_NAMES_new()) == NULL ||
-	    (gen = GENERAL_NAME_new()) == NULL ||
-	    (ia5 = ASN1_IA5STRING_new()) == NULL ||
-	    ASN1_STRING_set(ia5, email, -1) != 1)
-		goto out;
-	GENERAL_NAME_set0_value(gen, GEN_EMAIL, ia5);
-	ia5 = NULL;
-	if (sk_GENERAL_NAME_push(gens, gen) <= 0)
-		goto out;
-	gen = NULL;
-	if (X509V3_add1_i2d(&exts, NID_subject_alt_name, gens, 0,
+	    ca_general_names_add(gens, GEN_EMAIL, email) == -1 ||
+	    X509V3_add1_i2d(&exts, NID_subject_alt_name, gens, 0,
 	    X509V3_ADD_DEFAULT) != 1 ||
 	    X509_REQ_add_extensions(req, exts) != 1 ||
 	    X509_REQ_sign(req, key, EVP_sha256()) <= 0 ||
@@ -237,8 +227,6 @@ out:
 	}
 	OPENSSL_free(der);
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-	ASN1_IA5STRING_free(ia5);
-	GENERAL_NAME_free(gen);
 	GENERAL_NAMES_free(gens);
 	X509_NAME_free(name);
 	X509_REQ_free(req);

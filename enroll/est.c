@@ -17,7 +17,6 @@
 #include <openssl/asn1.h>
 #include <openssl/cms.h>
 #include <openssl/decoder.h>
-#include <openssl/encoder.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/pkcs7.h>
@@ -409,24 +408,10 @@ out:
 static int
 key_to_pkcs8(EVP_PKEY *key, unsigned char **der, size_t *len, lb_err *err)
 {
-	OSSL_ENCODER_CTX *ectx;
-	int rc = -1;
-
-	*der = NULL;
-	*len = 0;
-	ectx = OSSL_ENCODER_CTX_new_for_pkey(key, OSSL_KEYMGMT_SELECT_KEYPAIR,
-	    "DER", "PrivateKeyInfo", NULL);
-	if (ectx == NULL || OSSL_ENCODER_CTX_get_num_encoders(ectx) == 0 ||
-	    OSSL_ENCODER_to_data(ectx, der, len) != 1) {
-		log_openssl("OSSL_ENCODER_to_data");
-		lb_err_set(err, LB_EINTERNAL, "cannot encode the generated key "
-		    "as PKCS#8");
-		goto out;
-	}
-	rc = 0;
-out:
-	OSSL_ENCODER_CTX_free(ectx);
-	return rc;
+	if (ca_key_pkcs8_der(key, der, len) == -1)
+		return lb_err_set(err, LB_EINTERNAL, "cannot encode the "
+		    "generated key as PKCS#8");
+	return 0;
 }
 
 int

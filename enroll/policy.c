@@ -165,11 +165,7 @@ profile_json(const enroll_policy_profile *p)
 	json_decref(kt);
 	json_decref(est);
 	json_decref(certs);
-	if (bad) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
+	return ca_json_done(o, bad);
 }
 
 json_t *
@@ -195,11 +191,7 @@ enroll_policy_json(const enroll_policy_doc *p)
 		bad = 1;
 	json_decref(user);
 	json_decref(profs);
-	if (bad) {
-		json_decref(doc);
-		return NULL;
-	}
-	return doc;
+	return ca_json_done(doc, bad);
 }
 
 /* ------------------------------------------------------------------ */

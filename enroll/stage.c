@@ -13,7 +13,6 @@
 
 #include <jansson.h>
 #include <openssl/err.h>
-#include <openssl/pem.h>
 
 #include "enroll/enroll_int.h"
 
@@ -43,27 +42,18 @@ int
 enroll_write_certs(const char *path, X509 *const *certs, size_t n,
     mode_t mode, lb_err *err)
 {
-	BIO *bio = BIO_new(BIO_s_mem());
-	char *data;
-	long len;
-	size_t i;
-	int rc = -1;
+	char *pem;
+	size_t len;
+	int rc;
 
-	if (bio == NULL)
-		goto fail;
-	for (i = 0; i < n; i++)
-		if (PEM_write_bio_X509(bio, certs[i]) != 1)
-			goto fail;
-	if ((len = BIO_get_mem_data(bio, &data)) <= 0)
-		goto fail;
-	rc = core_file_write(path, data, (size_t)len, mode, false, err);
-	BIO_free(bio);
+	if ((pem = ca_certs_pem(certs, n, NULL, &len)) == NULL || len == 0) {
+		free(pem);
+		return lb_err_set(err, LB_EINTERNAL, "cannot encode "
+		    "certificates for %s", path);
+	}
+	rc = core_file_write(path, pem, len, mode, false, err);
+	free(pem);
 	return rc;
-fail:
-	BIO_free(bio);
-	log_openssl("PEM_write_bio_X509");
-	return lb_err_set(err, LB_EINTERNAL, "cannot encode certificates for "
-	    "%s", path);
 }
 
 X509 *

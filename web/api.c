@@ -185,26 +185,38 @@ web_api_cert_list(struct web_req *r)
 /* ------------------------------------------------------------------ */
 /* GET /api/v1/certificates/{serial}                                   */
 
-enum MHD_Result
-web_api_cert_get(struct web_req *r)
+/* Answers with the stored record of certificate r->param (with_pem: and
+ * the certificate itself). */
+static enum MHD_Result
+send_cert(struct web_req *r, sqlite3 *db, bool with_pem)
 {
-	static const char *const params[] = { NULL };
 	ca_cert_info ci;
-	sqlite3 *db;
 	json_t *j;
 	lb_err err;
 
 	lb_err_clear(&err);
 	memset(&ci, 0, sizeof(ci));
-	if (web_query_check(r, params, &err) == -1 ||
-	    (db = web_db(r->srv, &err)) == NULL ||
-	    ca_cert_get(db, r->param, &ci, &err) == -1) {
+	if (ca_cert_get(db, r->param, &ci, &err) == -1) {
 		ca_cert_info_clear(&ci);
 		return web_send_lb_err(r, &err);
 	}
-	j = ca_cert_info_json(&ci, true);
+	j = ca_cert_info_json(&ci, with_pem);
 	ca_cert_info_clear(&ci);
 	return web_send_json(r, 200, j);
+}
+
+enum MHD_Result
+web_api_cert_get(struct web_req *r)
+{
+	static const char *const params[] = { NULL };
+	sqlite3 *db;
+	lb_err err;
+
+	lb_err_clear(&err);
+	if (web_query_check(r, params, &err) == -1 ||
+	    (db = web_db(r->srv, &err)) == NULL)
+		return web_send_lb_err(r, &err);
+	return send_cert(r, db, true);
 }
 
 /* ------------------------------------------------------------------ */
@@ -309,16 +321,13 @@ enum MHD_Result
 web_api_cert_revoke(struct web_req *r)
 {
 	static const char *const params[] = { NULL };
-	ca_cert_info ci;
 	char actor[320];
 	time_t invalidity;
 	int reason;
 	sqlite3 *db;
-	json_t *j;
 	lb_err err;
 
 	lb_err_clear(&err);
-	memset(&ci, 0, sizeof(ci));
 	if (web_query_check(r, params, &err) == -1 ||
 	    web_revoke_body_parse(r->body, r->body_len, &reason, &invalidity,
 	    &err) == -1 ||
@@ -332,13 +341,7 @@ web_api_cert_revoke(struct web_req *r)
 	crl_publisher_wake(r->srv->crl);
 	enroll_wake_publisher(r->srv->enroll);
 	/* committed: answer with the record as it now stands */
-	if (ca_cert_get(db, r->param, &ci, &err) == -1) {
-		ca_cert_info_clear(&ci);
-		return web_send_lb_err(r, &err);
-	}
-	j = ca_cert_info_json(&ci, false);
-	ca_cert_info_clear(&ci);
-	return web_send_json(r, 200, j);
+	return send_cert(r, db, false);
 }
 
 /* ------------------------------------------------------------------ */

@@ -201,15 +201,6 @@ pubfile_get(struct web_pubfile *f, lb_err *err)
 	return b;
 }
 
-static void
-http_date(time_t t, char *out, size_t outlen)
-{
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, outlen, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-}
-
 /* True when an If-None-Match list names etag (or is "*"). */
 static bool
 etag_matches(const char *inm, const char *etag)
@@ -281,8 +272,8 @@ send_pubfile(struct web_req *r, struct web_pubfile *f, const char *ctype,
 	}
 	expires = b->next_update != 0 ? b->next_update : now + CA_CRT_MAX_AGE;
 	max_age = expires > now ? (long)(expires - now) : 0;
-	http_date(b->mtime, lm, sizeof(lm));
-	http_date(expires, exp, sizeof(exp));
+	web_http_date(b->mtime, lm, sizeof(lm));
+	web_http_date(expires, exp, sizeof(exp));
 	snprintf(cache, sizeof(cache), "public, no-transform, max-age=%ld",
 	    max_age);
 	nm = not_modified(r, b);

@@ -59,6 +59,16 @@ est_send(struct web_req *r, int status, const char *ctype, const char *body,
 	return web_queue(r, status, resp, ctype, NULL);
 }
 
+/* A 200 answer with the base64 body b64, which it frees. */
+static enum MHD_Result
+est_send_ok(struct web_req *r, const char *ctype, char *b64, size_t len)
+{
+	enum MHD_Result ret = est_send(r, 200, ctype, b64, len, NULL, NULL);
+
+	free(b64);
+	return ret;
+}
+
 enum MHD_Result
 web_est_error(struct web_req *r, int status, const char *detail)
 {
@@ -229,7 +239,6 @@ est_cacerts(struct web_req *r)
 	X509 *certs[16];
 	size_t n = 0, len = 0;
 	char *b64 = NULL;
-	enum MHD_Result ret;
 	lb_err err;
 	int i;
 
@@ -238,9 +247,7 @@ est_cacerts(struct web_req *r)
 		certs[n++] = sk_X509_value(chain, i);
 	if (enroll_est_certs_only(certs, n, &b64, &len, &err) == -1)
 		return est_fail(r, &err, 0);
-	ret = est_send(r, 200, CTYPE_CERTS, b64, len, NULL, NULL);
-	free(b64);
-	return ret;
+	return est_send_ok(r, CTYPE_CERTS, b64, len);
 }
 
 static enum MHD_Result
@@ -250,7 +257,6 @@ est_csrattrs(struct web_req *r, const char *profile)
 	const char *names[8];
 	size_t n = 0, len = 0;
 	char *b64 = NULL;
-	enum MHD_Result ret;
 	lb_err err;
 	int t;
 
@@ -263,9 +269,7 @@ est_csrattrs(struct web_req *r, const char *profile)
 			names[n++] = ca_key_type_name((enum ca_key_type)t);
 	if (enroll_est_csrattrs(names, n, &b64, &len, &err) == -1)
 		return est_fail(r, &err, 0);
-	ret = est_send(r, 200, CTYPE_CSRATTRS, b64, len, NULL, NULL);
-	free(b64);
-	return ret;
+	return est_send_ok(r, CTYPE_CSRATTRS, b64, len);
 }
 
 static bool
@@ -313,9 +317,7 @@ est_answer(struct web_req *r, X509 *to, enroll_result *res)
 	if (enroll_est_certs_only(certs, 1, &cb64, &clen, &err) == -1)
 		return est_fail(r, &err, 0);
 	if (res->key == NULL) {
-		ret = est_send(r, 200, CTYPE_CERTS, cb64, clen, NULL, NULL);
-		free(cb64);
-		return ret;
+		return est_send_ok(r, CTYPE_CERTS, cb64, clen);
 	}
 	if ((to != NULL ? enroll_est_key_enveloped(res->key, to, &kb64, &klen,
 	    &err) : enroll_est_key_pkcs8(res->key, &kb64, &klen, &err)) == -1)

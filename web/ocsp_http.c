@@ -99,15 +99,6 @@ maybe_renew(struct web_req *r, sqlite3 *db, time_t now)
 		    err.msg);
 }
 
-static void
-http_date(time_t t, char *out, size_t outlen)
-{
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, outlen, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-}
-
 /* MHD's free callback for a DER answer from crl/ocsp.c. */
 static void
 der_free(void *p)
@@ -145,8 +136,8 @@ send_ocsp(struct web_req *r, unsigned char *der, size_t len,
 		if (core_sha256_hex(der, len, etag + 1) == -1)
 			goto out;
 		snprintf(etag + 65, 2, "\"");
-		http_date(res->this_update, lm, sizeof(lm));
-		http_date(res->next_update, ex, sizeof(ex));
+		web_http_date(res->this_update, lm, sizeof(lm));
+		web_http_date(res->next_update, ex, sizeof(ex));
 		snprintf(cc, sizeof(cc), "max-age=%lld, public, no-transform, "
 		    "must-revalidate", (long long)(res->next_update - now));
 		if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,

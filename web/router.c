@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "web/web_int.h"
 
@@ -104,6 +105,14 @@ status_name(int status)
 	}
 }
 
+void
+web_http_date(time_t t, char *out, size_t outlen)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, outlen, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
 
 enum MHD_Result
 web_send(struct web_req *r, int status, const char *ctype, const char *cache,

@@ -254,28 +254,11 @@ check_tls_expiry(const unsigned char *pem, size_t len, const char *path)
 static char *
 chain_pem(const ca_ctx *ca, lb_err *err)
 {
-	STACK_OF(X509) *chain = ca_get0_chain(ca);
-	BIO *bio = BIO_new(BIO_s_mem());
-	char *data, *out = NULL;
-	long len;
-	int i;
+	char *out;
+	size_t len;
 
-	if (bio == NULL)
-		goto out;
-	for (i = 0; i < sk_X509_num(chain); i++)
-		if (PEM_write_bio_X509(bio, sk_X509_value(chain, i)) != 1)
-			goto out;
-	len = BIO_get_mem_data(bio, &data);
-	if (len > 0 && (out = malloc((size_t)len + 1)) != NULL) {
-		memcpy(out, data, (size_t)len);
-		out[len] = '\0';
-	}
-out:
-	if (out == NULL) {
-		log_openssl("CA chain as PEM");
+	if ((out = ca_certs_pem(NULL, 0, ca_get0_chain(ca), &len)) == NULL)
 		lb_err_set(err, LB_EINTERNAL, "cannot encode the CA chain");
-	}
-	BIO_free(bio);
 	return out;
 }
 

@@ -21,6 +21,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -158,6 +159,10 @@ enum MHD_Result web_handle(void *cls, struct MHD_Connection *conn,
 /* MHD_OPTION_NOTIFY_COMPLETED: logs and frees the request state. */
 void web_request_done(void *cls, struct MHD_Connection *conn,
     void **con_cls, enum MHD_RequestTerminationCode toe);
+
+/* t as an HTTP date (RFC 9110 IMF-fixdate) for Last-Modified and Expires;
+ * outlen 30 or more. */
+void web_http_date(time_t t, char *out, size_t outlen);
 
 /*
  * Queues a response: a copy of buf with the given status and content type

@@ -25,17 +25,7 @@ json() { python3 -c "import json,sys; d=json.load(open('$T/body')); sys.exit(0 i
 field() { $LOCKBOX show --dir "$DIR" --json "$1" | python3 -c "import json,sys; print(json.load(sys.stdin)['$2'])"; }
 
 check "init a CA (ec-p256)" $LOCKBOX init --dir "$DIR" --key-type ec-p256 --name "Serve Test CA"
-P1=$(free_port); P2=$(free_port)
-while [ "$P2" = "$P1" ]; do P2=$(free_port); done
-HTTPS=https://127.0.0.1:$P1
-HTTP=http://127.0.0.1:$P2
-
-$SERVE serve --dir "$DIR" --listen 127.0.0.1:$P1 --http-listen 127.0.0.1:$P2 2>"$T/serve.log" &
-PID=$!
-at_exit "kill -KILL $PID 2>/dev/null"
-if wait_port "$P1" && wait_port "$P2"; then ok "both listeners open"; else
-    fail "both listeners open"; sed 's/^/       /' "$T/serve.log"; exit 1
-fi
+serve_both "$DIR" "both listeners open"
 for i in $(seq 1 50); do grep -q "^lockbox: serving" "$T/serve.log" && break; sleep 0.1; done
 check "announces both URLs on stderr" grep -qx "lockbox: serving $HTTPS and $HTTP" "$T/serve.log"
 
@@ -83,11 +73,7 @@ status 403 "client certificate of a forged same-name CA: 403" "${CA[@]}" --cert 
 status 403 "a subscriber certificate of this CA is no operator credential" "${CA[@]}" --cert "$DIR/tls.pem" --key "$DIR/tls.key" "$HTTPS/api/v1/certificates"
 
 # --- certificates to act on ------------------------------------------------
-for who in alice bob carol; do
-    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/$who.key" \
-        -out "$T/$who.csr" -subj "/CN=$who" 2>/dev/null
-    $LOCKBOX issue --dir "$DIR" --profile smime-sign --csr "$T/$who.csr" --email "$who@example.org" --out "$T/$who.pem" >"$T/$who.serial"
-done
+issue_signing alice bob carol
 ALICE=$(cat "$T/alice.serial"); BOB=$(cat "$T/bob.serial"); CAROL=$(cat "$T/carol.serial")
 check "three certificates issued" test -n "$ALICE" -a -n "$BOB" -a -n "$CAROL"
 

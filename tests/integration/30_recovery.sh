@@ -25,25 +25,6 @@ lb() { "$CLIENT" "$@" 2>&1 | tee -a "$T/client.log"; return "${PIPESTATUS[0]}"; 
 sql() { sqlite3 "$DIR/lockbox.db" "$1"; }
 audit_count() { sql "SELECT count(*) FROM audit WHERE action = '$1' AND object = '$2'"; }
 
-# start_server: the daemon on free ports; sets PID and HTTPS
-start_server() {
-    local p1 p2
-    p1=$(free_port); p2=$(free_port)
-    while [ "$p2" = "$p1" ]; do p2=$(free_port); done
-    $SERVE serve --dir "$DIR" --listen "127.0.0.1:$p1" --http-listen "127.0.0.1:$p2" 2>>"$T/serve.log" &
-    PID=$!
-    at_exit "kill -KILL $PID 2>/dev/null"
-    HTTPS=https://127.0.0.1:$p1
-    if wait_port "$p1" && wait_port "$p2"; then ok "daemon listening ($1)"; else
-        fail "daemon listening ($1)"; sed 's/^/       /' "$T/serve.log"; exit 1
-    fi
-}
-stop_server() {
-    kill -TERM "$PID"
-    wait "$PID"; rc=$?
-    if [ "$rc" = 0 ]; then ok "daemon exits 0 on SIGTERM ($1)"; else fail "daemon exits 0 on SIGTERM ($1): exit $rc"; fi
-}
-
 # --- set-up: CA, 4 agents (one is alice herself), officers, threshold 2 ----
 check "init a CA (ec-p256)" $LOCKBOX init --dir "$DIR" --key-type ec-p256 --name "Recovery Test CA"
 for i in 1 2 3; do
@@ -68,7 +49,7 @@ check "openssl cms encrypts a message to the new key (AES-256)" openssl cms -enc
 rm -f "$T/alice-old.p12" "$T/alice-old.p12.pass" "$T/alice.p12" "$T/alice.p12.pass"
 check "alice's keys are destroyed" test ! -e "$T/alice.p12" -a ! -e "$T/alice-old.p12"
 
-start_server "request_ttl 7d"
+serve_both "$DIR" "daemon listening (request_ttl 7d)"
 C=(--server "$HTTPS" --ca-cert "$DIR/ca.pem")
 O=("${C[@]}" --cred "$T/officer.p12")
 A1=("${C[@]}" --cred "$T/agent1.p12")
@@ -266,11 +247,11 @@ check "  ... and writes no PKCS#12" test ! -e "$T/tampered.p12" -a ! -e "$T/tamp
 sql "UPDATE escrow_records SET ciphertext = X'$orig' WHERE serial = '$OLD'"
 expect_code "restored, the same request opens" 0 lb recovery fetch "$REQ5" "${O[@]}" --out-p12 "$T/restored.p12" "${RD[@]}"
 
-stop_server "first daemon"
+stop_serve "first daemon"
 
 # --- a request that expires on its own (request_ttl = 1s) --------------------
 printf '\n[escrow]\nrequest_ttl = 1s\n' >>"$DIR/lockbox.conf"
-start_server "request_ttl 1s"
+serve_both "$DIR" "daemon listening (request_ttl 1s)"
 C=(--server "$HTTPS" --ca-cert "$DIR/ca.pem")
 O=("${C[@]}" --cred "$T/officer.p12")
 A1=("${C[@]}" --cred "$T/agent1.p12")
@@ -286,7 +267,7 @@ expect_code "an expired request releases nothing" 1 lb recovery fetch "$REQ6" "$
 check "  ... nothing written" test ! -e "$T/expired6.p12"
 code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$DIR/ca.pem" --cert "$T/agent3.pem" -H "Content-Type: application/json" -X POST -d '{"reason": "late"}' "$HTTPS/api/v1/recovery/requests/$REQ6/deny")
 if [ "$code" = 410 ]; then ok "deny on an expired request: 410"; else fail "deny on an expired request: 410 (HTTP $code)"; fi
-stop_server "second daemon"
+stop_serve "second daemon"
 
 # --- the audit trail -----------------------------------------------------------
 for a in recovery.request recovery.request_refused recovery.approve recovery.approve_refused \

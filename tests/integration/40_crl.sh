@@ -62,27 +62,14 @@ now=$(date +%s)
 check "thisUpdate is backdated by about 10 minutes" test $((now - lu)) -ge 595 -a $((now - lu)) -le 660
 
 # --- certificates to revoke ------------------------------------------------
-for who in alice bob carol dave; do
-    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/$who.key" \
-        -out "$T/$who.csr" -subj "/CN=$who" 2>/dev/null
-    $LOCKBOX issue --dir "$DIR" --profile smime-sign --csr "$T/$who.csr" --email "$who@example.org" --out "$T/$who.pem" >"$T/$who.serial"
-done
+issue_signing alice bob carol dave
 ALICE=$(cat "$T/alice.serial"); BOB=$(cat "$T/bob.serial"); CAROL=$(cat "$T/carol.serial")
 check "four signing certificates issued" test -n "$ALICE" -a -n "$BOB" -a -n "$CAROL"
 
 # --- the daemon --------------------------------------------------------------
-P1=$(free_port); P2=$(free_port)
-while [ "$P2" = "$P1" ]; do P2=$(free_port); done
-HTTPS=https://127.0.0.1:$P1
-HTTP=http://127.0.0.1:$P2
 # revocations within 1 s make one CRL
 printf '\n[crl]\ncoalesce = 1\n' >>"$DIR/lockbox.conf"
-$SERVE serve --dir "$DIR" --listen 127.0.0.1:$P1 --http-listen 127.0.0.1:$P2 2>"$T/serve.log" &
-PID=$!
-at_exit "kill -KILL $PID 2>/dev/null"
-if wait_port "$P1" && wait_port "$P2"; then ok "daemon listening"; else
-    fail "daemon listening"; sed 's/^/       /' "$T/serve.log"; exit 1
-fi
+serve_both "$DIR" "daemon listening"
 code=$(fetch)
 check "GET /ca.crl is 200" test "$code" = 200
 check "the CRL is served as application/pkix-crl" test "$(hdr content-type)" = application/pkix-crl

@@ -24,15 +24,8 @@ ALICE=$(openssl x509 -in "$T/alice.pem" -noout -serial | cut -d= -f2)
 check "revoke alice (keyCompromise)" $LOCKBOX revoke --dir "$DIR" "$ALICE" --reason keyCompromise
 check "certificates carry the AIA OCSP URL" sh -c "openssl x509 -in '$T/bob.pem' -noout -ext authorityInfoAccess | grep -q 'OCSP - URI:.*/ocsp'"
 
-P1=$(free_port); P2=$(free_port)
-while [ "$P2" = "$P1" ]; do P2=$(free_port); done
-URL=http://127.0.0.1:$P2/ocsp
-$SERVE serve --dir "$DIR" --listen 127.0.0.1:$P1 --http-listen 127.0.0.1:$P2 2>"$T/serve.log" &
-PID=$!
-at_exit "kill -KILL $PID 2>/dev/null"
-if wait_port "$P1" && wait_port "$P2"; then ok "daemon listening"; else
-    fail "daemon listening"; sed 's/^/       /' "$T/serve.log"; exit 1
-fi
+serve_both "$DIR" "daemon listening"
+URL=$HTTP/ocsp
 
 # --- the delegated responder -------------------------------------------------
 check "ocsp.pem and ocsp.key written" test -s "$DIR/ocsp.pem" -a -s "$DIR/ocsp.key"

@@ -29,11 +29,7 @@ cat >>"$DIR/lockbox.conf" <<EOF
 coalesce = 1
 EOF
 
-for who in alice bob carol; do
-    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/$who.key" \
-        -out "$T/$who.csr" -subj "/CN=$who" 2>/dev/null
-    $LOCKBOX issue --dir "$DIR" --profile smime-sign --csr "$T/$who.csr" --email "$who@example.org" --out "$T/$who.pem" >"$T/$who.serial"
-done
+issue_signing alice bob carol
 check "three signing certificates issued" test -s "$T/alice.serial" -a -s "$T/bob.serial" -a -s "$T/carol.serial"
 
 hexnum() { local n; n=$(openssl crl -inform DER -in "$1" -noout -crlnumber 2>/dev/null | sed 's/.*=//' | tr -d '\n'); [ -n "$n" ] && echo $((16#${n#0x})); }
@@ -64,15 +60,7 @@ ldapcrl >/dev/null
 check "  ... byte-identical" cmp "$T/ldap.crl" "$DIR/pub/ca.crl"
 
 # --- the daemon ------------------------------------------------------------------
-P1=$(free_port); P2=$(free_port)
-while [ "$P2" = "$P1" ]; do P2=$(free_port); done
-HTTP=http://127.0.0.1:$P2
-$SERVE serve --dir "$DIR" --listen 127.0.0.1:$P1 --http-listen 127.0.0.1:$P2 2>"$T/serve.log" &
-PID=$!
-at_exit "kill -KILL $PID 2>/dev/null"
-if wait_port "$P1" && wait_port "$P2"; then ok "daemon listening"; else
-    fail "daemon listening"; sed 's/^/       /' "$T/serve.log"; exit 1
-fi
+serve_both "$DIR" "daemon listening"
 N0=$(webcrl)
 check "the web serves CRL 1" test "$N0" = 1
 

@@ -25,17 +25,7 @@ wait_full() {
     done
     return 1
 }
-start() { # DIR
-    P1=$(free_port); P2=$(free_port)
-    while [ "$P2" = "$P1" ]; do P2=$(free_port); done
-    HTTP=http://127.0.0.1:$P2
-    $SERVE serve --dir "$1" --listen 127.0.0.1:$P1 --http-listen 127.0.0.1:$P2 2>>"$T/serve.log" &
-    PID=$!
-    at_exit "kill -KILL $PID 2>/dev/null"
-    if wait_port "$P1" && wait_port "$P2"; then ok "daemon listening"; else
-        fail "daemon listening"; sed 's/^/       /' "$T/serve.log"; exit 1
-    fi
-}
+start() { serve_both "$1" "daemon listening"; } # DIR
 stop() {
     kill -TERM "$PID"
     for i in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
@@ -46,11 +36,7 @@ stop() {
 check "init a CA" $LOCKBOX init --dir "$DIR" --key-type ec-p256 --name "Delta Test CA"
 check "the config template documents [crl] delta" grep -q "^# delta = no" "$DIR/lockbox.conf"
 printf '\n[crl]\ncoalesce = 1\ndelta = yes\n' >>"$DIR/lockbox.conf"
-for who in alice bob; do
-    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/$who.key" \
-        -out "$T/$who.csr" -subj "/CN=$who" 2>/dev/null
-    $LOCKBOX issue --dir "$DIR" --profile smime-sign --csr "$T/$who.csr" --email "$who@example.org" --out "$T/$who.pem" >"$T/$who.serial"
-done
+issue_signing alice bob
 ALICE=$(cat "$T/alice.serial")
 check "lockbox crl issues a full and a delta CRL" $LOCKBOX crl --dir "$DIR"
 check "pub/delta.crl is 0644" test "$(stat -c %a "$DIR/pub/delta.crl")" = 644

@@ -259,20 +259,24 @@ SKID=$(openssl x509 -in "$T/alice-enc.pem" -noout -ext subjectKeyIdentifier | se
 # csr_kid NAME: $T/NAME.b64 with the attribute naming $SKID
 csr_kid() {
     csr "$1-plain" "/CN=alice@example.org" || return 1
-    python3 - "$T/$1-plain.der" "$SKID" "$T/$1.cri" <<'PY' || return 1
-import sys
-der = open(sys.argv[1], "rb").read()
-def tlv(b, i):
-    tag = b[i]; l = b[i + 1]; i += 2
-    if l & 0x80:
-        n = l & 0x7f; l = int.from_bytes(b[i:i + n], "big"); i += n
-    return tag, i, i + l          # tag, content start, end
+    # enc(tag, content): one DER TLV, for both steps below
+    cat >"$T/der.py" <<'PY'
 def enc(tag, content):
     l = len(content)
     if l < 0x80: ln = bytes([l])
     else:
         lb = l.to_bytes((l.bit_length() + 7) // 8, "big"); ln = bytes([0x80 | len(lb)]) + lb
     return bytes([tag]) + ln + content
+PY
+    PYTHONPATH=$T python3 - "$T/$1-plain.der" "$SKID" "$T/$1.cri" <<'PY' || return 1
+import sys
+from der import enc
+der = open(sys.argv[1], "rb").read()
+def tlv(b, i):
+    tag = b[i]; l = b[i + 1]; i += 2
+    if l & 0x80:
+        n = l & 0x7f; l = int.from_bytes(b[i:i + n], "big"); i += n
+    return tag, i, i + l          # tag, content start, end
 _, s, e = tlv(der, 0)                       # CertificationRequest
 _, cs, ce = tlv(der, s)                     # CertificationRequestInfo
 parts = []; i = cs
@@ -284,14 +288,9 @@ attr = enc(0x30, oid + enc(0x31, enc(0x04, bytes.fromhex(sys.argv[2]))))
 open(sys.argv[3], "wb").write(enc(0x30, keep + enc(0xa0, attr)))
 PY
     openssl dgst -sha256 -sign "$T/$1-plain.key" -out "$T/$1.sig" "$T/$1.cri" || return 1
-    python3 - "$T/$1.cri" "$T/$1.sig" "$T/$1.der" <<'PY' || return 1
+    PYTHONPATH=$T python3 - "$T/$1.cri" "$T/$1.sig" "$T/$1.der" <<'PY' || return 1
 import sys
-def enc(tag, content):
-    l = len(content)
-    if l < 0x80: ln = bytes([l])
-    else:
-        lb = l.to_bytes((l.bit_length() + 7) // 8, "big"); ln = bytes([0x80 | len(lb)]) + lb
-    return bytes([tag]) + ln + content
+from der import enc
 cri = open(sys.argv[1], "rb").read(); sig = open(sys.argv[2], "rb").read()
 alg = enc(0x30, bytes.fromhex("06082a8648ce3d040302"))   # ecdsa-with-SHA256
 open(sys.argv[3], "wb").write(enc(0x30, cri + alg + enc(0x03, b"\0" + sig)))

@@ -22,8 +22,7 @@ for i in 1 2; do
         --email "ra$i@example.org" >/dev/null 2>&1 || fail "recovery agent $i"
 done
 
-P1=$(free_port); P2=$(free_port)
-while [ "$P2" = "$P1" ]; do P2=$(free_port); done
+free_ports
 HTTPS=https://127.0.0.1:$P1
 PID=
 start() {

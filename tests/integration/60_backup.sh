@@ -16,25 +16,6 @@ NEW=$T/restored
 BK=$T/ca.lbk
 asan_serve
 
-start_server() { # DIR DESC: the daemon on free ports; sets PID, HTTPS, HTTP
-    local p1 p2
-    p1=$(free_port); p2=$(free_port)
-    while [ "$p2" = "$p1" ]; do p2=$(free_port); done
-    $SERVE serve --dir "$1" --listen "127.0.0.1:$p1" --http-listen "127.0.0.1:$p2" 2>>"$T/serve.log" &
-    PID=$!
-    at_exit "kill -KILL $PID 2>/dev/null"
-    HTTPS=https://127.0.0.1:$p1
-    HTTP=http://127.0.0.1:$p2
-    if wait_port "$p1" && wait_port "$p2"; then ok "daemon listening ($2)"; else
-        fail "daemon listening ($2)"; sed 's/^/       /' "$T/serve.log"; exit 1
-    fi
-}
-stop_server() {
-    kill -TERM "$PID"
-    wait "$PID"; rc=$?
-    if [ "$rc" = 0 ]; then ok "daemon exits 0 on SIGTERM ($1)"; else fail "daemon exits 0 on SIGTERM ($1): exit $rc"; fi
-}
-
 # --- a CA with escrow ---------------------------------------------------------
 check "init a CA (ec-p256)" $LOCKBOX init --dir "$DIR" --key-type ec-p256 --name "Backup Test CA"
 for i in 1 2; do
@@ -57,7 +38,7 @@ expect_code "backup without --out is a usage error" 2 $LOCKBOX backup --dir "$DI
 expect_code "restore without --dir is a usage error" 2 $LOCKBOX restore "$BK"
 
 # --- backup while the daemon serves and the CLI writes ------------------------
-start_server "$DIR" "original"
+serve_both "$DIR" "daemon listening (original)"
 $LOCKBOX list --dir "$DIR" | sort >"$T/list-before"
 ( while [ ! -e "$T/stop" ]; do
       curl -s -o /dev/null "$HTTP/ca.crt"; curl -s -o /dev/null "$HTTP/ca.crl"
@@ -80,7 +61,7 @@ check "  ... and starts with its magic" sh -c "head -c 17 '$BK' | grep -q '^LOCK
 check "the backup is in the audit log" test "$(db_count "SELECT count(*) FROM audit WHERE action = 'backup.create' AND object = '$BK'")" = 1
 expect_code "backup never replaces an existing file" 1 $LOCKBOX backup --dir "$DIR" --out "$BK"
 check "  ... says so" grep -q "already exists" "$T/.out"
-stop_server "original"
+stop_serve "original"
 $LOCKBOX list --dir "$DIR" | sort >"$T/list-after"
 check "the writer issued certificates during the backup" test "$(wc -l <"$T/list-after")" -gt "$(wc -l <"$T/list-before")"
 
@@ -118,7 +99,7 @@ check "the restored CA opens its key: it issues" $LOCKBOX issue --dir "$NEW" --p
 check "  ... a certificate that verifies against the original CA certificate" openssl verify -CAfile "$DIR/ca.pem" "$T/carol.pem"
 
 # --- recover alice's key from the restored CA -----------------------------------------
-start_server "$NEW" "restored, other ports"
+serve_both "$NEW" "daemon listening (restored, other ports)"
 C=(--server "$HTTPS" --ca-cert "$NEW/ca.pem")
 REQ=$($LOCKBOX recovery request "${C[@]}" --cred "$T/officer.p12" --email alice@example.org --reason "restored CA test" --dir "$T/rec" 2>>"$T/client.log" | tail -n1)
 check "a recovery officer opens a request on the restored CA" sh -c "echo '$REQ' | grep -Eqx '[0-9a-f]{32}'"
@@ -130,6 +111,6 @@ check "  ... naming alice's serial" grep -q "$SERIAL" "$T/.out"
 openssl pkcs12 -in "$T/rec.p12" -passin "file:$T/rec.p12.pass" -nodes -nocerts -out "$T/rec.key" 2>/dev/null
 check "the recovered key matches alice's certificate from before the backup" test "$(openssl pkey -in "$T/rec.key" -pubout 2>/dev/null)" = "$(openssl x509 -in "$T/alice.pem" -noout -pubkey)"
 check "  ... and decrypts the mail sent before the backup" sh -c "openssl cms -decrypt -binary -inform DER -in '$T/msg.p7m' -inkey '$T/rec.key' -recip '$T/alice.pem' | cmp - '$T/msg.txt'"
-stop_server "restored"
+stop_serve "restored"
 check "the restored audit chain still verifies after the recovery" $LOCKBOX audit verify --dir "$NEW"
 no_sanitizer_reports "$T/serve.log"

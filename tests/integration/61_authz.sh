@@ -87,8 +87,7 @@ CALLERS=(none usrC usrT admin offcr recO recA audit remvd revkd expd expdb)
 
 # --- the CA and its callers ----------------------------------------------------
 DIR=$T/ca
-P1=$(free_port); P2=$(free_port)
-while [ "$P2" = "$P1" ]; do P2=$(free_port); done
+free_ports
 check "init a CA (ec-p256)" $LOCKBOX init --dir "$DIR" --key-type ec-p256 --name "Authz Test CA" \
     --listen 127.0.0.1:$P1 --http-listen 127.0.0.1:$P2 --base-url http://127.0.0.1:$P2
 # /delta.crl exists only with delta CRLs on

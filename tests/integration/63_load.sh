@@ -41,11 +41,6 @@ for t in sqlite3 python3; do
 done
 [ -x "$LOAD" ] || { fail "load generator $LOAD built (make unit)"; exit 1; }
 
-# two distinct free ports in P1 P2
-two_ports() {
-    P1=$(free_port); P2=$(free_port)
-    while [ "$P2" = "$P1" ]; do P2=$(free_port); done
-}
 # rss PID: the resident memory of PID in kB
 rss() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB$/\1/p' "/proc/$1/status"; }
 # counter NAME FILE: a counter of load_mix's summary line
@@ -57,7 +52,7 @@ set_server() { sed -i "s/^$2 = .*/$2 = $3/" "$1/lockbox.conf"; grep -qx "$2 = $3
 
 # --- the CA, the daemon, the client certificate ------------------------------
 DIR=$T/ca
-two_ports
+free_ports
 check "init a CA (ec-p256)" $LOCKBOX init --dir "$DIR" --key-type ec-p256 --name "Load Test CA" \
     --listen 127.0.0.1:$P1 --http-listen 127.0.0.1:$P2 --base-url http://127.0.0.1:$P2
 serve_up "$DIR" "$P1" "$T/serve.log" "daemon listening"
@@ -348,7 +343,7 @@ EOF
 # Two worker threads, 16 connections (MHD gives each worker 8), at most 8
 # from one address, idle connections cut after 3 s.
 TMO=3
-two_ports
+free_ports
 sed -i -e "s/^listen = .*/listen = 127.0.0.1:$P1/" -e "s/^http_listen = .*/http_listen = 127.0.0.1:$P2/" \
     "$DIR/lockbox.conf"
 check "a second configuration: threads 2, connection_limit 16, per_ip_connection_limit 8, connection_timeout $TMO" \

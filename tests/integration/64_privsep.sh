@@ -30,8 +30,7 @@ RUNAS=nobody
 
 # --- the CA, given to the unprivileged user except its key ---------------------
 DIR=$T/ca
-P1=$(free_port); P2=$(free_port)
-while [ "$P2" = "$P1" ]; do P2=$(free_port); done
+free_ports
 check "init a CA (ec-p256)" $LOCKBOX init --dir "$DIR" --key-type ec-p256 \
     --name "Privsep Test CA" --listen 127.0.0.1:$P1 --http-listen 127.0.0.1:$P2 \
     --base-url http://127.0.0.1:$P2

@@ -143,6 +143,12 @@ free_port() {
     done
 }
 
+# free_ports: sets P1 and P2 to two different free ports.
+free_ports() {
+    P1=$(free_port); P2=$(free_port)
+    while [ "$P2" = "$P1" ]; do P2=$(free_port); done
+}
+
 # wait_port PORT: waits up to 10 s for a listener on 127.0.0.1:PORT.
 wait_port() {
     local i
@@ -238,14 +244,51 @@ csr() {
 est_ca() {
     local a
     DIR=$T/ca
-    P1=$(free_port); P2=$(free_port)
-    while [ "$P2" = "$P1" ]; do P2=$(free_port); done
+    free_ports
     check "init a CA (ec-p256)" $LOCKBOX init --dir "$DIR" --key-type ec-p256 --name "$1" \
         --listen 127.0.0.1:$P1 --http-listen 127.0.0.1:$P2 --base-url http://127.0.0.1:$P2
     for a in 1 2; do
         $LOCKBOX agent add --dir "$DIR" --keygen --out-p12 "$T/agent$a.p12" --name "Agent $a" --email agent$a@example.org >/dev/null 2>&1
     done
     check "$2" sh -c "$LOCKBOX agent list --dir '$DIR' | grep -c ' active ' | grep -qx 2"
+}
+
+# issue_signing WHO...: for each WHO a P-256 key $T/WHO.key, a CSR
+# $T/WHO.csr ("/CN=WHO") and an smime-sign certificate $T/WHO.pem for
+# WHO@example.org from the CA in $DIR, its serial in $T/WHO.serial.  The
+# scenario checks what it needs of them.
+issue_signing() {
+    local who
+    for who in "$@"; do
+        openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/$who.key" \
+            -out "$T/$who.csr" -subj "/CN=$who" 2>/dev/null
+        $LOCKBOX issue --dir "$DIR" --profile smime-sign --csr "$T/$who.csr" --email "$who@example.org" --out "$T/$who.pem" >"$T/$who.serial"
+    done
+}
+
+# serve_both DIR DESC: starts the daemon ($SERVE) on the state directory
+# DIR listening on two free ports, P1 (HTTPS, URL in HTTPS) and P2 (HTTP,
+# URL in HTTP), stderr appended to $T/serve.log, killed at exit; its pid
+# in PID.  Passes DESC once both listen, otherwise shows the log and ends
+# the scenario.
+serve_both() {
+    free_ports
+    HTTPS=https://127.0.0.1:$P1
+    HTTP=http://127.0.0.1:$P2
+    $SERVE serve --dir "$1" --listen "127.0.0.1:$P1" --http-listen "127.0.0.1:$P2" 2>>"$T/serve.log" &
+    PID=$!
+    at_exit "kill -KILL $PID 2>/dev/null"
+    if wait_port "$P1" && wait_port "$P2"; then ok "$2"; else
+        fail "$2"; sed 's/^/       /' "$T/serve.log"; exit 1
+    fi
+}
+# stop_serve DESC: SIGTERM to the daemon $PID; passes "daemon exits 0 on
+# SIGTERM (DESC)" when it exits 0.
+stop_serve() {
+    local rc
+    kill -TERM "$PID"
+    wait "$PID"; rc=$?
+    if [ "$rc" = 0 ]; then ok "daemon exits 0 on SIGTERM ($1)"; else fail "daemon exits 0 on SIGTERM ($1): exit $rc"; fi
 }
 
 # serve_up DIR PORT LOG DESC: starts the daemon ($SERVE) on the state
