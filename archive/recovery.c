@@ -595,11 +595,7 @@ check_approver(sqlite3 *db, const archive_caller *who,
 		    rq->id, when);
 		goto out;
 	}
-	if (s != SQLITE_DONE) {
-		core_db_fail(db, "recovery approvals", err);
-		goto out;
-	}
-	rc = 0;
+	rc = core_db_rows_done(db, s, "recovery approvals", err);
 out:
 	sqlite3_finalize(st);
 	return rc;

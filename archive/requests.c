@@ -308,11 +308,7 @@ archive_load_agent_shares(sqlite3 *db, archive_recovery *rq, const char *agent_s
 		}
 		(*held)++;
 	}
-	if (s != SQLITE_DONE) {
-		core_db_fail(db, "escrow shares", err);
-		goto out;
-	}
-	rc = 0;
+	rc = core_db_rows_done(db, s, "escrow shares", err);
 out:
 	sqlite3_finalize(st);
 	return rc;
@@ -391,11 +387,7 @@ archive_load_package_record(sqlite3 *db, const char *id, archive_recovery_record
 		r->shares[r->nshares] = b;
 		r->share_lens[r->nshares++] = bl;
 	}
-	if (s != SQLITE_DONE) {
-		core_db_fail(db, "recovery shares", err);
-		goto out;
-	}
-	rc = 0;
+	rc = core_db_rows_done(db, s, "recovery shares", err);
 out:
 	sqlite3_finalize(st);
 	ca_cert_info_clear(&ci);

@@ -71,11 +71,7 @@ ca_revoked_foreach(sqlite3 *db, time_t now,
 			goto out;
 		}
 	}
-	if (r != SQLITE_DONE) {
-		core_db_fail(db, "read revoked certificates", err);
-		goto out;
-	}
-	rc = 0;
+	rc = core_db_rows_done(db, r, "read revoked certificates", err);
 out:
 	sqlite3_finalize(st);
 	return rc;

@@ -91,11 +91,7 @@ check_separation(sqlite3 *db, enum ca_role role, const char *email,
 			goto out;
 		}
 	}
-	if (r != SQLITE_DONE) {
-		core_db_fail(db, "operator roles", err);
-		goto out;
-	}
-	rc = 0;
+	rc = core_db_rows_done(db, r, "operator roles", err);
 out:
 	sqlite3_finalize(st);
 	return rc;

@@ -198,11 +198,7 @@ ca_cert_list(sqlite3 *db, const ca_cert_filter *f,
 			goto out;
 		}
 	}
-	if (r != SQLITE_DONE) {
-		core_db_fail(db, "list certificates", err);
-		goto out;
-	}
-	rc = 0;
+	rc = core_db_rows_done(db, r, "list certificates", err);
 out:
 	sqlite3_finalize(st);
 	return rc;

@@ -349,6 +349,11 @@ int core_db_fail(sqlite3 *db, const char *what, lb_err *err);
 /* Whether db answers a read (0) or not (-1), for health checks. */
 int core_db_ping(sqlite3 *db);
 /*
+ * The end of a loop stepping through rows, r its last sqlite3_step: 0 when
+ * it was SQLITE_DONE, else -1 with err (core_db_fail, naming what).
+ */
+int core_db_rows_done(sqlite3 *db, int r, const char *what, lb_err *err);
+/*
  * Steps *st, a statement that returns no rows, and finalizes it (*st =
  * NULL); -1 with err (core_db_fail, naming what) unless it was done.
  */

@@ -45,6 +45,12 @@ core_db_exec(sqlite3 *db, sqlite3_stmt **st, const char *what, lb_err *err)
 }
 
 int
+core_db_rows_done(sqlite3 *db, int r, const char *what, lb_err *err)
+{
+	return r == SQLITE_DONE ? 0 : core_db_fail(db, what, err);
+}
+
+int
 core_db_run(sqlite3 *db, const char *sql, const char *const *texts, int n,
     const char *what, lb_err *err)
 {

@@ -94,11 +94,7 @@ enroll_publish_enqueue(sqlite3 *db, const char *serial, const char *email,
 		    "the directory: no such certificate", serial);
 		goto out;
 	}
-	if (r != SQLITE_DONE) {
-		core_db_fail(db, "queue a publication", err);
-		goto out;
-	}
-	rc = 0;
+	rc = core_db_rows_done(db, r, "queue a publication", err);
 out:
 	sqlite3_finalize(st);
 	return rc;
@@ -127,11 +123,7 @@ enroll_publish_counts_get(sqlite3 *db, enroll_publish_counts *c, lb_err *err)
 			c->done = sqlite3_column_int64(st, 1);
 		}
 	}
-	if (r != SQLITE_DONE) {
-		core_db_fail(db, "count publications", err);
-		goto out;
-	}
-	rc = 0;
+	rc = core_db_rows_done(db, r, "count publications", err);
 out:
 	sqlite3_finalize(st);
 	return rc;
