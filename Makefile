@@ -124,7 +124,9 @@ unit: $(UNIT_BINS) $(TOOL_BINS)
 run:
 	@sh scripts/deps.sh build
 	$(MAKE) all
-	@if [ ! -f demo/ca.pem ]; then $(BUILD)/lockbox init --dir demo --name "lockbox Demo S/MIME CA"; fi
+	@# the demo administrator's passphrase: made once, kept outside demo/
+	@if [ ! -f demo.pass ]; then (umask 077 && openssl rand -hex 16 >demo.pass); fi
+	@if [ ! -f demo/ca.pem ]; then $(BUILD)/lockbox init --dir demo --name "lockbox Demo S/MIME CA" --p12-pass-file demo.pass; fi
 	$(BUILD)/lockbox serve --dir demo
 
 # CI calls `make test` without -j: build the three variants TEST_JOBS wide

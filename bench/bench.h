@@ -20,6 +20,23 @@
 #include "core/core.h"
 
 /* The whole number s in [min, max]; exits 2 naming prog otherwise. */
+/*
+ * The passphrase file for the administrator credential ca_init writes:
+ * DIR.pw beside the state directory (0600), its path in a buffer the
+ * next call reuses; NULL when it cannot be written.
+ */
+static inline const char *
+bench_admin_pass(const char *dir)
+{
+	static char p[4096];
+	static const char pw[] = "bench passphrase\n";
+
+	if ((size_t)snprintf(p, sizeof(p), "%s.pw", dir) >= sizeof(p) ||
+	    core_file_write(p, pw, sizeof(pw) - 1, 0600, false, NULL) == -1)
+		return NULL;
+	return p;
+}
+
 static inline int
 bench_parse_count(const char *prog, const char *s, int min, int max)
 {

@@ -50,6 +50,7 @@ cmd_init(const char *dir)
 
 	memset(&o, 0, sizeof(o));
 	o.name = "lockbox Bench CRL CA";
+	o.admin_p12_pass_file = bench_admin_pass(dir);
 	o.key_type = CA_KEY_RSA3072;
 	if (ca_init(dir, &o, &err) == -1)
 		die("ca_init", &err);

@@ -84,6 +84,7 @@ cmd_init(const char *dir, int nagents, int m)
 
 	memset(&o, 0, sizeof(o));
 	o.name = "lockbox bench CA";
+	o.admin_p12_pass_file = bench_admin_pass(dir);
 	o.key_type = CA_KEY_ECP256;
 	t0 = bench_now();
 	if (ca_init(dir, &o, &err) == -1 ||

@@ -143,6 +143,7 @@ cmd_init(const char *type, const char *dir)
 		fprintf(stderr, "issue: unknown key type '%s'\n", type);
 		return -1;
 	}
+	o.admin_p12_pass_file = bench_admin_pass(dir);
 	if (ca_init(dir, &o, &err) == -1) {
 		fprintf(stderr, "issue: ca_init: %s\n", err.msg);
 		return -1;

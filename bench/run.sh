@@ -47,6 +47,9 @@ selected() {
 command -v openssl >/dev/null || die "the openssl command is missing"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/lockbox-bench.XXXXXX")
+# the passphrase of the credentials the benches' CAs make
+PW=$TMP/pw
+(umask 077 && echo "bench passphrase" >"$PW")
 trap 'rm -rf "$TMP"' EXIT
 trap 'exit 130' INT TERM
 
@@ -474,7 +477,7 @@ bench_ocsp() {
     echo "== OCSP: responses/s at $OCSP_CLIENTS clients vs openssl speed ecdsap256 sign/s"
     d=$TMP/ocsp
     mkdir -p "$d"
-    "$LOCKBOX_BIN" init --dir "$d/ca" --key-type ec-p256 --name "Bench OCSP CA" \
+    "$LOCKBOX_BIN" init --dir "$d/ca" --p12-pass-file "$PW" --key-type ec-p256 --name "Bench OCSP CA" \
         >/dev/null 2>&1 || die "lockbox init failed"
     # no serverkeygen keys made in the background while OCSP is measured
     printf '\n[enroll]\nkeypool = 0\n' >>"$d/ca/lockbox.conf"
@@ -605,7 +608,7 @@ bench_est() {
         "($(cfssl version | head -n 1)), HTTPS keep-alive, P-256 CA and CSRs"
     d=$TMP/est
     mkdir -p "$d/cfssl"
-    "$LOCKBOX_BIN" init --dir "$d/ca" --key-type ec-p256 --name "Bench EST CA" \
+    "$LOCKBOX_BIN" init --dir "$d/ca" --p12-pass-file "$PW" --key-type ec-p256 --name "Bench EST CA" \
         >/dev/null 2>&1 || die "lockbox init failed"
     # the client: a user's smime-sign certificate from this CA
     openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
@@ -614,9 +617,11 @@ bench_est() {
         --email user@example.org --out "$d/user.pem" >/dev/null || die "issue failed"
     # smime-enc escrows to recovery agents (threshold 2)
     for a in 1 2; do
-        "$LOCKBOX_BIN" agent add --dir "$d/ca" --keygen --out-p12 "$d/agent$a.p12" \
-            --name "Agent $a" --email "agent$a@example.org" >/dev/null ||
-            die "agent add failed"
+        { "$LOCKBOX_BIN" agent request --email "agent$a@example.org" \
+            --out-key "$d/agent$a.key" --out-csr "$d/agent$a.csr" --pass-file "$PW" &&
+          "$LOCKBOX_BIN" agent add --dir "$d/ca" --csr "$d/agent$a.csr" \
+            --name "Agent $a" --email "agent$a@example.org" --out "$d/agent$a.pem"; } \
+            >/dev/null || die "agent add failed"
     done
     # cfssl: the same CA key (unencrypted for cfssl, 0600, removed at
     # exit), a signing policy, and its certdb SQLite schema (cfssl's

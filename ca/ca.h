@@ -75,6 +75,13 @@ EVP_PKEY *ca_key_read(const char *path, const char *pass, lb_err *err);
  * its self-signature.  NULL with err (LB_EINVAL) on anything malformed.
  */
 X509_REQ *ca_csr_parse(const unsigned char *buf, size_t len, lb_err *err);
+/*
+ * A PKCS#10 request for key, signed with it: subject (copied) or else
+ * CN=cn (cn NULL: the e-mail), and the e-mail as subjectAltName.  NULL
+ * with err on failure.
+ */
+X509_REQ *ca_csr_make(EVP_PKEY *key, const X509_NAME *subject, const char *cn,
+    const char *email, lb_err *err);
 
 /* Lowercase hex SHA-256 of a certificate's SubjectPublicKeyInfo DER. */
 int ca_spki_sha256(X509 *cert, char out[65]);
@@ -130,11 +137,22 @@ enum ca_p12_format {
 };
 
 /*
- * Writes key + cert (+ chain, may be NULL) as PKCS#12 to path (0600).
- * With pass_file NULL, generates a password and writes it to path.pass
- * (0600); otherwise reads it from pass_file.
+ * Passphrases, never written beside what they protect.  ca_pass_new: a
+ * new one, read from pass_file, else typed twice on the terminal (at
+ * least 8 characters); ca_pass_get: an existing one, from pass_file, else
+ * typed once.  path names the file it is for.  NULL with err when there
+ * is neither file nor terminal.  core_secret_free the result.
  */
-int ca_p12_write(const char *path, const char *pass_file, EVP_PKEY *key,
+char *ca_pass_new(const char *pass_file, const char *path, lb_err *err);
+char *ca_pass_get(const char *pass_file, const char *path, lb_err *err);
+/* 0 when nothing is at path, else -1 with err (LB_ECONFLICT): what the
+ * commands check before doing work whose result goes to path. */
+int ca_out_free(const char *path, lb_err *err);
+/*
+ * Writes key + cert (+ chain, may be NULL) as PKCS#12 to path (0600),
+ * protected by pass; refuses (LB_ECONFLICT) when path exists.
+ */
+int ca_p12_write(const char *path, const char *pass, EVP_PKEY *key,
     X509 *cert, STACK_OF(X509) *chain, const char *friendly,
     enum ca_p12_format fmt, lb_err *err);
 /*
@@ -143,12 +161,13 @@ int ca_p12_write(const char *path, const char *pass_file, EVP_PKEY *key,
  * plus the chain: one file for every recovered key of a user.  Key and
  * certificate bags are paired by localKeyID (the certificate's SHA-256).
  */
-int ca_p12_write_multi(const char *path, const char *pass_file,
+int ca_p12_write_multi(const char *path, const char *pass,
     EVP_PKEY *const *keys, X509 *const *certs, const char *const *friendly,
     size_t n, STACK_OF(X509) *chain, enum ca_p12_format fmt, lb_err *err);
 /*
- * Reads a PKCS#12 credential.  The password comes from path.pass when that
- * exists, else pass_file, else the terminal.  Out parameters get owned
+ * Reads a PKCS#12 credential.  The password comes from pass_file when
+ * given, else from path.pass when an older version left one, else the
+ * terminal.  Out parameters get owned
  * objects; chain may be NULL.
  */
 int ca_p12_read(const char *path, const char *pass_file, EVP_PKEY **key,
@@ -171,7 +190,7 @@ typedef struct ca_init_opts {
 	const char *admin_email; /* admin@localhost */
 	const char *admin_name;  /* Administrator */
 	bool subordinate;        /* write ca.csr instead of a self-signed root */
-	const char *admin_p12_pass_file; /* NULL: generate admin.p12.pass */
+	const char *admin_p12_pass_file; /* NULL: typed on the terminal */
 } ca_init_opts;
 
 /*
@@ -190,7 +209,8 @@ int ca_init(const char *dir, const ca_init_opts *opts, lb_err *err);
  * it matches the CA key and is a CA certificate, then issues the TLS
  * certificate and the administrator credential.
  */
-int ca_install(const char *dir, const char *cert_file, lb_err *err);
+int ca_install(const char *dir, const char *cert_file, const char *pass_file,
+    lb_err *err);
 
 /* Flags for ca_open. */
 #define CA_OPEN_NO_KEY 0x1 /* do not load the private key */

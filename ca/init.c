@@ -394,7 +394,8 @@ listen_host(const char *listen, char *host, size_t hostlen)
 
 /* The steps that need a CA certificate: TLS certificate, admin, pub/. */
 static int
-finish_setup(const char *dir, const ca_init_opts *o, lb_err *err)
+finish_setup(const char *dir, const ca_init_opts *o, const char *admin_pass,
+    lb_err *err)
 {
 	ca_ctx *ca = NULL;
 	sqlite3 *db = NULL;
@@ -454,7 +455,7 @@ finish_setup(const char *dir, const ca_init_opts *o, lb_err *err)
 	    err)) == NULL)
 		goto out;
 	if ((path = core_path(dir, CA_ADMIN_P12)) == NULL ||
-	    ca_p12_write(path, o->admin_p12_pass_file, akey, acert,
+	    ca_p12_write(path, admin_pass, akey, acert,
 	    ca_get0_chain(ca), "lockbox administrator", CA_P12_MODERN,
 	    err) == -1)
 		goto out;
@@ -511,7 +512,7 @@ out:
 static const char *const init_files[] = {
 	CA_CONF_FILE, CA_KEY_PASS_FILE, CA_KEY_FILE, CA_CSR_FILE, CA_CERT_FILE,
 	CA_DB_FILE, CA_DB_FILE "-wal", CA_DB_FILE "-shm", CA_TLS_KEY_FILE,
-	CA_TLS_CERT_FILE, CA_ADMIN_P12, CA_ADMIN_P12 ".pass",
+	CA_TLS_CERT_FILE, CA_ADMIN_P12,
 	CA_PUB_DIR "/ca.crt",
 };
 #define N_INIT_FILES (sizeof(init_files) / sizeof(init_files[0]))
@@ -547,6 +548,7 @@ ca_init(const char *dir, const ca_init_opts *opts, lb_err *err)
 	X509 *root = NULL;
 	X509_REQ *csr = NULL;
 	char pass[CA_PASS_LEN + 2], *conf = NULL, *path = NULL, detail[256];
+	char *admin_pass = NULL;
 	BIO *bio = NULL;
 	int rc = -1;
 
@@ -584,12 +586,24 @@ ca_init(const char *dir, const ca_init_opts *opts, lb_err *err)
 	    exists_in(dir, CA_CERT_FILE) || exists_in(dir, CA_DB_FILE))
 		return lb_err_set(err, LB_ECONFLICT, "%s already holds a CA: "
 		    "refusing to overwrite it", dir);
+	/* the administrator's passphrase before anything is written */
+	if (!o.subordinate) {
+		if ((path = core_path(dir, CA_ADMIN_P12)) == NULL)
+			return lb_err_set(err, LB_EINTERNAL, "out of memory");
+		admin_pass = ca_pass_new(o.admin_p12_pass_file, path, err);
+		free(path);
+		path = NULL;
+		if (admin_pass == NULL)
+			return -1;
+	}
 	for (i = 0; i < N_INIT_FILES; i++)
 		existed[i] = exists_in(dir, init_files[i]);
 	if (mkdir(dir, 0700) == 0)
 		made_dir = true;
-	else if (errno != EEXIST)
+	else if (errno != EEXIST) {
+		core_secret_free(admin_pass);
 		return lb_err_set(err, LB_EINVAL, "%s: %s", dir, strerror(errno));
+	}
 
 	if ((conf = ca_conf_template(&o)) == NULL ||
 	    write_in(dir, CA_CONF_FILE, conf, strlen(conf), 0600, true,
@@ -640,10 +654,11 @@ ca_init(const char *dir, const ca_init_opts *opts, lb_err *err)
 	    ca_key_type_name(o.key_type), o.days);
 	if (record_init(dir, detail, o.name, err) == -1)
 		goto out;
-	rc = finish_setup(dir, &o, err);
+	rc = finish_setup(dir, &o, admin_pass, err);
 out:
 	if (rc == -1)
 		undo_init(dir, existed, made_dir);
+	core_secret_free(admin_pass);
 	OPENSSL_cleanse(pass, sizeof(pass));
 	BIO_free(bio);
 	X509_REQ_free(csr);
@@ -655,14 +670,15 @@ out:
 }
 
 int
-ca_install(const char *dir, const char *cert_file, lb_err *err)
+ca_install(const char *dir, const char *cert_file, const char *pass_file,
+    lb_err *err)
 {
 	unsigned char *buf = NULL;
 	size_t len = 0;
 	STACK_OF(X509) *chain = NULL;
 	X509 *x;
 	EVP_PKEY *key = NULL;
-	char *pass = NULL, *path = NULL;
+	char *pass = NULL, *path = NULL, *admin_pass = NULL;
 	ca_init_opts o;
 	int rc = -1;
 
@@ -673,6 +689,14 @@ ca_install(const char *dir, const char *cert_file, lb_err *err)
 	if (exists_in(dir, CA_CERT_FILE))
 		return lb_err_set(err, LB_ECONFLICT, "%s already has its CA "
 		    "certificate", dir);
+	if ((path = core_path(dir, CA_ADMIN_P12)) == NULL) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+		goto out;
+	}
+	if ((admin_pass = ca_pass_new(pass_file, path, err)) == NULL)
+		goto out;
+	free(path);
+	path = NULL;
 	if (core_file_read(cert_file, (size_t)1024 * 1024, &buf, &len,
 	    err) == -1)
 		goto out;
@@ -723,8 +747,9 @@ ca_install(const char *dir, const char *cert_file, lb_err *err)
 		if (r == -1)
 			goto out;
 	}
-	rc = finish_setup(dir, &o, err);
+	rc = finish_setup(dir, &o, admin_pass, err);
 out:
+	core_secret_free(admin_pass);
 	core_secret_free(pass);
 	EVP_PKEY_free(key);
 	sk_X509_pop_free(chain, X509_free);

@@ -226,6 +226,51 @@ is_pem(const unsigned char *buf, size_t len)
 }
 
 X509_REQ *
+ca_csr_make(EVP_PKEY *key, const X509_NAME *subject, const char *cn,
+    const char *email, lb_err *err)
+{
+	X509_REQ *req = NULL;
+	X509_NAME *name = NULL;
+	GENERAL_NAMES *gens = NULL;
+	STACK_OF(X509_EXTENSION) *exts = NULL;
+	int ok = 0;
+
+	if ((req = X509_REQ_new()) == NULL ||
+	    X509_REQ_set_version(req, X509_REQ_VERSION_1) != 1)
+		goto out;
+	if (subject != NULL)
+		name = X509_NAME_dup(subject);
+	else if ((name = X509_NAME_new()) != NULL &&
+	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)(cn != NULL ? cn : email), -1, -1, 0) != 1)
+		goto out;
+	if (name == NULL || X509_REQ_set_subject_name(req, name) != 1 ||
+	    X509_REQ_set_pubkey(req, key) != 1)
+		goto out;
+	/* the SAN built by hand: an e-mail is no config string */
+	if ((gens = GENERAL_NAMES_new()) == NULL ||
+	    ca_general_names_add(gens, GEN_EMAIL, email) == -1 ||
+	    X509V3_add1_i2d(&exts, NID_subject_alt_name, gens, 0,
+	    X509V3_ADD_DEFAULT) != 1 ||
+	    X509_REQ_add_extensions(req, exts) != 1 ||
+	    X509_REQ_sign(req, key, EVP_sha256()) <= 0)
+		goto out;
+	ok = 1;
+out:
+	if (!ok) {
+		log_openssl("certificate request");
+		lb_err_set(err, LB_EINTERNAL, "cannot build the certificate "
+		    "request");
+		X509_REQ_free(req);
+		req = NULL;
+	}
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	GENERAL_NAMES_free(gens);
+	X509_NAME_free(name);
+	return req;
+}
+
+X509_REQ *
 ca_csr_parse(const unsigned char *buf, size_t len, lb_err *err)
 {
 	X509_REQ *req = NULL;

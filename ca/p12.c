@@ -1,10 +1,12 @@
 /*
- * p12.c - PKCS#12 files for credentials and recovered keys.  Every file
- * written gets a generated password in FILE.pass (0600) unless the caller
- * names a password file; `modern` is PBES2 (AES-256-CBC, PBKDF2-SHA256)
+ * p12.c - PKCS#12 files for credentials and recovered keys, and the
+ * passphrases that protect them: from a file the user names, or typed on
+ * the terminal, never written beside the file they protect.  A file is
+ * never overwritten.  `modern` is PBES2 (AES-256-CBC, PBKDF2-SHA256)
  * with an HMAC-SHA256 MAC, `legacy` PBE-SHA1-3DES with a SHA-1 MAC for
  * clients such as gpgsm 2.2 that cannot read the modern form.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,20 +19,72 @@
 #include "ca/ca_int.h"
 
 #define P12_MAX_SIZE ((size_t)1024 * 1024)
-#define P12_PASS_LEN 24
+#define PASS_MIN 8
+#define PASS_MAX 1023
 #define P12_ITER 10000
 
-/* The password: from pass_file, or generated into gen (P12_PASS_LEN). */
+/* A passphrase typed on the terminal (twice when verify), or NULL. */
 static char *
-p12_pass(const char *pass_file, char *gen, lb_err *err)
+pass_typed(const char *prompt, int verify, lb_err *err)
 {
-	if (pass_file != NULL)
-		return core_secret_read(pass_file, err);
-	if (core_random_password(gen, P12_PASS_LEN) == -1) {
-		lb_err_set(err, LB_EINTERNAL, "no randomness");
+	char buf[PASS_MAX + 1];
+	char *p = NULL;
+
+	if (!isatty(STDIN_FILENO)) {
+		lb_err_set(err, LB_EINVAL, "%s: not a terminal", prompt);
 		return NULL;
 	}
-	return gen;
+	if (UI_UTIL_read_pw_string(buf, sizeof(buf), prompt, verify) != 0)
+		lb_err_set(err, LB_EINVAL, "no passphrase given (or the two "
+		    "did not match)");
+	else if (strlen(buf) < PASS_MIN)
+		lb_err_set(err, LB_EINVAL, "a passphrase has at least %d "
+		    "characters", PASS_MIN);
+	else if ((p = strdup(buf)) == NULL)
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return p;
+}
+
+/* A passphrase from pass_file, else typed (twice when fresh). */
+static char *
+pass_from(const char *pass_file, const char *path, int fresh, lb_err *err)
+{
+	char prompt[PATH_MAX + 64];
+
+	if (pass_file != NULL)
+		return core_secret_read(pass_file, err);
+	if (!isatty(STDIN_FILENO)) {
+		lb_err_set(err, LB_EINVAL, "%s: no passphrase: name a file "
+		    "holding %s (see --help: --pass-file or --p12-pass-file), "
+		    "or run on a terminal to type it%s", path, fresh ? "one" :
+		    "it", fresh ? "; nothing was written" : "");
+		return NULL;
+	}
+	snprintf(prompt, sizeof(prompt), "%s for %s: ", fresh ?
+	    "New passphrase" : "Passphrase", path);
+	return pass_typed(prompt, fresh, err);
+}
+
+char *
+ca_pass_new(const char *pass_file, const char *path, lb_err *err)
+{
+	return pass_from(pass_file, path, 1, err);
+}
+
+char *
+ca_pass_get(const char *pass_file, const char *path, lb_err *err)
+{
+	return pass_from(pass_file, path, 0, err);
+}
+
+int
+ca_out_free(const char *path, lb_err *err)
+{
+	if (access(path, F_OK) == 0)
+		return lb_err_set(err, LB_ECONFLICT, "%s already exists: not "
+		    "overwritten (remove it or choose another name)", path);
+	return 0;
 }
 
 /* The PBE and MAC choices of a format. */
@@ -47,16 +101,12 @@ p12_algs(enum ca_p12_format fmt, int *nid_key, int *nid_cert,
 	}
 }
 
-/*
- * MACs p12, then writes the generated password to path.pass (when gen is
- * the password) and the file to path, both 0600.
- */
+/* MACs p12 and writes it to path (0600), which must not exist. */
 static int
-p12_finish(PKCS12 *p12, const char *path, const char *pass, char *gen,
+p12_finish(PKCS12 *p12, const char *path, const char *pass,
     const EVP_MD *mac, lb_err *err)
 {
 	unsigned char *der = NULL;
-	char *pass_path = NULL;
 	int len = 0, rc = -1;
 
 	if (PKCS12_set_mac(p12, pass, -1, NULL, 0, P12_ITER, mac) != 1) {
@@ -69,40 +119,25 @@ p12_finish(PKCS12 *p12, const char *path, const char *pass, char *gen,
 		lb_err_set(err, LB_EINTERNAL, "cannot encode the PKCS#12 file");
 		goto out;
 	}
-	if (pass == gen) {
-		if (asprintf(&pass_path, "%s.pass", path) == -1) {
-			pass_path = NULL;
-			lb_err_set(err, LB_EINTERNAL, "out of memory");
-			goto out;
-		}
-		gen[P12_PASS_LEN] = '\n';
-		if (core_file_write(pass_path, gen, P12_PASS_LEN + 1, 0600,
-		    false, err) == -1)
-			goto out;
-		gen[P12_PASS_LEN] = '\0';
-	}
-	if (core_file_write(path, der, (size_t)len, 0600, false, err) == -1)
+	if (ca_out_free(path, err) == -1 ||
+	    core_file_write(path, der, (size_t)len, 0600, true, err) == -1)
 		goto out;
 	rc = 0;
 out:
-	free(pass_path);
 	if (der != NULL)
 		OPENSSL_clear_free(der, (size_t)len);
 	return rc;
 }
 
 int
-ca_p12_write(const char *path, const char *pass_file, EVP_PKEY *key,
+ca_p12_write(const char *path, const char *pass, EVP_PKEY *key,
     X509 *cert, STACK_OF(X509) *chain, const char *friendly,
     enum ca_p12_format fmt, lb_err *err)
 {
 	PKCS12 *p12 = NULL;
-	char gen[P12_PASS_LEN + 2], *pass = NULL;
 	int rc = -1, nid_key, nid_cert;
 	const EVP_MD *mac;
 
-	if ((pass = p12_pass(pass_file, gen, err)) == NULL)
-		goto out;
 	p12_algs(fmt, &nid_key, &nid_cert, &mac);
 	/* mac_iter -1: no MAC yet, so that we choose its digest */
 	p12 = PKCS12_create_ex(pass, friendly, key, cert, chain, nid_key,
@@ -112,11 +147,8 @@ ca_p12_write(const char *path, const char *pass_file, EVP_PKEY *key,
 		lb_err_set(err, LB_EINTERNAL, "cannot build the PKCS#12 file");
 		goto out;
 	}
-	rc = p12_finish(p12, path, pass, gen, mac, err);
+	rc = p12_finish(p12, path, pass, mac, err);
 out:
-	OPENSSL_cleanse(gen, sizeof(gen));
-	if (pass != gen)
-		core_secret_free(pass);
 	PKCS12_free(p12);
 	return rc;
 }
@@ -138,7 +170,7 @@ bag_attrs(PKCS12_SAFEBAG *bag, X509 *cert, const char *friendly)
 }
 
 int
-ca_p12_write_multi(const char *path, const char *pass_file,
+ca_p12_write_multi(const char *path, const char *pass,
     EVP_PKEY *const *keys, X509 *const *certs, const char *const *friendly,
     size_t n, STACK_OF(X509) *chain, enum ca_p12_format fmt, lb_err *err)
 {
@@ -146,7 +178,6 @@ ca_p12_write_multi(const char *path, const char *pass_file,
 	STACK_OF(PKCS7) *safes = NULL;
 	PKCS12_SAFEBAG *bag;
 	PKCS12 *p12 = NULL;
-	char gen[P12_PASS_LEN + 2], *pass = NULL;
 	int rc = -1, nid_key, nid_cert, i;
 	const EVP_MD *mac;
 	size_t k;
@@ -154,8 +185,6 @@ ca_p12_write_multi(const char *path, const char *pass_file,
 	if (n == 0)
 		return lb_err_set(err, LB_EINVAL, "no key to put into %s",
 		    path);
-	if ((pass = p12_pass(pass_file, gen, err)) == NULL)
-		goto out;
 	p12_algs(fmt, &nid_key, &nid_cert, &mac);
 	for (k = 0; k < n; k++) {
 		const char *name = friendly != NULL ? friendly[k] : NULL;
@@ -177,43 +206,17 @@ ca_p12_write_multi(const char *path, const char *pass_file,
 	    PKCS12_add_safe_ex(&safes, keybags, -1, 0, NULL, NULL, NULL) != 1 ||
 	    (p12 = PKCS12_add_safes_ex(safes, 0, NULL, NULL)) == NULL)
 		goto fail;
-	rc = p12_finish(p12, path, pass, gen, mac, err);
+	rc = p12_finish(p12, path, pass, mac, err);
 	goto out;
 fail:
 	log_openssl("PKCS12_add_key_ex");
 	lb_err_set(err, LB_EINTERNAL, "cannot build the PKCS#12 file");
 out:
-	OPENSSL_cleanse(gen, sizeof(gen));
-	if (pass != gen)
-		core_secret_free(pass);
 	sk_PKCS12_SAFEBAG_pop_free(certbags, PKCS12_SAFEBAG_free);
 	sk_PKCS12_SAFEBAG_pop_free(keybags, PKCS12_SAFEBAG_free);
 	sk_PKCS7_pop_free(safes, PKCS7_free);
 	PKCS12_free(p12);
 	return rc;
-}
-
-static char *
-ask_password(const char *path, lb_err *err)
-{
-	char buf[256], prompt[512];
-	char *p;
-
-	if (!isatty(STDIN_FILENO)) {
-		lb_err_set(err, LB_EINVAL, "%s: no password: put it in %s.pass "
-		    "or name a file with --cred-pass-file", path, path);
-		return NULL;
-	}
-	snprintf(prompt, sizeof(prompt), "Password for %s: ", path);
-	if (UI_UTIL_read_pw_string(buf, sizeof(buf), prompt, 0) != 0) {
-		lb_err_set(err, LB_EINVAL, "%s: no password given", path);
-		return NULL;
-	}
-	p = strdup(buf);
-	OPENSSL_cleanse(buf, sizeof(buf));
-	if (p == NULL)
-		lb_err_set(err, LB_EINTERNAL, "out of memory");
-	return p;
 }
 
 int
@@ -243,12 +246,12 @@ ca_p12_read(const char *path, const char *pass_file, EVP_PKEY **key,
 		lb_err_set(err, LB_EINTERNAL, "out of memory");
 		goto out;
 	}
-	if (access(side, R_OK) == 0)
+	/* the file named wins; FILE.pass beside it is read only as
+	 * credentials made by older versions left it */
+	if (pass_file == NULL && access(side, R_OK) == 0)
 		pass = core_secret_read(side, err);
-	else if (pass_file != NULL)
-		pass = core_secret_read(pass_file, err);
 	else
-		pass = ask_password(path, err);
+		pass = ca_pass_get(pass_file, path, err);
 	if (pass == NULL)
 		goto out;
 	if (PKCS12_parse(p12, pass, key, cert, chain) != 1 || *key == NULL ||

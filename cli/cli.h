@@ -112,6 +112,20 @@ typedef struct cli_operator_add_state {
 } cli_operator_add_state;
 cli_sub cli_operator_add_sub(const char *name, const char *help);
 cli_sub cli_operator_remove_sub(const char *name, const char *help);
+/*
+ * `agent|operator request` and `... install` (cred.c): the credential made
+ * on its holder's machine.  cmd is "agent" or "operator", usage how usage
+ * errors name the subcommand, kt_default the key type without --key-type,
+ * role_hint what add needs beside --csr (" --role ROLE" or "").
+ */
+typedef struct cli_cred_state {
+	const char *cmd, *usage, *role_hint;
+	enum ca_key_type kt_default, kt;
+	const char *name, *email, *out_key, *out_csr, *pass_file;
+	const char *cert, *key, *out_p12, *ca_cert;
+} cli_cred_state;
+cli_sub cli_cred_request_sub(const char *name, const char *help);
+cli_sub cli_cred_install_sub(const char *name, const char *help);
 /* --json alone: the state is a bool, set by cli_json_option. */
 extern const struct option cli_json_opts[];
 int cli_json_option(void *state, int c, const char *arg);

@@ -14,21 +14,34 @@
 #define EXPIRY_WARN_DAYS 60
 
 static const char agent_help[] =
-"usage: lockbox agent add --csr FILE --name N --email A [--out FILE]\n"
-"       lockbox agent add --keygen --out-p12 FILE --name N --email A\n"
-"                         [--key-type rsa-3072|rsa-4096] [--p12-pass-file F]\n"
+"usage: lockbox agent request --name N --email A --out-key KEY --out-csr CSR\n"
+"                             [--pass-file P] [--key-type rsa-3072|rsa-4096]\n"
+"       lockbox agent add --csr FILE --name N --email A [--out FILE]\n"
+"       lockbox agent install --cert CERT --key KEY --out-p12 FILE\n"
+"                             [--pass-file P] [--ca-cert F]\n"
 "       lockbox agent list [--json]\n"
 "       lockbox agent remove ID|SERIAL\n"
 "       (each takes --dir DIR)\n"
 "\n"
 "Recovery agents hold the shares of every escrowed key: M of them together\n"
 "(see 'lockbox escrow policy') can restore a lost encryption key, none\n"
-"alone can.  'add' issues a recovery-agent certificate (RSA >= 3072, EKU\n"
-"clientAuth + key recovery agent) and registers the agent.  --csr is the\n"
-"recommended path: the agent's key never touches the server.  'list' shows\n"
-"each agent's credential expiry and warns 60 days ahead.  'remove'\n"
-"withdraws the role and revokes the credential; existing escrows stay\n"
-"recoverable by the other agents.\n";
+"alone can, so each agent makes the key on the agent's own machine:\n"
+"\n"
+"  request   (the agent, no CA needed) makes the key (RSA-3072 unless\n"
+"            --key-type), written to KEY encrypted under the agent's\n"
+"            passphrase (--pass-file P, else typed), and the request CSR\n"
+"  add       (the administrator) issues the recovery-agent certificate\n"
+"            (RSA >= 3072, EKU clientAuth + key recovery agent) for the\n"
+"            CSR and registers the agent; PEM to --out or standard output\n"
+"  install   (the agent) checks that CERT is KEY's certificate and writes\n"
+"            both (and --ca-cert's chain) to the PKCS#12 FILE under the\n"
+"            same passphrase: the --cred of the recovery commands\n"
+"  list      each agent's credential expiry, with a warning 60 days ahead\n"
+"  remove    withdraws the role and revokes the credential; existing\n"
+"            escrows stay recoverable by the other agents\n"
+"\n"
+"No file is overwritten.  'add --keygen' is refused for agents: a key made\n"
+"on the CA's host could be kept by its administrator.\n";
 
 struct list_state {
 	json_t *arr;
@@ -96,16 +109,24 @@ cmd_agent(int argc, char **argv)
 {
 	cli_operator_add_state add = { .fixed = CA_ROLE_RECOVERY_AGENT,
 	    .cmd = "agent", .usage = "agent add" };
+	cli_cred_state req = { .cmd = "agent", .usage = "agent request",
+	    .role_hint = "", .kt_default = CA_KEY_RSA3072 };
+	cli_cred_state inst = { .cmd = "agent", .usage = "agent install" };
 	bool json = false;
 	const cli_sub list = { "agent list", agent_help, cli_json_opts,
 	    cli_json_option, 0, 0, NULL, NULL, CLI_DB, list_run };
 	const cli_sub adds = cli_operator_add_sub("agent add", agent_help);
 	const cli_sub removes = cli_operator_remove_sub("agent remove",
 	    agent_help);
-	const cli_sub *const subs[] = { &adds, &list, &removes };
-	void *const states[] = { &add, &json, NULL };
+	const cli_sub requests = cli_cred_request_sub("agent request",
+	    agent_help);
+	const cli_sub installs = cli_cred_install_sub("agent install",
+	    agent_help);
+	const cli_sub *const subs[] = { &requests, &adds, &installs, &list,
+	    &removes };
+	void *const states[] = { &req, &add, &inst, &json, NULL };
 
-	return cli_dispatch("agent", agent_help, subs, states, 3, argc, argv);
+	return cli_dispatch("agent", agent_help, subs, states, 5, argc, argv);
 }
 
 static const char escrow_help[] =

@@ -67,7 +67,7 @@ static const struct {
 /* Files init or the daemon write outside lockbox.conf, when present. */
 static const char *const fixed_files[] = {
 	CA_CSR_FILE, CRL_OCSP_CERT_FILE, CRL_OCSP_KEY_FILE, CA_ADMIN_P12,
-	/* the password file's name is the PKCS#12's plus ".pass" (ca/init.c) */
+	/* a passphrase file older versions of init wrote beside admin.p12 */
 	/* NOLINTNEXTLINE(bugprone-suspicious-missing-comma): concatenation */
 	CA_ADMIN_P12 ".pass",
 };

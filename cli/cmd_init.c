@@ -18,8 +18,9 @@ static const char init_help[] =
 "./lockbox-data): lockbox.conf, lockbox.db, the CA key (ca.key, encrypted\n"
 "PKCS#8, passphrase in ca.key.pass, 0600), a self-signed root (ca.pem), the\n"
 "daemon's TLS certificate (tls.pem, tls.key), pub/ca.crt, and the first\n"
-"administrator credential admin.p12 (password in admin.p12.pass, 0600, or\n"
-"taken from --p12-pass-file).  Refuses to overwrite an existing CA.\n"
+"administrator credential admin.p12, protected by the passphrase in\n"
+"--p12-pass-file F (or typed on the terminal; it is never written beside\n"
+"admin.p12).  Refuses to overwrite an existing CA.\n"
 "\n"
 "  --key-type T    CA key (default rsa-3072).  ec-p256 and ec-p384 sign\n"
 "                  faster, but GnuPG 2.2's dirmngr (gpgsm on Debian 12)\n"
@@ -96,10 +97,10 @@ init_run(void *state, cli_ctx *c)
 	else
 		printf("CA created in %s\n"
 		    "  CA certificate:  %s/ca.pem\n"
-		    "  administrator:   %s/admin.p12 (password in "
-		    "%s/admin.p12.pass)\n"
+		    "  administrator:   %s/admin.p12 (its passphrase: %s)\n"
 		    "Start the daemon with: lockbox serve --dir %s\n", dir, dir,
-		    dir, o->admin_p12_pass_file ? "" : dir, dir);
+		    dir, o->admin_p12_pass_file ? o->admin_p12_pass_file :
+		    "the one you typed", dir);
 	return 0;
 }
 
@@ -131,12 +132,14 @@ cmd_init(int argc, char **argv)
 }
 
 static const char ca_help[] =
-"usage: lockbox ca install [--dir DIR] FILE\n"
+"usage: lockbox ca install [--dir DIR] [--p12-pass-file F] FILE\n"
 "\n"
 "Installs the certificate (PEM, optionally followed by its chain) that a\n"
 "parent CA issued for DIR/ca.csr, made by 'lockbox init --subordinate'.\n"
 "Checks that it matches the CA key and is a CA certificate, then issues the\n"
-"daemon's TLS certificate and the administrator credential admin.p12.\n";
+"daemon's TLS certificate and the administrator credential admin.p12,\n"
+"protected by the passphrase in --p12-pass-file F (or typed on the\n"
+"terminal).\n";
 
 /* CLI_NONE: ca_install opens the CA itself, key and all */
 static int
@@ -144,8 +147,7 @@ install_run(void *state, cli_ctx *c)
 {
 	lb_err err = { 0 };
 
-	(void)state;
-	if (ca_install(c->dir, c->argv[0], &err) == -1)
+	if (ca_install(c->dir, c->argv[0], *(const char **)state, &err) == -1)
 		return cli_fail(&err);
 	printf("CA certificate installed in %s; administrator credential in "
 	    "%s/admin.p12\n", c->dir, c->dir);
@@ -153,15 +155,30 @@ install_run(void *state, cli_ctx *c)
 }
 
 /* Named "ca", not "ca install": its usage errors have always said "ca". */
+static int
+install_option(void *state, int c, const char *arg)
+{
+	(void)c;
+	*(const char **)state = arg;
+	return -1;
+}
+
+static const struct option install_opts[] = {
+	{ "p12-pass-file", required_argument, NULL, 'p' },
+	{ NULL, 0, NULL, 0 },
+};
+
 static const cli_sub install_sub = {
-	"ca", ca_help, NULL, NULL, 1, 1, "install needs exactly one FILE",
-	NULL, CLI_NONE, install_run,
+	"ca", ca_help, install_opts, install_option, 1, 1,
+	"install needs exactly one FILE", NULL, CLI_NONE, install_run,
 };
 
 /* Not cli_dispatch: "expected 'install'" keeps its quotes. */
 int
 cmd_ca(int argc, char **argv)
 {
+	const char *pass_file = NULL;
+
 	if (argc < 2 || strcmp(argv[1], "install") != 0) {
 		if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
 		    strcmp(argv[1], "-h") == 0)) {
@@ -170,5 +187,5 @@ cmd_ca(int argc, char **argv)
 		}
 		return cli_usage("ca", "expected 'install'");
 	}
-	return cli_run(&install_sub, NULL, argc - 1, argv + 1);
+	return cli_run(&install_sub, &pass_file, argc - 1, argv + 1);
 }

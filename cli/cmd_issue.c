@@ -35,8 +35,9 @@ static const char issue_help[] =
 "smime-enc: the certificate is issued only together with the escrow of its\n"
 "private key, in one transaction: --keygen makes the key here (default\n"
 "rsa-3072: gpgsm 2.2 cannot decrypt with EC keys) and writes key,\n"
-"certificate and CA chain to the PKCS#12 --out-p12 (password in FILE.pass,\n"
-"0600, unless --p12-pass-file; --format legacy for older clients);\n"
+"certificate and CA chain to the PKCS#12 --out-p12 (a new file, protected\n"
+"by the passphrase in --p12-pass-file or typed on the terminal; --format\n"
+"legacy for older clients);\n"
 "--csr FILE --key FILE archives a key made elsewhere.  Needs at least M\n"
 "active recovery agents ('lockbox escrow policy').  The CA-signed escrow\n"
 "receipt (CMS) is written beside the output as OUT.receipt.\n"
@@ -82,10 +83,14 @@ issue_enc(ca_ctx *ca, sqlite3 *db, struct issue_args *a, X509_REQ *csr,
 	X509 *cert = NULL;
 	unsigned char *receipt = NULL;
 	size_t receipt_len = 0;
-	char *pass = NULL, *serial = NULL;
+	char *pass = NULL, *serial = NULL, *p12_pass = NULL;
 	const char *out = a->p12 != NULL ? a->p12 : a->out;
 	int rc = -1;
 
+	/* where the key goes and its passphrase, before anything is issued */
+	if (a->p12 != NULL && (ca_out_free(a->p12, err) == -1 ||
+	    (p12_pass = ca_pass_new(a->p12_pass, a->p12, err)) == NULL))
+		goto out;
 	if (a->keygen) {
 		if ((key = ca_keygen(a->kt != CA_KEY_NONE ? a->kt :
 		    CA_KEY_RSA3072, err)) == NULL)
@@ -106,7 +111,7 @@ issue_enc(ca_ctx *ca, sqlite3 *db, struct issue_args *a, X509_REQ *csr,
 	    &receipt_len, err)) == NULL)
 		goto out;
 	if (a->p12 != NULL) {
-		if (ca_p12_write(a->p12, a->p12_pass, key, cert,
+		if (ca_p12_write(a->p12, p12_pass, key, cert,
 		    ca_get0_chain(ca), req->email, a->fmt, err) == -1)
 			goto out;
 	} else if (cli_write_cert(a->out, cert, err) == -1) {
@@ -121,6 +126,7 @@ out:
 	free(serial);
 	OPENSSL_free(receipt);
 	core_secret_free(pass);
+	core_secret_free(p12_pass);
 	X509_free(cert);
 	EVP_PKEY_free(key);
 	return rc;

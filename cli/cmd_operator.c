@@ -11,8 +11,12 @@
 #include "cli/cli.h"
 
 static const char operator_help[] =
-"usage: lockbox operator add --role ROLE --csr FILE --name N --email A\n"
+"usage: lockbox operator request --name N --email A --out-key KEY\n"
+"                                --out-csr CSR [--pass-file P] [--key-type T]\n"
+"       lockbox operator add --role ROLE --csr FILE --name N --email A\n"
 "                            [--out FILE] [--dir DIR]\n"
+"       lockbox operator install --cert CERT --key KEY --out-p12 FILE\n"
+"                                [--pass-file P] [--ca-cert F]\n"
 "       lockbox operator add --role ROLE --keygen --out-p12 FILE\n"
 "                            --name N --email A [--key-type T]\n"
 "                            [--p12-pass-file F] [--dir DIR]\n"
@@ -25,16 +29,23 @@ static const char operator_help[] =
 "(the default), one e-mail may not hold both an issuing role (admin,\n"
 "officer) and a recovery role (recovery-officer, recovery-agent).\n"
 "\n"
-"  --csr FILE       certify the key of this PKCS#10 request (recommended:\n"
-"                   the key never leaves the operator); PEM to --out or\n"
-"                   standard output\n"
-"  --keygen         generate the key here (--key-type, default ec-p256;\n"
-"                   rsa-3072 for recovery agents) and write key,\n"
-"                   certificate and CA chain to the PKCS#12 --out-p12,\n"
-"                   its generated password to FILE.pass (0600) unless\n"
-"                   --p12-pass-file names one\n"
+"  request          (the operator, no CA needed) makes the key (default\n"
+"                   ec-p256) on the operator's machine, encrypted under\n"
+"                   the passphrase of --pass-file P (else typed) in KEY,\n"
+"                   and the request CSR for 'add --csr'\n"
+"  --csr FILE       certify the key of this PKCS#10 request (the key never\n"
+"                   leaves the operator); PEM to --out or standard output\n"
+"  install          (the operator) CERT and KEY into the PKCS#12 FILE,\n"
+"                   under KEY's passphrase\n"
+"  --keygen         generate the key here (--key-type, default ec-p256)\n"
+"                   and write key, certificate and CA chain to the new\n"
+"                   PKCS#12 --out-p12, protected by the passphrase in\n"
+"                   --p12-pass-file (or typed).  Refused for the recovery\n"
+"                   roles: their keys are made with 'request'\n"
 "  remove           withdraws the role and revokes the credential\n"
-"                   (privilegeWithdrawn)\n";
+"                   (privilegeWithdrawn)\n"
+"\n"
+"No file is overwritten.\n";
 
 /* operator add (agent add: the role fixed) */
 
@@ -80,6 +91,13 @@ add_check(void *state, const cli_ctx *c)
 		    "--out-p12 FILE");
 	if (o->keygen && o->p12 == NULL)
 		return cli_usage(o->usage, "--keygen needs --out-p12 FILE");
+	if (o->keygen && (o->role == CA_ROLE_RECOVERY_AGENT ||
+	    o->role == CA_ROLE_RECOVERY_OFFICER))
+		return cli_usage(o->usage, "--keygen is refused for a %s: the "
+		    "key is made on its holder's machine with 'lockbox %s "
+		    "request', then added here with --csr", ca_role_name(
+		    o->role), o->role == CA_ROLE_RECOVERY_AGENT ? "agent" :
+		    "operator");
 	if (o->email == NULL)
 		return cli_usage(o->usage, "--email is required");
 	if (o->name == NULL)
@@ -100,9 +118,13 @@ add_run(void *state, cli_ctx *c)
 	X509_REQ *csr = NULL;
 	X509 *cert = NULL;
 	EVP_PKEY *key = NULL;
-	char *serial = NULL;
+	char *serial = NULL, *pass = NULL;
 	int rc = 1;
 
+	/* the new file and its passphrase before the key is certified */
+	if (o->keygen && (ca_out_free(o->p12, &err) == -1 ||
+	    (pass = ca_pass_new(o->p12_pass, o->p12, &err)) == NULL))
+		goto fail;
 	if (o->keygen ? (key = ca_keygen(o->kt, &err)) == NULL :
 	    cli_read_input(o->csr, (size_t)64 * 1024, &buf, &len, &err) ==
 	    -1 || (csr = ca_csr_parse(buf, len, &err)) == NULL)
@@ -111,7 +133,7 @@ add_run(void *state, cli_ctx *c)
 	    o->keygen ? key : X509_REQ_get0_pubkey(csr), cli_actor(),
 	    &err)) == NULL)
 		goto fail;
-	if (o->keygen ? ca_p12_write(o->p12, o->p12_pass, key, cert,
+	if (o->keygen ? ca_p12_write(o->p12, pass, key, cert,
 	    ca_get0_chain(c->ca), o->name, CA_P12_MODERN, &err) == -1 :
 	    cli_write_cert(o->out, cert, &err) == -1)
 		goto fail;
@@ -124,6 +146,7 @@ add_run(void *state, cli_ctx *c)
 fail:
 	rc = cli_fail(&err);
 out:
+	core_secret_free(pass);
 	free(serial);
 	EVP_PKEY_free(key);
 	X509_free(cert);
@@ -223,6 +246,10 @@ cmd_operator(int argc, char **argv)
 {
 	cli_operator_add_state add = { .cmd = "operator",
 	    .usage = "operator add" };
+	cli_cred_state req = { .cmd = "operator", .usage = "operator request",
+	    .role_hint = " --role ROLE", .kt_default = CA_KEY_ECP256 };
+	cli_cred_state inst = { .cmd = "operator",
+	    .usage = "operator install" };
 	bool json = false;
 	const cli_sub list = { "operator list", operator_help, cli_json_opts,
 	    cli_json_option, 0, 0, NULL, NULL, CLI_DB, list_run };
@@ -230,9 +257,14 @@ cmd_operator(int argc, char **argv)
 	    operator_help);
 	const cli_sub removes = cli_operator_remove_sub("operator remove",
 	    operator_help);
-	const cli_sub *const subs[] = { &adds, &list, &removes };
-	void *const states[] = { &add, &json, NULL };
+	const cli_sub requests = cli_cred_request_sub("operator request",
+	    operator_help);
+	const cli_sub installs = cli_cred_install_sub("operator install",
+	    operator_help);
+	const cli_sub *const subs[] = { &requests, &adds, &installs, &list,
+	    &removes };
+	void *const states[] = { &req, &add, &inst, &json, NULL };
 
-	return cli_dispatch("operator", operator_help, subs, states, 3, argc,
+	return cli_dispatch("operator", operator_help, subs, states, 5, argc,
 	    argv);
 }

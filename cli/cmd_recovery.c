@@ -53,8 +53,8 @@ static const char recovery_help[] =
 "  fetch     (the requester, once approved) combines the shares, decrypts\n"
 "            and checks every key against its certificate, and writes one\n"
 "            PKCS#12 with all keys, their certificates and the CA chain to\n"
-"            --out-p12, its generated password to FILE.pass (0600) unless\n"
-"            --p12-pass-file names one.  modern (default): PBES2\n"
+"            --out-p12 (a new file), protected by the passphrase in\n"
+"            --p12-pass-file or typed on the terminal.  modern (default): PBES2\n"
 "            AES-256-CBC, PBKDF2-SHA256, HMAC-SHA256 MAC; legacy:\n"
 "            PBE-SHA1-3DES, SHA-1 MAC (gpgsm 2.2).  Nothing is written when\n"
 "            any key fails to authenticate.  May be repeated until the\n"
@@ -64,8 +64,9 @@ static const char recovery_help[] =
 "  --server URL       the daemon, https://HOST:PORT\n"
 "  --ca-cert FILE     the CA chain the server's certificate must verify\n"
 "                     against (also checks the officer's signature)\n"
-"  --cred FILE.p12    your operator credential; its password comes from\n"
-"                     FILE.p12.pass, --cred-pass-file or the terminal\n";
+"  --cred FILE.p12    your operator credential; its passphrase comes from\n"
+"                     --cred-pass-file, else the terminal (a FILE.p12.pass\n"
+"                     an older version left beside it is still read)\n";
 
 struct ropts {
 	const char *server, *ca_cert, *cred, *cred_pass;
@@ -419,19 +420,26 @@ fetch(struct ropts *o, const archive_transport *t, lb_err *err)
 {
 	archive_package pkg;
 	archive_opened keys;
-	char *dir;
+	char *dir, *pass;
 	size_t i;
 	int rc = -1;
 
-	if ((dir = key_dir(o->dir, err)) == NULL)
+	/* the file and its passphrase before the keys are collected */
+	if (ca_out_free(o->out_p12, err) == -1 ||
+	    (pass = ca_pass_new(o->p12_pass, o->out_p12, err)) == NULL)
 		return -1;
+	if ((dir = key_dir(o->dir, err)) == NULL) {
+		core_secret_free(pass);
+		return -1;
+	}
 	/* every key must open before anything is written */
 	if (archive_client_fetch(t, dir, o->req, o->serial, &pkg, &keys,
 	    err) == -1) {
+		core_secret_free(pass);
 		free(dir);
 		return -1;
 	}
-	if (ca_p12_write_multi(o->out_p12, o->p12_pass, keys.keys, keys.certs,
+	if (ca_p12_write_multi(o->out_p12, pass, keys.keys, keys.certs,
 	    (const char *const *)keys.names, keys.n, pkg.chain, o->format,
 	    err) == 0) {
 		printf("recovered %zu key(s) of %s:", keys.n, str(pkg.email));
@@ -439,8 +447,6 @@ fetch(struct ropts *o, const archive_transport *t, lb_err *err)
 			printf(" %s", keys.serials[i]);
 		printf("\nwritten to %s (%s PKCS#12)", o->out_p12,
 		    o->format == CA_P12_LEGACY ? "legacy" : "modern");
-		if (o->p12_pass == NULL)
-			printf(", its password in %s.pass", o->out_p12);
 		putchar('\n');
 		if (o->format == CA_P12_LEGACY && keys.n > 1)
 			printf("note: gpgsm 2.2 imports only the first key of "
@@ -450,6 +456,7 @@ fetch(struct ropts *o, const archive_transport *t, lb_err *err)
 	}
 	archive_opened_clear(&keys);
 	archive_package_clear(&pkg);
+	core_secret_free(pass);
 	free(dir);
 	return rc;
 }

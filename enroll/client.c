@@ -187,48 +187,23 @@ static int
 make_csr(EVP_PKEY *key, const char *email, const X509_NAME *subject,
     char **out, size_t *outlen, lb_err *err)
 {
-	X509_REQ *req = NULL;
-	X509_NAME *name = NULL;
-	GENERAL_NAMES *gens = NULL;
-	STACK_OF(X509_EXTENSION) *exts = NULL;
+	X509_REQ *req;
 	unsigned char *der = NULL;
 	int len, rc = -1;
 
 	*out = NULL;
-	if ((req = X509_REQ_new()) == NULL ||
-	    X509_REQ_set_version(req, X509_REQ_VERSION_1) != 1)
-		goto out;
-	if (subject != NULL)
-		name = X509_NAME_dup(subject);
-	else if ((name = X509_NAME_new()) != NULL &&
-	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-	    (const unsigned char *)email, -1, -1, 0) != 1)
-		goto out;
-	if (name == NULL || X509_REQ_set_subject_name(req, name) != 1 ||
-	    X509_REQ_set_pubkey(req, key) != 1)
-		goto out;
-	/* the SAN built by hand: an e-mail is no config string */
-	if ((gens = GENERAL_NAMES_new()) == NULL ||
-	    ca_general_names_add(gens, GEN_EMAIL, email) == -1 ||
-	    X509V3_add1_i2d(&exts, NID_subject_alt_name, gens, 0,
-	    X509V3_ADD_DEFAULT) != 1 ||
-	    X509_REQ_add_extensions(req, exts) != 1 ||
-	    X509_REQ_sign(req, key, EVP_sha256()) <= 0 ||
-	    (len = i2d_X509_REQ(req, &der)) <= 0)
-		goto out;
-	if (core_b64_encode(der, (size_t)len, 0, out, outlen) == -1)
-		goto out;
-	rc = 0;
-out:
-	if (rc == -1) {
-		log_openssl("certificate request");
-		lb_err_set(err, LB_EINTERNAL, "cannot build the certificate "
+	if ((req = ca_csr_make(key, subject, NULL, email, err)) == NULL)
+		return -1;
+	if ((len = i2d_X509_REQ(req, &der)) <= 0) {
+		log_openssl("i2d_X509_REQ");
+		lb_err_set(err, LB_EINTERNAL, "cannot encode the certificate "
 		    "request");
+	} else if (core_b64_encode(der, (size_t)len, 0, out, outlen) == 0) {
+		rc = 0;
+	} else {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
 	}
 	OPENSSL_free(der);
-	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-	GENERAL_NAMES_free(gens);
-	X509_NAME_free(name);
 	X509_REQ_free(req);
 	return rc;
 }

@@ -71,8 +71,9 @@ enroll_read_cert(const char *path, lb_err *err)
 }
 
 /*
- * The final and staged names of a profile's files (ca_p12_write puts the
- * password beside the file: NAME.p12.new.pass).  The certificate comes
+ * The final and staged names of a profile's files (the mail clients'
+ * PKCS#12 gets its generated password beside it, NAME.p12.new.pass: the
+ * enrollment client keeps NAME.key unencrypted there anyway).  The certificate comes
  * last: while NAME.crt.new exists an update is unfinished, and the old
  * NAME.crt still names the serial to keep the old files under.
  */
@@ -83,6 +84,7 @@ static const char *const staged_suffix[] = {
 	".p12.new.pass", ".p12.new", ".key.new", ".crt.new",
 };
 #define NSUFFIX (sizeof(pair_suffix) / sizeof(pair_suffix[0]))
+#define ENROLL_P12_PASS_LEN 24
 
 /* Renames dir/name+from to dir/name+to when it exists. */
 static int
@@ -205,10 +207,11 @@ enroll_stage_install(const char *dir, const char *name,
 	char *kp = enroll_file_in(dir, name, ".key.new");
 	char *cp = enroll_file_in(dir, name, ".crt.new");
 	char *pp = enroll_file_in(dir, name, ".p12.new");
-	char friendly[320];
+	char *pwp = enroll_file_in(dir, name, ".p12.new.pass");
+	char friendly[320], pass[ENROLL_P12_PASS_LEN + 2];
 	int rc = -1;
 
-	if (kp == NULL || cp == NULL || pp == NULL) {
+	if (kp == NULL || cp == NULL || pp == NULL || pwp == NULL) {
 		lb_err_set(err, LB_EINTERNAL, "out of memory");
 		goto out;
 	}
@@ -219,17 +222,33 @@ enroll_stage_install(const char *dir, const char *name,
 		goto out;
 	}
 	snprintf(friendly, sizeof(friendly), "%s (%s)", email, name);
-	/* the certificate last: NAME.crt.new means all is staged */
+	if (core_random_password(pass, ENROLL_P12_PASS_LEN) == -1) {
+		lb_err_set(err, LB_EINTERNAL, "no randomness");
+		goto out;
+	}
+	pass[ENROLL_P12_PASS_LEN] = '\n';
+	/* the certificate last: NAME.crt.new means all is staged; a staged
+	 * file left by an interrupted run is replaced */
 	if (ca_key_write(kp, key, NULL, false, err) == -1 ||
-	    ca_p12_write(pp, NULL, key, cert, chain, friendly, CA_P12_MODERN,
+	    core_file_write(pwp, pass, ENROLL_P12_PASS_LEN + 1, 0600, false,
+	    err) == -1)
+		goto out;
+	pass[ENROLL_P12_PASS_LEN] = '\0';
+	if (unlink(pp) == -1 && errno != ENOENT) {
+		lb_err_set(err, LB_EINTERNAL, "%s: %s", pp, strerror(errno));
+		goto out;
+	}
+	if (ca_p12_write(pp, pass, key, cert, chain, friendly, CA_P12_MODERN,
 	    err) == -1 ||
 	    enroll_write_certs(cp, &cert, 1, 0644, err) == -1)
 		goto out;
 	rc = commit_staged(dir, name, keep_old, err);
 out:
+	OPENSSL_cleanse(pass, sizeof(pass));
 	free(kp);
 	free(cp);
 	free(pp);
+	free(pwp);
 	return rc;
 }
 

@@ -224,7 +224,7 @@ for s in tests/integration/[0-9]*.sh; do
     echo "-- $s"
     : >"$log.results"
     LOCKBOX="$SRC/$BUILD/lockbox" LOCKBOX_ASAN="$SRC/$BUILD/asan/lockbox" \
-        RESULTS="$log.results" SRC="$SRC" bash "$s"
+        RESULTS="$log.results" SRC="$SRC" bash "$s" </dev/null
     rc=$?
     p=$(grep -c '^pass ' "$log.results"); f=$(grep -c '^fail ' "$log.results")
     k=$(grep -c '^skip ' "$log.results")

@@ -9,7 +9,7 @@
 LB=${LOCKBOX_ASAN:-$LOCKBOX}
 [ -x "$LB" ] || LB=$LOCKBOX
 DIR=$T/ca
-$LOCKBOX init --dir "$DIR" --key-type ec-p256 >/dev/null || { fail "init"; exit 1; }
+$LOCKBOX init --p12-pass-file $PW --dir "$DIR" --key-type ec-p256 >/dev/null || { fail "init"; exit 1; }
 state() { sqlite3 "$DIR/lockbox.db" "SELECT count(*) FROM certificates; SELECT count(*) FROM audit" | tr '\n' ' '; }
 before=$(state)
 

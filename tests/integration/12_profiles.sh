@@ -7,7 +7,7 @@
 
 TOOL=$(dirname "$LOCKBOX")/tools/profile_sample
 DIR=$T/ca
-$LOCKBOX init --dir "$DIR" --name "Example S/MIME CA" --base-url http://pki.example.org >/dev/null \
+$LOCKBOX init --p12-pass-file $PW --dir "$DIR" --name "Example S/MIME CA" --base-url http://pki.example.org >/dev/null \
     || { fail "init (rsa-3072)"; exit 1; }
 check "sample one certificate of every profile" "$TOOL" "$DIR" "$T"
 for fixture in "$SRC"/tests/data/profile-*.txt; do

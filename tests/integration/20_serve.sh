@@ -24,7 +24,7 @@ json() { python3 -c "import json,sys; d=json.load(open('$T/body')); sys.exit(0 i
 # field SERIAL NAME: a field of `lockbox show --json`.
 field() { $LOCKBOX show --dir "$DIR" --json "$1" | python3 -c "import json,sys; print(json.load(sys.stdin)['$2'])"; }
 
-check "init a CA (ec-p256)" $LOCKBOX init --dir "$DIR" --key-type ec-p256 --name "Serve Test CA"
+check "init a CA (ec-p256)" $LOCKBOX init --p12-pass-file $PW --dir "$DIR" --key-type ec-p256 --name "Serve Test CA"
 serve_both "$DIR" "both listeners open"
 for i in $(seq 1 50); do grep -q "^lockbox: serving" "$T/serve.log" && break; sleep 0.1; done
 check "announces both URLs on stderr" grep -qx "lockbox: serving $HTTPS and $HTTP" "$T/serve.log"
@@ -46,7 +46,7 @@ status 405 "POST /healthz is 405" -X POST "$HTTP/healthz"
 check "405 carries Allow: GET, HEAD" grep -qi '^allow: GET, HEAD' "$T/headers"
 
 # --- client certificates ---------------------------------------------------
-openssl pkcs12 -in "$DIR/admin.p12" -passin "file:$DIR/admin.p12.pass" -nodes -out "$T/admin.pem" 2>/dev/null
+openssl pkcs12 -in "$DIR/admin.p12" -passin "file:$PW" -nodes -out "$T/admin.pem" 2>/dev/null
 ADMIN=(--cacert "$DIR/ca.pem" --cert "$T/admin.pem")
 status 200 "admin lists certificates" "${ADMIN[@]}" "$HTTPS/api/v1/certificates"
 check "listing is JSON with the admin credential" json 'any(c["profile"] == "operator" and c["email"] == "admin@localhost" for c in d["certificates"]) and d["count"] == len(d["certificates"])'
@@ -145,10 +145,10 @@ check "refused requests wrote no audit rows" test "$(audit_rows)" = "$ROWS"
 status 200 "the daemon still answers" "$HTTP/healthz"
 
 # --- roles -------------------------------------------------------------------
-check "add an officer" $LOCKBOX operator add --dir "$DIR" --role officer --keygen --out-p12 "$T/officer.p12" --name Officer --email officer@example.org
-check "add an auditor" $LOCKBOX operator add --dir "$DIR" --role auditor --keygen --out-p12 "$T/auditor.p12" --name Auditor --email auditor@example.org
+check "add an officer" $LOCKBOX operator add --dir "$DIR" --role officer --keygen --out-p12 "$T/officer.p12" --p12-pass-file $PW --name Officer --email officer@example.org
+check "add an auditor" $LOCKBOX operator add --dir "$DIR" --role auditor --keygen --out-p12 "$T/auditor.p12" --p12-pass-file $PW --name Auditor --email auditor@example.org
 for who in officer auditor; do
-    openssl pkcs12 -in "$T/$who.p12" -passin "file:$T/$who.p12.pass" -nodes -out "$T/$who.pem" 2>/dev/null
+    openssl pkcs12 -in "$T/$who.p12" -passin "file:$PW" -nodes -out "$T/$who.pem" 2>/dev/null
 done
 OFFICER=(--cacert "$DIR/ca.pem" --cert "$T/officer.pem")
 AUDITOR=(--cacert "$DIR/ca.pem" --cert "$T/auditor.pem")

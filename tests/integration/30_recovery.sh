@@ -26,37 +26,37 @@ sql() { sqlite3 "$DIR/lockbox.db" "$1"; }
 audit_count() { sql "SELECT count(*) FROM audit WHERE action = '$1' AND object = '$2'"; }
 
 # --- set-up: CA, 4 agents (one is alice herself), officers, threshold 2 ----
-check "init a CA (ec-p256)" $LOCKBOX init --dir "$DIR" --key-type ec-p256 --name "Recovery Test CA"
+check "init a CA (ec-p256)" $LOCKBOX init --p12-pass-file $PW --dir "$DIR" --key-type ec-p256 --name "Recovery Test CA"
 for i in 1 2 3; do
-    check "agent $i added (RSA-3072 keygen)" $LOCKBOX agent add --dir "$DIR" --keygen --out-p12 "$T/agent$i.p12" --name "Agent $i" --email "agent$i@example.org"
+    check "agent $i added (its own RSA-3072 key)" add_agent "$DIR" "$T/agent$i.p12" "Agent $i" "agent$i@example.org"
 done
-check "alice is also a recovery agent" $LOCKBOX agent add --dir "$DIR" --keygen --out-p12 "$T/agent-alice.p12" --name "Alice as agent" --email alice@example.org
-check "a recovery officer" $LOCKBOX operator add --dir "$DIR" --role recovery-officer --keygen --out-p12 "$T/officer.p12" --name Officer --email officer@example.org
-check "alice is also a recovery officer" $LOCKBOX operator add --dir "$DIR" --role recovery-officer --keygen --out-p12 "$T/officer-alice.p12" --name "Alice as officer" --email alice@example.org
+check "alice is also a recovery agent" add_agent "$DIR" "$T/agent-alice.p12" "Alice as agent" alice@example.org
+check "a recovery officer" add_recovery_officer "$DIR" "$T/officer.p12" Officer officer@example.org
+check "alice is also a recovery officer" add_recovery_officer "$DIR" "$T/officer-alice.p12" "Alice as officer" alice@example.org
 check "escrow policy: threshold 2" $LOCKBOX escrow policy --dir "$DIR" --threshold 2
 
 # --- alice's old and new encryption keys, and mail to each -----------------
-OLD=$($LOCKBOX issue --dir "$DIR" --profile smime-enc --email alice@example.org --keygen --key-type rsa-2048 --out-p12 "$T/alice-old.p12" | tail -n1)
-NEW=$($LOCKBOX issue --dir "$DIR" --profile smime-enc --email alice@example.org --keygen --out-p12 "$T/alice.p12" | tail -n1)
+OLD=$($LOCKBOX issue --dir "$DIR" --profile smime-enc --email alice@example.org --keygen --key-type rsa-2048 --out-p12 "$T/alice-old.p12" --p12-pass-file $PW | tail -n1)
+NEW=$($LOCKBOX issue --dir "$DIR" --profile smime-enc --email alice@example.org --keygen --out-p12 "$T/alice.p12" --p12-pass-file $PW | tail -n1)
 check "alice's two encryption certificates issued with escrow" test -n "$OLD" -a -n "$NEW" -a "$(sql "SELECT count(*) FROM escrow_records WHERE email = 'alice@example.org'")" = 2
 for k in alice-old alice; do
-    openssl pkcs12 -in "$T/$k.p12" -passin "file:$T/$k.p12.pass" -nokeys -clcerts -out "$T/$k.pem" 2>/dev/null
+    openssl pkcs12 -in "$T/$k.p12" -passin "file:$PW" -nokeys -clcerts -out "$T/$k.pem" 2>/dev/null
 done
 echo "old plans: meet at the old mill" >"$T/old.txt"
 echo "new plans: the treasure is under the oak" >"$T/new.txt"
 check "openssl cms encrypts a message to the old key (AES-256)" openssl cms -encrypt -aes256 -binary -outform DER -in "$T/old.txt" -out "$T/old.p7m" "$T/alice-old.pem"
 check "openssl cms encrypts a message to the new key (AES-256)" openssl cms -encrypt -aes256 -binary -outform DER -in "$T/new.txt" -out "$T/new.p7m" "$T/alice.pem"
-rm -f "$T/alice-old.p12" "$T/alice-old.p12.pass" "$T/alice.p12" "$T/alice.p12.pass"
+rm -f "$T/alice-old.p12" "$T/alice.p12"
 check "alice's keys are destroyed" test ! -e "$T/alice.p12" -a ! -e "$T/alice-old.p12"
 
 serve_both "$DIR" "daemon listening (request_ttl 7d)"
 C=(--server "$HTTPS" --ca-cert "$DIR/ca.pem")
-O=("${C[@]}" --cred "$T/officer.p12")
-A1=("${C[@]}" --cred "$T/agent1.p12")
-A2=("${C[@]}" --cred "$T/agent2.p12")
-A3=("${C[@]}" --cred "$T/agent3.p12")
-AA=("${C[@]}" --cred "$T/agent-alice.p12")
-OA=("${C[@]}" --cred "$T/officer-alice.p12")
+O=("${C[@]}" --cred "$T/officer.p12" --cred-pass-file $PW)
+A1=("${C[@]}" --cred "$T/agent1.p12" --cred-pass-file $PW)
+A2=("${C[@]}" --cred "$T/agent2.p12" --cred-pass-file $PW)
+A3=("${C[@]}" --cred "$T/agent3.p12" --cred-pass-file $PW)
+AA=("${C[@]}" --cred "$T/agent-alice.p12" --cred-pass-file $PW)
+OA=("${C[@]}" --cred "$T/officer-alice.p12" --cred-pass-file $PW)
 RD=(--dir "$T/rec")
 
 # --- opening a request -------------------------------------------------------
@@ -64,7 +64,7 @@ expect_code "recovery --help" 0 lb recovery --help
 check "  ... documents every subcommand" sh -c "grep -q 'recovery request' '$T/.out' && grep -q 'recovery fetch' '$T/.out'"
 expect_code "approve --help exits 0" 0 lb recovery approve --help
 expect_code "request without --reason is a usage error" 2 lb recovery request "${O[@]}" --email alice@example.org
-expect_code "an http:// server is a usage error" 2 lb recovery pending --server "http://127.0.0.1:1" --ca-cert "$DIR/ca.pem" --cred "$T/agent1.p12"
+expect_code "an http:// server is a usage error" 2 lb recovery pending --server "http://127.0.0.1:1" --ca-cert "$DIR/ca.pem" --cred "$T/agent1.p12" --cred-pass-file $PW
 expect_code "a malformed request id is a usage error" 2 lb recovery approve not-an-id "${A1[@]}"
 expect_code "the owner cannot request recovery of her own keys" 1 lb recovery request "${OA[@]}" --email alice@example.org --reason "mine" "${RD[@]}"
 check "  ... and is told why" grep -q "may not request recovery of his own keys" "$T/.out"
@@ -72,14 +72,21 @@ expect_code "a request for someone without escrowed keys is refused" 1 lb recove
 check "  ... naming the address" grep -q "no escrowed key of nobody@example.org" "$T/.out"
 expect_code "an agent cannot open a request" 1 lb recovery request "${A1[@]}" --email alice@example.org --reason "x" "${RD[@]}"
 check "  ... it needs the recovery-officer role" grep -q "recovery-officer" "$T/.out"
-expect_code "a client that does not trust the server's CA refuses it" 1 lb recovery pending --server "$HTTPS" --ca-cert "$T/alice.pem" --cred "$T/agent1.p12"
+expect_code "a client that does not trust the server's CA refuses it" 1 lb recovery pending --server "$HTTPS" --ca-cert "$T/alice.pem" --cred "$T/agent1.p12" --cred-pass-file $PW
+
+# a passphrase file left beside a credential (by an older version, or
+# planted) never overrides the one named
+printf 'not the passphrase\n' >"$T/agent1.p12.pass"; chmod 600 "$T/agent1.p12.pass"
+expect_code "--cred-pass-file wins over a FILE.p12.pass beside the credential" 0 lb recovery pending "${A1[@]}"
+rm -f "$T/agent1.p12.pass"
+expect_fail "a credential with no passphrase file and no terminal is refused" "no passphrase" sh -c "$LOCKBOX recovery pending ${C[*]} --cred '$T/agent1.p12' </dev/null"
 
 lb recovery request "${O[@]}" --email alice@example.org --reason "laptop stolen, ticket 4711" "${RD[@]}" >"$T/req.out"
 REQ=$(tail -n1 "$T/req.out")
 check "request prints its id alone on the last line" sh -c "echo '$REQ' | grep -Eqx '[0-9a-f]{32}'"
 check "the one-time key is kept 0600 beside its certificate" sh -c "[ \"\$(stat -c %a '$T/rec/$REQ.key')\" = 600 ] && openssl x509 -in '$T/rec/$REQ.pem' -noout -subject | grep -q 'lockbox recovery request'"
 check "the one-time key is RSA-3072" sh -c "openssl pkey -in '$T/rec/$REQ.key' -noout -text | grep -q 'Private-Key: (3072 bit'"
-openssl pkcs12 -in "$T/officer.p12" -passin "file:$T/officer.p12.pass" -nokeys -clcerts -out "$T/officer.pem" 2>/dev/null
+openssl pkcs12 -in "$T/officer.p12" -passin "file:$PW" -nokeys -clcerts -out "$T/officer.pem" 2>/dev/null
 check "the one-time certificate is issued by the officer's credential" test "$(openssl x509 -in "$T/rec/$REQ.pem" -noout -issuer | sed 's/^issuer=//')" = "$(openssl x509 -in "$T/officer.pem" -noout -subject | sed 's/^subject=//')"
 check "the request covers both of alice's keys" test "$(sql "SELECT count(*) FROM recovery_request_records WHERE request_id = '$REQ'")" = 2
 check "it expires in 7 days" test "$(sql "SELECT expires - created FROM recovery_requests WHERE id = '$REQ'")" = 604800
@@ -93,7 +100,7 @@ check "  ... the request is not listed for her" sh -c "! grep -q '$REQ' '$T/.out
 expect_code "pending is for agents only" 1 lb recovery pending "${O[@]}"
 
 # --- nothing is released before the threshold --------------------------------
-expect_code "fetch with no approval is refused" 1 lb recovery fetch "$REQ" "${O[@]}" --out-p12 "$T/rec.p12" "${RD[@]}"
+expect_code "fetch with no approval is refused" 1 lb recovery fetch "$REQ" "${O[@]}" --out-p12 "$T/rec.p12" --p12-pass-file $PW "${RD[@]}"
 check "  ... saying 0 of 2 approvals" grep -q "0 of 2 approvals" "$T/.out"
 check "  ... writing nothing" test ! -e "$T/rec.p12" -a ! -e "$T/rec.p12.pass"
 expect_code "the requester (an officer) cannot approve" 1 lb recovery approve "$REQ" "${O[@]}" --yes
@@ -102,7 +109,7 @@ expect_code "the key owner cannot approve, even as an agent" 1 lb recovery appro
 check "  ... and is told why" grep -q "owns the keys of this request" "$T/.out"
 expect_code "agent 1 approves (--yes)" 0 lb recovery approve "$REQ" "${A1[@]}" --yes
 check "  ... shown who asks, for whom and why; 1 of 2 approvals, still pending" sh -c "grep -q 'who asks:  officer@example.org' '$T/.out' && grep -q 'for whom:  alice@example.org' '$T/.out' && grep -q 'why:       laptop stolen' '$T/.out' && grep -q '1 of 2 approvals, request pending' '$T/.out'"
-expect_code "one approval alone: fetch is refused" 1 lb recovery fetch "$REQ" "${O[@]}" --out-p12 "$T/rec.p12" "${RD[@]}"
+expect_code "one approval alone: fetch is refused" 1 lb recovery fetch "$REQ" "${O[@]}" --out-p12 "$T/rec.p12" --p12-pass-file $PW "${RD[@]}"
 check "  ... saying 1 of 2 approvals" grep -q "1 of 2 approvals" "$T/.out"
 check "  ... writing nothing" test ! -e "$T/rec.p12" -a ! -e "$T/rec.p12.pass"
 expect_code "agent 1 cannot approve twice" 1 lb recovery approve "$REQ" "${A1[@]}" --yes
@@ -120,16 +127,19 @@ check "  ... told so" grep -q "already approved" "$T/.out"
 check "recovery.approve audited twice, refusals too" sh -c "[ $(audit_count recovery.approve "$REQ") = 2 ] && [ $(audit_count recovery.approve_refused "$REQ") -ge 4 ]"
 
 # --- fetch and decrypt with openssl -------------------------------------------
-expect_code "another officer cannot fetch the package" 1 lb recovery fetch "$REQ" "${OA[@]}" --out-p12 "$T/x.p12" "${RD[@]}"
+expect_code "another officer cannot fetch the package" 1 lb recovery fetch "$REQ" "${OA[@]}" --out-p12 "$T/x.p12" --p12-pass-file $PW "${RD[@]}"
 check "  ... only the requester" grep -q "only the requester" "$T/.out"
-expect_code "the requester fetches (modern PKCS#12)" 0 lb recovery fetch "$REQ" "${O[@]}" --out-p12 "$T/rec.p12" "${RD[@]}"
+expect_code "the requester fetches (modern PKCS#12)" 0 lb recovery fetch "$REQ" "${O[@]}" --out-p12 "$T/rec.p12" --p12-pass-file $PW "${RD[@]}"
 check "  ... naming both keys" sh -c "grep -q '$OLD' '$T/.out' && grep -q '$NEW' '$T/.out'"
-check "PKCS#12 and its password file are 0600" sh -c "[ \"\$(stat -c %a '$T/rec.p12')\" = 600 ] && [ \"\$(stat -c %a '$T/rec.p12.pass')\" = 600 ]"
-openssl pkcs12 -in "$T/rec.p12" -passin "file:$T/rec.p12.pass" -info -noout >"$T/info.txt" 2>&1
+check "the PKCS#12 is 0600, no passphrase beside it" sh -c "[ \"\$(stat -c %a '$T/rec.p12')\" = 600 ] && [ ! -e '$T/rec.p12.pass' ]"
+cp "$T/rec.p12" "$T/rec.p12.orig"
+expect_fail "a second fetch to the same file refuses to overwrite it" "already exists" lb recovery fetch "$REQ" "${O[@]}" --out-p12 "$T/rec.p12" --p12-pass-file $PW "${RD[@]}"
+check "  ... which stays as it was" cmp -s "$T/rec.p12" "$T/rec.p12.orig"
+openssl pkcs12 -in "$T/rec.p12" -passin "file:$PW" -info -noout >"$T/info.txt" 2>&1
 check "modern: HMAC-SHA256 MAC" grep -q "MAC: sha256" "$T/info.txt"
 check "modern: PBES2 AES-256-CBC with PBKDF2-SHA256, keys and certificates" sh -c "[ \$(grep -c 'PBES2, PBKDF2, AES-256-CBC, Iteration [0-9]*, PRF hmacWithSHA256' '$T/info.txt') = 3 ]"
-openssl pkcs12 -in "$T/rec.p12" -passin "file:$T/rec.p12.pass" -nodes -nocerts -out "$T/keys.pem" 2>/dev/null
-openssl pkcs12 -in "$T/rec.p12" -passin "file:$T/rec.p12.pass" -nokeys -out "$T/certs.pem" 2>/dev/null
+openssl pkcs12 -in "$T/rec.p12" -passin "file:$PW" -nodes -nocerts -out "$T/keys.pem" 2>/dev/null
+openssl pkcs12 -in "$T/rec.p12" -passin "file:$PW" -nokeys -out "$T/certs.pem" 2>/dev/null
 check "it holds both keys, their certificates and the CA" sh -c "[ \$(grep -c 'BEGIN PRIVATE KEY' '$T/keys.pem') = 2 ] && [ \$(grep -c 'BEGIN CERTIFICATE' '$T/certs.pem') = 3 ] && grep -q 'Recovery Test CA' '$T/certs.pem'"
 # split the keys and find the one of a certificate
 awk -v d="$T" '/BEGIN PRIVATE KEY/{n++; on=1} on{print > (d "/k" n ".pem")} /END PRIVATE KEY/{on=0}' "$T/keys.pem"
@@ -147,13 +157,13 @@ check "recovery.fetch audited" test "$(audit_count recovery.fetch "$REQ")" = 1
 check "the request is fetched" test "$(sql "SELECT status FROM recovery_requests WHERE id = '$REQ'")" = fetched
 
 # --- legacy PKCS#12 into gpgsm -------------------------------------------------
-expect_code "fetch again, legacy, both keys" 0 lb recovery fetch "$REQ" "${O[@]}" --out-p12 "$T/rec-legacy2.p12" --format legacy "${RD[@]}"
+expect_code "fetch again, legacy, both keys" 0 lb recovery fetch "$REQ" "${O[@]}" --out-p12 "$T/rec-legacy2.p12" --p12-pass-file $PW --format legacy "${RD[@]}"
 check "  ... with a note on gpgsm and --serial" grep -q "gpgsm 2.2 imports only the first key" "$T/.out"
-expect_code "fetch the old key alone, legacy, for gpgsm" 0 lb recovery fetch "$REQ" "${O[@]}" --out-p12 "$T/rec-legacy.p12" --format legacy --serial "$OLD" "${RD[@]}"
-openssl pkcs12 -legacy -in "$T/rec-legacy.p12" -passin "file:$T/rec-legacy.p12.pass" -info -noout >"$T/info-legacy.txt" 2>&1
+expect_code "fetch the old key alone, legacy, for gpgsm" 0 lb recovery fetch "$REQ" "${O[@]}" --out-p12 "$T/rec-legacy.p12" --p12-pass-file $PW --format legacy --serial "$OLD" "${RD[@]}"
+openssl pkcs12 -legacy -in "$T/rec-legacy.p12" -passin "file:$PW" -info -noout >"$T/info-legacy.txt" 2>&1
 check "legacy: SHA-1 MAC" grep -q "MAC: sha1" "$T/info-legacy.txt"
 check "legacy: PBE-SHA1-3DES for key and certificates" sh -c "[ \$(grep -c 'pbeWithSHA1And3-KeyTripleDES-CBC' '$T/info-legacy.txt') = 2 ]"
-check "--serial wrote only that key" sh -c "[ \$(openssl pkcs12 -legacy -in '$T/rec-legacy.p12' -passin 'file:$T/rec-legacy.p12.pass' -nodes -nocerts 2>/dev/null | grep -c 'BEGIN PRIVATE KEY') = 1 ]"
+check "--serial wrote only that key" sh -c "[ \$(openssl pkcs12 -legacy -in '$T/rec-legacy.p12' -passin 'file:$PW' -nodes -nocerts 2>/dev/null | grep -c 'BEGIN PRIVATE KEY') = 1 ]"
 check "the fetches are audited as repeated" test "$(audit_count recovery.fetch "$REQ")" = 3
 export GNUPGHOME=$T/gnupg
 mkdir -m 700 "$GNUPGHOME"
@@ -164,8 +174,8 @@ echo allow-loopback-pinentry >"$GNUPGHOME/gpg-agent.conf"
 # issuer there makes the import fail with "BAD signature"
 echo disable-dirmngr >"$GNUPGHOME/gpgsm.conf"
 at_exit "GNUPGHOME='$GNUPGHOME' gpgconf --kill all 2>/dev/null"
-check "gpgsm imports the legacy PKCS#12" sh -c "gpgsm --batch --pinentry-mode loopback --passphrase-fd 0 --import '$T/rec-legacy.p12' <'$T/rec-legacy.p12.pass' 2>'$T/gpgsm-import.log'; grep -q 'secret keys imported: 1' '$T/gpgsm-import.log'"
-check "gpgsm decrypts the old message with it" sh -c "gpgsm --batch --pinentry-mode loopback --passphrase-fd 0 --decrypt '$T/old.p7m' <'$T/rec-legacy.p12.pass' 2>'$T/gpgsm-decrypt.log' | cmp - '$T/old.txt'"
+check "gpgsm imports the legacy PKCS#12" sh -c "gpgsm --batch --pinentry-mode loopback --passphrase-fd 0 --import '$T/rec-legacy.p12' <'$PW' 2>'$T/gpgsm-import.log'; grep -q 'secret keys imported: 1' '$T/gpgsm-import.log'"
+check "gpgsm decrypts the old message with it" sh -c "gpgsm --batch --pinentry-mode loopback --passphrase-fd 0 --decrypt '$T/old.p7m' <'$PW' 2>'$T/gpgsm-decrypt.log' | cmp - '$T/old.txt'"
 
 # --- deny -----------------------------------------------------------------------
 REQ2=$(lb recovery request "${O[@]}" --email alice@example.org --serial "$NEW" --reason "second try" "${RD[@]}" | tail -n1)
@@ -177,7 +187,7 @@ expect_code "agent 1 denies" 0 lb recovery deny "$REQ2" "${A1[@]}" --reason "not
 check "the request is denied, by whom and why" test "$(sql "SELECT status || '|' || denied_by || '|' || deny_reason FROM recovery_requests WHERE id = '$REQ2'")" = "denied|agent1@example.org|not approved by HR"
 expect_code "a denied request cannot be approved" 1 lb recovery approve "$REQ2" "${A2[@]}" --yes
 check "  ... told it was denied" grep -q "denied by agent1@example.org" "$T/.out"
-expect_code "a denied request releases nothing" 1 lb recovery fetch "$REQ2" "${O[@]}" --out-p12 "$T/denied.p12" "${RD[@]}"
+expect_code "a denied request releases nothing" 1 lb recovery fetch "$REQ2" "${O[@]}" --out-p12 "$T/denied.p12" --p12-pass-file $PW "${RD[@]}"
 check "  ... nothing written" test ! -e "$T/denied.p12"
 check "recovery.deny audited, refusals too" sh -c "[ $(audit_count recovery.deny "$REQ2") = 1 ] && [ $(audit_count recovery.deny_refused "$REQ2") = 1 ] && [ $(audit_count recovery.fetch_refused "$REQ2") = 1 ]"
 
@@ -187,13 +197,13 @@ lb recovery approve "$REQ3" "${A1[@]}" --yes >/dev/null
 lb recovery approve "$REQ3" "${A3[@]}" --yes >/dev/null
 check "third request approved" test "$(sql "SELECT status FROM recovery_requests WHERE id = '$REQ3'")" = approved
 sql "UPDATE recovery_requests SET expires = strftime('%s','now') - 1 WHERE id = '$REQ3'"
-expect_code "an approved but expired request releases nothing" 1 lb recovery fetch "$REQ3" "${O[@]}" --out-p12 "$T/expired.p12" "${RD[@]}"
+expect_code "an approved but expired request releases nothing" 1 lb recovery fetch "$REQ3" "${O[@]}" --out-p12 "$T/expired.p12" --p12-pass-file $PW "${RD[@]}"
 check "  ... told it expired" grep -q "expired at" "$T/.out"
 check "  ... nothing written" test ! -e "$T/expired.p12"
 check "  ... marked expired, audited as recovery.expire" sh -c "[ \"\$(sqlite3 '$DIR/lockbox.db' \"SELECT status FROM recovery_requests WHERE id = '$REQ3'\")\" = expired ] && [ $(audit_count recovery.expire "$REQ3") = 1 ]"
 
 # --- the API refuses bad input ------------------------------------------------
-openssl pkcs12 -in "$T/agent3.p12" -passin "file:$T/agent3.p12.pass" -nodes -out "$T/agent3.pem" 2>/dev/null
+openssl pkcs12 -in "$T/agent3.p12" -passin "file:$PW" -nodes -out "$T/agent3.pem" 2>/dev/null
 REQ4=$(lb recovery request "${O[@]}" --email alice@example.org --reason "fourth" "${RD[@]}" | tail -n1)
 status() { # WANT DESC CURL-ARGS...
     local want=$1 desc=$2 got; shift 2
@@ -221,7 +231,7 @@ check "  ... and nothing counted" test "$(sql "SELECT count(*) FROM recovery_app
 status 415 "approve without a JSON content type: 415" -X POST -d 'shares=1' "$U/$REQ4/approve"
 status 403 "an agent cannot fetch: 403" "$U/$REQ4/package"
 status 403 "an agent cannot open a request: 403" "${J[@]}" -d '{"email": "alice@example.org", "reason": "x", "request_cert": "x"}' "$U"
-openssl pkcs12 -in "$DIR/admin.p12" -passin "file:$DIR/admin.p12.pass" -nodes -out "$T/admin.pem" 2>/dev/null
+openssl pkcs12 -in "$DIR/admin.p12" -passin "file:$PW" -nodes -out "$T/admin.pem" 2>/dev/null
 status 403 "an administrator has no recovery role: 403" --cert "$T/admin.pem" "$U"
 status 400 "listing with an unknown parameter: 400" "$U?pendng=1"
 # a server (or database) that swaps in a one-time key of its own gets nothing
@@ -241,11 +251,11 @@ orig=$(sql "SELECT hex(ciphertext) FROM escrow_records WHERE serial = '$OLD'")
 b=${orig:40:2}; nb=$(printf '%02X' $(( 0x$b ^ 0x01 )))
 sql "UPDATE escrow_records SET ciphertext = X'${orig:0:40}$nb${orig:42}' WHERE serial = '$OLD'"
 check "one byte of the old key's ciphertext changed in the database" test "$(sql "SELECT hex(ciphertext) FROM escrow_records WHERE serial = '$OLD'")" != "$orig"
-expect_code "fetch detects the tampered record" 1 lb recovery fetch "$REQ5" "${O[@]}" --out-p12 "$T/tampered.p12" "${RD[@]}"
+expect_code "fetch detects the tampered record" 1 lb recovery fetch "$REQ5" "${O[@]}" --out-p12 "$T/tampered.p12" --p12-pass-file $PW "${RD[@]}"
 check "  ... naming it by serial" grep -q "escrow record for serial $OLD failed authentication: altered in the database" "$T/.out"
 check "  ... and writes no PKCS#12" test ! -e "$T/tampered.p12" -a ! -e "$T/tampered.p12.pass"
 sql "UPDATE escrow_records SET ciphertext = X'$orig' WHERE serial = '$OLD'"
-expect_code "restored, the same request opens" 0 lb recovery fetch "$REQ5" "${O[@]}" --out-p12 "$T/restored.p12" "${RD[@]}"
+expect_code "restored, the same request opens" 0 lb recovery fetch "$REQ5" "${O[@]}" --out-p12 "$T/restored.p12" --p12-pass-file $PW "${RD[@]}"
 
 stop_serve "first daemon"
 
@@ -253,8 +263,8 @@ stop_serve "first daemon"
 printf '\n[escrow]\nrequest_ttl = 1s\n' >>"$DIR/lockbox.conf"
 serve_both "$DIR" "daemon listening (request_ttl 1s)"
 C=(--server "$HTTPS" --ca-cert "$DIR/ca.pem")
-O=("${C[@]}" --cred "$T/officer.p12")
-A1=("${C[@]}" --cred "$T/agent1.p12")
+O=("${C[@]}" --cred "$T/officer.p12" --cred-pass-file $PW)
+A1=("${C[@]}" --cred "$T/agent1.p12" --cred-pass-file $PW)
 REQ6=$(lb recovery request "${O[@]}" --email alice@example.org --reason "sixth" "${RD[@]}" | tail -n1)
 check "a request with a 1 s lifetime" test "$(sql "SELECT expires - created FROM recovery_requests WHERE id = '$REQ6'")" = 1
 sleep 2
@@ -263,7 +273,7 @@ check "  ... does not show it" sh -c "! grep -q '$REQ6' '$T/.out'"
 check "  ... and marked it expired, audited as recovery.expire" sh -c "[ \"\$(sqlite3 '$DIR/lockbox.db' \"SELECT status FROM recovery_requests WHERE id = '$REQ6'\")\" = expired ] && [ $(audit_count recovery.expire "$REQ6") = 1 ]"
 expect_code "an expired request cannot be approved" 1 lb recovery approve "$REQ6" "${A1[@]}" --yes
 check "  ... told so" grep -q "expired" "$T/.out"
-expect_code "an expired request releases nothing" 1 lb recovery fetch "$REQ6" "${O[@]}" --out-p12 "$T/expired6.p12" "${RD[@]}"
+expect_code "an expired request releases nothing" 1 lb recovery fetch "$REQ6" "${O[@]}" --out-p12 "$T/expired6.p12" --p12-pass-file $PW "${RD[@]}"
 check "  ... nothing written" test ! -e "$T/expired6.p12"
 code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$DIR/ca.pem" --cert "$T/agent3.pem" -H "Content-Type: application/json" -X POST -d '{"reason": "late"}' "$HTTPS/api/v1/recovery/requests/$REQ6/deny")
 if [ "$code" = 410 ]; then ok "deny on an expired request: 410"; else fail "deny on an expired request: 410 (HTTP $code)"; fi

@@ -1,6 +1,6 @@
 #!/bin/bash
 # 31_escrow.sh - archival of encryption keys through the CLI: recovery
-# agents (--csr and --keygen), the escrow policy, issuance refused with too
+# agents (--csr, and request/add/install), the escrow policy, issuance refused with too
 # few agents, --keygen and --csr/--key archival, the CA-signed receipt
 # checked with openssl cms, the issued key working with openssl cms, and a
 # scan of the database files for the private key's bytes (DER and raw
@@ -8,11 +8,11 @@
 . "$SRC/tests/integration/lib.sh"
 
 DIR=$T/ca
-$LOCKBOX init --dir "$DIR" --key-type ec-p256 >/dev/null || { fail "init"; exit 1; }
+$LOCKBOX init --p12-pass-file $PW --dir "$DIR" --key-type ec-p256 >/dev/null || { fail "init"; exit 1; }
 count() { sqlite3 "$DIR/lockbox.db" "SELECT (SELECT count(*) FROM certificates WHERE profile = 'smime-enc'), (SELECT count(*) FROM escrow_records)"; }
 
 check "escrow policy shows the default threshold" sh -c "$LOCKBOX escrow policy --dir '$DIR' | grep -q 'threshold: 2 of 0'"
-expect_code "smime-enc with no agents is refused" 1 $LOCKBOX issue --dir "$DIR" --profile smime-enc --email alice@example.org --keygen --out-p12 "$T/alice.p12"
+expect_code "smime-enc with no agents is refused" 1 $LOCKBOX issue --dir "$DIR" --profile smime-enc --email alice@example.org --keygen --out-p12 "$T/alice.p12" --p12-pass-file $PW
 check "  ... naming 'lockbox agent add'" grep -q "lockbox agent add" "$T/.out"
 check "  ... writing no certificate, record or file" sh -c "[ '$(count)' = '0|0' ] && [ ! -e '$T/alice.p12' ]"
 
@@ -21,21 +21,26 @@ check "agent add --csr (RSA-3072, key never leaves the agent)" $LOCKBOX agent ad
 check "agent certificate: clientAuth + key recovery agent EKU" sh -c "openssl x509 -in '$T/agent1.pem' -noout -ext extendedKeyUsage | grep -q 'TLS Web Client Authentication, 1.3.6.1.4.1.311.21.6'"
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null -out "$T/ecagent.csr" -subj "/CN=x" 2>/dev/null
 expect_code "an EC agent key is refused (RSA >= 3072 only)" 1 $LOCKBOX agent add --dir "$DIR" --csr "$T/ecagent.csr" --name X --email x@example.org
-check "agent add --keygen" $LOCKBOX agent add --dir "$DIR" --keygen --out-p12 "$T/agent2.p12" --name "Agent Two" --email agent2@example.org
+check "agent request, add --csr, install" add_agent "$DIR" "$T/agent2.p12" "Agent Two" agent2@example.org
 check "agent list shows both, active, with expiry" sh -c "$LOCKBOX agent list --dir '$DIR' | grep -c ' active ' | grep -qx 2"
 check "escrow policy: 2 of 2" sh -c "$LOCKBOX escrow policy --dir '$DIR' | grep -q 'threshold: 2 of 2'"
 expect_code "threshold 0 is a usage error" 2 $LOCKBOX escrow policy --dir "$DIR" --threshold 0
 check "threshold 3" $LOCKBOX escrow policy --dir "$DIR" --threshold 3
-expect_code "3 of 2 agents: issuance refused" 1 $LOCKBOX issue --dir "$DIR" --profile smime-enc --email alice@example.org --keygen --out-p12 "$T/alice.p12"
+expect_code "3 of 2 agents: issuance refused" 1 $LOCKBOX issue --dir "$DIR" --profile smime-enc --email alice@example.org --keygen --out-p12 "$T/alice.p12" --p12-pass-file $PW
 check "threshold back to 2" $LOCKBOX escrow policy --dir "$DIR" --threshold 2
-check "agent add --keygen (third)" $LOCKBOX agent add --dir "$DIR" --keygen --out-p12 "$T/agent3.p12" --name "Agent Three" --email agent3@example.org
+check "a third agent (request, add, install)" add_agent "$DIR" "$T/agent3.p12" "Agent Three" agent3@example.org
 
 # --keygen, default rsa-3072
-serial=$($LOCKBOX issue --dir "$DIR" --profile smime-enc --email alice@example.org --keygen --out-p12 "$T/alice.p12" | tail -n1)
+serial=$($LOCKBOX issue --dir "$DIR" --profile smime-enc --email alice@example.org --keygen --out-p12 "$T/alice.p12" --p12-pass-file $PW | tail -n1)
 check "smime-enc --keygen issues and prints the serial" test -n "$serial"
-check "alice.p12 and its password (0600)" sh -c "[ \"\$(stat -c %a '$T/alice.p12.pass')\" = 600 ] && [ \"\$(stat -c %a '$T/alice.p12')\" = 600 ]"
-openssl pkcs12 -in "$T/alice.p12" -passin "file:$T/alice.p12.pass" -nokeys -clcerts -out "$T/alice.pem" 2>/dev/null
-openssl pkcs12 -in "$T/alice.p12" -passin "file:$T/alice.p12.pass" -nocerts -nodes -out "$T/alice.key" 2>/dev/null
+check "alice.p12 is 0600, no passphrase beside it" sh -c "[ ! -e '$T/alice.p12.pass' ] && [ \"\$(stat -c %a '$T/alice.p12')\" = 600 ]"
+n_rec=$(sqlite3 "$DIR/lockbox.db" "SELECT count(*) FROM escrow_records")
+expect_fail "issue --out-p12 refuses an existing file before issuing" "already exists" $LOCKBOX issue --dir "$DIR" --profile smime-enc --email alice@example.org --keygen --out-p12 "$T/alice.p12" --p12-pass-file $PW
+check "  ... so no key is escrowed and lost" test "$(sqlite3 "$DIR/lockbox.db" "SELECT count(*) FROM escrow_records")" = "$n_rec"
+expect_fail "issue --out-p12 with neither passphrase file nor terminal is refused" "no passphrase" sh -c "$LOCKBOX issue --dir '$DIR' --profile smime-enc --email alice@example.org --keygen --out-p12 '$T/alice-np.p12' </dev/null"
+check "  ... before issuing anything" sh -c "[ ! -e '$T/alice-np.p12' ] && [ \$(sqlite3 '$DIR/lockbox.db' 'SELECT count(*) FROM escrow_records') = $n_rec ]"
+openssl pkcs12 -in "$T/alice.p12" -passin "file:$PW" -nokeys -clcerts -out "$T/alice.pem" 2>/dev/null
+openssl pkcs12 -in "$T/alice.p12" -passin "file:$PW" -nocerts -nodes -out "$T/alice.key" 2>/dev/null
 check "the key is RSA-3072" sh -c "openssl pkey -in '$T/alice.key' -noout -text | grep -q 'Private-Key: (3072 bit'"
 check "the certificate verifies for S/MIME encryption" openssl verify -CAfile "$DIR/ca.pem" -purpose smimeencrypt "$T/alice.pem"
 check "openssl cms encrypt to it and decrypt with the key" sh -c "
@@ -49,7 +54,7 @@ hash=$(sqlite3 "$DIR/lockbox.db" "SELECT record_sha256 FROM escrow_records WHERE
 check "the receipt names the serial and the stored record's SHA-256" sh -c "grep -q 'serial: $serial' '$T/receipt.txt' && grep -q 'record-sha256: $hash' '$T/receipt.txt'"
 check "the stored receipt equals the one handed out" sh -c "sqlite3 '$DIR/lockbox.db' \"SELECT hex(receipt) FROM escrow_records WHERE serial = '$serial'\" | xxd -r -p | cmp - '$T/alice.p12.receipt'"
 check "the share for agent 2 decrypts with agent 2's key only" sh -c "
-    openssl pkcs12 -in '$T/agent2.p12' -passin 'file:$T/agent2.p12.pass' -nodes -out '$T/agent2.pem' 2>/dev/null &&
+    openssl pkcs12 -in '$T/agent2.p12' -passin 'file:$PW' -nodes -out '$T/agent2.pem' 2>/dev/null &&
     a2=\$(openssl x509 -in '$T/agent2.pem' -noout -serial | cut -d= -f2) &&
     sqlite3 '$DIR/lockbox.db' \"SELECT hex(cms) FROM escrow_shares WHERE agent_serial = '\$a2'\" | xxd -r -p > '$T/share2.der' &&
     openssl cms -decrypt -inform DER -in '$T/share2.der' -inkey '$T/agent2.pem' -recip '$T/agent2.pem' -binary -out '$T/share2.bin' &&
@@ -57,10 +62,10 @@ check "the share for agent 2 decrypts with agent 2's key only" sh -c "
     ! openssl cms -decrypt -inform DER -in '$T/share2.der' -inkey '$T/agent1.key' -recip '$T/agent1.pem' -binary -out /dev/null 2>/dev/null"
 
 # --keygen with the other key types
-check "smime-enc --keygen --key-type ec-p256 (keyAgreement)" sh -c "$LOCKBOX issue --dir '$DIR' --profile smime-enc --email bob@example.org --keygen --key-type ec-p256 --out-p12 '$T/bob.p12' >/dev/null &&
-    openssl pkcs12 -in '$T/bob.p12' -passin 'file:$T/bob.p12.pass' -nokeys -clcerts | openssl x509 -noout -ext keyUsage | grep -q 'Key Agreement'"
-check "smime-enc --keygen --key-type rsa-2048 --format legacy" sh -c "$LOCKBOX issue --dir '$DIR' --profile smime-enc --email carol@example.org --keygen --key-type rsa-2048 --format legacy --out-p12 '$T/carol.p12' >/dev/null &&
-    openssl pkcs12 -in '$T/carol.p12' -passin 'file:$T/carol.p12.pass' -info -noout 2>&1 | grep -q 'pbeWithSHA1And3-KeyTripleDES-CBC'"
+check "smime-enc --keygen --key-type ec-p256 (keyAgreement)" sh -c "$LOCKBOX issue --dir '$DIR' --profile smime-enc --email bob@example.org --keygen --key-type ec-p256 --out-p12 '$T/bob.p12' --p12-pass-file $PW >/dev/null &&
+    openssl pkcs12 -in '$T/bob.p12' -passin 'file:$PW' -nokeys -clcerts | openssl x509 -noout -ext keyUsage | grep -q 'Key Agreement'"
+check "smime-enc --keygen --key-type rsa-2048 --format legacy" sh -c "$LOCKBOX issue --dir '$DIR' --profile smime-enc --email carol@example.org --keygen --key-type rsa-2048 --format legacy --out-p12 '$T/carol.p12' --p12-pass-file $PW >/dev/null &&
+    openssl pkcs12 -in '$T/carol.p12' -passin 'file:$PW' -info -noout 2>&1 | grep -q 'pbeWithSHA1And3-KeyTripleDES-CBC'"
 
 # a client-made key handed in for archival
 openssl req -new -newkey rsa:3072 -nodes -keyout "$T/dave.key" -out "$T/dave.csr" -subj "/CN=x" 2>/dev/null
@@ -111,9 +116,9 @@ assert len(blobs) > 10000
 assert not bad, bad
 PY
 python3 - "$DIR" "$T/bob.p12" <<'PY' && ok "no EC private scalar in lockbox.db / -wal" || fail "EC private scalar found in the database files"
-import subprocess, sys, glob, re
+import subprocess, sys, glob, re, os
 d, p12 = sys.argv[1], sys.argv[2]
-key = subprocess.run(["openssl", "pkcs12", "-in", p12, "-passin", "file:" + p12 + ".pass", "-nocerts", "-nodes"], capture_output=True, check=True).stdout
+key = subprocess.run(["openssl", "pkcs12", "-in", p12, "-passin", "file:" + os.environ["PW"], "-nocerts", "-nodes"], capture_output=True, check=True).stdout
 text = subprocess.run(["openssl", "pkey", "-noout", "-text"], input=key, capture_output=True, check=True).stdout.decode()
 m = re.search(r"priv:\s*\n((?:\s+[0-9a-f:]+\n)+)", text)
 scalar = bytes.fromhex(re.sub(r"[^0-9a-f]", "", m.group(1))).lstrip(b"\0")
@@ -125,7 +130,7 @@ PY
 a1=$(openssl x509 -in "$T/agent1.pem" -noout -serial | cut -d= -f2)
 check "agent remove" $LOCKBOX agent remove --dir "$DIR" "$a1"
 check "  ... keeps alice's three shares" test "$(sqlite3 "$DIR/lockbox.db" "SELECT count(*) FROM escrow_shares s JOIN escrow_records r ON r.id = s.record_id WHERE r.serial = '$serial'")" = 3
-check "  ... new escrows split among the two left" sh -c "$LOCKBOX issue --dir '$DIR' --profile smime-enc --email erin@example.org --keygen --key-type ec-p256 --out-p12 '$T/erin.p12' >/dev/null &&
+check "  ... new escrows split among the two left" sh -c "$LOCKBOX issue --dir '$DIR' --profile smime-enc --email erin@example.org --keygen --key-type ec-p256 --out-p12 '$T/erin.p12' --p12-pass-file $PW >/dev/null &&
     [ \"\$(sqlite3 '$DIR/lockbox.db' \"SELECT nshares FROM escrow_records WHERE email = 'erin@example.org'\")\" = 2 ]"
 check "audit rows for escrow and policy, chain intact" sh -c "$LOCKBOX audit list --dir '$DIR' | grep -q ' escrow.store ' && $LOCKBOX audit list --dir '$DIR' | grep -q escrow.policy_set && $LOCKBOX audit verify --dir '$DIR'"
 exit 0

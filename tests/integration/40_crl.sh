@@ -33,7 +33,7 @@ wait_crl() {
 }
 hexnum() { local n; n=$(crlnum "$1" | tr -d '\n'); echo $((16#${n#0x})); }
 
-check "init a CA (ec-p256)" $LOCKBOX init --dir "$DIR" --key-type ec-p256 --name "CRL Test CA"
+check "init a CA (ec-p256)" $LOCKBOX init --p12-pass-file $PW --dir "$DIR" --key-type ec-p256 --name "CRL Test CA"
 for h in "" " status"; do
     expect_code "crl$h --help exits 0" 0 $LOCKBOX crl$h --help
     check "crl$h --help shows usage" grep -q "usage: lockbox crl" "$T/.out"
@@ -85,7 +85,7 @@ check "alice is on it" grep -q "Serial Number: $ALICE" "$T/crl2.txt"
 check "with reason Key Compromise" grep -A4 "Serial Number: $ALICE" "$T/crl2.txt" -q -e "Key Compromise"
 check "and her invalidity date" sh -c "grep -A8 'Serial Number: $ALICE' '$T/crl2.txt' | grep -q 'Jan  2 03:04:05 2020 GMT'"
 
-openssl pkcs12 -in "$DIR/admin.p12" -passin "file:$DIR/admin.p12.pass" -nodes -out "$T/admin.pem" 2>/dev/null
+openssl pkcs12 -in "$DIR/admin.p12" -passin "file:$PW" -nodes -out "$T/admin.pem" 2>/dev/null
 ADMIN=(--cacert "$DIR/ca.pem" --cert "$T/admin.pem")
 N1=$(hexnum "$T/body")
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 20 "${ADMIN[@]}" -H "Content-Type: application/json" \
@@ -181,7 +181,7 @@ no_sanitizer_reports "$T/serve.log"
 
 # --- an RSA-3072 CA (gpgsm/dirmngr need RSA-signed CRLs) -------------------------
 RDIR=$T/rsa
-check "init an RSA-3072 CA" $LOCKBOX init --dir "$RDIR" --key-type rsa-3072 --name "CRL RSA CA"
+check "init an RSA-3072 CA" $LOCKBOX init --p12-pass-file $PW --dir "$RDIR" --key-type rsa-3072 --name "CRL RSA CA"
 check "lockbox crl on it" $LOCKBOX crl --dir "$RDIR"
 check "its CRL is RSA-signed" sh -c "openssl crl -inform DER -in '$RDIR/pub/ca.crl' -noout -text | grep -q 'Signature Algorithm: sha256WithRSAEncryption'"
 check "  ... and verifies with the CA certificate" crl_verifies "$RDIR/pub/ca.crl" "$RDIR/ca.pem"

@@ -13,7 +13,7 @@
 DIR=$T/ca
 asan_serve
 
-check "init a CA (ec-p256)" $LOCKBOX init --dir "$DIR" --key-type ec-p256 --name "OCSP Test CA"
+check "init a CA (ec-p256)" $LOCKBOX init --p12-pass-file $PW --dir "$DIR" --key-type ec-p256 --name "OCSP Test CA"
 for who in alice bob; do
     openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/$who.key" \
         -out "$T/$who.csr" -subj "/CN=$who" 2>/dev/null

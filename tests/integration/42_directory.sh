@@ -18,7 +18,7 @@ SLAPD_SH=$SRC/tests/integration/slapd.sh
 command -v ldapsearch >/dev/null || { fail "ldap-utils installed"; exit 1; }
 
 DIR=$T/ca
-$LOCKBOX init --dir "$DIR" --key-type ec-p256 >/dev/null || { fail "init"; exit 1; }
+$LOCKBOX init --p12-pass-file $PW --dir "$DIR" --key-type ec-p256 >/dev/null || { fail "init"; exit 1; }
 
 # slapd offers StartTLS with the certificate lockbox init made for its own
 # listener (issued by the CA, SAN 127.0.0.1).

@@ -19,7 +19,7 @@ asan_serve
 slapd_up
 PORT_LDAP=$LDAP_PORT
 
-check "init a CA (ec-p256)" $LOCKBOX init --dir "$DIR" --key-type ec-p256 --name "LDAP CRL CA"
+check "init a CA (ec-p256)" $LOCKBOX init --p12-pass-file $PW --dir "$DIR" --key-type ec-p256 --name "LDAP CRL CA"
 check "the template has a commented [directory] section (LDAP off)" grep -qx '# \[directory\]' "$DIR/lockbox.conf"
 CADN="cn=LDAP CRL CA,ou=PKI,$LDAP_BASE"
 directory_conf

@@ -33,7 +33,7 @@ stop() {
     check "daemon exits 0 on SIGTERM" test "$rc" = 0
 }
 
-check "init a CA" $LOCKBOX init --dir "$DIR" --key-type ec-p256 --name "Delta Test CA"
+check "init a CA" $LOCKBOX init --p12-pass-file $PW --dir "$DIR" --key-type ec-p256 --name "Delta Test CA"
 check "the config template documents [crl] delta" grep -q "^# delta = no" "$DIR/lockbox.conf"
 printf '\n[crl]\ncoalesce = 1\ndelta = yes\n' >>"$DIR/lockbox.conf"
 issue_signing alice bob
@@ -109,7 +109,7 @@ expect_fail "and still refuse alice" 'error 23 at 0 depth lookup: certificate re
 
 # --- the default: no delta ---------------------------------------------------------
 NDIR=$T/nodelta
-check "init a CA with the default [crl]" $LOCKBOX init --dir "$NDIR" --key-type ec-p256 --name "No Delta CA"
+check "init a CA with the default [crl]" $LOCKBOX init --p12-pass-file $PW --dir "$NDIR" --key-type ec-p256 --name "No Delta CA"
 check "lockbox crl" $LOCKBOX crl --dir "$NDIR"
 check "no pub/delta.crl" test ! -e "$NDIR/pub/delta.crl"
 start "$NDIR"

@@ -380,7 +380,7 @@ status 401 "the policy without credentials: 401" --interface 127.0.0.9 "${CA[@]}
 D2=$T/ca2
 Q1=$(free_port); Q2=$(free_port)
 while [ "$Q2" = "$Q1" ] || [ "$Q1" = "$P1" ] || [ "$Q1" = "$P2" ]; do Q1=$(free_port); Q2=$(free_port); done
-$LOCKBOX init --dir "$D2" --key-type ec-p256 --name "EST Approval CA" --listen 127.0.0.1:$Q1 \
+$LOCKBOX init --p12-pass-file $PW --dir "$D2" --key-type ec-p256 --name "EST Approval CA" --listen 127.0.0.1:$Q1 \
     --http-listen 127.0.0.1:$Q2 --base-url http://127.0.0.1:$Q2 >/dev/null 2>&1
 if grep -q '^\[profile.smime-sign\]' "$D2/lockbox.conf"; then
     sed -i '/^\[profile.smime-sign\]/a approval = manual' "$D2/lockbox.conf"

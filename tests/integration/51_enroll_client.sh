@@ -16,10 +16,9 @@ EMAIL=alice@example.org
 asan_serve
 
 # --- a CA with two recovery agents (smime-enc needs escrow) -----------------
-check "init a CA (ec-p256)" $LOCKBOX init --dir "$DIR" --key-type ec-p256 --name "Enroll Client Test CA"
+check "init a CA (ec-p256)" $LOCKBOX init --p12-pass-file $PW --dir "$DIR" --key-type ec-p256 --name "Enroll Client Test CA"
 for i in 1 2; do
-    $LOCKBOX agent add --dir "$DIR" --keygen --out-p12 "$T/ra$i.p12" --name "Agent $i" \
-        --email "ra$i@example.org" >/dev/null 2>&1 || fail "recovery agent $i"
+    add_agent "$DIR" "$T/ra$i.p12" "Agent $i" "ra$i@example.org" >/dev/null 2>&1 || fail "recovery agent $i"
 done
 
 free_ports

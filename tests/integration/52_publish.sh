@@ -34,7 +34,7 @@ EOF
 check "users alice and bob in ou=People" sh -c "$(declare -f add_user); LDAP_URI='$LDAP_URI' LDAP_BINDDN='$LDAP_BINDDN' ROOTPW='$ROOTPW' LDAP_BASE='$LDAP_BASE'; add_user alice && add_user bob"
 
 DIR=$T/ca
-$LOCKBOX init --dir "$DIR" --key-type ec-p256 >/dev/null || { fail "init"; exit 1; }
+$LOCKBOX init --p12-pass-file $PW --dir "$DIR" --key-type ec-p256 >/dev/null || { fail "init"; exit 1; }
 directory_conf
 
 # issue WHO: a smime-sign certificate for WHO@example.org; $T/WHO.der, .serial

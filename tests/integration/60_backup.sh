@@ -17,14 +17,14 @@ BK=$T/ca.lbk
 asan_serve
 
 # --- a CA with escrow ---------------------------------------------------------
-check "init a CA (ec-p256)" $LOCKBOX init --dir "$DIR" --key-type ec-p256 --name "Backup Test CA"
+check "init a CA (ec-p256)" $LOCKBOX init --p12-pass-file $PW --dir "$DIR" --key-type ec-p256 --name "Backup Test CA"
 for i in 1 2; do
-    check "agent $i added" $LOCKBOX agent add --dir "$DIR" --keygen --out-p12 "$T/agent$i.p12" --name "Agent $i" --email "agent$i@example.org"
+    check "agent $i added" add_agent "$DIR" "$T/agent$i.p12" "Agent $i" "agent$i@example.org"
 done
-check "a recovery officer" $LOCKBOX operator add --dir "$DIR" --role recovery-officer --keygen --out-p12 "$T/officer.p12" --name Officer --email officer@example.org
-SERIAL=$($LOCKBOX issue --dir "$DIR" --profile smime-enc --email alice@example.org --keygen --key-type rsa-2048 --out-p12 "$T/alice.p12" | tail -n1)
+check "a recovery officer" add_recovery_officer "$DIR" "$T/officer.p12" Officer officer@example.org
+SERIAL=$($LOCKBOX issue --dir "$DIR" --profile smime-enc --email alice@example.org --keygen --key-type rsa-2048 --out-p12 "$T/alice.p12" --p12-pass-file $PW | tail -n1)
 check "alice's encryption key issued with escrow" test -n "$SERIAL" -a "$(db_count "SELECT count(*) FROM escrow_records WHERE serial = '$SERIAL'")" = 1
-openssl pkcs12 -in "$T/alice.p12" -passin "file:$T/alice.p12.pass" -nokeys -clcerts -out "$T/alice.pem" 2>/dev/null
+openssl pkcs12 -in "$T/alice.p12" -passin "file:$PW" -nokeys -clcerts -out "$T/alice.pem" 2>/dev/null
 echo "sent before the backup" >"$T/msg.txt"
 check "mail encrypted to alice's certificate" openssl cms -encrypt -aes256 -binary -outform DER -in "$T/msg.txt" -out "$T/msg.p7m" "$T/alice.pem"
 rm -f "$T/alice.p12" "$T/alice.p12.pass"
@@ -101,14 +101,14 @@ check "  ... a certificate that verifies against the original CA certificate" op
 # --- recover alice's key from the restored CA -----------------------------------------
 serve_both "$NEW" "daemon listening (restored, other ports)"
 C=(--server "$HTTPS" --ca-cert "$NEW/ca.pem")
-REQ=$($LOCKBOX recovery request "${C[@]}" --cred "$T/officer.p12" --email alice@example.org --reason "restored CA test" --dir "$T/rec" 2>>"$T/client.log" | tail -n1)
+REQ=$($LOCKBOX recovery request "${C[@]}" --cred "$T/officer.p12" --cred-pass-file $PW --email alice@example.org --reason "restored CA test" --dir "$T/rec" 2>>"$T/client.log" | tail -n1)
 check "a recovery officer opens a request on the restored CA" sh -c "echo '$REQ' | grep -Eqx '[0-9a-f]{32}'"
-expect_code "agent 1 approves" 0 $LOCKBOX recovery approve "$REQ" "${C[@]}" --cred "$T/agent1.p12" --yes
-expect_code "agent 2 approves" 0 $LOCKBOX recovery approve "$REQ" "${C[@]}" --cred "$T/agent2.p12" --yes
+expect_code "agent 1 approves" 0 $LOCKBOX recovery approve "$REQ" "${C[@]}" --cred "$T/agent1.p12" --cred-pass-file $PW --yes
+expect_code "agent 2 approves" 0 $LOCKBOX recovery approve "$REQ" "${C[@]}" --cred "$T/agent2.p12" --cred-pass-file $PW --yes
 check "  ... 2 of 2 approvals" grep -q "2 of 2 approvals, request approved" "$T/.out"
-expect_code "the officer fetches the recovered key" 0 $LOCKBOX recovery fetch "$REQ" "${C[@]}" --cred "$T/officer.p12" --out-p12 "$T/rec.p12" --dir "$T/rec"
+expect_code "the officer fetches the recovered key" 0 $LOCKBOX recovery fetch "$REQ" "${C[@]}" --cred "$T/officer.p12" --cred-pass-file $PW --out-p12 "$T/rec.p12" --p12-pass-file $PW --dir "$T/rec"
 check "  ... naming alice's serial" grep -q "$SERIAL" "$T/.out"
-openssl pkcs12 -in "$T/rec.p12" -passin "file:$T/rec.p12.pass" -nodes -nocerts -out "$T/rec.key" 2>/dev/null
+openssl pkcs12 -in "$T/rec.p12" -passin "file:$PW" -nodes -nocerts -out "$T/rec.key" 2>/dev/null
 check "the recovered key matches alice's certificate from before the backup" test "$(openssl pkey -in "$T/rec.key" -pubout 2>/dev/null)" = "$(openssl x509 -in "$T/alice.pem" -noout -pubkey)"
 check "  ... and decrypts the mail sent before the backup" sh -c "openssl cms -decrypt -binary -inform DER -in '$T/msg.p7m' -inkey '$T/rec.key' -recip '$T/alice.pem' | cmp - '$T/msg.txt'"
 stop_serve "restored"

@@ -88,22 +88,26 @@ CALLERS=(none usrC usrT admin offcr recO recA audit remvd revkd expd expdb)
 # --- the CA and its callers ----------------------------------------------------
 DIR=$T/ca
 free_ports
-check "init a CA (ec-p256)" $LOCKBOX init --dir "$DIR" --key-type ec-p256 --name "Authz Test CA" \
+check "init a CA (ec-p256)" $LOCKBOX init --p12-pass-file $PW --dir "$DIR" --key-type ec-p256 --name "Authz Test CA" \
     --listen 127.0.0.1:$P1 --http-listen 127.0.0.1:$P2 --base-url http://127.0.0.1:$P2
 # /delta.crl exists only with delta CRLs on
 sed -i 's/^# delta = no$/delta = yes/' "$DIR/lockbox.conf"
 check "delta CRLs turned on" grep -qx 'delta = yes' "$DIR/lockbox.conf"
 
-# pem P12 OUT: key and certificate of a PKCS#12 (password in P12.pass) as PEM
-pem() { openssl pkcs12 -in "$1" -passin "file:$1.pass" -nodes -out "$2" 2>/dev/null && grep -q 'BEGIN CERTIFICATE' "$2"; }
+# pem P12 OUT: key and certificate of a PKCS#12 (passphrase in $PW) as PEM
+pem() { openssl pkcs12 -in "$1" -passin "file:$PW" -nodes -out "$2" 2>/dev/null && grep -q 'BEGIN CERTIFICATE' "$2"; }
 # serial_of_p12 P12: the serial of the certificate in a PKCS#12
-serial_p12() { openssl pkcs12 -in "$1" -passin "file:$1.pass" -nokeys -clcerts 2>/dev/null | openssl x509 -noout -serial | cut -d= -f2; }
+serial_p12() { openssl pkcs12 -in "$1" -passin "file:$PW" -nokeys -clcerts 2>/dev/null | openssl x509 -noout -serial | cut -d= -f2; }
 sql() { sqlite3 "$DIR/lockbox.db" "$1"; }
 
 check "admin credential of init as PEM" pem "$DIR/admin.p12" "$T/admin.pem"
-opadd() { # CALLER ROLE EMAIL
-    check "operator $1 ($2) added" $LOCKBOX operator add --dir "$DIR" --role "$2" --keygen \
-        --out-p12 "$T/$1.p12" --name "$1" --email "$3"
+opadd() { # CALLER ROLE EMAIL (a recovery role's key made on its side)
+    if [ "$2" = recovery-officer ]; then
+        check "operator $1 ($2) added" add_recovery_officer "$DIR" "$T/$1.p12" "$1" "$3"
+    else
+        check "operator $1 ($2) added" $LOCKBOX operator add --dir "$DIR" --role "$2" --keygen \
+            --out-p12 "$T/$1.p12" --p12-pass-file $PW --name "$1" --email "$3"
+    fi
     check "  ... its credential as PEM" pem "$T/$1.p12" "$T/$1.pem"
 }
 opadd offcr officer officer@example.org
@@ -114,8 +118,7 @@ opadd revkd admin revoked@example.org
 opadd expdb admin dbexpired@example.org
 # the recovery agent; one agent and threshold 1 are enough to escrow the
 # keys of serverkeygen
-check "recovery agent added" $LOCKBOX agent add --dir "$DIR" --keygen --out-p12 "$T/recA.p12" \
-    --name "Agent" --email agent@example.org
+check "recovery agent added" add_agent "$DIR" "$T/recA.p12" "Agent" agent@example.org
 check "  ... its credential as PEM" pem "$T/recA.p12" "$T/recA.pem"
 check "escrow threshold 1" $LOCKBOX escrow policy --dir "$DIR" --threshold 1
 

@@ -53,7 +53,7 @@ set_server() { sed -i "s/^$2 = .*/$2 = $3/" "$1/lockbox.conf"; grep -qx "$2 = $3
 # --- the CA, the daemon, the client certificate ------------------------------
 DIR=$T/ca
 free_ports
-check "init a CA (ec-p256)" $LOCKBOX init --dir "$DIR" --key-type ec-p256 --name "Load Test CA" \
+check "init a CA (ec-p256)" $LOCKBOX init --p12-pass-file $PW --dir "$DIR" --key-type ec-p256 --name "Load Test CA" \
     --listen 127.0.0.1:$P1 --http-listen 127.0.0.1:$P2 --base-url http://127.0.0.1:$P2
 serve_up "$DIR" "$P1" "$T/serve.log" "daemon listening"
 PID=$SERVE_PID

@@ -31,7 +31,7 @@ RUNAS=nobody
 # --- the CA, given to the unprivileged user except its key ---------------------
 DIR=$T/ca
 free_ports
-check "init a CA (ec-p256)" $LOCKBOX init --dir "$DIR" --key-type ec-p256 \
+check "init a CA (ec-p256)" $LOCKBOX init --p12-pass-file $PW --dir "$DIR" --key-type ec-p256 \
     --name "Privsep Test CA" --listen 127.0.0.1:$P1 --http-listen 127.0.0.1:$P2 \
     --base-url http://127.0.0.1:$P2
 # the CA key's private scalar, as bytes (hex)

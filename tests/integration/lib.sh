@@ -16,6 +16,11 @@ set -u
 SCENARIO=$(basename "$0" .sh)
 T=$(mktemp -d "${TMPDIR:-/tmp}/lockbox-$SCENARIO.XXXXXX")
 CLEANUP=""
+# PW: the passphrase file (0600) every credential and PKCS#12 of a
+# scenario is protected with; lockbox never writes one beside them.
+PW=$T/pw
+(umask 077; printf 'scenario passphrase %s\n' "$SCENARIO" >"$PW")
+export PW
 
 cleanup() {
     eval "$CLEANUP"
@@ -245,13 +250,30 @@ est_ca() {
     local a
     DIR=$T/ca
     free_ports
-    check "init a CA (ec-p256)" $LOCKBOX init --dir "$DIR" --key-type ec-p256 --name "$1" \
+    check "init a CA (ec-p256)" $LOCKBOX init --p12-pass-file $PW --dir "$DIR" --key-type ec-p256 --name "$1" \
         --listen 127.0.0.1:$P1 --http-listen 127.0.0.1:$P2 --base-url http://127.0.0.1:$P2
     for a in 1 2; do
-        $LOCKBOX agent add --dir "$DIR" --keygen --out-p12 "$T/agent$a.p12" --name "Agent $a" --email agent$a@example.org >/dev/null 2>&1
+        add_agent "$DIR" "$T/agent$a.p12" "Agent $a" agent$a@example.org >/dev/null 2>&1
     done
     check "$2" sh -c "$LOCKBOX agent list --dir '$DIR' | grep -c ' active ' | grep -qx 2"
 }
+
+# add_agent DIR P12 NAME EMAIL: a recovery agent made as an agent makes
+# one: key and request on the agent's side (P12.key, encrypted under $PW,
+# and P12.csr), the certificate from the CA in DIR (P12.crt), the
+# credential P12 (under $PW).  add_recovery_officer: the same for a
+# recovery officer.
+cred_made() {
+    local kind=$1 dir=$2 p12=$3 name=$4 email=$5 role=${6:-}
+    $LOCKBOX "$kind" request --name "$name" --email "$email" --out-key "$p12.key" \
+        --out-csr "$p12.csr" --pass-file "$PW" >/dev/null &&
+    $LOCKBOX "$kind" add --dir "$dir" ${role:+--role "$role"} --csr "$p12.csr" --name "$name" \
+        --email "$email" --out "$p12.crt" &&
+    $LOCKBOX "$kind" install --cert "$p12.crt" --key "$p12.key" --out-p12 "$p12" \
+        --pass-file "$PW" >/dev/null
+}
+add_agent() { cred_made agent "$@"; }
+add_recovery_officer() { cred_made operator "$1" "$2" "$3" "$4" recovery-officer; }
 
 # issue_signing WHO...: for each WHO a P-256 key $T/WHO.key, a CSR
 # $T/WHO.csr ("/CN=WHO") and an smime-sign certificate $T/WHO.pem for

@@ -464,6 +464,7 @@ wf_setup(void **state)
 	*state = f;
 	memset(&o, 0, sizeof(o));
 	o.key_type = CA_KEY_ECP256;
+	o.admin_p12_pass_file = tu_pass_file(f->tmp);
 	dir = tu_path(f->tmp, "ca");
 	if (ca_init(dir, &o, &err) == -1 ||
 	    (f->ca = ca_open(dir, 0, &err)) == NULL ||

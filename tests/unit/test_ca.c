@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -694,7 +695,7 @@ test_init_layout(void **state)
 	} files[] = {
 		{ CA_CONF_FILE, 0600 }, { CA_KEY_FILE, 0600 },
 		{ CA_KEY_PASS_FILE, 0600 }, { CA_TLS_KEY_FILE, 0600 },
-		{ CA_ADMIN_P12, 0600 }, { CA_ADMIN_P12 ".pass", 0600 },
+		{ CA_ADMIN_P12, 0600 },
 		{ CA_CERT_FILE, 0644 }, { CA_TLS_CERT_FILE, 0644 },
 		{ CA_DB_FILE, -1 }, { CA_PUB_DIR "/ca.crt", 0644 },
 	};
@@ -712,6 +713,10 @@ test_init_layout(void **state)
 			    tu_mode(p), files[i].mode);
 		free(p);
 	}
+	/* the administrator's passphrase is nowhere beside admin.p12 */
+	p = tu_path(fx->tu.dir, CA_ADMIN_P12 ".pass");
+	assert_int_equal(access(p, F_OK), -1);
+	free(p);
 	p = tu_path(fx->tu.dir, CA_KEY_FILE);
 	text = tu_slurp(p, NULL);
 	assert_non_null(strstr(text, "BEGIN ENCRYPTED PRIVATE KEY"));
@@ -817,6 +822,7 @@ test_init_special_name(void **state)
 	o.name = name;
 	o.key_type = CA_KEY_ECP256;
 	o.base_url = "http://ca.test/$x#y";
+	o.admin_p12_pass_file = tu_pass_file(fx->tu.tmp);
 	if (ca_init(dir, &o, &err) == -1)
 		fail_msg("ca_init: %s", err.msg);
 	ca = ca_open(dir, 0, &err);
@@ -2075,28 +2081,28 @@ static void
 p12_roundtrip(struct fixture *fx, enum ca_p12_format fmt, const char *name,
     int mac_nid, X509 *cert, EVP_PKEY *key)
 {
-	char *path = tu_path(fx->tu.tmp, name), *pass_path, *pass, *other;
+	char *path = tu_path(fx->tu.tmp, name), *side;
+	char *passfile = strdup(tu_pass_file(fx->tu.tmp));
+	char *wrong = tu_path(fx->tu.tmp, "wrong-p12.pass");
 	lb_err err = { 0 };
 	EVP_PKEY *k = NULL;
 	X509 *x = NULL;
 	STACK_OF(X509) *chain = NULL;
-	size_t plen = 0;
 	long iter = 0;
 
-	assert_true(asprintf(&pass_path, "%s.pass", path) > 0);
-	assert_int_equal(ca_p12_write(path, NULL, key, cert,
+	assert_non_null(passfile);
+	assert_true(asprintf(&side, "%s.pass", path) > 0);
+	assert_int_equal(tu_write(wrong, "wrong password\n", 15), 0);
+	assert_int_equal(ca_p12_write(path, TU_PASS, key, cert,
 	    ca_get0_chain(fx->tu.ca), "unit test", fmt, &err), 0);
 	assert_int_equal(tu_mode(path), 0600);
-	assert_int_equal(tu_mode(pass_path), 0600);
-	pass = tu_slurp(pass_path, &plen);
-	assert_non_null(pass);
-	assert_int_equal(plen, 25); /* 24 characters and a newline */
-	assert_int_equal(pass[24], '\n');
+	/* nothing beside it */
+	assert_int_equal(access(side, F_OK), -1);
 	assert_int_equal(p12_mac_nid(path, &iter), mac_nid);
 	assert_int_equal(iter, 10000);
 
-	/* read back with the generated FILE.pass */
-	assert_int_equal(ca_p12_read(path, NULL, &k, &x, &chain, &err), 0);
+	/* read back with the passphrase file */
+	assert_int_equal(ca_p12_read(path, passfile, &k, &x, &chain, &err), 0);
 	assert_int_equal(EVP_PKEY_eq(k, key), 1);
 	assert_int_equal(X509_cmp(x, cert), 0);
 	assert_non_null(chain);
@@ -2107,46 +2113,69 @@ p12_roundtrip(struct fixture *fx, enum ca_p12_format fmt, const char *name,
 	X509_free(x);
 	sk_X509_pop_free(chain, X509_free);
 
-	/* without FILE.pass: a wrong password file fails, the right one
-	 * (and no chain out-parameter) works */
-	other = tu_path(fx->tu.tmp, "other.pass");
-	assert_int_equal(rename(pass_path, other), 0);
-	{
-		char *wrong = tu_path(fx->tu.tmp, "wrong-p12.pass");
+	/* a wrong password file fails, leaving the out-parameters NULL */
+	k = (EVP_PKEY *)1;
+	assert_int_equal(ca_p12_read(path, wrong, &k, &x, &chain, &err), -1);
+	assert_int_equal(err.code, LB_EINVAL);
+	assert_non_null(strstr(err.msg, "wrong password"));
+	assert_null(k);
+	assert_null(x);
+	assert_null(chain);
+	lb_err_clear(&err);
 
-		assert_int_equal(tu_write(wrong, "wrong password\n", 15), 0);
-		k = (EVP_PKEY *)1;
-		assert_int_equal(ca_p12_read(path, wrong, &k, &x, &chain, &err),
-		    -1);
-		assert_int_equal(err.code, LB_EINVAL);
-		assert_non_null(strstr(err.msg, "wrong password"));
-		assert_null(k);
-		assert_null(x);
-		assert_null(chain);
-		lb_err_clear(&err);
-		unlink(wrong);
-		free(wrong);
-	}
-	assert_int_equal(ca_p12_read(path, other, &k, &x, NULL, &err), 0);
-	assert_int_equal(EVP_PKEY_eq(k, key), 1);
+	/* the file named wins over a FILE.pass beside (planted, wrong) */
+	assert_int_equal(tu_write(side, "wrong password\n", 15), 0);
+	assert_int_equal(ca_p12_read(path, passfile, &k, &x, NULL, &err), 0);
 	EVP_PKEY_free(k);
 	X509_free(x);
-	/* an explicit password file: no FILE.pass is written */
-	unlink(path);
-	assert_int_equal(ca_p12_write(path, other, key, cert, NULL, NULL, fmt,
-	    &err), 0);
-	assert_int_equal(access(pass_path, F_OK), -1);
-	assert_int_equal(ca_p12_read(path, other, &k, &x, NULL, &err), 0);
+	/* with none named, a FILE.pass an older version left is read */
+	assert_int_equal(tu_write(side, TU_PASS "\n", sizeof(TU_PASS)), 0);
+	assert_int_equal(ca_p12_read(path, NULL, &k, &x, NULL, &err), 0);
 	assert_int_equal(X509_cmp(x, cert), 0);
 	EVP_PKEY_free(k);
 	X509_free(x);
+	unlink(side);
 
-	unlink(other);
+	/* an existing file is never overwritten */
+	assert_int_equal(ca_p12_write(path, "another passphrase", key, cert,
+	    NULL, NULL, fmt, &err), -1);
+	assert_int_equal(err.code, LB_ECONFLICT);
+	lb_err_clear(&err);
+	assert_int_equal(ca_p12_read(path, passfile, &k, &x, NULL, &err), 0);
+	EVP_PKEY_free(k);
+	X509_free(x);
+
+	unlink(wrong);
 	unlink(path);
-	free(other);
-	free(pass);
-	free(pass_path);
+	free(wrong);
+	free(side);
+	free(passfile);
 	free(path);
+}
+
+/* A new passphrase with neither a file nor a terminal: refused. */
+static void
+test_pass_needs_file_or_terminal(void **state)
+{
+	struct fixture *fx = *state;
+	lb_err err = { 0 };
+	char *p;
+	int saved = dup(STDIN_FILENO), fd = open("/dev/null", O_RDONLY);
+
+	assert_true(saved >= 0 && fd >= 0);
+	assert_int_equal(dup2(fd, STDIN_FILENO), STDIN_FILENO);
+	assert_null(ca_pass_new(NULL, "x.p12", &err));
+	assert_int_equal(err.code, LB_EINVAL);
+	assert_non_null(strstr(err.msg, "no passphrase"));
+	lb_err_clear(&err);
+	assert_null(ca_pass_get(NULL, "x.p12", &err));
+	lb_err_clear(&err);
+	assert_int_equal(dup2(saved, STDIN_FILENO), STDIN_FILENO);
+	close(saved);
+	close(fd);
+	p = ca_pass_new(tu_pass_file(fx->tu.tmp), "x.p12", &err);
+	assert_string_equal(p, TU_PASS);
+	core_secret_free(p);
 }
 
 static void
@@ -2192,7 +2221,8 @@ test_admin_credential(void **state)
 	EVP_PKEY *k = NULL;
 	X509 *x = NULL;
 
-	assert_int_equal(ca_p12_read(path, NULL, &k, &x, NULL, &err), 0);
+	assert_int_equal(ca_p12_read(path, tu_pass_file(fx->tu.tmp), &k, &x,
+	    NULL, &err), 0);
 	assert_int_equal(X509_check_private_key(x, k), 1);
 	serial = ca_cert_serial(x);
 	assert_int_equal(ca_operator_roles(fx->tu.db, serial, &email, &err),
@@ -2290,7 +2320,8 @@ test_subordinate(void **state)
 	assert_non_null(f);
 	assert_int_equal(PEM_write_X509(f, ca_get0_cert(fx->tu.ca)), 1);
 	fclose(f);
-	assert_int_equal(ca_install(dir, chainpath, &err), -1);
+	assert_int_equal(ca_install(dir, chainpath, tu_pass_file(fx->tu.tmp),
+	    &err), -1);
 	assert_int_equal(err.code, LB_EINVAL);
 	lb_err_clear(&err);
 
@@ -2301,9 +2332,10 @@ test_subordinate(void **state)
 	assert_int_equal(PEM_write_X509(f, subcert), 1);
 	assert_int_equal(PEM_write_X509(f, ca_get0_cert(fx->tu.ca)), 1);
 	fclose(f);
-	if (ca_install(dir, chainpath, &err) == -1)
+	if (ca_install(dir, chainpath, tu_pass_file(fx->tu.tmp), &err) == -1)
 		fail_msg("ca_install: %s", err.msg);
-	assert_int_equal(ca_install(dir, chainpath, &err), -1);
+	assert_int_equal(ca_install(dir, chainpath, tu_pass_file(fx->tu.tmp),
+	    &err), -1);
 	assert_int_equal(err.code, LB_ECONFLICT);
 	lb_err_clear(&err);
 
@@ -2344,7 +2376,8 @@ test_subordinate(void **state)
 		EVP_PKEY *k = NULL;
 
 		x = NULL;
-		assert_int_equal(ca_p12_read(p, NULL, &k, &x, NULL, &err), 0);
+		assert_int_equal(ca_p12_read(p, tu_pass_file(fx->tu.tmp), &k,
+		    &x, NULL, &err), 0);
 		EVP_PKEY_free(k);
 		X509_free(x);
 	}
@@ -2395,6 +2428,7 @@ main(void)
 		cmocka_unit_test(test_operators_no_separation),
 		cmocka_unit_test(test_committer),
 		cmocka_unit_test(test_p12),
+		cmocka_unit_test(test_pass_needs_file_or_terminal),
 		cmocka_unit_test(test_admin_credential),
 		cmocka_unit_test(test_subordinate),
 	};

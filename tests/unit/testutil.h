@@ -83,6 +83,22 @@ tu_write(const char *path, const void *buf, size_t len)
 	return rc;
 }
 
+/* The passphrase the unit tests protect PKCS#12 files with, and a file
+ * (0600) dir/pass.pw holding it: its path, in a buffer the next call
+ * reuses (NULL when it cannot be written). */
+#define TU_PASS "unit test passphrase"
+static inline const char *
+tu_pass_file(const char *dir)
+{
+	static char p[4096];
+
+	if ((size_t)snprintf(p, sizeof(p), "%s/pass.pw", dir) >= sizeof(p) ||
+	    tu_write(p, TU_PASS "\n", sizeof(TU_PASS)) == -1 ||
+	    chmod(p, 0600) == -1)
+		return NULL;
+	return p;
+}
+
 /* Reads a whole file into a malloc'ed, NUL-terminated buffer. */
 static inline char *
 tu_slurp(const char *path, size_t *lenp)
@@ -253,6 +269,12 @@ tu_ca_new(const char *tag, const ca_init_opts *opts, const char *extra_conf,
 	}
 	if ((*tmp = tu_mkdtemp(tag)) == NULL)
 		return -1;
+	if (opts->admin_p12_pass_file == NULL) {
+		if (opts != &def)
+			def = *opts;
+		def.admin_p12_pass_file = tu_pass_file(*tmp);
+		opts = &def;
+	}
 	cadir = tu_path(*tmp, "ca");
 	if (ca_init(cadir, opts, &err) == -1)
 		goto fail;
