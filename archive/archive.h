@@ -225,7 +225,7 @@ typedef struct archive_recovery {
 	char *email;          /* whose keys */
 	char *serial;         /* one key, or NULL for every key of email */
 	char *reason;
-	char *status;         /* pending approved denied expired fetched */
+	char *status;  /* pending approved denied expired fetched collected */
 	time_t created, expires;
 	char *denied_by, *deny_reason;
 	unsigned char *request_cert;    /* the one-time certificate, DER */
@@ -305,10 +305,21 @@ int archive_recovery_deny(sqlite3 *db, const archive_caller *who,
  * The recovery package for the requester of an approved (or already
  * fetched) unexpired request: every record with its certificate,
  * ciphertext and the rewrapped shares.  Marks the request fetched; the
- * requester may fetch again until it expires.
+ * requester may fetch again until the request is collected or expires
+ * (then *expired: gone, 410).
  */
 int archive_recovery_package(sqlite3 *db, const archive_caller *who,
     const char *id, archive_recovery *out, bool *expired, lb_err *err);
+
+/*
+ * The requester's client has the keys and has deleted its one-time key:
+ * the request's rewrapped shares are deleted and it is collected (a
+ * fetched or approved request; *expired when it is gone already).  The
+ * database's WAL is truncated afterwards, so the shares' bytes do not
+ * outlive the rows (secure_delete overwrites the pages).
+ */
+int archive_recovery_collect(sqlite3 *db, const archive_caller *who,
+    const char *id, bool *expired, lb_err *err);
 
 /*
  * Leaves the audit row "action" (e.g. "recovery.approve_refused") with
@@ -511,6 +522,8 @@ int archive_onetime_save(const char *dir, const char *id, EVP_PKEY *key,
  * files; no key for id: fetch where the request was made). */
 int archive_onetime_load(const char *dir, const char *id, EVP_PKEY **key,
     X509 **cert, lb_err *err);
+/* Overwrites and removes them (0 when they are gone already). */
+int archive_onetime_remove(const char *dir, const char *id, lb_err *err);
 
 /* ------------------------------------------------------------------ */
 /* The operators' clients (client.c)                                   */
@@ -581,10 +594,21 @@ int archive_client_approve(const archive_transport *t, const char *id,
 /*
  * Fetches the package of approved request id and opens every key (or
  * the one serial) with the one-time key kept in dir: all or nothing.
- * The caller clears *pkg and *keys; -1 with err (both empty).
+ * The caller clears *pkg and *keys; -1 with err (both empty).  When the
+ * server refuses because the request is over (denied, expired,
+ * collected), the one-time key is removed too, and err says so.
  */
 int archive_client_fetch(const archive_transport *t, const char *dir,
     const char *id, const char *serial, archive_package *pkg,
     archive_opened *keys, lb_err *err);
+
+/*
+ * After the recovered keys are safely written: removes the one-time key
+ * of request id from dir, then tells the server, which deletes the
+ * request's rewrapped shares.  -1 with err (the key is removed first:
+ * whatever the server still holds can then open nothing).
+ */
+int archive_client_collected(const archive_transport *t, const char *dir,
+    const char *id, lb_err *err);
 
 #endif /* LOCKBOX_ARCHIVE_H */

@@ -24,8 +24,9 @@ int archive_shamir_combine(unsigned char (*shares)[ARCHIVE_SHARE_LEN],
 /* Stored recovery requests (requests.c, for recovery.c)               */
 
 #define ARCHIVE_REQ_COLS "id, requester_serial, requested_by, email, " \
-	"serial, reason, request_cert, status, created, expires, " \
-	"denied_by, deny_reason"
+	"serial, reason, request_cert, CASE WHEN collected IS NULL THEN " \
+	"status ELSE 'collected' END, created, expires, denied_by, " \
+	"deny_reason"
 
 /*
  * Frees the n rewrapped shares (CMS DER) of a record, the array and their

@@ -173,6 +173,40 @@ out:
 	return rc;
 }
 
+/*
+ * A fetch the server refused (409/410): when the request is over, its
+ * one-time key can never serve again and goes; err (kept) says so.
+ */
+static void
+forget_if_over(const archive_transport *t, const char *dir, const char *id,
+    lb_err *err)
+{
+	static const char *const over[] = { "denied", "expired", "collected",
+	    NULL };
+	core_http_reply r = { 0 };
+	lb_err e = { 0 };
+	char path[128];
+	json_t *j = NULL;
+	const char *status;
+	size_t i, n;
+
+	request_path(path, sizeof(path), id, "");
+	if (t->api(t->h, "GET", path, NULL, &r, &e) == 0 &&
+	    (j = json_loadb((const char *)r.body, r.len, 0, NULL)) != NULL &&
+	    (status = json_string_value(json_object_get(j, "status"))) !=
+	    NULL) {
+		for (i = 0; over[i] != NULL; i++)
+			if (strcmp(status, over[i]) == 0)
+				break;
+		if (over[i] != NULL && archive_onetime_remove(dir, id,
+		    &e) == 0 && (n = strlen(err->msg)) < sizeof(err->msg))
+			snprintf(err->msg + n, sizeof(err->msg) - n, "; the "
+			    "one-time key of request %s is deleted", id);
+	}
+	json_decref(j);
+	core_http_reply_clear(&r);
+}
+
 int
 archive_client_fetch(const archive_transport *t, const char *dir,
     const char *id, const char *serial, archive_package *pkg,
@@ -187,8 +221,10 @@ archive_client_fetch(const archive_transport *t, const char *dir,
 	memset(pkg, 0, sizeof(*pkg));
 	memset(keys, 0, sizeof(*keys));
 	request_path(path, sizeof(path), id, "/package");
-	if (archive_onetime_load(dir, id, &otkey, &otcert, err) == -1 ||
-	    t->api(t->h, "GET", path, NULL, &r, err) == -1 ||
+	/* the server first: a request that is over is said so, whatever
+	 * is left here */
+	if (t->api(t->h, "GET", path, NULL, &r, err) == -1 ||
+	    archive_onetime_load(dir, id, &otkey, &otcert, err) == -1 ||
 	    archive_package_parse(r.body, r.len, pkg, err) == -1)
 		goto out;
 	if (archive_package_open(pkg, serial, otkey, otcert, keys, err) == -1) {
@@ -197,8 +233,26 @@ archive_client_fetch(const archive_transport *t, const char *dir,
 	}
 	rc = 0;
 out:
+	if (rc == -1 && err != NULL && err->code == LB_ECONFLICT)
+		forget_if_over(t, dir, id, err);
 	core_http_reply_clear(&r);
 	EVP_PKEY_free(otkey);
 	X509_free(otcert);
+	return rc;
+}
+
+int
+archive_client_collected(const archive_transport *t, const char *dir,
+    const char *id, lb_err *err)
+{
+	core_http_reply r = { 0 };
+	char path[128];
+	int rc;
+
+	if (archive_onetime_remove(dir, id, err) == -1)
+		return -1;
+	request_path(path, sizeof(path), id, "/collected");
+	rc = t->api(t->h, "POST", path, NULL, &r, err);
+	core_http_reply_clear(&r);
 	return rc;
 }

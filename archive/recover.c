@@ -596,3 +596,18 @@ out:
 	free(cpath);
 	return rc;
 }
+
+int
+archive_onetime_remove(const char *dir, const char *id, lb_err *err)
+{
+	char *kpath = NULL, *cpath = NULL;
+	int rc;
+
+	if (onetime_paths(dir, id, &kpath, &cpath) == -1)
+		return lb_err_set(err, LB_EINTERNAL, "out of memory");
+	rc = core_file_shred(kpath, err) == 0 &&
+	    core_file_shred(cpath, err) == 0 ? 0 : -1;
+	free(kpath);
+	free(cpath);
+	return rc;
+}

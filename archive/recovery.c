@@ -105,9 +105,44 @@ archive_recovery_refused(sqlite3 *db, const archive_caller *who,
 	}
 }
 
+/* Deletes the rewrapped shares of request id (inside a transaction). */
+static int
+drop_shares(sqlite3 *db, const char *id, lb_err *err)
+{
+	const char *const args[] = { id };
+
+	return core_db_run(db, "DELETE FROM recovery_shares WHERE "
+	    "request_id = ?", args, 1, "delete the request's shares", err);
+}
+
+/*
+ * Ends request id inside the open transaction: runs st (the update of its
+ * state, finalized), deletes its shares, audits action with detail,
+ * commits and truncates the WAL.  Rolls back on failure.
+ */
+static int
+end_request(sqlite3 *db, const archive_caller *who, sqlite3_stmt **st,
+    const char *id, const char *action, const char *detail, lb_err *err)
+{
+	char actor[320];
+
+	actor_of(who, actor, sizeof(actor));
+	if (core_db_exec(db, st, "recovery", err) == -1 ||
+	    drop_shares(db, id, err) == -1 ||
+	    core_audit_append(db, actor, action, id, detail, err) == -1) {
+		core_db_rollback(db);
+		return -1;
+	}
+	if (core_db_commit(db, err) == -1)
+		return -1;
+	core_db_wal_truncate(db);
+	return 0;
+}
+
 /*
  * Marks live requests past their expiry as expired (one of them: id; all:
- * NULL), each with an audit row, in one committed transaction.
+ * NULL), each with an audit row and without its rewrapped shares, in one
+ * committed transaction.
  */
 static int
 expire_due(sqlite3 *db, const archive_caller *who, const char *id,
@@ -116,15 +151,15 @@ expire_due(sqlite3 *db, const archive_caller *who, const char *id,
 	sqlite3_stmt *st = NULL, *up = NULL;
 	char actor[320], detail[128], when[32];
 	time_t now = time(NULL);
-	int rc = -1, r;
+	int rc = -1, r, n = 0;
 
 	actor_of(who, actor, sizeof(actor));
 	if (core_db_begin(db, err) == -1)
 		return -1;
 	if (core_db_prepare(db, "SELECT id, status, expires FROM "
 	    "recovery_requests WHERE status IN ('pending', 'approved', "
-	    "'fetched') AND expires <= ? AND (? IS NULL OR id = "
-	    "?)", &st, err) == -1 ||
+	    "'fetched') AND collected IS NULL AND expires <= ? AND (? IS "
+	    "NULL OR id = ?)", &st, err) == -1 ||
 	    core_db_prepare(db, "UPDATE recovery_requests SET status = "
 	    "'expired' WHERE id = ?", &up, err) == -1)
 		goto out;
@@ -145,10 +180,12 @@ expire_due(sqlite3 *db, const archive_caller *who, const char *id,
 			core_db_fail(db, "expire recovery request", err);
 			goto out;
 		}
-		if (core_audit_append(db, actor, "recovery.expire", rid, detail,
+		if (drop_shares(db, rid, err) == -1 ||
+		    core_audit_append(db, actor, "recovery.expire", rid, detail,
 		    err) == -1)
 			goto out;
 		log_info("recovery request %s expired", rid);
+		n++;
 	}
 	if (r != SQLITE_DONE) {
 		core_db_fail(db, "expire recovery requests", err);
@@ -159,6 +196,8 @@ expire_due(sqlite3 *db, const archive_caller *who, const char *id,
 	st = up = NULL;
 	if (core_db_commit(db, err) == -1)
 		return -1;
+	if (n > 0)
+		core_db_wal_truncate(db);
 	rc = 0;
 out:
 	sqlite3_finalize(st);
@@ -795,7 +834,7 @@ deny_tx(sqlite3 *db, const archive_caller *who, const char *id,
 	static const char *const live[] = { "pending", "approved", NULL };
 	archive_recovery rq;
 	sqlite3_stmt *st = NULL;
-	char actor[320], detail[64 + ARCHIVE_REASON_MAX];
+	char detail[64 + ARCHIVE_REASON_MAX];
 	size_t held = 0;
 	bool in_tx = false;
 	int rc = -1;
@@ -833,16 +872,11 @@ deny_tx(sqlite3 *db, const archive_caller *who, const char *id,
 	sqlite3_bind_text(st, 1, who->email, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, reason, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, rq.id, -1, SQLITE_STATIC);
-	if (core_db_exec(db, &st, "recovery", err) == -1)
-		goto out;
 	snprintf(detail, sizeof(detail), "denied (was %s): %s", rq.status,
 	    reason);
-	actor_of(who, actor, sizeof(actor));
-	if (core_audit_append(db, actor, "recovery.deny", rq.id, detail,
-	    err) == -1)
-		goto out;
 	in_tx = false;
-	if (core_db_commit(db, err) == -1)
+	if (end_request(db, who, &st, rq.id, "recovery.deny", detail,
+	    err) == -1)
 		goto out;
 	log_info("recovery request %s denied by %s", rq.id, who->email);
 	rc = 0;
@@ -978,5 +1012,70 @@ archive_recovery_package(sqlite3 *db, const archive_caller *who,
 		return 0;
 	archive_recovery_clear(out);
 	archive_recovery_refused(db, who, "recovery.fetch_refused", id, err);
+	return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Collected                                                           */
+
+static int
+collect_tx(sqlite3 *db, const archive_caller *who, const char *id,
+    bool *expired, lb_err *err)
+{
+	static const char *const live[] = { "approved", "fetched", NULL };
+	archive_recovery rq;
+	sqlite3_stmt *st = NULL;
+	char detail[128];
+	bool in_tx = false;
+	int rc = -1;
+
+	memset(&rq, 0, sizeof(rq));
+	if ((who->roles & CA_ROLE_RECOVERY_OFFICER) == 0) {
+		lb_err_set(err, LB_EFORBIDDEN, "collecting recovered keys needs "
+		    "the role recovery-officer");
+		goto out;
+	}
+	if (expire_due(db, who, id, err) == -1 || core_db_begin(db, err) == -1)
+		goto out;
+	in_tx = true;
+	if (archive_load_request(db, id, &rq, err) == -1)
+		goto out;
+	if (!same_person(who->email, rq.requester_email)) {
+		lb_err_set(err, LB_EFORBIDDEN, "only the requester (%s) may "
+		    "collect recovery request %s", rq.requester_email, rq.id);
+		goto out;
+	}
+	if (archive_check_status(&rq, live, expired, err) == -1)
+		goto out;
+	if (core_db_prepare(db, "UPDATE recovery_requests SET collected = ? "
+	    "WHERE id = ?", &st, err) == -1)
+		goto out;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
+	sqlite3_bind_text(st, 2, rq.id, -1, SQLITE_STATIC);
+	snprintf(detail, sizeof(detail), "collected (was %s): the requester's "
+	    "one-time key is deleted, the rewrapped shares too", rq.status);
+	in_tx = false;
+	if (end_request(db, who, &st, rq.id, "recovery.collect", detail,
+	    err) == -1)
+		goto out;
+	log_info("recovery request %s collected by %s", rq.id, who->email);
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	if (in_tx)
+		core_db_rollback(db);
+	archive_recovery_clear(&rq);
+	return rc;
+}
+
+int
+archive_recovery_collect(sqlite3 *db, const archive_caller *who,
+    const char *id, bool *expired, lb_err *err)
+{
+	if (expired != NULL)
+		*expired = false;
+	if (collect_tx(db, who, id, expired, err) == 0)
+		return 0;
+	archive_recovery_refused(db, who, "recovery.collect_refused", id, err);
 	return -1;
 }

@@ -223,9 +223,9 @@ out:
 }
 
 /*
- * Refuses a request that is no longer live for an action: expired (410
- * through *expired), denied, fetched, or (for approvals) already
- * approved.  allow lists the statuses the action accepts.
+ * Refuses a request that is no longer live for an action: expired or
+ * collected (410 through *expired), denied, fetched, or (for approvals)
+ * already approved.  allow lists the statuses the action accepts.
  */
 int
 archive_check_status(const archive_recovery *rq, const char *const *allow,
@@ -240,6 +240,13 @@ archive_check_status(const archive_recovery *rq, const char *const *allow,
 	 * in another file, always returns -1.
 	 */
 	/* NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): see above */
+	if (strcmp(rq->status, "collected") == 0) {
+		if (expired != NULL)
+			*expired = true;
+		return lb_err_set(err, LB_ECONFLICT, "recovery request %s was "
+		    "collected: its keys were fetched and its shares are "
+		    "deleted; open a new request", rq->id);
+	}
 	if (strcmp(rq->status, "expired") == 0 || (strcmp(rq->status,
 	    "denied") != 0 && rq->expires <= time(NULL))) {
 		if (expired != NULL)

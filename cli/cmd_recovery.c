@@ -57,9 +57,13 @@ static const char recovery_help[] =
 "            --p12-pass-file or typed on the terminal.  modern (default): PBES2\n"
 "            AES-256-CBC, PBKDF2-SHA256, HMAC-SHA256 MAC; legacy:\n"
 "            PBE-SHA1-3DES, SHA-1 MAC (gpgsm 2.2).  Nothing is written when\n"
-"            any key fails to authenticate.  May be repeated until the\n"
-"            request expires.  --serial S writes only that key (gpgsm 2.2\n"
-"            imports just the first key of a PKCS#12 file).\n"
+"            any key fails to authenticate.  Once written, the one-time key\n"
+"            is deleted and the server deletes the request's shares: a\n"
+"            request is fetched once (a second fetch: 410 collected).\n"
+"            --serial S writes only that key (gpgsm 2.2 imports just the\n"
+"            first key of a PKCS#12 file; request one key at a time).\n"
+"            A request that is over (denied, expired, collected) loses its\n"
+"            one-time key here too.\n"
 "\n"
 "  --server URL       the daemon, https://HOST:PORT\n"
 "  --ca-cert FILE     the CA chain the server's certificate must verify\n"
@@ -453,6 +457,15 @@ fetch(struct ropts *o, const archive_transport *t, lb_err *err)
 			    "a PKCS#12 file; write one file per key with "
 			    "--serial\n");
 		rc = 0;
+		/* the keys are safe: nothing of the request may stay */
+		if (archive_client_collected(t, dir, o->req, err) == 0) {
+			printf("request %s collected: its one-time key is "
+			    "deleted here, its shares on the server\n",
+			    o->req);
+		} else {
+			fprintf(stderr, "lockbox: warning: %s\n", err->msg);
+			lb_err_clear(err);
+		}
 	}
 	archive_opened_clear(&keys);
 	archive_package_clear(&pkg);

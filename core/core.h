@@ -149,6 +149,12 @@ int core_file_open(const char *path, struct stat *st, lb_err *err);
 int core_file_read(const char *path, size_t max, unsigned char **out,
     size_t *len, lb_err *err);
 /*
+ * Overwrites the regular file at path with zeros (fsync'ed), then removes
+ * it: for secrets the file held.  0 when it is gone (or never was), -1 with
+ * err.
+ */
+int core_file_shred(const char *path, lb_err *err);
+/*
  * Writes buf to path atomically: a temporary file in the same folder with
  * the given mode, fsync'ed, renamed over path.  With excl, fails with
  * LB_ECONFLICT when path already exists.
@@ -353,6 +359,13 @@ int core_db_ping(sqlite3 *db);
  * it was SQLITE_DONE, else -1 with err (core_db_fail, naming what).
  */
 int core_db_rows_done(sqlite3 *db, int r, const char *what, lb_err *err);
+/*
+ * Checkpoints the WAL into the database and truncates it to nothing, so
+ * that deleted secrets do not outlive their rows there (the database runs
+ * with secure_delete); outside a transaction.  Logs when readers keep it
+ * from completing.
+ */
+void core_db_wal_truncate(sqlite3 *db);
 /*
  * Steps *st, a statement that returns no rows, and finalizes it (*st =
  * NULL); -1 with err (core_db_fail, naming what) unless it was done.

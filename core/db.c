@@ -44,6 +44,17 @@ core_db_exec(sqlite3 *db, sqlite3_stmt **st, const char *what, lb_err *err)
 	return rc;
 }
 
+void
+core_db_wal_truncate(sqlite3 *db)
+{
+	int r = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
+	    NULL, NULL);
+
+	if (r != SQLITE_OK)
+		log_warnx("cannot truncate the database's WAL now (%s): the "
+		    "next checkpoint overwrites it", sqlite3_errstr(r));
+}
+
 int
 core_db_rows_done(sqlite3 *db, int r, const char *what, lb_err *err)
 {
@@ -143,6 +154,9 @@ core_db_open(const char *path, bool create, lb_err *err)
 	if (exec(db, "PRAGMA journal_mode = WAL", err) == -1 ||
 	    exec(db, "PRAGMA synchronous = FULL", err) == -1 ||
 	    exec(db, "PRAGMA foreign_keys = ON", err) == -1 ||
+	    /* deleted rows (recovery shares) are overwritten, not left in
+	     * free pages */
+	    exec(db, "PRAGMA secure_delete = ON", err) == -1 ||
 	    migrate(db, err) == -1)
 		goto fail;
 	return db;

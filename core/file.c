@@ -220,3 +220,41 @@ core_secret_free(char *s)
 	if (s != NULL)
 		OPENSSL_clear_free(s, strlen(s));
 }
+
+int
+core_file_shred(const char *path, lb_err *err)
+{
+	static const char zeros[4096];
+	struct stat sb;
+	off_t left;
+	ssize_t n;
+	int fd, rc = -1;
+
+	if ((fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		return lb_err_set(err, LB_EINTERNAL, "%s: %s", path,
+		    strerror(errno));
+	}
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		lb_err_set(err, LB_EINVAL, "%s: not a regular file", path);
+		goto out;
+	}
+	for (left = sb.st_size; left > 0; left -= n) {
+		n = write(fd, zeros, left < (off_t)sizeof(zeros) ?
+		    (size_t)left : sizeof(zeros));
+		if (n <= 0) {
+			lb_err_set(err, LB_EINTERNAL, "%s: %s", path,
+			    strerror(errno));
+			goto out;
+		}
+	}
+	if (fsync(fd) == -1 || unlink(path) == -1) {
+		lb_err_set(err, LB_EINTERNAL, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	close(fd);
+	return rc;
+}

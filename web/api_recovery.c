@@ -280,3 +280,20 @@ web_api_recovery_package(struct web_req *r)
 	archive_recovery_clear(&rq);
 	return web_send_json(r, 200, out);      /* NULL: 500 */
 }
+
+/* The requester's client has the keys: the shares go (200, the request). */
+enum MHD_Result
+web_api_recovery_collected(struct web_req *r)
+{
+	archive_caller who;
+	bool expired = false;
+	sqlite3 *db;
+	lb_err err;
+
+	if ((db = begin(r, &who, &err)) == NULL)
+		return web_send_lb_err(r, &err);
+	if (archive_recovery_collect(db, &who, r->param, &expired,
+	    &err) == -1)
+		return send_refusal(r, &err, expired);
+	return send_request_now(r, db, &who);
+}

@@ -67,6 +67,8 @@ static const struct web_route routes[] = {
 	    ROLES_RECOVERY, true, web_api_recovery_deny },
 	{ "/api/v1/recovery/requests/*/package", "GET", WEB_HTTPS,
 	    ROLES_RECOVERY, false, web_api_recovery_package },
+	{ "/api/v1/recovery/requests/*/collected", "POST", WEB_HTTPS,
+	    ROLES_RECOVERY, false, web_api_recovery_collected },
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

@@ -354,6 +354,7 @@ enum MHD_Result web_api_recovery_deny(struct web_req *r);
 /* GET /api/v1/recovery/requests/ID/package: records, rewrapped shares and
  * the CA chain, for the requester of an approved request. */
 enum MHD_Result web_api_recovery_package(struct web_req *r);
+enum MHD_Result web_api_recovery_collected(struct web_req *r);
 
 
 /*

@@ -92,6 +92,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	memset(&o, 0, sizeof(o));
 	o.name = "lockbox Fuzz CA";
 	o.key_type = CA_KEY_ECP256;
+	o.admin_p12_pass_file = tu_pass_file(tmp);
 	if (ca_init(dir, &o, &err) == -1)
 		goto fail;
 	/* the fixed CA replaces the one ca_init made */

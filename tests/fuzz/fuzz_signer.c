@@ -45,6 +45,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	ca_init_opts o;
 	lb_err err = { 0 };
+	char passfile[sizeof(scratch) + 16];
 
 	(void)argc;
 	(void)argv;
@@ -54,6 +55,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (mkdtemp(scratch) == NULL)
 		__builtin_trap();
 	snprintf(cadir, sizeof(cadir), "%s/ca", scratch);
+	snprintf(passfile, sizeof(passfile), "%s/pass.pw", scratch);
+	if (core_file_write(passfile, "fuzz passphrase\n", 16, 0600, false,
+	    &err) == -1)
+		__builtin_trap();
+	o.admin_p12_pass_file = passfile;
 	if (ca_init(cadir, &o, &err) == -1 ||
 	    (ca = ca_open(cadir, 0, &err)) == NULL) {
 		fprintf(stderr, "throwaway CA: %s\n", err.msg);

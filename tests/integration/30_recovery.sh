@@ -129,6 +129,8 @@ check "recovery.approve audited twice, refusals too" sh -c "[ $(audit_count reco
 # --- fetch and decrypt with openssl -------------------------------------------
 expect_code "another officer cannot fetch the package" 1 lb recovery fetch "$REQ" "${OA[@]}" --out-p12 "$T/x.p12" --p12-pass-file $PW "${RD[@]}"
 check "  ... only the requester" grep -q "only the requester" "$T/.out"
+sql "SELECT hex(cms) FROM recovery_shares WHERE request_id = '$REQ'" >"$T/shares.hex"
+openssl pkcs12 -in "$T/officer.p12" -passin "file:$PW" -nodes -out "$T/officer-full.pem" 2>/dev/null
 expect_code "the requester fetches (modern PKCS#12)" 0 lb recovery fetch "$REQ" "${O[@]}" --out-p12 "$T/rec.p12" --p12-pass-file $PW "${RD[@]}"
 check "  ... naming both keys" sh -c "grep -q '$OLD' '$T/.out' && grep -q '$NEW' '$T/.out'"
 check "the PKCS#12 is 0600, no passphrase beside it" sh -c "[ \"\$(stat -c %a '$T/rec.p12')\" = 600 ] && [ ! -e '$T/rec.p12.pass' ]"
@@ -154,17 +156,42 @@ key_of() { # CERT: prints the recovered key file matching it
 check "openssl cms decrypts the old message with the recovered key" sh -c "openssl cms -decrypt -binary -inform DER -in '$T/old.p7m' -inkey '$(key_of "$T/alice-old.pem")' -recip '$T/alice-old.pem' | cmp - '$T/old.txt'"
 check "openssl cms decrypts the new message with the recovered key" sh -c "openssl cms -decrypt -binary -inform DER -in '$T/new.p7m' -inkey '$(key_of "$T/alice.pem")' -recip '$T/alice.pem' | cmp - '$T/new.txt'"
 check "recovery.fetch audited" test "$(audit_count recovery.fetch "$REQ")" = 1
-check "the request is fetched" test "$(sql "SELECT status FROM recovery_requests WHERE id = '$REQ'")" = fetched
 
-# --- legacy PKCS#12 into gpgsm -------------------------------------------------
-expect_code "fetch again, legacy, both keys" 0 lb recovery fetch "$REQ" "${O[@]}" --out-p12 "$T/rec-legacy2.p12" --p12-pass-file $PW --format legacy "${RD[@]}"
+# --- recovery leaves nothing behind --------------------------------------------
+check "the request is collected (recovery.collect audited)" sh -c "[ \"\$(sqlite3 '$DIR/lockbox.db' \"SELECT collected IS NOT NULL FROM recovery_requests WHERE id = '$REQ'\")\" = 1 ] && [ $(audit_count recovery.collect "$REQ") = 1 ]"
+check "  ... its rewrapped shares are deleted on the server" test "$(sql "SELECT count(*) FROM recovery_shares WHERE request_id = '$REQ'")" = 0
+check "  ... its one-time key and certificate are deleted here" test ! -e "$T/rec/$REQ.key" -a ! -e "$T/rec/$REQ.pem"
+# an insider with the state directory: the shares' bytes are gone from
+# the database file and its WAL too (secure_delete, WAL truncated)
+check "the collected shares' bytes are in neither lockbox.db nor its WAL" python3 - "$DIR" "$T/shares.hex" <<'PY'
+import glob, sys
+d, f = sys.argv[1], sys.argv[2]
+needles = [bytes.fromhex(h)[-48:] for h in open(f).read().split()]
+blobs = b"".join(open(p, "rb").read() for p in glob.glob(d + "/lockbox.db*"))
+assert len(needles) == 4, len(needles)
+assert not [n for n in needles if n in blobs]
+PY
+expect_fail "a second fetch answers: collected" "collected" lb recovery fetch "$REQ" "${O[@]}" --out-p12 "$T/rec-again.p12" --p12-pass-file $PW "${RD[@]}"
+check "  ... writing nothing" test ! -e "$T/rec-again.p12"
+check "  ... the package answers 410" sh -c "curl -s -o /dev/null -w '%{http_code}' --cacert '$DIR/ca.pem' --cert '$T/officer-full.pem' '$HTTPS/api/v1/recovery/requests/$REQ/package' | grep -qx 410"
+
+# --- legacy PKCS#12 into gpgsm: each fetch is a request of its own ----------------
+approved_request() { # ARGS...: a request approved by agents 1 and 2; its id
+    local id
+    id=$(lb recovery request "${O[@]}" --email alice@example.org "$@" "${RD[@]}" | tail -n1)
+    lb recovery approve "$id" "${A1[@]}" --yes >/dev/null && lb recovery approve "$id" "${A2[@]}" --yes >/dev/null
+    echo "$id"
+}
+REQL=$(approved_request --reason "legacy copy")
+expect_code "legacy, both keys" 0 lb recovery fetch "$REQL" "${O[@]}" --out-p12 "$T/rec-legacy2.p12" --p12-pass-file $PW --format legacy "${RD[@]}"
 check "  ... with a note on gpgsm and --serial" grep -q "gpgsm 2.2 imports only the first key" "$T/.out"
-expect_code "fetch the old key alone, legacy, for gpgsm" 0 lb recovery fetch "$REQ" "${O[@]}" --out-p12 "$T/rec-legacy.p12" --p12-pass-file $PW --format legacy --serial "$OLD" "${RD[@]}"
+REQS=$(approved_request --serial "$OLD" --reason "old key for gpgsm")
+expect_code "the old key alone, legacy, for gpgsm" 0 lb recovery fetch "$REQS" "${O[@]}" --out-p12 "$T/rec-legacy.p12" --p12-pass-file $PW --format legacy --serial "$OLD" "${RD[@]}"
 openssl pkcs12 -legacy -in "$T/rec-legacy.p12" -passin "file:$PW" -info -noout >"$T/info-legacy.txt" 2>&1
 check "legacy: SHA-1 MAC" grep -q "MAC: sha1" "$T/info-legacy.txt"
 check "legacy: PBE-SHA1-3DES for key and certificates" sh -c "[ \$(grep -c 'pbeWithSHA1And3-KeyTripleDES-CBC' '$T/info-legacy.txt') = 2 ]"
 check "--serial wrote only that key" sh -c "[ \$(openssl pkcs12 -legacy -in '$T/rec-legacy.p12' -passin 'file:$PW' -nodes -nocerts 2>/dev/null | grep -c 'BEGIN PRIVATE KEY') = 1 ]"
-check "the fetches are audited as repeated" test "$(audit_count recovery.fetch "$REQ")" = 3
+check "each fetch audited once, each request collected" sh -c "[ $(audit_count recovery.fetch "$REQL") = 1 ] && [ $(audit_count recovery.collect "$REQL") = 1 ] && [ $(audit_count recovery.collect "$REQS") = 1 ]"
 export GNUPGHOME=$T/gnupg
 mkdir -m 700 "$GNUPGHOME"
 echo allow-loopback-pinentry >"$GNUPGHOME/gpg-agent.conf"
@@ -188,6 +215,7 @@ check "the request is denied, by whom and why" test "$(sql "SELECT status || '|'
 expect_code "a denied request cannot be approved" 1 lb recovery approve "$REQ2" "${A2[@]}" --yes
 check "  ... told it was denied" grep -q "denied by agent1@example.org" "$T/.out"
 expect_code "a denied request releases nothing" 1 lb recovery fetch "$REQ2" "${O[@]}" --out-p12 "$T/denied.p12" --p12-pass-file $PW "${RD[@]}"
+check "  ... and the one-time key of the denied request is deleted here" sh -c "grep -q 'one-time key of request $REQ2 is deleted' '$T/.out' && [ ! -e '$T/rec/$REQ2.key' ]"
 check "  ... nothing written" test ! -e "$T/denied.p12"
 check "recovery.deny audited, refusals too" sh -c "[ $(audit_count recovery.deny "$REQ2") = 1 ] && [ $(audit_count recovery.deny_refused "$REQ2") = 1 ] && [ $(audit_count recovery.fetch_refused "$REQ2") = 1 ]"
 
@@ -196,10 +224,12 @@ REQ3=$(lb recovery request "${O[@]}" --email alice@example.org --reason "third" 
 lb recovery approve "$REQ3" "${A1[@]}" --yes >/dev/null
 lb recovery approve "$REQ3" "${A3[@]}" --yes >/dev/null
 check "third request approved" test "$(sql "SELECT status FROM recovery_requests WHERE id = '$REQ3'")" = approved
+check "  ... holding rewrapped shares" test "$(sql "SELECT count(*) FROM recovery_shares WHERE request_id = '$REQ3'")" -gt 0
 sql "UPDATE recovery_requests SET expires = strftime('%s','now') - 1 WHERE id = '$REQ3'"
 expect_code "an approved but expired request releases nothing" 1 lb recovery fetch "$REQ3" "${O[@]}" --out-p12 "$T/expired.p12" --p12-pass-file $PW "${RD[@]}"
 check "  ... told it expired" grep -q "expired at" "$T/.out"
 check "  ... nothing written" test ! -e "$T/expired.p12"
+check "  ... its rewrapped shares are deleted, its one-time key too" sh -c "[ \$(sqlite3 '$DIR/lockbox.db' \"SELECT count(*) FROM recovery_shares WHERE request_id = '$REQ3'\") = 0 ] && [ ! -e '$T/rec/$REQ3.key' ]"
 check "  ... marked expired, audited as recovery.expire" sh -c "[ \"\$(sqlite3 '$DIR/lockbox.db' \"SELECT status FROM recovery_requests WHERE id = '$REQ3'\")\" = expired ] && [ $(audit_count recovery.expire "$REQ3") = 1 ]"
 
 # --- the API refuses bad input ------------------------------------------------

@@ -557,6 +557,16 @@ agent(const struct wf *f, int i)
 }
 
 static long long
+shares_of(struct wf *f, const char *id)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM recovery_shares "
+	    "WHERE request_id = '%s'", id);
+	return tu_sql_int(f->db, sql);
+}
+
+static long long
 audits(struct wf *f, const char *action, const char *id)
 {
 	char sql[256];
@@ -741,6 +751,35 @@ test_workflow(void **state)
 	    &expired, &err), -1);
 	assert_int_equal(err.code, LB_ECONFLICT);
 
+	/* collected: only by the requester; then the shares are gone and
+	 * nothing more is released */
+	lb_err_clear(&err);
+	assert_int_equal(archive_recovery_collect(f->db, &ao, id, &expired,
+	    &err), -1);
+	assert_int_equal(err.code, LB_EFORBIDDEN);
+	assert_int_equal(shares_of(f, id), 2);
+	assert_int_equal(audits(f, "recovery.collect_refused", id), 1);
+	lb_err_clear(&err);
+	assert_int_equal(archive_recovery_collect(f->db, &o, id, &expired,
+	    &err), 0);
+	assert_int_equal(shares_of(f, id), 0);
+	assert_int_equal(audits(f, "recovery.collect", id), 1);
+	assert_int_equal(archive_recovery_get(f->db, &o, id, &rq, &expired,
+	    &err), 0);
+	assert_string_equal(rq.status, "collected");
+	archive_recovery_clear(&rq);
+	expired = false;
+	assert_int_equal(archive_recovery_package(f->db, &o, id, &pkg,
+	    &expired, &err), -1);
+	assert_true(expired);
+	assert_non_null(strstr(err.msg, "collected"));
+	lb_err_clear(&err);
+	expired = false;
+	assert_int_equal(archive_recovery_collect(f->db, &o, id, &expired,
+	    &err), -1);
+	assert_true(expired);
+	assert_int_equal(audits(f, "recovery.collect", id), 1);
+
 	/* a denied request releases nothing */
 	open_request(f, f->ot, &rq);
 	memcpy(id, rq.id, sizeof(id));
@@ -756,6 +795,8 @@ test_workflow(void **state)
 	    &expired, &err), -1);
 	assert_non_null(strstr(err.msg, "denied by agent0@example.org"));
 	assert_int_equal(audits(f, "recovery.deny", id), 1);
+	/* agent 0's shares went with the denial */
+	assert_int_equal(shares_of(f, id), 0);
 
 	/* an expired request releases nothing and is marked once */
 	open_request(f, f->ot, &rq);
@@ -771,23 +812,22 @@ test_workflow(void **state)
 	assert_true(expired);
 	assert_int_equal(err.code, LB_ECONFLICT);
 	assert_int_equal(audits(f, "recovery.expire", id), 1);
+	assert_int_equal(shares_of(f, id), 0);
 	lb_err_clear(&err);
 	expired = false;
 	assert_int_equal(approve(f, 2, id, &expired, &err), -1);
 	assert_true(expired);
 	assert_int_equal(audits(f, "recovery.expire", id), 1);
-	/* listing touches every request: the fetched one expires too, the
-	 * denied one stays denied */
-	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM "
-	    "recovery_requests WHERE status = 'expired'"), 1);
+	/* listing touches every request: the collected one stays
+	 * collected, the denied one denied */
 	assert_int_equal(archive_recovery_list(f->db, &o, false, 0, &list, &n,
 	    &err), 0);
 	assert_int_equal(n, 3);
 	archive_recovery_list_free(list, n);
 	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM "
-	    "recovery_requests WHERE status = 'expired'"), 2);
+	    "recovery_requests WHERE status = 'expired'"), 1);
 	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM audit WHERE "
-	    "action = 'recovery.expire'"), 2);
+	    "action = 'recovery.expire'"), 1);
 
 	{
 		int64_t rows = 0, bad = 0;

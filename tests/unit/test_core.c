@@ -1403,6 +1403,7 @@ test_db_migrate_names_keeps_audit_chain(void **state)
 	    "ALTER TABLE recovery_approvals RENAME COLUMN approved_by TO "
 	    "agent_email;"
 	    "DROP TABLE key_uses;"
+	    "ALTER TABLE recovery_requests DROP COLUMN collected;"
 	    "PRAGMA user_version = 4;", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM "
 	    "pragma_table_info('audit') WHERE name = 'ts'"), 1);
