@@ -63,4 +63,22 @@ int archive_load_agent_shares(sqlite3 *db, archive_recovery *rq,
 int archive_load_package_record(sqlite3 *db, const char *id,
     archive_recovery_record *r, lb_err *err);
 
+/*
+ * Shared by the request workflow (recovery.c) and the requester's end
+ * (fetch.c): the audit actor of a caller ("api:EMAIL"); whether two
+ * e-mails are one person (case-insensitive); marking due requests expired
+ * (one: id; all: NULL) in a transaction of its own; the covered serials
+ * for an audit detail; ending request id in the open transaction (st its
+ * state update; shares deleted, audited, committed, WAL truncated; rolled
+ * back on failure).
+ */
+void archive_actor_of(const archive_caller *who, char *buf, size_t len);
+bool archive_same_person(const char *a, const char *b);
+int archive_expire_due(sqlite3 *db, const archive_caller *who,
+    const char *id, lb_err *err);
+void archive_serial_list(const archive_recovery *rq, char *buf, size_t len);
+int archive_end_request(sqlite3 *db, const archive_caller *who,
+    sqlite3_stmt **st, const char *id, const char *action,
+    const char *detail, lb_err *err);
+
 #endif

@@ -1,7 +1,8 @@
 /*
  * recovery.c - the server side of M-of-N recovery: requests, approvals,
- * denials, expiry and the package the requester fetches, stored in the
- * recovery_* tables of schema/002_escrow.sql.  The server only relays:
+ * denials and expiry, stored in the recovery_* tables of
+ * schema/002_escrow.sql (the package the requester fetches and its
+ * collection: fetch.c).  The server only relays:
  * agents hand in their shares already re-encrypted to the request's
  * one-time certificate, so nothing stored here decrypts a key.
  *
@@ -53,14 +54,14 @@ archive_request_id_valid(const char *id)
 	return true;
 }
 
-static void
-actor_of(const archive_caller *who, char *buf, size_t len)
+void
+archive_actor_of(const archive_caller *who, char *buf, size_t len)
 {
 	snprintf(buf, len, "api:%s", who->email != NULL ? who->email : "?");
 }
 
-static bool
-same_person(const char *a, const char *b)
+bool
+archive_same_person(const char *a, const char *b)
 {
 	return a != NULL && b != NULL && strcasecmp(a, b) == 0;
 }
@@ -96,7 +97,7 @@ archive_recovery_refused(sqlite3 *db, const archive_caller *who,
 	if (why == NULL || why->code == LB_EINTERNAL)
 		return;
 	lb_err_clear(&err);
-	actor_of(who, actor, sizeof(actor));
+	archive_actor_of(who, actor, sizeof(actor));
 	if (core_db_begin(db, &err) == -1 ||
 	    core_audit_append(db, actor, action, object != NULL ? object : "",
 	    why->msg, &err) == -1 || core_db_commit(db, &err) == -1) {
@@ -120,13 +121,13 @@ drop_shares(sqlite3 *db, const char *id, lb_err *err)
  * state, finalized), deletes its shares, audits action with detail,
  * commits and truncates the WAL.  Rolls back on failure.
  */
-static int
-end_request(sqlite3 *db, const archive_caller *who, sqlite3_stmt **st,
+int
+archive_end_request(sqlite3 *db, const archive_caller *who, sqlite3_stmt **st,
     const char *id, const char *action, const char *detail, lb_err *err)
 {
 	char actor[320];
 
-	actor_of(who, actor, sizeof(actor));
+	archive_actor_of(who, actor, sizeof(actor));
 	if (core_db_exec(db, st, "recovery", err) == -1 ||
 	    drop_shares(db, id, err) == -1 ||
 	    core_audit_append(db, actor, action, id, detail, err) == -1) {
@@ -144,8 +145,8 @@ end_request(sqlite3 *db, const archive_caller *who, sqlite3_stmt **st,
  * NULL), each with an audit row and without its rewrapped shares, in one
  * committed transaction.
  */
-static int
-expire_due(sqlite3 *db, const archive_caller *who, const char *id,
+int
+archive_expire_due(sqlite3 *db, const archive_caller *who, const char *id,
     lb_err *err)
 {
 	sqlite3_stmt *st = NULL, *up = NULL;
@@ -153,7 +154,7 @@ expire_due(sqlite3 *db, const archive_caller *who, const char *id,
 	time_t now = time(NULL);
 	int rc = -1, r, n = 0;
 
-	actor_of(who, actor, sizeof(actor));
+	archive_actor_of(who, actor, sizeof(actor));
 	if (core_db_begin(db, err) == -1)
 		return -1;
 	if (core_db_prepare(db, "SELECT id, status, expires FROM "
@@ -268,8 +269,8 @@ request_ttl(ca_ctx *ca, long *ttl, lb_err *err)
 }
 
 /* The covered records' serials, comma-separated, for audit details. */
-static void
-serial_list(const archive_recovery *rq, char *buf, size_t len)
+void
+archive_serial_list(const archive_recovery *rq, char *buf, size_t len)
 {
 	size_t i, n;
 
@@ -304,7 +305,7 @@ open_allowed(const archive_caller *who, const char *email, const char *serial,
 		return -1;
 	if (serial != NULL && ca_serial_arg(serial, norm, 130, err) == -1)
 		return -1;
-	if (same_person(who->email, email))
+	if (archive_same_person(who->email, email))
 		return lb_err_set(err, LB_EFORBIDDEN, "%s may not request "
 		    "recovery of his own keys: another recovery officer must",
 		    email);
@@ -429,11 +430,11 @@ open_tx(ca_ctx *ca, sqlite3 *db, const archive_caller *who, const char *email,
 		if (archive_load_request(db, id, out, err) == -1)
 			goto out;
 	}
-	serial_list(out, serials, sizeof(serials));
+	archive_serial_list(out, serials, sizeof(serials));
 	core_time_fmt(out->expires, when, sizeof(when));
 	snprintf(detail, sizeof(detail), "keys of %s (%zu: %s); reason: %s; "
 	    "expires %s", email, out->nrecords, serials, reason, when);
-	actor_of(who, actor, sizeof(actor));
+	archive_actor_of(who, actor, sizeof(actor));
 	if (core_audit_append(db, actor, "recovery.request", out->id, detail,
 	    err) == -1)
 		goto out;
@@ -491,7 +492,7 @@ archive_recovery_list(sqlite3 *db, const archive_caller *who,
 	    CA_ROLE_RECOVERY_OFFICER)) == 0)
 		return lb_err_set(err, LB_EFORBIDDEN, "recovery requests are "
 		    "listed for recovery officers and agents only");
-	if (expire_due(db, who, NULL, err) == -1)
+	if (archive_expire_due(db, who, NULL, err) == -1)
 		return -1;
 	if (core_db_prepare(db, "SELECT " ARCHIVE_REQ_COLS " FROM "
 	    "recovery_requests q WHERE ? = 0 OR (status = 'pending' AND "
@@ -554,7 +555,7 @@ archive_recovery_get(sqlite3 *db, const archive_caller *who, const char *id,
 		    "shown to recovery officers and agents only");
 	if (!archive_request_id_valid(id))
 		return archive_load_request(db, id, out, err);
-	if (expire_due(db, who, id, err) == -1 ||
+	if (archive_expire_due(db, who, id, err) == -1 ||
 	    archive_load_request(db, id, out, err) == -1)
 		return -1;
 	if (strcmp(out->status, "expired") == 0 && expired != NULL)
@@ -611,10 +612,10 @@ check_approver(sqlite3 *db, const archive_caller *who,
 	char when[32];
 	int rc = -1, s;
 
-	if (same_person(who->email, rq->requester_email))
+	if (archive_same_person(who->email, rq->requester_email))
 		return lb_err_set(err, LB_EFORBIDDEN, "%s requested this "
 		    "recovery and may not also approve it", who->email);
-	if (same_person(who->email, rq->email))
+	if (archive_same_person(who->email, rq->email))
 		return lb_err_set(err, LB_EFORBIDDEN, "%s owns the keys of "
 		    "this request and may not approve their recovery",
 		    who->email);
@@ -718,7 +719,7 @@ approve_tx(sqlite3 *db, const archive_caller *who, const char *id,
 		    "needs the role recovery-agent; %s holds none", who->email);
 		goto out;
 	}
-	if (expire_due(db, who, id, err) == -1 || core_db_begin(db, err) == -1)
+	if (archive_expire_due(db, who, id, err) == -1 || core_db_begin(db, err) == -1)
 		goto out;
 	in_tx = true;
 	if (archive_load_request(db, id, &rq, err) == -1 ||
@@ -792,7 +793,7 @@ approve_tx(sqlite3 *db, const archive_caller *who, const char *id,
 	snprintf(detail, sizeof(detail), "approval %d with shares of %zu "
 	    "key(s); request %s", rq.approvals, nshares, done ? "approved: "
 	    "the requester may fetch the keys" : "still pending");
-	actor_of(who, actor, sizeof(actor));
+	archive_actor_of(who, actor, sizeof(actor));
 	if (core_audit_append(db, actor, "recovery.approve", rq.id, detail,
 	    err) == -1)
 		goto out;
@@ -842,13 +843,13 @@ deny_tx(sqlite3 *db, const archive_caller *who, const char *id,
 	memset(&rq, 0, sizeof(rq));
 	if (check_reason(reason, err) == -1)
 		goto out;
-	if (expire_due(db, who, id, err) == -1 || core_db_begin(db, err) == -1)
+	if (archive_expire_due(db, who, id, err) == -1 || core_db_begin(db, err) == -1)
 		goto out;
 	in_tx = true;
 	if (archive_load_request(db, id, &rq, err) == -1 ||
 	    archive_check_status(&rq, live, expired, err) == -1)
 		goto out;
-	if (same_person(who->email, rq.email)) {
+	if (archive_same_person(who->email, rq.email)) {
 		lb_err_set(err, LB_EFORBIDDEN, "%s owns the keys of this "
 		    "request and may not decide on their recovery", who->email);
 		goto out;
@@ -859,7 +860,7 @@ deny_tx(sqlite3 *db, const archive_caller *who, const char *id,
 			goto out;
 	}
 	if (held == 0 && !((who->roles & CA_ROLE_RECOVERY_OFFICER) != 0 &&
-	    same_person(who->email, rq.requester_email))) {
+	    archive_same_person(who->email, rq.requester_email))) {
 		lb_err_set(err, LB_EFORBIDDEN, "only a recovery agent holding "
 		    "a share of these keys, or the requester withdrawing it, "
 		    "may deny recovery request %s", rq.id);
@@ -875,7 +876,7 @@ deny_tx(sqlite3 *db, const archive_caller *who, const char *id,
 	snprintf(detail, sizeof(detail), "denied (was %s): %s", rq.status,
 	    reason);
 	in_tx = false;
-	if (end_request(db, who, &st, rq.id, "recovery.deny", detail,
+	if (archive_end_request(db, who, &st, rq.id, "recovery.deny", detail,
 	    err) == -1)
 		goto out;
 	log_info("recovery request %s denied by %s", rq.id, who->email);
@@ -902,180 +903,5 @@ archive_recovery_deny(sqlite3 *db, const archive_caller *who, const char *id,
 		return 0;
 	}
 	archive_recovery_refused(db, who, "recovery.deny_refused", id, err);
-	return -1;
-}
-
-/* ------------------------------------------------------------------ */
-/* The package                                                         */
-
-/* "1 of 2 approvals" (one record) or per record, for the requester. */
-static void
-progress(const archive_recovery *rq, char *buf, size_t len)
-{
-	size_t i, n;
-
-	buf[0] = '\0';
-	for (i = 0; i < rq->nrecords; i++) {
-		n = strlen(buf);
-		if (n + 64 >= len)
-			break;
-		if (rq->nrecords == 1)
-			snprintf(buf, len, "%d of %d approvals",
-			    rq->records[i].approvals, rq->records[i].threshold);
-		else
-			snprintf(buf + n, len - n, "%s%d of %d approvals for "
-			    "serial %s", i > 0 ? ", " : "",
-			    rq->records[i].approvals, rq->records[i].threshold,
-			    rq->records[i].serial);
-	}
-}
-
-static int
-package_tx(sqlite3 *db, const archive_caller *who, const char *id,
-    archive_recovery *out, bool *expired, lb_err *err)
-{
-	static const char *const live[] = { "approved", "fetched", NULL };
-	sqlite3_stmt *st = NULL;
-	char actor[320], detail[1200], serials[1024], prog[512];
-	bool in_tx = false;
-	size_t i;
-	int rc = -1;
-
-	if ((who->roles & CA_ROLE_RECOVERY_OFFICER) == 0) {
-		lb_err_set(err, LB_EFORBIDDEN, "fetching recovered keys needs "
-		    "the role recovery-officer");
-		goto out;
-	}
-	if (expire_due(db, who, id, err) == -1 || core_db_begin(db, err) == -1)
-		goto out;
-	in_tx = true;
-	if (archive_load_request(db, id, out, err) == -1)
-		goto out;
-	if (!same_person(who->email, out->requester_email)) {
-		lb_err_set(err, LB_EFORBIDDEN, "only the requester (%s) may "
-		    "fetch the keys of recovery request %s",
-		    out->requester_email, out->id);
-		goto out;
-	}
-	if (strcmp(out->status, "pending") == 0 && out->expires > time(NULL)) {
-		progress(out, prog, sizeof(prog));
-		lb_err_set(err, LB_ECONFLICT, "recovery request %s is not "
-		    "approved yet: %s; nothing is released before then",
-		    out->id, prog);
-		goto out;
-	}
-	if (archive_check_status(out, live, expired, err) == -1)
-		goto out;
-	for (i = 0; i < out->nrecords; i++)
-		if (archive_load_package_record(db, out->id, &out->records[i],
-		    err) == -1)
-			goto out;
-	if (strcmp(out->status, "approved") == 0) {
-		if (core_db_prepare(db, "UPDATE recovery_requests SET status = "
-		    "'fetched' WHERE id = ?", &st, err) == -1)
-			goto out;
-		sqlite3_bind_text(st, 1, out->id, -1, SQLITE_STATIC);
-		if (core_db_exec(db, &st, "recovery", err) == -1)
-			goto out;
-	}
-	serial_list(out, serials, sizeof(serials));
-	snprintf(detail, sizeof(detail), "%zu key(s) of %s released to the "
-	    "requester (%s)%s", out->nrecords, out->email, serials,
-	    strcmp(out->status, "fetched") == 0 ? "; fetched again" : "");
-	actor_of(who, actor, sizeof(actor));
-	if (core_audit_append(db, actor, "recovery.fetch", out->id, detail,
-	    err) == -1)
-		goto out;
-	in_tx = false;
-	if (core_db_commit(db, err) == -1)
-		goto out;
-	free(out->status);
-	out->status = strdup("fetched");
-	log_info("recovery request %s: keys fetched by %s", out->id,
-	    who->email);
-	rc = 0;
-out:
-	sqlite3_finalize(st);
-	if (in_tx)
-		core_db_rollback(db);
-	return rc;
-}
-
-int
-archive_recovery_package(sqlite3 *db, const archive_caller *who,
-    const char *id, archive_recovery *out, bool *expired, lb_err *err)
-{
-	memset(out, 0, sizeof(*out));
-	if (expired != NULL)
-		*expired = false;
-	if (package_tx(db, who, id, out, expired, err) == 0)
-		return 0;
-	archive_recovery_clear(out);
-	archive_recovery_refused(db, who, "recovery.fetch_refused", id, err);
-	return -1;
-}
-
-/* ------------------------------------------------------------------ */
-/* Collected                                                           */
-
-static int
-collect_tx(sqlite3 *db, const archive_caller *who, const char *id,
-    bool *expired, lb_err *err)
-{
-	static const char *const live[] = { "approved", "fetched", NULL };
-	archive_recovery rq;
-	sqlite3_stmt *st = NULL;
-	char detail[128];
-	bool in_tx = false;
-	int rc = -1;
-
-	memset(&rq, 0, sizeof(rq));
-	if ((who->roles & CA_ROLE_RECOVERY_OFFICER) == 0) {
-		lb_err_set(err, LB_EFORBIDDEN, "collecting recovered keys needs "
-		    "the role recovery-officer");
-		goto out;
-	}
-	if (expire_due(db, who, id, err) == -1 || core_db_begin(db, err) == -1)
-		goto out;
-	in_tx = true;
-	if (archive_load_request(db, id, &rq, err) == -1)
-		goto out;
-	if (!same_person(who->email, rq.requester_email)) {
-		lb_err_set(err, LB_EFORBIDDEN, "only the requester (%s) may "
-		    "collect recovery request %s", rq.requester_email, rq.id);
-		goto out;
-	}
-	if (archive_check_status(&rq, live, expired, err) == -1)
-		goto out;
-	if (core_db_prepare(db, "UPDATE recovery_requests SET collected = ? "
-	    "WHERE id = ?", &st, err) == -1)
-		goto out;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
-	sqlite3_bind_text(st, 2, rq.id, -1, SQLITE_STATIC);
-	snprintf(detail, sizeof(detail), "collected (was %s): the requester's "
-	    "one-time key is deleted, the rewrapped shares too", rq.status);
-	in_tx = false;
-	if (end_request(db, who, &st, rq.id, "recovery.collect", detail,
-	    err) == -1)
-		goto out;
-	log_info("recovery request %s collected by %s", rq.id, who->email);
-	rc = 0;
-out:
-	sqlite3_finalize(st);
-	if (in_tx)
-		core_db_rollback(db);
-	archive_recovery_clear(&rq);
-	return rc;
-}
-
-int
-archive_recovery_collect(sqlite3 *db, const archive_caller *who,
-    const char *id, bool *expired, lb_err *err)
-{
-	if (expired != NULL)
-		*expired = false;
-	if (collect_tx(db, who, id, expired, err) == 0)
-		return 0;
-	archive_recovery_refused(db, who, "recovery.collect_refused", id, err);
 	return -1;
 }
