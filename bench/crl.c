@@ -22,6 +22,7 @@
 
 #include <openssl/rand.h>
 
+#include "bench/bench.h"
 #include "ca/ca.h"
 #include "core/core.h"
 #include "crl/crl.h"
