@@ -184,26 +184,24 @@ forget_if_over(const archive_transport *t, const char *dir, const char *id,
 	static const char *const over[] = { "denied", "expired", "collected",
 	    NULL };
 	core_http_reply r = { 0 };
+	archive_view v;
 	lb_err e = { 0 };
 	char path[128];
-	json_t *j = NULL;
-	const char *status;
 	size_t i, n;
 
+	memset(&v, 0, sizeof(v));
 	request_path(path, sizeof(path), id, "");
 	if (t->api(t->h, "GET", path, NULL, &r, &e) == 0 &&
-	    (j = json_loadb((const char *)r.body, r.len, 0, NULL)) != NULL &&
-	    (status = json_string_value(json_object_get(j, "status"))) !=
-	    NULL) {
+	    archive_view_parse((const char *)r.body, r.len, &v, &e) == 0) {
 		for (i = 0; over[i] != NULL; i++)
-			if (strcmp(status, over[i]) == 0)
+			if (strcmp(v.status, over[i]) == 0)
 				break;
 		if (over[i] != NULL && archive_onetime_remove(dir, id,
 		    &e) == 0 && (n = strlen(err->msg)) < sizeof(err->msg))
 			snprintf(err->msg + n, sizeof(err->msg) - n, "; the "
 			    "one-time key of request %s is deleted", id);
 	}
-	json_decref(j);
+	archive_view_clear(&v);
 	core_http_reply_clear(&r);
 }
 
