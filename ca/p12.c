@@ -23,17 +23,14 @@
 #define PASS_MAX 1023
 #define P12_ITER 10000
 
-/* A passphrase typed on the terminal (twice when verify), or NULL. */
+/* A passphrase typed on the terminal (twice when verify), or NULL; the
+ * caller has checked that there is one. */
 static char *
 pass_typed(const char *prompt, int verify, lb_err *err)
 {
 	char buf[PASS_MAX + 1];
 	char *p = NULL;
 
-	if (!isatty(STDIN_FILENO)) {
-		lb_err_set(err, LB_EINVAL, "%s: not a terminal", prompt);
-		return NULL;
-	}
 	if (UI_UTIL_read_pw_string(buf, sizeof(buf), prompt, verify) != 0)
 		lb_err_set(err, LB_EINVAL, "no passphrase given (or the two "
 		    "did not match)");

@@ -92,7 +92,7 @@ expect_fail "agent request with neither --pass-file nor a terminal is refused" "
 check "  ... writing nothing" test ! -e "$T/kim3.key" -a ! -e "$T/kim3.csr"
 check "agent add --csr certifies it" $LOCKBOX agent add --dir "$DIR" --csr "$T/kim.csr" --name "Kim Agent" --email kim@example.org --out "$T/kim.crt"
 printf 'another passphrase\n' >"$T/wrong.pw"; chmod 600 "$T/wrong.pw"
-expect_fail "agent install with the wrong passphrase is refused" "." $LOCKBOX agent install --cert "$T/kim.crt" --key "$T/kim.key" --out-p12 "$T/kim.p12" --pass-file "$T/wrong.pw"
+expect_fail "agent install with the wrong passphrase is refused" "wrong passphrase" $LOCKBOX agent install --cert "$T/kim.crt" --key "$T/kim.key" --out-p12 "$T/kim.p12" --pass-file "$T/wrong.pw"
 check "  ... writing nothing" test ! -e "$T/kim.p12"
 expect_fail "agent install refuses a certificate of another key" "is not the certificate of the key" $LOCKBOX agent install --cert "$DIR/ca.pem" --key "$T/kim.key" --out-p12 "$T/kim.p12" --pass-file $PW
 check "agent install writes the credential" $LOCKBOX agent install --cert "$T/kim.crt" --key "$T/kim.key" --out-p12 "$T/kim.p12" --pass-file $PW --ca-cert "$DIR/ca.pem"
