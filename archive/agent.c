@@ -1,6 +1,5 @@
 /*
- * agent.c - the escrow policy (threshold M) and the recovery agents, who
- * are operators with the role recovery-agent.  An agent is active while
+ * agent.c - the recovery agents, who are operators with the role recovery-agent.  An agent is active while
  * its operator row is active and its credential valid and unexpired; only
  * active agents receive shares of new escrows.
  */
@@ -10,9 +9,6 @@
 #include <string.h>
 
 #include "archive/archive_int.h"
-
-/* The escrow policy's threshold M, in the settings table. */
-#define THRESHOLD_SETTING "escrow.threshold"
 
 /*
  * Parsed agent certificates, keyed by their DER.  OpenSSL 3.0 sets up a
@@ -32,6 +28,7 @@ static struct cert_cache_entry {
 	unsigned char *der;
 	size_t len;
 	X509 *cert;
+	char spki[65];      /* its key's hash, as policies name it */
 } cert_cache[CERT_CACHE_MAX];
 static size_t cert_cache_n, cert_cache_next;
 static pthread_mutex_t cert_cache_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -49,9 +46,10 @@ cert_cache_find(const unsigned char *der, size_t len)
 	return NULL;
 }
 
-/* The certificate of der (a new reference), from the cache or parsed. */
+/* The certificate of der (a new reference), from the cache or parsed,
+ * and its key's hash into spki. */
 static X509 *
-agent_cert_get1(const unsigned char *der, int len)
+agent_cert_get1(const unsigned char *der, int len, char spki[65])
 {
 	struct cert_cache_entry *e;
 	const unsigned char *p = der;
@@ -62,15 +60,21 @@ agent_cert_get1(const unsigned char *der, int len)
 		return NULL;
 	pthread_mutex_lock(&cert_cache_lock);
 	if ((e = cert_cache_find(der, (size_t)len)) != NULL &&
-	    X509_up_ref(e->cert) == 1)
+	    X509_up_ref(e->cert) == 1) {
 		x = e->cert;
+		memcpy(spki, e->spki, 65);
+	}
 	pthread_mutex_unlock(&cert_cache_lock);
 	if (x != NULL)
 		goto out;
 	/* parse outside the lock: it is the slow part */
 	if ((x = d2i_X509(NULL, &p, len)) == NULL ||
-	    (copy = malloc((size_t)len)) == NULL)
-		goto out; /* NULL, or a certificate left uncached */
+	    ca_spki_sha256(x, spki) == -1) {
+		X509_free(x);
+		return NULL;
+	}
+	if ((copy = malloc((size_t)len)) == NULL)
+		goto out; /* a certificate left uncached */
 	memcpy(copy, der, (size_t)len);
 	pthread_mutex_lock(&cert_cache_lock);
 	/* another thread may have parsed it meanwhile */
@@ -88,48 +92,13 @@ agent_cert_get1(const unsigned char *der, int len)
 		e->der = copy;
 		e->len = (size_t)len;
 		e->cert = x; /* the cache's reference */
+		memcpy(e->spki, spki, 65);
 		copy = NULL;
 	}
 	pthread_mutex_unlock(&cert_cache_lock);
 out:
 	free(copy);
 	return x;
-}
-
-int
-archive_threshold_get(sqlite3 *db, int *threshold, lb_err *err)
-{
-	int64_t v;
-
-	*threshold = 2;
-	if (core_setting_get(db, THRESHOLD_SETTING, 2, &v, err) == -1)
-		return -1;
-	if (v < 1 || v > ARCHIVE_MAX_AGENTS)
-		return lb_err_set(err, LB_EINTERNAL, "the stored escrow "
-		    "threshold %lld is out of range", (long long)v);
-	*threshold = (int)v;
-	return 0;
-}
-
-int
-archive_threshold_set(sqlite3 *db, int threshold, const char *actor,
-    lb_err *err)
-{
-	char detail[32];
-
-	if (threshold < 1 || threshold > ARCHIVE_MAX_AGENTS)
-		return lb_err_set(err, LB_EINVAL, "the threshold must be 1 to "
-		    "%d", ARCHIVE_MAX_AGENTS);
-	snprintf(detail, sizeof(detail), "threshold=%d", threshold);
-	if (core_db_begin(db, err) == -1)
-		return -1;
-	if (core_setting_set(db, THRESHOLD_SETTING, threshold, err) == -1 ||
-	    core_audit_append(db, actor, "escrow.policy_set", THRESHOLD_SETTING,
-	    detail, err) == -1) {
-		core_db_rollback(db);
-		return -1;
-	}
-	return core_db_commit(db, err);
 }
 
 void
@@ -174,7 +143,7 @@ agent_one(const ca_operator *op, void *arg)
 	g->email = strdup(op->email);
 	g->not_after = op->not_after;
 	g->active = op->usable;
-	g->cert = agent_cert_get1(op->der, (int)op->der_len);
+	g->cert = agent_cert_get1(op->der, (int)op->der_len, g->spki);
 	if (g->serial == NULL || g->name == NULL || g->email == NULL ||
 	    g->cert == NULL) {
 		l->failed = 1;

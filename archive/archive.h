@@ -40,13 +40,167 @@
 #define ARCHIVE_MAX_AGENTS   255
 
 /* ------------------------------------------------------------------ */
-/* Policy and agents                                                   */
+/* The escrow policy: a document its members sign (policy.c)           */
 
-/* The escrow threshold M (settings 'escrow.threshold', default 2). */
-int archive_threshold_get(sqlite3 *db, int *threshold, lb_err *err);
-/* Sets M (1..255) with an audit row, in its own transaction. */
-int archive_threshold_set(sqlite3 *db, int threshold, const char *actor,
+/*
+ * The policy names the threshold M, the recovery agents and the recovery
+ * officers by key (SPKI SHA-256, with e-mail and name) and the hash of
+ * the policy before it; 2 <= M, M + 1 <= N agents; no key and no e-mail
+ * (compared case-insensitively) twice.  Its one text form:
+ *
+ *   lockbox escrow policy v1
+ *   version: N
+ *   previous: HASH | none
+ *   threshold: M
+ *   created: ISO-8601
+ *   agent: SPKI EMAIL NAME        (one line each, agents first)
+ *   officer: SPKI EMAIL NAME
+ *
+ * Its hash (SHA-256 of that text, lower hex) is its name.  A member signs
+ * it with a detached CMS SignedData; the signature counts for the key in
+ * its signer certificate, which need not chain anywhere.
+ */
+#define ARCHIVE_POLICY_MAX     ((size_t)256 * 1024)
+#define ARCHIVE_POLICY_SIG_MAX ((size_t)16 * 1024)
+#define ARCHIVE_API_POLICIES   "/api/v1/escrow/policies"
+
+enum archive_member_role { ARCHIVE_MEMBER_AGENT, ARCHIVE_MEMBER_OFFICER };
+
+typedef struct archive_policy_member {
+	enum archive_member_role role;
+	char spki[65];
+	char *email, *name;
+} archive_policy_member;
+
+typedef struct archive_policy {
+	int version;
+	char previous[65];          /* "" for the first policy */
+	int threshold;
+	char created[32];
+	archive_policy_member *members;
+	size_t nmembers;
+	char *doc;                  /* archive_policy_render's text */
+	size_t doc_len;
+	char hash[65];
+} archive_policy;
+
+void archive_policy_clear(archive_policy *p);
+/* Checks the fields and renders p->doc and p->hash from them. */
+int archive_policy_render(archive_policy *p, lb_err *err);
+/* Parses a document, which must be in its one text form (LB_EINVAL). */
+int archive_policy_parse(const char *doc, size_t len, archive_policy *p,
     lb_err *err);
+size_t archive_policy_count(const archive_policy *p,
+    enum archive_member_role role);
+/* The member holding the key spki, or NULL. */
+const archive_policy_member *archive_policy_member_find(
+    const archive_policy *p, const char *spki);
+/* A member's signature over p (CMS DER, OPENSSL_free). */
+int archive_policy_sign(const archive_policy *p, EVP_PKEY *key, X509 *cert,
+    unsigned char **out, size_t *out_len, lb_err *err);
+/* Verifies a signature over p; spki gets the signing key's hash. */
+int archive_policy_sig_check(const archive_policy *p,
+    const unsigned char *sig, size_t len, char spki[65], lb_err *err);
+/*
+ * The rule: whether the keys signers (SPKI hashes of verified signatures
+ * over p) put p in force after prev (NULL for the first policy: every
+ * member must have signed).  A later policy needs prev's threshold of
+ * prev's agents and every member p adds or moves to another role.
+ * LB_ECONFLICT naming what is missing.
+ */
+int archive_policy_accepted(const archive_policy *prev,
+    const archive_policy *p, const char (*signers)[65], size_t n,
+    lb_err *err);
+
+/* One signature as stored and sent. */
+typedef struct archive_policy_sig {
+	char spki[65];
+	char *email;
+	unsigned char *cms;
+	size_t len;
+} archive_policy_sig;
+
+/* A policy with its status (proposed in_force superseded) and signatures. */
+typedef struct archive_chain_link {
+	archive_policy p;
+	char status[16];
+	archive_policy_sig *sigs;
+	size_t nsigs;
+} archive_chain_link;
+
+/* Every policy not withdrawn, by version: what members' clients verify. */
+typedef struct archive_chain {
+	archive_chain_link *links;
+	size_t n;
+} archive_chain;
+
+void archive_chain_link_clear(archive_chain_link *l);
+void archive_chain_clear(archive_chain *c);
+/* GET ARCHIVE_API_POLICIES: {"policies": [{hash, version, status,
+ * document, signatures: [{spki, email, cms}]}]}; NULL when out of memory. */
+json_t *archive_chain_json(const archive_chain *c);
+/* Its client half: each document parsed and its hash recomputed. */
+int archive_chain_parse(const char *body, size_t len, archive_chain *c,
+    lb_err *err);
+
+/* ------------------------------------------------------------------ */
+/* The policy on the server (policy_db.c, owner of escrow_policies)    */
+
+/* The policy in force (*found false when none). */
+int archive_policy_in_force(sqlite3 *db, archive_policy *p, bool *found,
+    lb_err *err);
+/* Only the hash of the policy in force (hash "", *found false: none). */
+int archive_policy_hash_in_force(sqlite3 *db, char hash[65], bool *found,
+    lb_err *err);
+/* Every policy not withdrawn, with its signatures. */
+int archive_chain_load(sqlite3 *db, archive_chain *c, lb_err *err);
+/*
+ * A proposal: threshold M, the agents and officers by e-mail (NULL: every
+ * active agent, every usable recovery officer), following the policy in
+ * force.  Refused (LB_ECONFLICT) while another proposal is pending: one
+ * policy has one successor.  Audit "escrow.policy_propose".
+ */
+int archive_policy_propose(sqlite3 *db, int threshold,
+    const char *const *agents, size_t nagents, const char *const *officers,
+    size_t nofficers, const char *actor, archive_policy *out, lb_err *err);
+/* Withdraws the pending proposal hash (audit "escrow.policy_withdraw"). */
+int archive_policy_withdraw(sqlite3 *db, const char *hash, const char *actor,
+    lb_err *err);
+/*
+ * Adds a signature over proposal hash.  The signer must be a member of it
+ * or an agent of the policy in force, and (caller_spki, when not NULL)
+ * the caller's own key.  Once the rule holds the proposal comes into
+ * force and its predecessor is superseded (*in_force true).  Audit
+ * "escrow.policy_sign" (and "escrow.policy_in_force").
+ */
+int archive_policy_signature_add(sqlite3 *db, const char *hash,
+    const unsigned char *sig, size_t len, const char *caller_spki,
+    const char *actor, bool *in_force, lb_err *err);
+
+/*
+ * POST ARCHIVE_API_POLICIES/HASH/signatures, {"cms": BASE64}, strictly
+ * parsed: archive_policy_signature_add, then *reply {"hash", "in_force"}.
+ */
+int archive_policy_sign_body(sqlite3 *db, const char *hash, const void *body,
+    size_t len, const char *caller_spki, const char *actor, json_t **reply,
+    lb_err *err);
+
+/*
+ * An archive_transport's api over the CA's database itself (h: an
+ * archive_policy_local), for a member signing on the CA's host (`escrow
+ * policy sign --dir`): the two calls of the policy's members, answered as
+ * the daemon would, the signature checked by the signing key alone and
+ * audited with actor.
+ */
+typedef struct archive_policy_local {
+	sqlite3 *db;
+	const char *actor;
+} archive_policy_local;
+int archive_policy_local_api(void *h, const char *method, const char *path,
+    json_t *body, core_http_reply *r, lb_err *err);
+
+/* The threshold of the policy in force (0 when none). */
+int archive_threshold_get(sqlite3 *db, int *threshold, lb_err *err);
 
 /* A recovery agent: an operator with role recovery-agent. */
 typedef struct archive_agent {
@@ -55,6 +209,7 @@ typedef struct archive_agent {
 	time_t not_after;
 	bool active;   /* operator active, certificate valid and unexpired */
 	X509 *cert;
+	char spki[65]; /* its key's SHA-256, as escrow policies name it */
 } archive_agent;
 
 /*
@@ -71,8 +226,9 @@ void archive_agents_free(archive_agent *a, size_t n);
 
 /*
  * True when key is the private half of cert's public key: the public keys
- * are derived and compared, then a trial RSA-OAEP encrypt/decrypt (RSA) or
- * ECDH key agreement with an ephemeral peer (EC) proves it works.
+ * are derived and compared, then a trial RSA-OAEP encrypt/decrypt (RSA),
+ * or the private scalar times the generator giving the public point (EC:
+ * what every key agreement with the key rests on), proves it works.
  */
 int archive_key_matches(X509 *cert, EVP_PKEY *key, lb_err *err);
 
@@ -543,6 +699,63 @@ typedef struct archive_transport {
 	EVP_PKEY *key;
 	X509 *cert;
 } archive_transport;
+
+/*
+ * The escrow policy on a member's side (policy_client.c).  The pin, in
+ * HOME/escrow-pin.json (0600): the first policy this client signed or was
+ * told to trust (--trust-policy, from another member), and the newest it
+ * verified since.
+ */
+typedef struct archive_pin {
+	char first[65], newest[65];
+} archive_pin;
+int archive_pin_load(const char *home, archive_pin *pin, bool *found,
+    lb_err *err);
+int archive_pin_save(const char *home, const archive_pin *pin, lb_err *err);
+bool archive_policy_hash_valid(const char *s);
+
+/* The server's policies as far as a pin verifies them. */
+typedef struct archive_verified {
+	archive_chain chain;
+	long in_force;    /* the newest policy verified in force, or -1 */
+	long pending;     /* the proposal that follows it, or -1 */
+} archive_verified;
+void archive_verified_clear(archive_verified *v);
+/*
+ * Walks v->chain from the policy first (trusted as it is): each later
+ * policy must follow its predecessor and carry the signatures
+ * archive_policy_accepted asks (else LB_EINVAL naming it), no policy may
+ * have two successors, and newest (NULL: none) must lie on the way.
+ */
+int archive_chain_verify(archive_verified *v, const char *first,
+    const char *newest, lb_err *err);
+/*
+ * Fetches the policies and verifies them from the pin in home (or from
+ * trust when there is none; LB_ENOTFOUND without either), then moves
+ * the pin's newest forward.
+ */
+int archive_client_policy_verify(const archive_transport *t,
+    const char *home, const char *trust, archive_verified *out,
+    lb_err *err);
+
+/* What a member's client shows before signing: true to sign. */
+typedef struct archive_policy_review {
+	void *arg;
+	bool (*confirm)(void *arg, const archive_policy *p,
+	    const archive_policy *prev, const char *own_spki);
+} archive_policy_review;
+/*
+ * Signs the pending proposal whose document hashes to hash (the hash read
+ * out at the ceremony; another document is refused) with the transport's
+ * credential and sends the signature.  Refuses a proposal that names the
+ * credential's e-mail with another key, one that does not follow the
+ * policy the pin (or trust) verifies to, and, without either, one that
+ * does not name the credential's own key.  The pin is written: the first
+ * policy signed, the newest in force.
+ */
+int archive_client_policy_sign(const archive_transport *t, const char *home,
+    const char *hash, const char *trust, const archive_policy_review *rv,
+    bool *in_force, lb_err *err);
 
 /* "AB:CD:...": a certificate's SHA-256 fingerprint ("" on failure). */
 #define ARCHIVE_FINGERPRINT_LEN 96  /* 32 bytes as "AB:" */

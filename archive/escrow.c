@@ -45,31 +45,89 @@ gcm_seal(const unsigned char *key, const unsigned char *iv,
 static int
 check_enc_cert(X509 *cert, lb_err *err)
 {
-	uint32_t ku = X509_get_key_usage(cert);
+	/* the one extension, not all of them (X509_get_key_usage) */
+	ASN1_BIT_STRING *ku = X509_get_ext_d2i(cert, NID_key_usage, NULL,
+	    NULL);
+	/* RFC 5280 bits: 0 digitalSignature, 1 nonRepudiation,
+	 * 2 keyEncipherment, 4 keyAgreement */
+	int ok = ku != NULL && (ASN1_BIT_STRING_get_bit(ku, 2) ||
+	    ASN1_BIT_STRING_get_bit(ku, 4)) && !ASN1_BIT_STRING_get_bit(ku, 0) &&
+	    !ASN1_BIT_STRING_get_bit(ku, 1);
 
-	if (ku == UINT32_MAX || (ku & (KU_KEY_ENCIPHERMENT |
-	    KU_KEY_AGREEMENT)) == 0 || (ku & KU_NON_REPUDIATION) != 0 ||
-	    (ku & KU_DIGITAL_SIGNATURE) != 0)
+	ASN1_BIT_STRING_free(ku);
+	ERR_clear_error();
+	if (!ok)
 		return lb_err_set(err, LB_EINVAL, "only encryption keys are "
 		    "escrowed: this certificate's key signs (a signing key "
 		    "never leaves its owner)");
 	return 0;
 }
 
-/* The active agents and the threshold; LB_ECONFLICT when too few. */
+static int
+no_policy(lb_err *err)
+{
+	return lb_err_set(err, LB_ECONFLICT, "no escrow policy is in force, "
+	    "so no encryption key can be escrowed: propose one with 'lockbox "
+	    "escrow policy propose' and have its members sign it");
+}
+
+/*
+ * The agents of the policy in force (each by the key the policy names, in
+ * its order), its threshold and its hash; LB_ECONFLICT when no policy is
+ * in force or one of its agents has no active credential.
+ */
 static int
 load_agents(sqlite3 *db, archive_agent **agents, size_t *n, int *threshold,
-    lb_err *err)
+    char hash[65], lb_err *err)
 {
-	if (archive_threshold_get(db, threshold, err) == -1 ||
-	    archive_agents_list(db, true, agents, n, err) == -1)
+	archive_policy p;
+	archive_agent *all = NULL;
+	size_t nall = 0, i, j;
+	bool found;
+	int rc = -1;
+
+	*agents = NULL;
+	*n = 0;
+	if (archive_policy_in_force(db, &p, &found, err) == -1)
 		return -1;
-	if (*n < (size_t)*threshold)
-		return lb_err_set(err, LB_ECONFLICT, "profile 'smime-enc' needs "
-		    "at least %d active recovery agents to escrow its key, and "
-		    "there %s %zu: add one with 'lockbox agent add'", *threshold,
-		    *n == 1 ? "is" : "are", *n);
-	return 0;
+	if (!found)
+		return no_policy(err);
+	if (archive_agents_list(db, true, &all, &nall, err) == -1)
+		goto out;
+	if ((*agents = calloc(archive_policy_count(&p, ARCHIVE_MEMBER_AGENT) +
+	    1, sizeof(**agents))) == NULL) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < p.nmembers; i++) {
+		if (p.members[i].role != ARCHIVE_MEMBER_AGENT)
+			continue;
+		for (j = 0; j < nall; j++)
+			if (all[j].serial != NULL &&
+			    strcmp(all[j].spki, p.members[i].spki) == 0)
+				break;
+		if (j == nall) {
+			lb_err_set(err, LB_ECONFLICT, "agent %s of escrow policy "
+			    "v%d has no active credential for the key the policy "
+			    "names: no key can be escrowed until a policy without "
+			    "it is in force", p.members[i].email, p.version);
+			goto out;
+		}
+		(*agents)[(*n)++] = all[j];
+		memset(&all[j], 0, sizeof(all[j]));
+	}
+	*threshold = p.threshold;
+	memcpy(hash, p.hash, 65);
+	rc = 0;
+out:
+	if (rc == -1) {
+		archive_agents_free(*agents, *n);
+		*agents = NULL;
+		*n = 0;
+	}
+	archive_agents_free(all, nall);
+	archive_policy_clear(&p);
+	return rc;
 }
 
 static int
@@ -77,16 +135,18 @@ insert_record(sqlite3 *db, const char *serial, const char *email,
     const unsigned char *iv, const unsigned char *tag,
     const unsigned char *ct, size_t ct_len, int threshold, size_t nshares,
     const char *hash, const unsigned char *receipt, size_t receipt_len,
-    int64_t *id, lb_err *err)
+    const char *policy, int64_t *id, lb_err *err)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st;
+	int r;
 
-	if (sqlite3_prepare_v2(db, "INSERT INTO escrow_records (serial, email, "
+	/* one per escrow: kept prepared */
+	if ((st = core_db_cached(db, "INSERT INTO escrow_records (serial, email, "
 	    "key_alg, share_alg, share_wrap, iv, tag, ciphertext, threshold, "
-	    "nshares, record_sha256, receipt, created) VALUES (?, ?, "
-	    "'aes-256-gcm', 'shamir-gf256', 'cms-rsaes-oaep-sha256-aes256', ?, "
-	    "?, ?, ?, ?, ?, ?, ?)", -1, &st,
-	    NULL) != SQLITE_OK)
+	    "nshares, record_sha256, receipt, created, policy_hash) VALUES "
+	    "(?, ?, 'aes-256-gcm', 'shamir-gf256', "
+	    "'cms-rsaes-oaep-sha256-aes256', ?, ?, ?, ?, ?, ?, ?, ?, ?)")) ==
+	    NULL)
 		return core_db_fail(db, "store escrow record", err);
 	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, email, -1, SQLITE_STATIC);
@@ -98,8 +158,11 @@ insert_record(sqlite3 *db, const char *serial, const char *email,
 	sqlite3_bind_text(st, 8, hash, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 9, receipt, (int)receipt_len, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 10, (sqlite3_int64)time(NULL));
-	if (core_db_exec(db, &st, "store escrow record", err) == -1)
-		return -1;
+	sqlite3_bind_text(st, 11, policy, -1, SQLITE_STATIC);
+	r = sqlite3_step(st);
+	core_db_cached_done(st);
+	if (r != SQLITE_DONE)
+		return core_db_fail(db, "store escrow record", err);
 	*id = sqlite3_last_insert_rowid(db);
 	return 0;
 }
@@ -110,20 +173,26 @@ insert_share(sqlite3 *db, int64_t record, const char *agent, int nr,
 {
 	sqlite3_stmt *st = NULL;
 
-	if (sqlite3_prepare_v2(db, "INSERT INTO escrow_shares (record_id, "
-	    "agent_serial, share_nr, cms) VALUES (?, ?, ?, ?)", -1, &st,
-	    NULL) != SQLITE_OK)
+	int r;
+
+	/* one per agent and escrow: kept prepared */
+	if ((st = core_db_cached(db, "INSERT INTO escrow_shares (record_id, "
+	    "agent_serial, share_nr, cms) VALUES (?1, ?2, ?3, ?4)")) == NULL)
 		return core_db_fail(db, "store escrow share", err);
 	sqlite3_bind_int64(st, 1, record);
 	sqlite3_bind_text(st, 2, agent, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 3, nr);
 	sqlite3_bind_blob(st, 4, cms, (int)len, SQLITE_STATIC);
-	return core_db_exec(db, &st, "store escrow share", err);
+	r = sqlite3_step(st);
+	core_db_cached_done(st);
+	return r == SQLITE_DONE ? 0 : core_db_fail(db, "store escrow share",
+	    err);
 }
 
 struct archive_sealed {
 	char *serial, *email;
 	char hash[65];
+	char policy[65];            /* the policy in force it follows */
 	unsigned char iv[ARCHIVE_IV_LEN], tag[ARCHIVE_TAG_LEN];
 	unsigned char *ct;
 	size_t ct_len;
@@ -170,9 +239,9 @@ archive_escrow_seal(ca_ctx *ca, sqlite3 *db, X509 *cert, EVP_PKEY *key,
 	unsigned char dkey[ARCHIVE_DATA_KEY_LEN], check[ARCHIVE_DATA_KEY_LEN];
 	unsigned char (*shares)[ARCHIVE_SHARE_LEN] = NULL;
 	unsigned char *p8 = NULL, *aad = NULL;
-	char text[256];
+	char text[640];
 	archive_sealed *s = NULL;
-	int threshold, ok = 0;
+	int threshold = 0, ok = 0;
 
 	if (!core_email_valid(email)) {
 		lb_err_set(err, LB_EINVAL, "'%s' is not an e-mail address",
@@ -182,10 +251,18 @@ archive_escrow_seal(ca_ctx *ca, sqlite3 *db, X509 *cert, EVP_PKEY *key,
 	if (check_enc_cert(cert, err) == -1 ||
 	    archive_key_matches(cert, key, err) == -1)
 		return NULL;
-	if (load_agents(db, &agents, &nagents, &threshold, err) == -1)
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
 		goto out;
-	if ((s = calloc(1, sizeof(*s))) == NULL ||
-	    (s->serial = ca_cert_serial(cert)) == NULL ||
+	}
+	if (load_agents(db, &agents, &nagents, &threshold, s->policy,
+	    err) == -1)
+		goto out;
+	if (nagents == 0) {     /* a policy names at least three */
+		lb_err_set(err, LB_EINTERNAL, "the escrow policy names no agent");
+		goto out;
+	}
+	if ((s->serial = ca_cert_serial(cert)) == NULL ||
 	    (s->email = strdup(email)) == NULL ||
 	    (shares = calloc(nagents, sizeof(*shares))) == NULL ||
 	    (s->agent_serial = calloc(nagents, sizeof(char *))) == NULL ||
@@ -231,8 +308,9 @@ archive_escrow_seal(ca_ctx *ca, sqlite3 *db, X509 *cert, EVP_PKEY *key,
 		goto out;
 	}
 	snprintf(text, sizeof(text), "lockbox escrow receipt v1\nserial: %s\n"
-	    "email: %s\nrecord-sha256: %s\nthreshold: %d of %zu\n",
-	    s->serial, email, s->hash, threshold, nagents);
+	    "email: %s\nrecord-sha256: %s\nthreshold: %d of %zu\n"
+	    "policy: %s\n", s->serial, email, s->hash, threshold, nagents,
+	    s->policy);
 	if (ca_sign_receipt(ca, (const unsigned char *)text, strlen(text),
 	    &s->receipt, &s->receipt_len, err) == -1)
 		goto out;
@@ -264,33 +342,33 @@ out:
 	return s;
 }
 
-/* Whether the agents and threshold a record was sealed for still hold. */
+/*
+ * Whether the policy and agents a record was sealed for still hold: the
+ * same policy in force, and each agent's credential still usable.
+ */
 static int
 sealed_current(sqlite3 *db, const archive_sealed *s, lb_err *err)
 {
-	archive_agent *agents = NULL;
-	size_t n = 0, i, j;
-	int threshold, rc = -1;
+	char policy[65];
+	bool found;
+	size_t i;
 
-	if (load_agents(db, &agents, &n, &threshold, err) == -1)
+	if (archive_policy_hash_in_force(db, policy, &found, err) == -1)
 		return -1;
-	if (threshold != s->threshold || n != s->nagents)
+	if (!found || strcmp(policy, s->policy) != 0)
 		goto changed;
-	for (i = 0; i < n; i++) {
-		for (j = 0; j < n; j++)
-			if (strcmp(agents[i].serial, s->agent_serial[j]) == 0)
-				break;
-		if (j == n)
+	for (i = 0; i < s->nagents; i++) {
+		if ((ca_operator_roles(db, s->agent_serial[i], NULL, err) &
+		    CA_ROLE_RECOVERY_AGENT) == 0) {
+			if (err->code != LB_OK)
+				return -1;
 			goto changed;
+		}
 	}
-	rc = 0;
-	goto out;
+	return 0;
 changed:
-	lb_err_set(err, LB_ECONFLICT, "the recovery agents or the threshold "
+	return lb_err_set(err, LB_ECONFLICT, "the escrow policy or its agents "
 	    "changed while the key was being escrowed: try again");
-out:
-	archive_agents_free(agents, n);
-	return rc;
 }
 
 int
@@ -304,7 +382,7 @@ archive_escrow_store(sqlite3 *db, const archive_sealed *s,
 	if (sealed_current(db, s, err) == -1 ||
 	    insert_record(db, s->serial, s->email, s->iv, s->tag, s->ct,
 	    s->ct_len, s->threshold, s->nagents, s->hash, s->receipt,
-	    s->receipt_len, &record_id, err) == -1)
+	    s->receipt_len, s->policy, &record_id, err) == -1)
 		return -1;
 	for (i = 0; i < s->nagents; i++)
 		if (insert_share(db, record_id, s->agent_serial[i],
@@ -312,7 +390,8 @@ archive_escrow_store(sqlite3 *db, const archive_sealed *s,
 		    err) == -1)
 			return -1;
 	snprintf(detail, sizeof(detail), "threshold=%d shares=%zu "
-	    "record-sha256=%.16s", s->threshold, s->nagents, s->hash);
+	    "record-sha256=%.16s policy=%.16s", s->threshold, s->nagents,
+	    s->hash, s->policy);
 	return core_audit_append(db, actor, "escrow.store", s->serial, detail, err);
 }
 
@@ -369,9 +448,8 @@ archive_issue_enc(ca_ctx *ca, sqlite3 *db, const ca_request *req,
 	ca_request r = *req;
 	struct issue_enc_job j;
 	X509 *x = NULL;
-	archive_agent *agents = NULL;
-	size_t nagents = 0;
-	int threshold, rc;
+	char policy[65];
+	bool found;
 
 	*receipt = NULL;
 	*receipt_len = 0;
@@ -379,9 +457,13 @@ archive_issue_enc(ca_ctx *ca, sqlite3 *db, const ca_request *req,
 	r.pubkey = key;
 	/* fail early and cheaply; archive_escrow_put checks again inside
 	 * the transaction, which is what counts */
-	rc = load_agents(db, &agents, &nagents, &threshold, err);
-	archive_agents_free(agents, nagents);
-	if (rc == -1 || ca_key_use_check(db, key, r.profile, err) == -1)
+	if (archive_policy_hash_in_force(db, policy, &found, err) == -1)
+		return NULL;
+	if (!found) {
+		no_policy(err);
+		return NULL;
+	}
+	if (ca_key_use_check(db, key, r.profile, err) == -1)
 		return NULL;
 	if ((x = ca_sign_cert(ca, &r, err)) == NULL)
 		return NULL;

@@ -10,6 +10,7 @@
 
 #include <openssl/cms.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
@@ -244,40 +245,42 @@ out:
 /* ECDH of priv with peer; check_peer runs the full public key check on
  * peer (a point multiplication, a quarter of a P-256 escrow's key check),
  * which a key generated here a moment ago does not need. */
-static int
-derive(EVP_PKEY *priv, EVP_PKEY *peer, int check_peer, unsigned char *out,
-    size_t *len)
-{
-	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, priv, NULL);
-	int ok = c != NULL && EVP_PKEY_derive_init(c) == 1 &&
-	    EVP_PKEY_derive_set_peer_ex(c, peer, check_peer) == 1 &&
-	    EVP_PKEY_derive(c, out, len) == 1;
-
-	EVP_PKEY_CTX_free(c);
-	return ok;
-}
-
-/* EC: ECDH with an ephemeral key on the same curve, both ways round. */
+/*
+ * EC: the private scalar d times the curve's generator is the public
+ * point Q - what makes every key agreement with d agree with Q.  One
+ * fixed-base multiplication, constant time; d is cleansed.
+ */
 static int
 trial_ec(EVP_PKEY *pub, EVP_PKEY *key)
 {
-	EVP_PKEY *eph = NULL;
+	unsigned char want[160], got[160];
+	size_t wl = 0, gl = 0, cl = 0;
 	char curve[64];
-	unsigned char a[128], b[128];
-	size_t al = sizeof(a), bl = sizeof(b), cl = 0;
-	int ok = 0;
+	BIGNUM *d = NULL;
+	EC_GROUP *g = NULL;
+	EC_POINT *q = NULL;
+	BN_CTX *bc = NULL;
+	int nid, ok = 0;
 
 	if (EVP_PKEY_get_utf8_string_param(pub, OSSL_PKEY_PARAM_GROUP_NAME,
 	    curve, sizeof(curve), &cl) != 1 ||
-	    (eph = EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve)) == NULL)
+	    (nid = OBJ_sn2nid(curve)) == NID_undef ||
+	    EVP_PKEY_get_octet_string_param(pub, OSSL_PKEY_PARAM_PUB_KEY, want,
+	    sizeof(want), &wl) != 1 || wl == 0 ||
+	    EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_PRIV_KEY, &d) != 1 ||
+	    (g = EC_GROUP_new_by_curve_name(nid)) == NULL ||
+	    (q = EC_POINT_new(g)) == NULL || (bc = BN_CTX_secure_new()) ==
+	    NULL || EC_POINT_mul(g, q, d, NULL, NULL, bc) != 1)
 		goto out;
-	if (!derive(eph, pub, 1, a, &al) || !derive(key, eph, 0, b, &bl))
-		goto out;
-	ok = al == bl && CRYPTO_memcmp(a, b, al) == 0;
+	gl = EC_POINT_point2oct(g, q, want[0] == 0x04 ?
+	    POINT_CONVERSION_UNCOMPRESSED : POINT_CONVERSION_COMPRESSED, got,
+	    sizeof(got), bc);
+	ok = gl == wl && CRYPTO_memcmp(got, want, wl) == 0;
 out:
-	OPENSSL_cleanse(a, sizeof(a));
-	OPENSSL_cleanse(b, sizeof(b));
-	EVP_PKEY_free(eph);
+	BN_clear_free(d);
+	EC_POINT_free(q);
+	EC_GROUP_free(g);
+	BN_CTX_free(bc);
 	return ok;
 }
 
@@ -304,6 +307,7 @@ archive_key_matches(X509 *cert, EVP_PKEY *key, lb_err *err)
 	if (!ok)
 		return lb_err_set(err, LB_EINVAL, "the private key failed a "
 		    "trial %s with the certificate's public key",
-		    EVP_PKEY_is_a(key, "RSA") ? "encryption" : "key agreement");
+		    EVP_PKEY_is_a(key, "RSA") ? "encryption" :
+		    "multiplication");
 	return 0;
 }

@@ -4,7 +4,8 @@
  *   escrow init DIR AGENTS M     creates a P-256 CA with ca_init in DIR,
  *                                adds AGENTS recovery agents (RSA-3072
  *                                keys, generated once, with
- *                                ca_operator_add) and sets threshold M
+ *                                ca_operator_add) and puts in force
+ *                                their policy of threshold M
  *   escrow run DIR KEYTYPE ROUNDS SECONDS
  *                                runs at most ROUNDS rounds, stopping
  *                                early after SECONDS, and prints one line
@@ -68,20 +69,22 @@ usage(void)
 }
 
 
-/* A P-256 CA with nagents recovery agents and threshold m. */
+/* A P-256 CA with nagents recovery agents and their policy, threshold m. */
 static int
 cmd_init(const char *dir, int nagents, int m)
 {
 	ca_init_opts o;
 	ca_ctx *ca = NULL;
 	sqlite3 *db = NULL;
-	EVP_PKEY *key = NULL;
-	X509 *cert = NULL;
+	EVP_PKEY *key[ARCHIVE_MAX_AGENTS] = { NULL };
+	X509 *cert[ARCHIVE_MAX_AGENTS] = { NULL };
 	lb_err err = { 0 };
 	char name[32], email[64];
 	double t0, t1;
 	int i, rc = -1;
 
+	if (nagents > ARCHIVE_MAX_AGENTS)
+		return -1;
 	memset(&o, 0, sizeof(o));
 	o.name = "lockbox bench CA";
 	o.admin_p12_pass_file = bench_admin_pass(dir);
@@ -97,16 +100,12 @@ cmd_init(const char *dir, int nagents, int m)
 	for (i = 0; i < nagents; i++) {
 		snprintf(name, sizeof(name), "Agent %d", i);
 		snprintf(email, sizeof(email), "agent%d@example.org", i);
-		if ((key = ca_keygen(CA_KEY_RSA3072, &err)) == NULL ||
-		    (cert = ca_operator_add(ca, db, CA_ROLE_RECOVERY_AGENT,
-		    name, email, key, "bench", &err)) == NULL)
+		if ((key[i] = ca_keygen(CA_KEY_RSA3072, &err)) == NULL ||
+		    (cert[i] = ca_operator_add(ca, db, CA_ROLE_RECOVERY_AGENT,
+		    name, email, key[i], "bench", &err)) == NULL)
 			goto out;
-		X509_free(cert);
-		cert = NULL;
-		EVP_PKEY_free(key);
-		key = NULL;
 	}
-	if (archive_threshold_set(db, m, "bench", &err) == -1)
+	if (tu_policy_sign_all(db, key, cert, nagents, m) == -1)
 		goto out;
 	t1 = bench_now();
 	printf(" agents=%d threshold=%d agents_ms=%.0f\n", nagents, m,
@@ -115,8 +114,10 @@ cmd_init(const char *dir, int nagents, int m)
 out:
 	if (rc == -1)
 		fprintf(stderr, "escrow: init: %s\n", err.msg);
-	X509_free(cert);
-	EVP_PKEY_free(key);
+	for (i = 0; i < nagents; i++) {
+		X509_free(cert[i]);
+		EVP_PKEY_free(key[i]);
+	}
 	core_db_close(db);
 	ca_free(ca);
 	return rc;

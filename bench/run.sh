@@ -532,7 +532,7 @@ if selected ocsp; then bench_ocsp; fi
 # at 1, 8 and 32 concurrent clients, the same pre-made P-256 CSRs for both
 # and the same load generator (build/bench/est, every answer checked to be
 # a certificate for the request's key).  Then a serverkeygen burst on
-# smime-enc (RSA-3072 keys, escrowed to two recovery agents) with the key
+# smime-enc (RSA-3072 keys, escrowed to three recovery agents) with the key
 # pool filled and with no pool ([enroll] keypool = 0).
 #   BENCH_EST_SECONDS  per run; each side once per client count   (5)
 #   BENCH_EST_CLIENTS  concurrent clients                          (1 8 32)
@@ -615,13 +615,22 @@ bench_est() {
         -keyout "$d/user.key" -out "$d/user.csr" -subj /CN=user 2>/dev/null
     "$LOCKBOX_BIN" issue --dir "$d/ca" --profile smime-sign --csr "$d/user.csr" \
         --email user@example.org --out "$d/user.pem" >/dev/null || die "issue failed"
-    # smime-enc escrows to recovery agents (threshold 2)
-    for a in 1 2; do
-        { "$LOCKBOX_BIN" agent request --email "agent$a@example.org" \
+    # smime-enc escrows to recovery agents (a 2-of-3 policy they signed)
+    for a in 1 2 3; do
+        { "$LOCKBOX_BIN" agent request --name "Agent $a" --email "agent$a@example.org" \
             --out-key "$d/agent$a.key" --out-csr "$d/agent$a.csr" --pass-file "$PW" &&
           "$LOCKBOX_BIN" agent add --dir "$d/ca" --csr "$d/agent$a.csr" \
-            --name "Agent $a" --email "agent$a@example.org" --out "$d/agent$a.pem"; } \
+            --name "Agent $a" --email "agent$a@example.org" --out "$d/agent$a.pem" &&
+          "$LOCKBOX_BIN" agent install --cert "$d/agent$a.pem" --key "$d/agent$a.key" \
+            --out-p12 "$d/agent$a.p12" --pass-file "$PW"; } \
             >/dev/null || die "agent add failed"
+    done
+    "$LOCKBOX_BIN" escrow policy propose --dir "$d/ca" --threshold 2 >"$d/policy" ||
+        die "escrow policy propose failed"
+    for a in 1 2 3; do
+        "$LOCKBOX_BIN" escrow policy sign "$(tail -n1 "$d/policy")" --dir "$d/ca" \
+            --cred "$d/agent$a.p12" --cred-pass-file "$PW" --home "$d/home$a" --yes \
+            >/dev/null || die "escrow policy sign failed"
     done
     # cfssl: the same CA key (unencrypted for cfssl, 0600, removed at
     # exit), a signing policy, and its certdb SQLite schema (cfssl's

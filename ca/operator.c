@@ -171,18 +171,22 @@ int
 ca_operator_list_role(sqlite3 *db, const char *role,
     int (*fn)(const ca_operator *op, void *arg), void *arg, lb_err *err)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st;
 	ca_operator op;
 	int rc = -1, r, stop;
 
-	/* all: in the order they were added; one role: by serial */
-	if (core_db_prepare(db, "SELECT o.id, o.name, o.email, o.role, "
+	/*
+	 * all: in the order they were added; one role: by serial.  Every
+	 * escrow lists its agents, so the statement is kept prepared: fn
+	 * must not list operators itself.
+	 */
+	if ((st = core_db_cached(db, "SELECT o.id, o.name, o.email, o.role, "
 	    "o.serial, o.status, o.created, c.not_after, o.status = 'active' "
 	    "AND c.status = 'valid' AND c.not_after >= ?2 AND c.not_before <= "
 	    "?2, c.der FROM operators o JOIN certificates c ON c.serial = "
 	    "o.serial WHERE ?1 IS NULL OR o.role = ?1 ORDER BY CASE WHEN ?1 IS "
-	    "NULL THEN o.id ELSE 0 END, o.serial", &st, err) == -1)
-		return -1;
+	    "NULL THEN o.id ELSE 0 END, o.serial")) == NULL)
+		return core_db_fail(db, "list operators", err);
 	if (role != NULL)
 		sqlite3_bind_text(st, 1, role, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL));
@@ -215,7 +219,7 @@ ca_operator_list_role(sqlite3 *db, const char *role,
 	}
 	rc = 0;
 out:
-	sqlite3_finalize(st);
+	core_db_cached_done(st);
 	return rc;
 }
 
@@ -304,16 +308,17 @@ out:
 unsigned
 ca_operator_roles(sqlite3 *db, const char *serial, char **email, lb_err *err)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st;
 	unsigned roles_held = CA_ROLE_NONE;
 	int r;
 
 	if (email != NULL)
 		*email = NULL;
-	if (sqlite3_prepare_v2(db, "SELECT o.role, o.email FROM operators o "
-	    "JOIN certificates c ON c.serial = o.serial WHERE o.serial = ? AND "
-	    "o.status = 'active' AND c.status = 'valid' AND c.not_after >= ? "
-	    "AND c.not_before <= ?", -1, &st, NULL) != SQLITE_OK) {
+	/* every authenticated request and every escrow asks: kept prepared */
+	if ((st = core_db_cached(db, "SELECT o.role, o.email FROM operators o "
+	    "JOIN certificates c ON c.serial = o.serial WHERE o.serial = ?1 AND "
+	    "o.status = 'active' AND c.status = 'valid' AND c.not_after >= ?2 "
+	    "AND c.not_before <= ?3")) == NULL) {
 		core_db_fail(db, "operator roles", err);
 		return CA_ROLE_NONE;
 	}
@@ -329,6 +334,6 @@ ca_operator_roles(sqlite3 *db, const char *serial, char **email, lb_err *err)
 	}
 	if (r != SQLITE_DONE)
 		core_db_fail(db, "operator roles", err);
-	sqlite3_finalize(st);
+	core_db_cached_done(st);
 	return roles_held;
 }

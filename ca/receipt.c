@@ -29,7 +29,8 @@ ca_sign_receipt(ca_ctx *ca, const unsigned char *data, size_t len,
 		return lb_err_set(err, LB_EINVAL, "a receipt holds 1 to 4096 "
 		    "bytes");
 	if ((in = BIO_new_mem_buf(data, (int)len)) == NULL ||
-	    (cms = CMS_sign(ca->cert, ca->key, NULL, in, CMS_BINARY)) ==
+	    (cms = CMS_sign(ca->cert, ca->key, NULL, in, CMS_BINARY |
+	    CMS_NOSMIMECAP)) ==
 	    NULL || (dlen = i2d_CMS_ContentInfo(cms, &der)) <= 0) {
 		log_openssl("ca_sign_receipt");
 		lb_err_set(err, LB_EINTERNAL, "cannot sign the escrow receipt");

@@ -1,6 +1,6 @@
 /*
- * cmd_agent.c - `lockbox agent add|list|remove` (recovery agents) and
- * `lockbox escrow policy` (the threshold M of the M-of-N rule).
+ * cmd_agent.c - `lockbox agent request|add|install|list|remove`: the
+ * recovery agents.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,10 +78,9 @@ list_run(void *state, cli_ctx *c)
 	archive_agent *agents = NULL;
 	size_t n = 0, i;
 	lb_err err = { 0 };
-	int rc = 1, threshold = 0;
+	int rc = 1;
 
-	if (archive_agents_list(c->db, false, &agents, &n, &err) == -1 ||
-	    archive_threshold_get(c->db, &threshold, &err) == -1) {
+	if (archive_agents_list(c->db, false, &agents, &n, &err) == -1) {
 		rc = cli_fail(&err);
 		goto out;
 	}
@@ -94,8 +93,8 @@ list_run(void *state, cli_ctx *c)
 		json_dumpf(ls.arr, stdout, JSON_INDENT(2));
 		putchar('\n');
 	} else if (n == 0) {
-		printf("no recovery agents: add %d with 'lockbox agent add'\n",
-		    threshold);
+		printf("no recovery agents: an escrow policy needs at least 3 "
+		    "(see 'lockbox agent --help')\n");
 	}
 	rc = 0;
 out:
@@ -127,74 +126,4 @@ cmd_agent(int argc, char **argv)
 	void *const states[] = { &req, &add, &inst, &json, NULL };
 
 	return cli_dispatch("agent", agent_help, subs, states, 5, argc, argv);
-}
-
-static const char escrow_help[] =
-"usage: lockbox escrow policy [--threshold M] [--dir DIR]\n"
-"\n"
-"Shows the key escrow policy, or with --threshold sets M: how many\n"
-"recovery agents together must approve a recovery (default 2).  New\n"
-"escrows are split into one share per active agent; issuing an encryption\n"
-"certificate with fewer active agents than M fails.  Existing escrows keep\n"
-"the threshold they were made with.\n";
-
-static int
-policy_option(void *state, int c, const char *arg)
-{
-	long *m = state;
-	char *end;
-
-	(void)c;
-	*m = strtol(arg, &end, 10);
-	if (*end != '\0' || *m < 1 || *m > ARCHIVE_MAX_AGENTS)
-		return cli_usage("escrow policy", "--threshold must be 1 to %d",
-		    ARCHIVE_MAX_AGENTS);
-	return -1;
-}
-
-static int
-policy_run(void *state, cli_ctx *c)
-{
-	long m = *(long *)state;
-	archive_agent *agents = NULL;
-	size_t n = 0;
-	int threshold, rc = 1;
-	lb_err err = { 0 };
-
-	if ((m > 0 && archive_threshold_set(c->db, (int)m, cli_actor(),
-	    &err) == -1) ||
-	    archive_threshold_get(c->db, &threshold, &err) == -1 ||
-	    archive_agents_list(c->db, true, &agents, &n, &err) == -1) {
-		rc = cli_fail(&err);
-		goto out;
-	}
-	printf("threshold: %d of %zu active recovery agents\n", threshold, n);
-	if (n < (size_t)threshold)
-		printf("WARNING: fewer active agents than the threshold: "
-		    "encryption certificates cannot be issued until %zu more "
-		    "%s added\n", (size_t)threshold - n,
-		    (size_t)threshold - n == 1 ? "is" : "are");
-	rc = 0;
-out:
-	archive_agents_free(agents, n);
-	return rc;
-}
-
-static const struct option policy_opts[] = {
-	{ "threshold", required_argument, NULL, 't' },
-	{ NULL, 0, NULL, 0 },
-};
-
-static const cli_sub policy_sub = { "escrow policy", escrow_help,
-	policy_opts, policy_option, 0, 0, NULL, NULL, CLI_DB, policy_run };
-
-int
-cmd_escrow(int argc, char **argv)
-{
-	static const cli_sub *const subs[] = { &policy_sub };
-	long m = 0;
-	void *const states[] = { &m };
-
-	return cli_dispatch("escrow", escrow_help, subs, states, 1, argc,
-	    argv);
 }

@@ -28,7 +28,7 @@ static const struct {
 	{ "crl", cmd_crl, "issue a CRL now, or show CRL status" },
 	{ "operator", cmd_operator, "add, list and remove operators" },
 	{ "agent", cmd_agent, "add, list and remove recovery agents" },
-	{ "escrow", cmd_escrow, "show or set the key escrow policy" },
+	{ "escrow", cmd_escrow, "propose, sign and show the key escrow policy" },
 	{ "recovery", cmd_recovery, "M-of-N key recovery (over HTTPS)" },
 	{ "audit", cmd_audit, "list and verify the audit log" },
 	{ "backup", cmd_backup, "back up the state directory (daemon may run)" },

@@ -28,6 +28,8 @@
 #define ROLES_AUDIT (CA_ROLE_ADMIN | CA_ROLE_AUDITOR)
 /* archive/recovery.c decides which of the two may do what */
 #define ROLES_RECOVERY (CA_ROLE_RECOVERY_OFFICER | CA_ROLE_RECOVERY_AGENT)
+/* the escrow policy: its members sign it, everyone may read it */
+#define ROLES_ANY (ROLES_READ | ROLES_RECOVERY)
 /* An oversized body up to this size is read and discarded before the 413,
  * so that the client sees the answer instead of a reset connection. */
 #define DRAIN_MAX   ((size_t)4 * 1024 * 1024)
@@ -69,6 +71,10 @@ static const struct web_route routes[] = {
 	    ROLES_RECOVERY, false, web_api_recovery_package },
 	{ "/api/v1/recovery/requests/*/collected", "POST", WEB_HTTPS,
 	    ROLES_RECOVERY, false, web_api_recovery_collected },
+	{ "/api/v1/escrow/policies", "GET", WEB_HTTPS, ROLES_ANY, false,
+	    web_api_policies },
+	{ "/api/v1/escrow/policies/*/signatures", "POST", WEB_HTTPS,
+	    ROLES_ANY, true, web_api_policy_sign },
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

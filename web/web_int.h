@@ -356,6 +356,13 @@ enum MHD_Result web_api_recovery_deny(struct web_req *r);
 enum MHD_Result web_api_recovery_package(struct web_req *r);
 enum MHD_Result web_api_recovery_collected(struct web_req *r);
 
+/* GET /api/v1/escrow/policies: every policy not withdrawn, with its
+ * signatures (archive_chain_json), for any operator. */
+enum MHD_Result web_api_policies(struct web_req *r);
+/* POST /api/v1/escrow/policies/HASH/signatures {"cms"}: the caller's own
+ * signature over the pending proposal HASH: {"hash", "in_force"}. */
+enum MHD_Result web_api_policy_sign(struct web_req *r);
+
 
 /*
  * ---- est_http.c: EST (RFC 7030) and the autoenrollment policy -------

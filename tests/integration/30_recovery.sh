@@ -25,7 +25,7 @@ lb() { "$CLIENT" "$@" 2>&1 | tee -a "$T/client.log"; return "${PIPESTATUS[0]}"; 
 sql() { sqlite3 "$DIR/lockbox.db" "$1"; }
 audit_count() { sql "SELECT count(*) FROM audit WHERE action = '$1' AND object = '$2'"; }
 
-# --- set-up: CA, 4 agents (one is alice herself), officers, threshold 2 ----
+# --- set-up: CA, 4 agents (one is alice herself), officers, policy 2 of 4 ---
 check "init a CA (ec-p256)" $LOCKBOX init --p12-pass-file $PW --dir "$DIR" --key-type ec-p256 --name "Recovery Test CA"
 for i in 1 2 3; do
     check "agent $i added (its own RSA-3072 key)" add_agent "$DIR" "$T/agent$i.p12" "Agent $i" "agent$i@example.org"
@@ -33,7 +33,10 @@ done
 check "alice is also a recovery agent" add_agent "$DIR" "$T/agent-alice.p12" "Alice as agent" alice@example.org
 check "a recovery officer" add_recovery_officer "$DIR" "$T/officer.p12" Officer officer@example.org
 check "alice is also a recovery officer" add_recovery_officer "$DIR" "$T/officer-alice.p12" "Alice as officer" alice@example.org
-check "escrow policy: threshold 2" $LOCKBOX escrow policy --dir "$DIR" --threshold 2
+# one person, one place in the policy: alice's officer credential stays out
+POLICY_OPTS="--officers officer@example.org"
+check "escrow policy: 2 of the 4 agents, signed by every member" policy_in_force "$DIR" 2 "$T/agent1.p12" "$T/agent2.p12" "$T/agent3.p12" "$T/agent-alice.p12" "$T/officer.p12"
+unset POLICY_OPTS
 
 # --- alice's old and new encryption keys, and mail to each -----------------
 OLD=$($LOCKBOX issue --dir "$DIR" --profile smime-enc --email alice@example.org --keygen --key-type rsa-2048 --out-p12 "$T/alice-old.p12" --p12-pass-file $PW | tail -n1)

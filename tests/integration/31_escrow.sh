@@ -11,24 +11,38 @@ DIR=$T/ca
 $LOCKBOX init --p12-pass-file $PW --dir "$DIR" --key-type ec-p256 >/dev/null || { fail "init"; exit 1; }
 count() { sqlite3 "$DIR/lockbox.db" "SELECT (SELECT count(*) FROM certificates WHERE profile = 'smime-enc'), (SELECT count(*) FROM escrow_records)"; }
 
-check "escrow policy shows the default threshold" sh -c "$LOCKBOX escrow policy --dir '$DIR' | grep -q 'threshold: 2 of 0'"
-expect_code "smime-enc with no agents is refused" 1 $LOCKBOX issue --dir "$DIR" --profile smime-enc --email alice@example.org --keygen --out-p12 "$T/alice.p12" --p12-pass-file $PW
-check "  ... naming 'lockbox agent add'" grep -q "lockbox agent add" "$T/.out"
+check "escrow policy says that none is in force" sh -c "$LOCKBOX escrow policy --dir '$DIR' | grep -q '^no escrow policy in force'"
+expect_code "smime-enc with no escrow policy is refused" 1 $LOCKBOX issue --dir "$DIR" --profile smime-enc --email alice@example.org --keygen --out-p12 "$T/alice.p12" --p12-pass-file $PW
+check "  ... naming 'lockbox escrow policy propose'" grep -q "lockbox escrow policy propose" "$T/.out"
 check "  ... writing no certificate, record or file" sh -c "[ '$(count)' = '0|0' ] && [ ! -e '$T/alice.p12' ]"
 
 openssl req -new -newkey rsa:3072 -nodes -keyout "$T/agent1.key" -out "$T/agent1.csr" -subj "/CN=ignored" 2>/dev/null
 check "agent add --csr (RSA-3072, key never leaves the agent)" $LOCKBOX agent add --dir "$DIR" --csr "$T/agent1.csr" --name "Agent One" --email agent1@example.org --out "$T/agent1.pem"
 check "agent certificate: clientAuth + key recovery agent EKU" sh -c "openssl x509 -in '$T/agent1.pem' -noout -ext extendedKeyUsage | grep -q 'TLS Web Client Authentication, 1.3.6.1.4.1.311.21.6'"
+check "agent install takes an openssl-made key as well" $LOCKBOX agent install --cert "$T/agent1.pem" --key "$T/agent1.key" --out-p12 "$T/agent1.p12" --pass-file "$PW"
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null -out "$T/ecagent.csr" -subj "/CN=x" 2>/dev/null
 expect_code "an EC agent key is refused (RSA >= 3072 only)" 1 $LOCKBOX agent add --dir "$DIR" --csr "$T/ecagent.csr" --name X --email x@example.org
 check "agent request, add --csr, install" add_agent "$DIR" "$T/agent2.p12" "Agent Two" agent2@example.org
 check "agent list shows both, active, with expiry" sh -c "$LOCKBOX agent list --dir '$DIR' | grep -c ' active ' | grep -qx 2"
-check "escrow policy: 2 of 2" sh -c "$LOCKBOX escrow policy --dir '$DIR' | grep -q 'threshold: 2 of 2'"
+expect_code "threshold 1 is a usage error (one agent is never enough)" 2 $LOCKBOX escrow policy propose --dir "$DIR" --threshold 1
 expect_code "threshold 0 is a usage error" 2 $LOCKBOX escrow policy --dir "$DIR" --threshold 0
-check "threshold 3" $LOCKBOX escrow policy --dir "$DIR" --threshold 3
-expect_code "3 of 2 agents: issuance refused" 1 $LOCKBOX issue --dir "$DIR" --profile smime-enc --email alice@example.org --keygen --out-p12 "$T/alice.p12" --p12-pass-file $PW
-check "threshold back to 2" $LOCKBOX escrow policy --dir "$DIR" --threshold 2
+expect_fail "2 of 2 agents is refused (M + 1 agents at least)" "needs at least 3 agents" $LOCKBOX escrow policy propose --dir "$DIR" --threshold 2
 check "a third agent (request, add, install)" add_agent "$DIR" "$T/agent3.p12" "Agent Three" agent3@example.org
+check "escrow policy --threshold 2 makes a proposal, not a change" sh -c "$LOCKBOX escrow policy --dir '$DIR' --threshold 2 > '$T/prop' && grep -q '^lockbox escrow policy v1' '$T/prop' &&
+    $LOCKBOX escrow policy --dir '$DIR' | grep -q '^no escrow policy in force'"
+phash=$(tail -n1 "$T/prop")
+check "  ... whose hash (its last line) is the SHA-256 of its document" sh -c "sed -n '1,/^\$/p' '$T/prop' | sed '\$d' | sha256sum | grep -q '^$phash '"
+check "  ... and pending" sh -c "$LOCKBOX escrow policy --dir '$DIR' | grep -q '^pending: proposal v1: threshold 2 of 3 agents'"
+expect_fail "a second proposal after the same policy is refused" "one policy has one successor" $LOCKBOX escrow policy propose --dir "$DIR" --threshold 2
+expect_code "smime-enc while the proposal is pending is refused" 1 $LOCKBOX issue --dir "$DIR" --profile smime-enc --email alice@example.org --keygen --out-p12 "$T/alice.p12" --p12-pass-file $PW
+for a in 1 2; do
+    check "agent $a signs the proposal" $LOCKBOX escrow policy sign "$phash" --dir "$DIR" --cred "$T/agent$a.p12" --cred-pass-file "$PW" --home "$T/home$a" --yes
+done
+check "  ... and it waits for every member (the first policy)" sh -c "$LOCKBOX escrow policy --dir '$DIR' | grep -q '^no escrow policy in force'"
+check "agent 3 signs: the policy is in force" sh -c "$LOCKBOX escrow policy sign '$phash' --dir '$DIR' --cred '$T/agent3.p12' --cred-pass-file '$PW' --home '$T/home3' --yes | grep -q 'now in force'"
+check "escrow policy: policy v1: threshold 2 of 3 agents, its hash and signers" sh -c "$LOCKBOX escrow policy --dir '$DIR' > '$T/show' && grep -q '^policy v1: threshold 2 of 3 agents' '$T/show' && grep -q \"hash: $phash\" '$T/show' &&
+    grep -q 'signers: .*agent1@example.org' '$T/show' && grep -q 'signers: .*agent2@example.org' '$T/show' && grep -q 'signers: .*agent3@example.org' '$T/show'"
+check "each signer's client keeps its pin, 0600" sh -c "[ \"\$(stat -c %a '$T/home1/escrow-pin.json')\" = 600 ] && grep -q '\"first\": \"$phash\"' '$T/home1/escrow-pin.json'"
 
 # --keygen, default rsa-3072
 serial=$($LOCKBOX issue --dir "$DIR" --profile smime-enc --email alice@example.org --keygen --out-p12 "$T/alice.p12" --p12-pass-file $PW | tail -n1)
@@ -47,7 +61,8 @@ check "openssl cms encrypt to it and decrypt with the key" sh -c "
     echo 'the secret plans' > '$T/msg' &&
     openssl cms -encrypt -binary -aes256 -in '$T/msg' -out '$T/msg.p7m' '$T/alice.pem' &&
     openssl cms -decrypt -binary -in '$T/msg.p7m' -inkey '$T/alice.key' -recip '$T/alice.pem' | cmp - '$T/msg'"
-check "escrow record and one share per active agent" sh -c "[ \"\$(sqlite3 '$DIR/lockbox.db' \"SELECT threshold || '/' || nshares FROM escrow_records WHERE serial = '$serial'\")\" = 2/3 ] &&
+check "the record names the policy it was escrowed under" test "$(sqlite3 "$DIR/lockbox.db" "SELECT policy_hash FROM escrow_records WHERE serial = '$serial'")" = "$phash"
+check "escrow record and one share per agent of the policy" sh -c "[ \"\$(sqlite3 '$DIR/lockbox.db' \"SELECT threshold || '/' || nshares FROM escrow_records WHERE serial = '$serial'\")\" = 2/3 ] &&
     [ \"\$(sqlite3 '$DIR/lockbox.db' \"SELECT count(*) FROM escrow_shares s JOIN escrow_records r ON r.id = s.record_id WHERE r.serial = '$serial'\")\" = 3 ]"
 check "the receipt verifies against the CA (openssl cms)" sh -c "openssl cms -verify -inform DER -in '$T/alice.p12.receipt' -CAfile '$DIR/ca.pem' -purpose any -out '$T/receipt.txt'"
 hash=$(sqlite3 "$DIR/lockbox.db" "SELECT record_sha256 FROM escrow_records WHERE serial = '$serial'")
@@ -130,7 +145,17 @@ PY
 a1=$(openssl x509 -in "$T/agent1.pem" -noout -serial | cut -d= -f2)
 check "agent remove" $LOCKBOX agent remove --dir "$DIR" "$a1"
 check "  ... keeps alice's three shares" test "$(sqlite3 "$DIR/lockbox.db" "SELECT count(*) FROM escrow_shares s JOIN escrow_records r ON r.id = s.record_id WHERE r.serial = '$serial'")" = 3
-check "  ... new escrows split among the two left" sh -c "$LOCKBOX issue --dir '$DIR' --profile smime-enc --email erin@example.org --keygen --key-type ec-p256 --out-p12 '$T/erin.p12' --p12-pass-file $PW >/dev/null &&
-    [ \"\$(sqlite3 '$DIR/lockbox.db' \"SELECT nshares FROM escrow_records WHERE email = 'erin@example.org'\")\" = 2 ]"
-check "audit rows for escrow and policy, chain intact" sh -c "$LOCKBOX audit list --dir '$DIR' | grep -q ' escrow.store ' && $LOCKBOX audit list --dir '$DIR' | grep -q escrow.policy_set && $LOCKBOX audit verify --dir '$DIR'"
+expect_fail "  ... and new escrows wait for a policy without agent 1" "agent agent1@example.org of escrow policy v1 has no active credential" $LOCKBOX issue --dir "$DIR" --profile smime-enc --email erin@example.org --keygen --key-type ec-p256 --out-p12 "$T/erin.p12" --p12-pass-file $PW
+check "a fourth agent (request, add, install)" add_agent "$DIR" "$T/agent4.p12" "Agent Four" agent4@example.org
+check "policy v2 proposed: agents 2, 3 and 4" sh -c "$LOCKBOX escrow policy propose --dir '$DIR' --threshold 2 > '$T/prop2' && grep -q '^previous: $phash' '$T/prop2'"
+hash2=$(tail -n1 "$T/prop2")
+check "agent 2 (of v1) signs v2" $LOCKBOX escrow policy sign "$hash2" --dir "$DIR" --cred "$T/agent2.p12" --cred-pass-file "$PW" --home "$T/home2" --yes
+check "agent 3 (of v1) signs v2" $LOCKBOX escrow policy sign "$hash2" --dir "$DIR" --cred "$T/agent3.p12" --cred-pass-file "$PW" --home "$T/home3" --yes
+check "  ... which waits for the agent it adds (proof of possession)" sh -c "$LOCKBOX escrow policy --dir '$DIR' | grep -q '^policy v1:'"
+check "agent 4 signs: v2 is in force" sh -c "$LOCKBOX escrow policy sign '$hash2' --dir '$DIR' --cred '$T/agent4.p12' --cred-pass-file '$PW' --home '$T/home4' --yes | grep -q 'now in force' &&
+    $LOCKBOX escrow policy --dir '$DIR' | grep -q '^policy v2: threshold 2 of 3 agents'"
+check "  ... new escrows split among its three agents, under v2" sh -c "$LOCKBOX issue --dir '$DIR' --profile smime-enc --email erin@example.org --keygen --key-type ec-p256 --out-p12 '$T/erin.p12' --p12-pass-file $PW >/dev/null &&
+    [ \"\$(sqlite3 '$DIR/lockbox.db' \"SELECT nshares || ' ' || policy_hash FROM escrow_records WHERE email = 'erin@example.org'\")\" = '3 $hash2' ]"
+check "audit rows for escrow and policy, chain intact" sh -c "$LOCKBOX audit list --dir '$DIR' > '$T/audit' && grep -q ' escrow.store ' '$T/audit' && grep -q escrow.policy_propose '$T/audit' &&
+    grep -q escrow.policy_sign '$T/audit' && grep -q escrow.policy_in_force '$T/audit' && $LOCKBOX audit verify --dir '$DIR'"
 exit 0

@@ -40,7 +40,7 @@ token() { # WHO PROFILES [DIR]: a token for WHO@example.org in $T/WHO.tok
 tok() { cat "$T/$1.tok"; }
 
 # --- the CA, its recovery agents, the daemon -----------------------------------
-est_ca "EST Test CA" "two recovery agents (escrow for smime-enc)"
+est_ca "EST Test CA" "three recovery agents and their 2-of-3 escrow policy (for smime-enc)"
 
 serve_up "$DIR" "$P1" "$T/serve.log" "daemon listening"
 PID=$SERVE_PID
@@ -232,7 +232,7 @@ check "  ... the certificate is alice's, for S/MIME encryption" sh -c "$(declare
 check "  ... the key is the certificate's (openssl pkey -pubout)" same_key "$T/alice-enc.pem" "$T/alice-enc.key"
 check "  ... not the CSR's key" sh -c "$(declare -f same_key); ! same_key '$T/alice-enc.pem' '$T/alice-enccsr.key'"
 ENC1=$(serial_of "$T/alice-enc.pem" 2>/dev/null)
-check "  ... escrowed: an escrow record with one share per agent" test "$(sqlite3 "$DIR/lockbox.db" "SELECT r.nshares || '/' || count(s.agent_serial) FROM escrow_records r JOIN escrow_shares s ON s.record_id = r.id WHERE r.serial = '$ENC1' AND r.email = 'alice@example.org'")" = "2/2"
+check "  ... escrowed: an escrow record with one share per agent" test "$(sqlite3 "$DIR/lockbox.db" "SELECT r.nshares || '/' || count(s.agent_serial) FROM escrow_records r JOIN escrow_shares s ON s.record_id = r.id WHERE r.serial = '$ENC1' AND r.email = 'alice@example.org'")" = "3/3"
 check "  ... stored as smime-enc" test "$(field "$ENC1" profile)" = smime-enc
 check "  ... mail encrypted to the certificate opens with the key" sh -c "
     echo 'meet at noon' >'$T/msg' &&

@@ -15,11 +15,12 @@ A=$T/home/.lockbox
 EMAIL=alice@example.org
 asan_serve
 
-# --- a CA with two recovery agents (smime-enc needs escrow) -----------------
+# --- a CA with three recovery agents and their policy (smime-enc escrows) ---
 check "init a CA (ec-p256)" $LOCKBOX init --p12-pass-file $PW --dir "$DIR" --key-type ec-p256 --name "Enroll Client Test CA"
-for i in 1 2; do
+for i in 1 2 3; do
     add_agent "$DIR" "$T/ra$i.p12" "Agent $i" "ra$i@example.org" >/dev/null 2>&1 || fail "recovery agent $i"
 done
+check "a 2-of-3 escrow policy the agents signed" policy_in_force "$DIR" 2 "$T/ra1.p12" "$T/ra2.p12" "$T/ra3.p12"
 
 free_ports
 HTTPS=https://127.0.0.1:$P1

@@ -84,7 +84,7 @@ wait_for() {
 }
 
 # --- the CA ------------------------------------------------------------------------
-est_ca "EST Directory CA" "two recovery agents"
+est_ca "EST Directory CA" "three recovery agents and their 2-of-3 escrow policy"
 sed -i "/^\[profile.smime-sign\]/a groups = $GROUP" "$DIR/lockbox.conf"
 directory_conf "user_base = ou=People,$LDAP_BASE"
 serve_up "$DIR" "$P1" "$T/serve.log" "daemon listening"

@@ -1,6 +1,6 @@
 #!/bin/bash
 # 60_backup.sh - backup while the daemon serves, and restore into a fresh
-# directory.  A CA with two recovery agents escrows alice's encryption key;
+# directory.  A CA with three recovery agents escrows alice's encryption key;
 # `lockbox backup` runs while the daemon answers requests and the CLI issues
 # certificates; the backup is 0600.  Restored into a new directory, the
 # audit chain verifies, sqlite3's integrity_check is ok, the certificates
@@ -18,10 +18,11 @@ asan_serve
 
 # --- a CA with escrow ---------------------------------------------------------
 check "init a CA (ec-p256)" $LOCKBOX init --p12-pass-file $PW --dir "$DIR" --key-type ec-p256 --name "Backup Test CA"
-for i in 1 2; do
+for i in 1 2 3; do
     check "agent $i added" add_agent "$DIR" "$T/agent$i.p12" "Agent $i" "agent$i@example.org"
 done
 check "a recovery officer" add_recovery_officer "$DIR" "$T/officer.p12" Officer officer@example.org
+check "a 2-of-3 escrow policy its members signed" policy_in_force "$DIR" 2 "$T/agent1.p12" "$T/agent2.p12" "$T/agent3.p12" "$T/officer.p12"
 SERIAL=$($LOCKBOX issue --dir "$DIR" --profile smime-enc --email alice@example.org --keygen --key-type rsa-2048 --out-p12 "$T/alice.p12" --p12-pass-file $PW | tail -n1)
 check "alice's encryption key issued with escrow" test -n "$SERIAL" -a "$(db_count "SELECT count(*) FROM escrow_records WHERE serial = '$SERIAL'")" = 1
 openssl pkcs12 -in "$T/alice.p12" -passin "file:$PW" -nokeys -clcerts -out "$T/alice.pem" 2>/dev/null

@@ -116,11 +116,14 @@ opadd audit auditor auditor@example.org
 opadd remvd admin removed@example.org
 opadd revkd admin revoked@example.org
 opadd expdb admin dbexpired@example.org
-# the recovery agent; one agent and threshold 1 are enough to escrow the
-# keys of serverkeygen
+# the recovery agent, two more, and the 2-of-3 policy they and the
+# recovery officer signed, for the escrow of serverkeygen's keys
 check "recovery agent added" add_agent "$DIR" "$T/recA.p12" "Agent" agent@example.org
 check "  ... its credential as PEM" pem "$T/recA.p12" "$T/recA.pem"
-check "escrow threshold 1" $LOCKBOX escrow policy --dir "$DIR" --threshold 1
+for i in 2 3; do
+    check "recovery agent $i added" add_agent "$DIR" "$T/recA$i.p12" "Agent $i" agent$i@example.org
+done
+check "escrow policy 2 of 3 in force" policy_in_force "$DIR" 2 "$T/recA.p12" "$T/recA2.p12" "$T/recA3.p12" "$T/recO.p12"
 
 # removed: the role withdrawn and the credential revoked by the CLI
 REMVD=$(serial_p12 "$T/remvd.p12")

@@ -25,7 +25,7 @@ NCLIENTS=8
 KILLS=${CRASH_KILLS:-20}
 
 # --- the CA, its recovery agents, the clients' signing certificates ---------------
-est_ca "Crash Test CA" "two recovery agents (escrow for smime-enc)"
+est_ca "Crash Test CA" "three recovery agents and their 2-of-3 escrow policy (for smime-enc)"
 # listeners below the ephemeral port range (32768-60999): a port that is
 # free at init could otherwise be the local end of some outgoing
 # connection (ours: thousands of them) just when the daemon restarts
@@ -307,7 +307,7 @@ check "every smime-enc certificate has its escrow record with all nshares shares
      FROM certificates c LEFT JOIN escrow_records r ON r.serial = c.serial
      WHERE c.profile = 'smime-enc' AND (r.id IS NULL OR r.nshares <> (SELECT count(*) FROM escrow_shares s WHERE s.record_id = r.id))")"
 check "  ... 2 of 2 shares each (the two agents)" test "$(sqlite3 "$DIR/lockbox.db" \
-    "SELECT DISTINCT r.threshold || '/' || r.nshares FROM escrow_records r JOIN certificates c ON c.serial = r.serial WHERE c.profile = 'smime-enc'")" = 2/2
+    "SELECT DISTINCT r.threshold || '/' || r.nshares FROM escrow_records r JOIN certificates c ON c.serial = r.serial WHERE c.profile = 'smime-enc'")" = 2/3
 check "no escrow record without its certificate" test "$(sqlite3 "$DIR/lockbox.db" \
     "SELECT count(*) FROM escrow_records r WHERE NOT EXISTS (SELECT 1 FROM certificates c WHERE c.serial = r.serial AND c.profile = 'smime-enc')")" = 0
 NTRIED=$(sort -u "$T/revoke.tried" 2>/dev/null | wc -l)

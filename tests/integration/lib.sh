@@ -244,18 +244,20 @@ csr() {
 
 # --- a CA and its daemon ------------------------------------------------------
 # est_ca NAME DESC: a P-256 CA "NAME" in DIR=$T/ca listening on two free
-# ports P1 (HTTPS) and P2 (HTTP), with two recovery agents (keys in
-# $T/agent1.p12, $T/agent2.p12); DESC is the check that both are active.
+# ports P1 (HTTPS) and P2 (HTTP), with three recovery agents (keys in
+# $T/agent1.p12 ... $T/agent3.p12) and a 2-of-3 escrow policy they
+# signed; DESC is the check that the policy is in force.
 est_ca() {
     local a
     DIR=$T/ca
     free_ports
     check "init a CA (ec-p256)" $LOCKBOX init --p12-pass-file $PW --dir "$DIR" --key-type ec-p256 --name "$1" \
         --listen 127.0.0.1:$P1 --http-listen 127.0.0.1:$P2 --base-url http://127.0.0.1:$P2
-    for a in 1 2; do
+    for a in 1 2 3; do
         add_agent "$DIR" "$T/agent$a.p12" "Agent $a" agent$a@example.org >/dev/null 2>&1
     done
-    check "$2" sh -c "$LOCKBOX agent list --dir '$DIR' | grep -c ' active ' | grep -qx 2"
+    policy_in_force "$DIR" 2 "$T/agent1.p12" "$T/agent2.p12" "$T/agent3.p12" >/dev/null 2>&1
+    check "$2" sh -c "$LOCKBOX escrow policy --dir '$DIR' | grep -q '^policy v1: threshold 2 of 3 agents'"
 }
 
 # add_agent DIR P12 NAME EMAIL: a recovery agent made as an agent makes
@@ -274,6 +276,23 @@ cred_made() {
 }
 add_agent() { cred_made agent "$@"; }
 add_recovery_officer() { cred_made operator "$1" "$2" "$3" "$4" recovery-officer; }
+
+# policy_in_force DIR M P12...: proposes an escrow policy of threshold M
+# in DIR (every active agent and recovery officer) and has each P12 sign
+# it on the CA's host (--dir), each client with its own pin in P12.home;
+# the proposal's hash in $T/policy.hash.  Succeeds when it is in force.
+# POLICY_OPTS: more options for propose (--agents, --officers).
+policy_in_force() {
+    local dir=$1 m=$2 p12
+    shift 2
+    $LOCKBOX escrow policy propose --dir "$dir" --threshold "$m" ${POLICY_OPTS:-} >"$T/policy.out" || return 1
+    tail -n1 "$T/policy.out" >"$T/policy.hash"
+    for p12 in "$@"; do
+        $LOCKBOX escrow policy sign "$(cat "$T/policy.hash")" --dir "$dir" --cred "$p12" \
+            --cred-pass-file "$PW" --home "$p12.home" --yes >"$T/policy.sign" || return 1
+    done
+    grep -q "now in force" "$T/policy.sign"
+}
 
 # issue_signing WHO...: for each WHO a P-256 key $T/WHO.key, a CSR
 # $T/WHO.csr ("/CN=WHO") and an smime-sign certificate $T/WHO.pem for

@@ -482,6 +482,8 @@ wf_setup(void **state)
 			goto fail;
 		f->agent_serial[i] = ca_cert_serial(f->agent[i]);
 	}
+	if (tu_policy_sign_all(f->db, agent_key, f->agent, NAGENTS, 2) == -1)
+		return -1;
 	f->alice_officer_key = ca_keygen(CA_KEY_ECP256, &err);
 	if ((f->officer = ca_operator_add(f->ca, f->db,
 	    CA_ROLE_RECOVERY_OFFICER, "Officer", "officer@example.org",

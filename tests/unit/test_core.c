@@ -1404,6 +1404,9 @@ test_db_migrate_names_keeps_audit_chain(void **state)
 	    "agent_email;"
 	    "DROP TABLE key_uses;"
 	    "ALTER TABLE recovery_requests DROP COLUMN collected;"
+	    "DROP TABLE escrow_policy_signatures;"
+	    "DROP TABLE escrow_policies;"
+	    "ALTER TABLE escrow_records DROP COLUMN policy_hash;"
 	    "PRAGMA user_version = 4;", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM "
 	    "pragma_table_info('audit') WHERE name = 'ts'"), 1);

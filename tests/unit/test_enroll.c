@@ -19,7 +19,7 @@
 #include "enroll/enroll_int.h"
 #include "tests/unit/testutil.h"
 
-#define NAGENTS 2
+#define NAGENTS 3
 
 static int
 group_setup(void **state)

@@ -23,7 +23,7 @@
 #include "enroll/enroll_int.h"
 #include "tests/unit/testutil.h"
 
-#define NAGENTS 2
+#define NAGENTS 3
 #define BASE    "https://ca.test:8443"
 
 static int

@@ -210,9 +210,53 @@ tu_keys_free(EVP_PKEY **keys, int n)
 }
 
 /*
- * Adds n recovery agents agent0@example.org ... with keys[0..n-1] to the
- * CA (their certificates dropped) and sets the escrow threshold; 0, or -1
+ * Puts in force an escrow policy of threshold naming every active agent
+ * (and no officer) after the policy in force, signed by the n agents
+ * (keys and certificates; n must cover what the rule asks).  0, or -1
  * with the reason on stderr.
+ */
+static inline int
+tu_policy_sign_all(sqlite3 *db, EVP_PKEY *const *keys, X509 *const *certs,
+    int n, int threshold)
+{
+	static const char *const none[] = { NULL };
+	archive_policy p;
+	lb_err err = { 0 };
+	unsigned char *sig = NULL;
+	size_t len = 0;
+	bool in_force = false;
+	int i;
+
+	if (archive_policy_propose(db, threshold, NULL, 0, none, 0, "test",
+	    &p, &err) == -1)
+		goto fail;
+	for (i = 0; i < n && !in_force; i++) {
+		if (archive_policy_sign(&p, keys[i], certs[i], &sig, &len,
+		    &err) == -1 || archive_policy_signature_add(db, p.hash, sig,
+		    len, NULL, "test", &in_force, &err) == -1) {
+			OPENSSL_free(sig);
+			archive_policy_clear(&p);
+			goto fail;
+		}
+		OPENSSL_free(sig);
+		sig = NULL;
+	}
+	archive_policy_clear(&p);
+	if (!in_force) {
+		fprintf(stderr, "escrow policy: not in force after %d "
+		    "signatures\n", n);
+		return -1;
+	}
+	return 0;
+fail:
+	fprintf(stderr, "escrow policy: %s\n", err.msg);
+	return -1;
+}
+
+/*
+ * Adds n recovery agents agent0@example.org ... with keys[0..n-1] to the
+ * CA and puts in force a policy of threshold naming them, signed by
+ * them; 0, or -1 with the reason on stderr.
  */
 static inline int
 tu_agents_add(ca_ctx *ca, sqlite3 *db, EVP_PKEY *const *keys, int n,
@@ -220,22 +264,22 @@ tu_agents_add(ca_ctx *ca, sqlite3 *db, EVP_PKEY *const *keys, int n,
 {
 	lb_err err = { 0 };
 	char email[64];
-	X509 *agent;
-	int i;
+	X509 *agent[ARCHIVE_MAX_AGENTS] = { NULL };
+	int i, rc = -1;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && i < ARCHIVE_MAX_AGENTS; i++) {
 		snprintf(email, sizeof(email), "agent%d@example.org", i);
-		if ((agent = ca_operator_add(ca, db, CA_ROLE_RECOVERY_AGENT,
-		    "Agent", email, keys[i], "test", &err)) == NULL)
-			goto fail;
-		X509_free(agent);
+		if ((agent[i] = ca_operator_add(ca, db, CA_ROLE_RECOVERY_AGENT,
+		    "Agent", email, keys[i], "test", &err)) == NULL) {
+			fprintf(stderr, "recovery agents: %s\n", err.msg);
+			goto out;
+		}
 	}
-	if (archive_threshold_set(db, threshold, "test", &err) == -1)
-		goto fail;
-	return 0;
-fail:
-	fprintf(stderr, "recovery agents: %s\n", err.msg);
-	return -1;
+	rc = tu_policy_sign_all(db, keys, agent, n, threshold);
+out:
+	for (i = 0; i < n && i < ARCHIVE_MAX_AGENTS; i++)
+		X509_free(agent[i]);
+	return rc;
 }
 
 /*
@@ -311,7 +355,7 @@ fail:
 /* ------------------------------------------------------------------ */
 /* cmocka fixtures                                                     */
 
-#define TU_AGENTS_MAX 3
+#define TU_AGENTS_MAX 4
 
 /*
  * Recovery agents' RSA-3072 keys are slow to make, so a group makes them
