@@ -95,6 +95,16 @@ size_t archive_policy_count(const archive_policy *p,
 /* The member holding the key spki, or NULL. */
 const archive_policy_member *archive_policy_member_find(
     const archive_policy *p, const char *spki);
+/*
+ * A detached CMS SignedData over data with the credential key and cert
+ * (DER, OPENSSL_free), and its check: one signer, whose key's SHA-256
+ * goes to spki; the certificate need not chain anywhere (the caller
+ * decides whether that key counts).
+ */
+int archive_signed_make(const void *data, size_t len, EVP_PKEY *key,
+    X509 *cert, unsigned char **out, size_t *out_len, lb_err *err);
+int archive_signed_check(const void *data, size_t len,
+    const unsigned char *sig, size_t sig_len, char spki[65], lb_err *err);
 /* A member's signature over p (CMS DER, OPENSSL_free). */
 int archive_policy_sign(const archive_policy *p, EVP_PKEY *key, X509 *cert,
     unsigned char **out, size_t *out_len, lb_err *err);
@@ -717,6 +727,7 @@ bool archive_policy_hash_valid(const char *s);
 /* The server's policies as far as a pin verifies them. */
 typedef struct archive_verified {
 	archive_chain chain;
+	long first;       /* where the walk began: the pin's first, or -1 */
 	long in_force;    /* the newest policy verified in force, or -1 */
 	long pending;     /* the proposal that follows it, or -1 */
 } archive_verified;
@@ -756,6 +767,50 @@ typedef struct archive_policy_review {
 int archive_client_policy_sign(const archive_transport *t, const char *home,
     const char *hash, const char *trust, const archive_policy_review *rv,
     bool *in_force, lb_err *err);
+
+/*
+ * The escrows audited (audit.c).  Server end: GET ARCHIVE_API_ESCROWS
+ * ?after=ID&limit=N lists the records after ID with their share blobs
+ * and the agent certificates they name: {"records": [{id, serial, email,
+ * created, policy, threshold, shares: [{agent_serial, cms}]}], "certs":
+ * {SERIAL: PEM}}.
+ */
+#define ARCHIVE_API_ESCROWS "/api/v1/escrow/records"
+json_t *archive_escrow_list_json(sqlite3 *db, int64_t after, int limit,
+    lb_err *err);
+
+/* What an audit found. */
+typedef struct archive_audit {
+	size_t records;         /* checked */
+	size_t own_shares;      /* own shares decrypted */
+	size_t unsigned_before; /* escrowed before any policy (an upgrade) */
+	size_t before_pin;      /* under policies older than this client's pin */
+	char **problems;        /* one line per record that is not right */
+	size_t nproblems;
+} archive_audit;
+void archive_audit_clear(archive_audit *a);
+/*
+ * Verifies the policies from the pin in home (or trust), then checks the
+ * records escrowed since this client's last clean audit (all with
+ * from_start): each names a policy this client verified, not one two
+ * versions stale; its threshold is that policy's; its shares are one per
+ * agent of that policy, each CMS to one recipient, the certificate it is
+ * filed under, whose key the policy names; a share filed under the
+ * client's own key decrypts with it.  Problems are collected, not fatal;
+ * the point reached is kept (HOME/escrow-audit.json) only when there
+ * were none.
+ */
+int archive_client_audit(const archive_transport *t, const char *home,
+    const char *trust, bool from_start, archive_audit *out, lb_err *err);
+/*
+ * One page of the server's list (body, len), checked against the verified
+ * chain v into a; records must come after *last, in order (*last moves
+ * on); *n gets how many there were.  t (may be NULL) is the member's
+ * credential, for its own shares.  LB_EINVAL for a malformed page.
+ */
+int archive_audit_page(const archive_verified *v, const archive_transport *t,
+    const char *body, size_t len, archive_audit *a, int64_t *last,
+    size_t *n, lb_err *err);
 
 /* "AB:CD:...": a certificate's SHA-256 fingerprint ("" on failure). */
 #define ARCHIVE_FINGERPRINT_LEN 96  /* 32 bytes as "AB:" */

@@ -287,10 +287,10 @@ out:
 /* Signatures                                                          */
 
 int
-archive_policy_sign(const archive_policy *p, EVP_PKEY *key, X509 *cert,
+archive_signed_make(const void *data, size_t len, EVP_PKEY *key, X509 *cert,
     unsigned char **out, size_t *out_len, lb_err *err)
 {
-	BIO *in = BIO_new_mem_buf(p->doc, (int)p->doc_len);
+	BIO *in = BIO_new_mem_buf(data, (int)len);
 	CMS_ContentInfo *cms = NULL;
 	int n, rc = -1;
 
@@ -300,8 +300,8 @@ archive_policy_sign(const archive_policy *p, EVP_PKEY *key, X509 *cert,
 	    CMS_DETACHED | CMS_NOSMIMECAP)) == NULL ||
 	    (n = i2d_CMS_ContentInfo(cms, out)) <= 0) {
 		log_openssl("CMS_sign");
-		lb_err_set(err, LB_EINTERNAL, "cannot sign the policy with "
-		    "the credential");
+		lb_err_set(err, LB_EINTERNAL, "cannot sign with the "
+		    "credential");
 	} else {
 		*out_len = (size_t)n;
 		rc = 0;
@@ -312,8 +312,8 @@ archive_policy_sign(const archive_policy *p, EVP_PKEY *key, X509 *cert,
 }
 
 int
-archive_policy_sig_check(const archive_policy *p, const unsigned char *sig,
-    size_t len, char spki[65], lb_err *err)
+archive_signed_check(const void *data, size_t len, const unsigned char *sig,
+    size_t sig_len, char spki[65], lb_err *err)
 {
 	const unsigned char *q = sig;
 	CMS_ContentInfo *cms = NULL;
@@ -322,9 +322,9 @@ archive_policy_sig_check(const archive_policy *p, const unsigned char *sig,
 	int rc = -1;
 
 	spki[0] = '\0';
-	if (len == 0 || len > ARCHIVE_POLICY_SIG_MAX ||
-	    (cms = d2i_CMS_ContentInfo(NULL, &q, (long)len)) == NULL ||
-	    q != sig + len ||
+	if (sig_len == 0 || sig_len > ARCHIVE_POLICY_SIG_MAX ||
+	    (cms = d2i_CMS_ContentInfo(NULL, &q, (long)sig_len)) == NULL ||
+	    q != sig + sig_len ||
 	    OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed ||
 	    sk_CMS_SignerInfo_num(CMS_get0_SignerInfos(cms)) != 1) {
 		lb_err_set(err, LB_EINVAL, "the signature is not one CMS "
@@ -332,24 +332,43 @@ archive_policy_sig_check(const archive_policy *p, const unsigned char *sig,
 		goto out;
 	}
 	/* trust is the key the document names, not a certificate chain */
-	if ((in = BIO_new_mem_buf(p->doc, (int)p->doc_len)) == NULL ||
+	if ((in = BIO_new_mem_buf(data, (int)len)) == NULL ||
 	    CMS_verify(cms, NULL, NULL, in, NULL, CMS_BINARY |
 	    CMS_NO_SIGNER_CERT_VERIFY) != 1 ||
 	    (signers = CMS_get0_signers(cms)) == NULL ||
 	    sk_X509_num(signers) != 1 ||
 	    ca_spki_sha256(sk_X509_value(signers, 0), spki) == -1) {
-		ERR_clear_error();
 		spki[0] = '\0';
-		lb_err_set(err, LB_EINVAL, "the signature does not verify "
-		    "over policy %.16s", p->hash);
+		lb_err_set(err, LB_EINVAL, "the signature does not verify");
 		goto out;
 	}
 	rc = 0;
 out:
+	ERR_clear_error();
 	sk_X509_free(signers);
 	BIO_free(in);
 	CMS_ContentInfo_free(cms);
 	return rc;
+}
+
+int
+archive_policy_sign(const archive_policy *p, EVP_PKEY *key, X509 *cert,
+    unsigned char **out, size_t *out_len, lb_err *err)
+{
+	return archive_signed_make(p->doc, p->doc_len, key, cert, out, out_len,
+	    err);
+}
+
+int
+archive_policy_sig_check(const archive_policy *p, const unsigned char *sig,
+    size_t len, char spki[65], lb_err *err)
+{
+	lb_err e = { 0 };
+
+	if (archive_signed_check(p->doc, p->doc_len, sig, len, spki, &e) == -1)
+		return lb_err_set(err, LB_EINVAL, "%s over policy %.16s", e.msg,
+		    p->hash);
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */

@@ -108,7 +108,7 @@ void
 archive_verified_clear(archive_verified *v)
 {
 	archive_chain_clear(&v->chain);
-	v->in_force = v->pending = -1;
+	v->in_force = v->pending = v->first = -1;
 }
 
 /* The keys of l's signatures that verify over its document. */
@@ -155,12 +155,14 @@ archive_chain_verify(archive_verified *v, const char *first,
 	lb_err why;
 
 	v->in_force = v->pending = -1;
+	v->first = -1;
 	if ((cur = find_hash(c, first)) == -1)
 		return lb_err_set(err, LB_EINVAL, "the server has no escrow "
 		    "policy %.16s (the one this client trusts): it is not the "
 		    "CA this client's members signed for, or its policies were "
 		    "rewritten", first);
 	seen_newest = newest == NULL || strcmp(newest, first) == 0;
+	v->first = cur;
 	if (strcmp(c->links[cur].status, "proposed") == 0)
 		v->pending = cur;
 	else

@@ -406,6 +406,20 @@ verified_signers(const archive_chain_link *l, char (**keys)[65], size_t *n,
 	return 0;
 }
 
+/* A refused signature leaves its audit row, in a transaction of its own
+ * (internal errors leave none). */
+static void
+refused(sqlite3 *db, const char *actor, const char *hash, const lb_err *why)
+{
+	lb_err e = { 0 };
+
+	if (why->code == LB_EINTERNAL || core_db_begin(db, &e) == -1)
+		return;
+	if (core_audit_append(db, actor, "escrow.policy_sign_refused", hash,
+	    why->msg, &e) == -1 || core_db_commit(db, &e) == -1)
+		core_db_rollback(db);
+}
+
 int
 archive_policy_signature_add(sqlite3 *db, const char *hash,
     const unsigned char *sig, size_t len, const char *caller_spki,
@@ -486,8 +500,10 @@ archive_policy_signature_add(sqlite3 *db, const char *hash,
 	}
 	rc = core_db_commit(db, err);
 out:
-	if (rc == -1)
+	if (rc == -1) {
 		core_db_rollback(db);
+		refused(db, actor, hash, err);
+	}
 	free(keys);
 	archive_chain_link_clear(&pend);
 	archive_policy_clear(&cur.p);
@@ -546,7 +562,8 @@ archive_policy_local_api(void *h, const char *method, const char *path,
 	char hash[65], *text = NULL;
 	archive_chain ch;
 	json_t *reply = NULL;
-	int rc = -1;
+	long long after = 0;
+	int rc = -1, limit = 0;
 
 	memset(r, 0, sizeof(*r));
 	if (strcmp(method, "GET") == 0 &&
@@ -555,6 +572,12 @@ archive_policy_local_api(void *h, const char *method, const char *path,
 			return -1;
 		reply = archive_chain_json(&ch);
 		archive_chain_clear(&ch);
+	} else if (strcmp(method, "GET") == 0 &&
+	    sscanf(path, ARCHIVE_API_ESCROWS "?after=%lld&limit=%d", &after,
+	    &limit) == 2 && after >= 0 && limit > 0 && limit <= 1000) {
+		if ((reply = archive_escrow_list_json(db, (int64_t)after, limit,
+		    err)) == NULL)
+			return -1;
 	} else if (strcmp(method, "POST") == 0 &&
 	    strncmp(path, pre, strlen(pre)) == 0 &&
 	    strlen(path) == strlen(pre) + 64 + strlen("/signatures") &&

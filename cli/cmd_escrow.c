@@ -1,5 +1,6 @@
 /*
- * cmd_escrow.c - `lockbox escrow policy [propose|sign|withdraw]`: the
+ * cmd_escrow.c - `lockbox escrow policy [propose|sign|withdraw]` and
+ * `lockbox escrow audit`: the
  * escrow policy is a document its members sign.  The administrator
  * proposes (locally, on the CA's database); each member signs from the
  * member's own machine with the member's own credential, over HTTPS, or
@@ -23,6 +24,9 @@ static const char escrow_help[] =
 "                                  (--server URL --ca-cert F | --dir DIR)\n"
 "                                  [--home DIR] [--trust-policy HASH] [--yes]\n"
 "       lockbox escrow policy withdraw HASH [--dir DIR]\n"
+"       lockbox escrow audit --cred FILE.p12 [--cred-pass-file F]\n"
+"                            (--server URL --ca-cert F | --dir DIR)\n"
+"                            [--home DIR] [--trust-policy HASH] [--all]\n"
 "\n"
 "The escrow policy says how many recovery agents together (the threshold\n"
 "M) can restore an escrowed key, which agents hold the shares and which\n"
@@ -49,6 +53,14 @@ static const char escrow_help[] =
 "            --trust-policy HASH (from another member, never the server).\n"
 "            Asks for confirmation on a terminal (--yes skips it).\n"
 "  withdraw  (administrator) withdraws the pending proposal\n"
+"  audit     (each member, from time to time) verifies the policies from\n"
+"            the pin, then checks every record escrowed since this client's\n"
+"            last clean audit (--all: every record): it names a policy the\n"
+"            pin verifies, has its threshold, and its shares go to exactly\n"
+"            its agents - read from the CMS recipients and the keys of\n"
+"            their certificates; a share filed under your own key must\n"
+"            decrypt with it.  Each record that does not is printed\n"
+"            ('mismatch: ...') and the exit code is 1.\n"
 "\n"
 "A policy has one successor: a second proposal after the same policy is\n"
 "refused while the first is pending.\n";
@@ -57,7 +69,7 @@ struct eopts {
 	long threshold;
 	const char *agents, *officers;
 	const char *server, *ca_cert, *cred, *cred_pass, *home, *trust;
-	bool yes;
+	bool yes, all;
 	const char *hash;
 };
 
@@ -85,6 +97,7 @@ escrow_option(void *state, int c, const char *arg)
 	case 'H': o->home = arg; break;
 	case 'T': o->trust = arg; break;
 	case 'y': o->yes = true; break;
+	case 'A': o->all = true; break;
 	}
 	return -1;
 }
@@ -270,28 +283,39 @@ withdraw_run(void *state, cli_ctx *c)
 /* ------------------------------------------------------------------ */
 /* sign                                                                */
 
+/* A member's connection: --cred, and --server with --ca-cert or --dir. */
+static int
+member_check(const char *cmd, struct eopts *o, const cli_ctx *c)
+{
+	if (o->cred == NULL)
+		return cli_usage(cmd, "--cred FILE.p12 is required");
+	if ((o->server == NULL) == (c->dir_opt == NULL))
+		return cli_usage(cmd, "give --server URL --ca-cert F, or --dir "
+		    "DIR on the CA's host");
+	if (o->server != NULL && (o->ca_cert == NULL ||
+	    strncmp(o->server, "https://", 8) != 0))
+		return cli_usage(cmd, "--server must be an https:// URL, with "
+		    "--ca-cert");
+	if (o->trust != NULL && !archive_policy_hash_valid(o->trust))
+		return cli_usage(cmd, "--trust-policy takes a policy hash (64 "
+		    "lowercase hex digits)");
+	return -1;
+}
+
 static int
 sign_check(void *state, const cli_ctx *c)
 {
-	struct eopts *o = state;
 	int rc;
 
 	if ((rc = hash_check(state, c)) != -1)
 		return rc;
-	if (o->cred == NULL)
-		return cli_usage("escrow policy sign", "--cred FILE.p12 is "
-		    "required");
-	if ((o->server == NULL) == (c->dir_opt == NULL))
-		return cli_usage("escrow policy sign", "give --server URL "
-		    "--ca-cert F, or --dir DIR on the CA's host");
-	if (o->server != NULL && (o->ca_cert == NULL ||
-	    strncmp(o->server, "https://", 8) != 0))
-		return cli_usage("escrow policy sign", "--server must be an "
-		    "https:// URL, with --ca-cert");
-	if (o->trust != NULL && !archive_policy_hash_valid(o->trust))
-		return cli_usage("escrow policy sign", "--trust-policy takes a "
-		    "policy hash (64 lowercase hex digits)");
-	return -1;
+	return member_check("escrow policy sign", state, c);
+}
+
+static int
+audit_check(void *state, const cli_ctx *c)
+{
+	return member_check("escrow audit", state, c);
 }
 
 static bool
@@ -342,11 +366,12 @@ http_api(void *h, const char *method, const char *path, json_t *body,
 	return cli_http_api(h, method, path, body, r, err);
 }
 
+/* Runs step with the member's transport: over HTTPS, or the CA's own
+ * database with --dir; the exit code. */
 static int
-sign_run(void *state, cli_ctx *c)
+with_member(struct eopts *o, cli_ctx *c, int (*step)(struct eopts *,
+    const archive_transport *, const char *, lb_err *))
 {
-	struct eopts *o = state;
-	archive_policy_review rv = { o, sign_confirm };
 	archive_policy_local local = { c->db, cli_actor() };
 	archive_transport t;
 	cli_http *h = NULL;
@@ -354,7 +379,6 @@ sign_run(void *state, cli_ctx *c)
 	X509 *cert = NULL;
 	char *home = NULL;
 	lb_err err = { 0 };
-	bool in_force = false;
 	int rc = 1;
 
 	if ((home = cli_user_dir(o->home, ".lockbox", "the policy pin",
@@ -373,13 +397,9 @@ sign_run(void *state, cli_ctx *c)
 		t = (archive_transport){ &local, archive_policy_local_api, key,
 		    cert };
 	}
-	if (archive_client_policy_sign(&t, home, o->hash, o->trust, &rv,
-	    &in_force, &err) == -1)
+	rc = step(o, &t, home, &err);
+	if (rc == -1)
 		goto fail;
-	printf("signed escrow policy %s%s\n", o->hash, in_force ?
-	    ": it is now in force" : "; it comes into force once the others "
-	    "have signed");
-	rc = 0;
 	goto out;
 fail:
 	rc = cli_fail(&err);
@@ -389,6 +409,60 @@ out:
 	X509_free(cert);
 	free(home);
 	return rc;
+}
+
+static int
+sign_step(struct eopts *o, const archive_transport *t, const char *home,
+    lb_err *err)
+{
+	archive_policy_review rv = { o, sign_confirm };
+	bool in_force = false;
+
+	if (archive_client_policy_sign(t, home, o->hash, o->trust, &rv,
+	    &in_force, err) == -1)
+		return -1;
+	printf("signed escrow policy %s%s\n", o->hash, in_force ?
+	    ": it is now in force" : "; it comes into force once the others "
+	    "have signed");
+	return 0;
+}
+
+static int
+sign_run(void *state, cli_ctx *c)
+{
+	return with_member(state, c, sign_step);
+}
+
+static int
+audit_step(struct eopts *o, const archive_transport *t, const char *home,
+    lb_err *err)
+{
+	archive_audit a;
+	size_t i;
+
+	if (archive_client_audit(t, home, o->trust, o->all, &a, err) == -1)
+		return -1;
+	for (i = 0; i < a.nproblems; i++)
+		printf("mismatch: %s\n", a.problems[i]);
+	printf("escrow audit: %zu record(s) checked, %zu of your own shares "
+	    "decrypted, %zu mismatch(es)", a.records, a.own_shares,
+	    a.nproblems);
+	if (a.unsigned_before > 0)
+		printf("; %zu escrowed before any signed policy (an upgrade)",
+		    a.unsigned_before);
+	if (a.before_pin > 0)
+		printf("; %zu under policies older than this client's pin",
+		    a.before_pin);
+	putchar('\n');
+	i = a.nproblems;
+	archive_audit_clear(&a);
+	return i > 0 ? 1 : 0;
+}
+
+static int
+audit_run(void *state, cli_ctx *c)
+{
+	return with_member(state, c, audit_step);
 }
 
 /* ------------------------------------------------------------------ */
@@ -401,17 +475,33 @@ static const struct option propose_opts[] = {
 	OPT("threshold", required_argument, 't'),
 	OPT("agents", required_argument, 'a'),
 	OPT("officers", required_argument, 'o'), OPT(NULL, 0, 0) };
-static const struct option sign_opts[] = {
-	OPT("server", required_argument, 'S'),
-	OPT("ca-cert", required_argument, 'C'),
-	OPT("cred", required_argument, 'c'),
-	OPT("cred-pass-file", required_argument, 'p'),
-	OPT("home", required_argument, 'H'),
-	OPT("trust-policy", required_argument, 'T'),
+/* A member's connection and pin. */
+#define MEMBER_OPTS OPT("server", required_argument, 'S'), \
+	OPT("ca-cert", required_argument, 'C'), \
+	OPT("cred", required_argument, 'c'), \
+	OPT("cred-pass-file", required_argument, 'p'), \
+	OPT("home", required_argument, 'H'), \
+	OPT("trust-policy", required_argument, 'T')
+static const struct option sign_opts[] = { MEMBER_OPTS,
 	OPT("yes", no_argument, 'y'), OPT(NULL, 0, 0) };
+static const struct option audit_opts[] = { MEMBER_OPTS,
+	OPT("all", no_argument, 'A'), OPT(NULL, 0, 0) };
 static const struct option none_opts[] = { OPT(NULL, 0, 0) };
 
 #define ONE_HASH 1, 1, "needs one policy hash"
+
+/* With --dir a member works on the CA's own database. */
+static bool
+has_dir(int argc, char **argv, int from)
+{
+	int k;
+
+	for (k = from; k < argc; k++)
+		if (strcmp(argv[k], "--dir") == 0 ||
+		    strncmp(argv[k], "--dir=", 6) == 0)
+			return true;
+	return false;
+}
 
 int
 cmd_escrow(int argc, char **argv)
@@ -438,17 +528,22 @@ cmd_escrow(int argc, char **argv)
 		fputs(escrow_help, stdout);
 		return 0;
 	}
+	if (argc >= 2 && strcmp(argv[1], "audit") == 0) {
+		cli_sub audit = { "escrow audit", escrow_help, audit_opts,
+		    escrow_option, 0, 0, NULL, audit_check, CLI_NONE,
+		    audit_run };
+
+		audit.open = has_dir(argc, argv, 2) ? CLI_DB : CLI_NONE;
+		return cli_run(&audit, &o, argc - 1, argv + 1);
+	}
 	if (argc < 2 || strcmp(argv[1], "policy") != 0)
-		return cli_usage("escrow", "expected policy");
+		return cli_usage("escrow", "expected policy or audit");
 	for (i = 0; argc >= 3 && i < sizeof(subs) / sizeof(subs[0]); i++)
 		if (strcmp(argv[2], strrchr(subs[i].name, ' ') + 1) == 0) {
 			if (i != 1)
 				return cli_run(&subs[i], &o, argc - 2, argv + 2);
-			/* with --dir the database is the CA's own */
-			for (int k = 3; k < argc; k++)
-				if (strcmp(argv[k], "--dir") == 0 ||
-				    strncmp(argv[k], "--dir=", 6) == 0)
-					sign.open = CLI_DB;
+			if (has_dir(argc, argv, 3))
+				sign.open = CLI_DB;
 			sign.run = sign_run;
 			return cli_run(&sign, &o, argc - 2, argv + 2);
 		}

@@ -6,6 +6,9 @@
  * is archive/policy_db.c's; the document and the list are
  * archive/policy.c's, beside the client half that reads them.
  */
+#include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,4 +72,44 @@ web_api_policy_sign(struct web_req *r)
 	    actor, &reply, &err) == -1)
 		return web_send_lb_err(r, &err);
 	return web_send_json(r, 200, reply);
+}
+
+/* A whole number from 0 to max in query parameter name (absent: def). */
+static int
+query_num(struct web_req *r, const char *name, long long def,
+    long long max, long long *out, lb_err *err)
+{
+	const char *v = web_query(r, name);
+	char *end = NULL;
+
+	*out = def;
+	if (v == NULL)
+		return 0;
+	errno = 0;
+	*out = isdigit((unsigned char)v[0]) ? strtoll(v, &end, 10) : -1;
+	if (end == NULL || *end != '\0' || errno != 0 || *out < 0 ||
+	    *out > max)
+		return lb_err_set(err, LB_EINVAL, "query parameter %s must be a "
+		    "whole number from 0 to %lld", name, max);
+	return 0;
+}
+
+enum MHD_Result
+web_api_escrows(struct web_req *r)
+{
+	static const char *const params[] = { "after", "limit", NULL };
+	long long after, limit;
+	sqlite3 *db;
+	json_t *j;
+	lb_err err;
+
+	lb_err_clear(&err);
+	if (web_query_check(r, params, &err) == -1 ||
+	    query_num(r, "after", 0, INT64_MAX, &after, &err) == -1 ||
+	    query_num(r, "limit", 200, 1000, &limit, &err) == -1 ||
+	    (db = web_db(r->srv, &err)) == NULL ||
+	    (j = archive_escrow_list_json(db, (int64_t)after, limit == 0 ? 1 :
+	    (int)limit, &err)) == NULL)
+		return web_send_lb_err(r, &err);
+	return web_send_json(r, 200, j);
 }

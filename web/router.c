@@ -73,6 +73,8 @@ static const struct web_route routes[] = {
 	    ROLES_RECOVERY, false, web_api_recovery_collected },
 	{ "/api/v1/escrow/policies", "GET", WEB_HTTPS, ROLES_ANY, false,
 	    web_api_policies },
+	{ "/api/v1/escrow/records", "GET", WEB_HTTPS, ROLES_ANY, false,
+	    web_api_escrows },
 	{ "/api/v1/escrow/policies/*/signatures", "POST", WEB_HTTPS,
 	    ROLES_ANY, true, web_api_policy_sign },
 };

@@ -362,6 +362,9 @@ enum MHD_Result web_api_policies(struct web_req *r);
 /* POST /api/v1/escrow/policies/HASH/signatures {"cms"}: the caller's own
  * signature over the pending proposal HASH: {"hash", "in_force"}. */
 enum MHD_Result web_api_policy_sign(struct web_req *r);
+/* GET /api/v1/escrow/records?after=ID&limit=N: the records after ID with
+ * their share blobs and agent certificates, for the members' audits. */
+enum MHD_Result web_api_escrows(struct web_req *r);
 
 
 /*

@@ -673,6 +673,92 @@ test_client_refuses_a_differing_genesis(void **state)
 	archive_policy_clear(&p);
 }
 
+/* The audit of one page, as the server lists it: clean, then with a share
+ * moved to another agent's slot, then malformed. */
+static void
+test_audit_page(void **state)
+{
+	struct fx *f = *state;
+	static const char *const bad[] = {
+		"", "[]", "{}", "{\"records\": {}, \"certs\": {}}",
+		"{\"records\": [], \"certs\": []}",
+		"{\"records\": [{\"id\": 0}], \"certs\": {}}",
+		"{\"records\": [{\"id\": 2}, {\"id\": 2}], \"certs\": {}}",
+	};
+	struct local l = { f, 0 };
+	archive_transport t = transport(&l, 0);
+	archive_verified v;
+	archive_policy g;
+	archive_audit a;
+	lb_err err = { 0 };
+	EVP_PKEY *k = ca_keygen(CA_KEY_ECP256, &err);
+	unsigned char *rcpt = NULL;
+	size_t rlen = 0, n = 0, i;
+	int64_t last = 0;
+	ca_request req;
+	json_t *page;
+	char *text;
+	X509 *x;
+
+	genesis(f, &g);
+	memset(&req, 0, sizeof(req));
+	req.email = "alice@example.org";
+	x = archive_issue_enc(f->tu.ca, f->tu.db, &req, k, "test", &rcpt,
+	    &rlen, &err);
+	assert_non_null(x);
+	assert_int_equal(archive_client_policy_verify(&t, f->home, g.hash, &v,
+	    &err), 0);
+	page = archive_escrow_list_json(f->tu.db, 0, 10, &err);
+	assert_non_null(page);
+	text = json_dumps(page, JSON_COMPACT);
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(archive_audit_page(&v, &t, text, strlen(text), &a,
+	    &last, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(a.records, 1);
+	assert_int_equal(a.nproblems, 0);
+	assert_int_equal(a.own_shares, 1);
+	archive_audit_clear(&a);
+	free(text);
+	/* two shares trade places: each is filed under the wrong agent */
+	{
+		json_t *sh = json_object_get(json_array_get(json_object_get(page,
+		    "records"), 0), "shares");
+		json_t *c0 = json_object_get(json_array_get(sh, 0), "cms");
+		json_t *c1 = json_object_get(json_array_get(sh, 1), "cms");
+		char *s0 = strdup(json_string_value(c0));
+
+		json_string_set(c0, json_string_value(c1));
+		json_string_set(c1, s0);
+		free(s0);
+	}
+	text = json_dumps(page, JSON_COMPACT);
+	last = 0;
+	assert_int_equal(archive_audit_page(&v, &t, text, strlen(text), &a,
+	    &last, &n, &err), 0);
+	assert_int_equal(a.nproblems, 2);
+	assert_non_null(strstr(a.problems[0], "not the agent certificate"));
+	archive_audit_clear(&a);
+	free(text);
+	json_decref(page);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		lb_err_clear(&err);
+		last = 0;
+		assert_int_equal(archive_audit_page(&v, &t, bad[i],
+		    strlen(bad[i]), &a, &last, &n, &err), -1);
+		assert_int_equal(err.code, LB_EINVAL);
+		archive_audit_clear(&a);
+	}
+	lb_err_clear(&err);
+	assert_int_equal(archive_audit_page(&v, &t, "{}",
+	    ARCHIVE_MESSAGE_MAX + 1, &a, &last, &n, &err), -1);
+	archive_verified_clear(&v);
+	X509_free(x);
+	OPENSSL_free(rcpt);
+	EVP_PKEY_free(k);
+	archive_policy_clear(&g);
+}
+
 static void
 test_chain_parse_malformed(void **state)
 {
@@ -719,6 +805,7 @@ main(void)
 		T(test_client_catches_a_rewritten_policy_row),
 		T(test_client_catches_a_rolled_back_chain),
 		T(test_client_refuses_a_differing_genesis),
+		T(test_audit_page),
 		cmocka_unit_test(test_chain_parse_malformed),
 #undef T
 	};
