@@ -12,7 +12,12 @@
  * receipt over the serial and the record's SHA-256.  The server never again
  * holds anything that decrypts the key.
  *
- * Share plaintext: ARCHIVE_SHARE_LEN bytes, x coordinate then the 32 bytes
+ * Share plaintext: ARCHIVE_SHARE_BOUND_LEN bytes: x coordinate, the 32 bytes
+ * of the share, the SHA-256 of the record's AAD and the policy's hash, so
+ * that an agent's client knows which record and policy a share it
+ * decrypts belongs to (records escrowed before schema 8 carry
+ * ARCHIVE_SHARE_LEN bytes, the share alone).  Formerly: x coordinate then
+ * the 32 bytes
  * of the share.  Recovery: each approving agent decrypts its share locally
  * and re-encrypts it to the request's one-time certificate
  * (archive_share_rewrap); the officer's client decrypts M of them, combines
@@ -35,6 +40,9 @@
 
 #define ARCHIVE_DATA_KEY_LEN 32
 #define ARCHIVE_SHARE_LEN    (1 + ARCHIVE_DATA_KEY_LEN)
+/* A bound share: the share, then the SHA-256 of its record's AAD and the
+ * hash of the policy it was escrowed under (raw, 32 bytes each). */
+#define ARCHIVE_SHARE_BOUND_LEN (ARCHIVE_SHARE_LEN + 64)
 #define ARCHIVE_IV_LEN       12
 #define ARCHIVE_TAG_LEN      16
 #define ARCHIVE_MAX_AGENTS   255
@@ -277,6 +285,15 @@ archive_sealed *archive_escrow_seal(ca_ctx *ca, sqlite3 *db, X509 *cert,
 int archive_escrow_store(sqlite3 *db, const archive_sealed *s,
     const char *actor, lb_err *err);
 void archive_sealed_free(archive_sealed *s);
+/*
+ * The records escrowed before any signed policy (a state directory made
+ * by an older lockbox): their agents were never shown to hold their own
+ * keys (an older 'agent add --keygen' left the key with the
+ * administrator), so they count as exposed until re-escrowed.  *serials
+ * malloc'ed (each too).
+ */
+int archive_escrow_before_policy(sqlite3 *db, char ***serials, size_t *n,
+    lb_err *err);
 
 /* ------------------------------------------------------------------ */
 /* The record format (shared by the server and the recovering client)  */
@@ -318,6 +335,17 @@ int archive_cms_decrypt(EVP_PKEY *key, X509 *cert, const unsigned char *cms,
 int archive_share_rewrap(EVP_PKEY *agent_key, X509 *agent_cert,
     const unsigned char *cms, size_t len, X509 *request_cert,
     unsigned char **out, size_t *out_len, lb_err *err);
+/* What a decrypted share says of itself. */
+typedef struct archive_share_binding {
+	bool bound;                     /* false: a share made before schema 8 */
+	unsigned char aad_sha256[32];   /* its record's AAD's SHA-256 */
+	char policy[65];                /* the policy it was escrowed under */
+} archive_share_binding;
+/* archive_share_rewrap, also saying what the share is bound to (b). */
+int archive_share_rewrap_bound(EVP_PKEY *agent_key, X509 *agent_cert,
+    const unsigned char *cms, size_t len, X509 *request_cert,
+    archive_share_binding *b, unsigned char **out, size_t *out_len,
+    lb_err *err);
 
 /*
  * Officer side: decrypts the shares (CMS to the one-time certificate),
@@ -368,6 +396,7 @@ typedef struct archive_recovery_record {
 	char *serial;         /* the encryption certificate */
 	int threshold;
 	int approvals;        /* approving agents in this record's share set */
+	int other_open;       /* other open requests covering this record */
 	/* archive_recovery_get for an agent: the agent's own escrow share */
 	unsigned char *share;
 	size_t share_len;
@@ -398,11 +427,55 @@ typedef struct archive_recovery {
 	size_t request_cert_len;
 	unsigned char *requester_cert;  /* the requester's credential, DER */
 	size_t requester_cert_len;
+	char *statement;      /* the officer's signed statement, or NULL */
+	unsigned char *statement_cms;
+	size_t statement_cms_len;
 	int approvals;        /* approving agents */
 	int threshold;        /* the highest threshold among the records */
 	archive_recovery_record *records;
 	size_t nrecords;
 } archive_recovery;
+
+/*
+ * The request statement its officer signs (statement.c): request id, the
+ * key owner, the one-time key's SPKI SHA-256, the expiry, and each
+ * record's serial and key (SPKI SHA-256), in one text form (text).
+ */
+typedef struct archive_statement_record {
+	char serial[80];
+	char spki[65];
+} archive_statement_record;
+typedef struct archive_statement {
+	char id[ARCHIVE_REQUEST_ID_LEN + 1];
+	char *owner;
+	char onetime[65];
+	char expires[32];
+	archive_statement_record *records;
+	size_t nrecords;
+	char *text;
+	size_t text_len;
+} archive_statement;
+void archive_statement_clear(archive_statement *s);
+int archive_statement_render(archive_statement *s, lb_err *err);
+/* Parses a statement, which must be in its one text form (LB_EINVAL). */
+int archive_statement_parse(const char *text, size_t len,
+    archive_statement *s, lb_err *err);
+const archive_statement_record *archive_statement_find(
+    const archive_statement *s, const char *serial);
+/* The officer's statement of request id for owner: its one-time
+ * certificate, expiry, and the records' n certificates. */
+int archive_statement_of(const char *id, const char *owner, X509 *onetime,
+    const char *expires, X509 *const *certs, size_t n, archive_statement *s,
+    lb_err *err);
+/*
+ * POST .../{id}/statement {"statement", "cms"}: the requester hands in the
+ * request's statement, once, while it is pending; it must say what the
+ * stored request is (id, owner, one-time key, every record with its key)
+ * and be signed with the requester's credential key.  Audit
+ * "recovery.statement" (refusals "recovery.statement_refused").
+ */
+int archive_recovery_statement(sqlite3 *db, const archive_caller *who,
+    const char *id, const void *body, size_t len, lb_err *err);
 
 /* Frees what an archive_recovery holds (shares cleansed) and zeroes it. */
 void archive_recovery_clear(archive_recovery *rq);
@@ -544,6 +617,13 @@ typedef struct archive_view_share {
 	size_t cms_len;
 } archive_view_share;
 
+/* A record of a request as an agent's client reads it. */
+typedef struct archive_view_record {
+	char *serial;
+	X509 *cert;              /* the encryption certificate, or NULL */
+	long long other_open;    /* other open requests covering it */
+} archive_view_record;
+
 /* A request as an approving agent's client reads it. */
 typedef struct archive_view {
 	char id[ARCHIVE_REQUEST_ID_LEN + 1];
@@ -555,6 +635,10 @@ typedef struct archive_view {
 	size_t nshares;
 	X509 *request_cert;     /* the one-time certificate, or NULL */
 	X509 *requester_cert;   /* the requester's credential, or NULL */
+	archive_view_record *records;
+	char *statement;        /* the officer's statement, or NULL */
+	unsigned char *statement_cms;
+	size_t statement_cms_len;
 } archive_view;
 
 /*
@@ -812,6 +896,40 @@ int archive_audit_page(const archive_verified *v, const archive_transport *t,
     const char *body, size_t len, archive_audit *a, int64_t *last,
     size_t *n, lb_err *err);
 
+/*
+ * The officer's side of a statement (statement.c): after a request is
+ * opened, the statement of what the server says it covers (only keys of
+ * owner), signed with the credential, sent and kept as DIR/ID.statement.
+ */
+int archive_client_statement(const archive_transport *t, const char *dir,
+    const char *id, const char *owner, json_t *reply, lb_err *err);
+int archive_statement_save(const char *dir, const archive_statement *s,
+    lb_err *err);
+int archive_statement_load(const char *dir, const char *id,
+    archive_statement *s, lb_err *err);
+void archive_statement_remove(const char *dir, const char *id);
+
+/* An agent's check of a request against its policy (statement.c). */
+typedef struct archive_checked {
+	archive_statement s;
+	const archive_policy_member *officer;  /* in the policy checked */
+	unsigned char *aad_sha256;  /* 32 bytes per share of the view */
+} archive_checked;
+void archive_checked_clear(archive_checked *c);
+/*
+ * The view's statement: signed by a recovery officer of p, about this
+ * request and its one-time key, unexpired; own (the agent's credential)
+ * is neither the owner nor that officer; each share asked for belongs to
+ * a record it names, with the key it names (out->aad_sha256 gets that
+ * record's AAD hash, for the share's binding to match).
+ */
+int archive_view_statement_check(const archive_view *v,
+    const archive_policy *p, X509 *own, archive_checked *out, lb_err *err);
+/* HOME/released.json: one-time keys (SPKI hashes) released to, once. */
+int archive_released_before(const char *home, const char *onetime,
+    bool *seen, lb_err *err);
+int archive_released_add(const char *home, const char *onetime, lb_err *err);
+
 /* "AB:CD:...": a certificate's SHA-256 fingerprint ("" on failure). */
 #define ARCHIVE_FINGERPRINT_LEN 96  /* 32 bytes as "AB:" */
 void archive_fingerprint(X509 *x, char out[ARCHIVE_FINGERPRINT_LEN]);
@@ -838,27 +956,38 @@ void archive_client_opened_clear(archive_client_opened *o);
 /* What an approving agent's client shows and asks. */
 typedef struct archive_review {
 	void *arg;
-	/* the request as the server sent it, before anything is checked */
-	void (*show)(void *arg, const archive_view *v);
-	/* after archive_view_check: true to re-encrypt our shares */
+	/* the request as checked: c the officer's statement and the policy
+	 * p it was checked against (both NULL when the request releases
+	 * nothing of ours: not pending, or no share of ours in it) */
+	void (*show)(void *arg, const archive_view *v, const archive_checked *c,
+	    const archive_policy *p);
+	/* after every check: true to re-encrypt our shares */
 	bool (*confirm)(void *arg, const archive_view *v,
 	    const char *fingerprint);
 } archive_review;
 typedef struct archive_client_approved {
 	size_t nshares;          /* ours, handed in */
+	size_t unbound;          /* of them, shares made before schema 8 */
 	long long approvals, threshold;
 	char status[32];         /* the request's, after */
 } archive_client_approved;
 /*
- * Reads request id, shows it (rv->show); when it is pending and holds
- * shares of ours, checks it against ca_file (archive_view_check), asks
- * (rv->confirm) and re-encrypts our shares to its one-time certificate;
- * then hands in the approval (none when nothing was ours: the server
- * says why and audits the attempt).  -1 with err.
+ * Reads request id; when it is pending and holds shares of ours, checks
+ * it itself: the policies from the pin in home (or trust), the officer's
+ * statement against the policy in force (archive_view_statement_check),
+ * the requester's credential against ca_file and the one-time key's
+ * signature (archive_view_check), that this client never released to
+ * that one-time key before; shows it (rv->show) and asks (rv->confirm);
+ * re-encrypts our shares to the one-time certificate, each share bound
+ * to a record the statement names and a policy of the chain (shares
+ * made before schema 8 carry no binding: counted in out->unbound); then
+ * hands in the approval (none when nothing was ours: the server says
+ * why and audits the attempt) and records the one-time key as released
+ * to.  -1 with err.
  */
 int archive_client_approve(const archive_transport *t, const char *id,
-    const char *ca_file, const archive_review *rv,
-    archive_client_approved *out, lb_err *err);
+    const char *ca_file, const char *home, const char *trust,
+    const archive_review *rv, archive_client_approved *out, lb_err *err);
 /*
  * Fetches the package of approved request id and opens every key (or
  * the one serial) with the one-time key kept in dir: all or nothing.

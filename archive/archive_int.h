@@ -26,7 +26,7 @@ int archive_shamir_combine(unsigned char (*shares)[ARCHIVE_SHARE_LEN],
 #define ARCHIVE_REQ_COLS "id, requester_serial, requested_by, email, " \
 	"serial, reason, request_cert, CASE WHEN collected IS NULL THEN " \
 	"status ELSE 'collected' END, created, expires, denied_by, " \
-	"deny_reason"
+	"deny_reason, statement, statement_cms"
 
 /*
  * Frees the n rewrapped shares (CMS DER) of a record, the array and their
@@ -80,5 +80,10 @@ void archive_serial_list(const archive_recovery *rq, char *buf, size_t len);
 int archive_end_request(sqlite3 *db, const archive_caller *who,
     sqlite3_stmt **st, const char *id, const char *action,
     const char *detail, lb_err *err);
+
+/* Whether a certificate's subjectAltName holds the rfc822Name email
+ * (case-insensitively); its first rfc822Name into out ("" when none). */
+bool archive_cert_has_email(X509 *x, const char *email);
+void archive_cert_email(X509 *x, char *out, size_t len);
 
 #endif

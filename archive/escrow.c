@@ -63,6 +63,23 @@ check_enc_cert(X509 *cert, lb_err *err)
 	return 0;
 }
 
+/* 64 lowercase hex digits into 32 bytes. */
+static int
+hex_raw(const char *hex, unsigned char out[32])
+{
+	size_t i;
+	int hi, lo;
+
+	for (i = 0; i < 32; i++) {
+		hi = OPENSSL_hexchar2int((unsigned char)hex[2 * i]);
+		lo = OPENSSL_hexchar2int((unsigned char)hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return 0;
+}
+
 static int
 no_policy(lb_err *err)
 {
@@ -241,7 +258,9 @@ archive_escrow_seal(ca_ctx *ca, sqlite3 *db, X509 *cert, EVP_PKEY *key,
 	unsigned char *p8 = NULL, *aad = NULL;
 	char text[640];
 	archive_sealed *s = NULL;
-	int threshold = 0, ok = 0;
+	unsigned char aad_md[32], policy_raw[32];
+	unsigned char bound[ARCHIVE_SHARE_BOUND_LEN];
+	int threshold = 0, ok = 0, rc;
 
 	if (!core_email_valid(email)) {
 		lb_err_set(err, LB_EINVAL, "'%s' is not an e-mail address",
@@ -280,6 +299,11 @@ archive_escrow_seal(ca_ctx *ca, sqlite3 *db, X509 *cert, EVP_PKEY *key,
 	}
 	if (archive_record_aad(cert, email, &aad, &aad_len, err) == -1)
 		goto out;
+	if (EVP_Digest(aad, aad_len, aad_md, NULL, EVP_sha256(), NULL) != 1 ||
+	    hex_raw(s->policy, policy_raw) == -1) {
+		lb_err_set(err, LB_EINTERNAL, "cannot bind the shares");
+		goto out;
+	}
 	if ((s->ct = malloc(p8_len)) == NULL) {
 		lb_err_set(err, LB_EINTERNAL, "out of memory");
 		goto out;
@@ -320,9 +344,15 @@ archive_escrow_seal(ca_ctx *ca, sqlite3 *db, X509 *cert, EVP_PKEY *key,
 			goto out;
 		}
 		s->share_nr[i] = shares[i][0];
-		if (archive_cms_encrypt(agents[i].cert, shares[i],
-		    ARCHIVE_SHARE_LEN, &s->wrapped[i], &s->wrapped_len[i],
-		    err) == -1)
+		/* each share says which record and policy it belongs to */
+		memcpy(bound, shares[i], ARCHIVE_SHARE_LEN);
+		memcpy(bound + ARCHIVE_SHARE_LEN, aad_md, 32);
+		memcpy(bound + ARCHIVE_SHARE_LEN + 32, policy_raw, 32);
+		rc = archive_cms_encrypt(agents[i].cert, bound,
+		    ARCHIVE_SHARE_BOUND_LEN, &s->wrapped[i], &s->wrapped_len[i],
+		    err);
+		OPENSSL_cleanse(bound, sizeof(bound));
+		if (rc == -1)
 			goto out;
 	}
 	ok = 1;
@@ -483,4 +513,40 @@ archive_issue_enc(ca_ctx *ca, sqlite3 *db, const ca_request *req,
 		return NULL;
 	}
 	return x;
+}
+
+int
+archive_escrow_before_policy(sqlite3 *db, char ***serials, size_t *n,
+    lb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	char **v = NULL, **nv;
+	int r;
+
+	*serials = NULL;
+	*n = 0;
+	if (core_db_prepare(db, "SELECT serial FROM escrow_records WHERE "
+	    "policy_hash IS NULL ORDER BY id", &st, err) == -1)
+		return -1;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((nv = realloc(v, (*n + 1) * sizeof(*v))) == NULL ||
+		    (nv[*n] = core_db_text_dup(st, 0)) == NULL) {
+			if (nv != NULL)
+				v = nv;
+			r = SQLITE_NOMEM;
+			break;
+		}
+		v = nv;
+		(*n)++;
+	}
+	sqlite3_finalize(st);
+	if (r != SQLITE_DONE) {
+		while (*n > 0)
+			free(v[--*n]);
+		free(v);
+		return lb_err_set(err, LB_EINTERNAL, "cannot read the escrow "
+		    "records");
+	}
+	*serials = v;
+	return 0;
 }

@@ -275,9 +275,8 @@ archive_client_policy_verify(const archive_transport *t, const char *home,
 /* ------------------------------------------------------------------ */
 /* Signing                                                             */
 
-/* The credential's e-mail (its first rfc822Name), or "". */
-static void
-cert_email(X509 *x, char *out, size_t len)
+void
+archive_cert_email(X509 *x, char *out, size_t len)
 {
 	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL,
 	    NULL);
@@ -341,7 +340,7 @@ archive_client_policy_sign(const archive_transport *t, const char *home,
 	if (ca_spki_sha256(t->cert, spki) == -1)
 		return lb_err_set(err, LB_EINVAL, "cannot read the "
 		    "credential's key");
-	cert_email(t->cert, email, sizeof(email));
+	archive_cert_email(t->cert, email, sizeof(email));
 	if (pin_or_trust(home, trust, &pin, &pinned, err) == -1 ||
 	    chain_fetch(t, &v.chain, err) == -1)
 		goto out;

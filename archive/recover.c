@@ -27,9 +27,10 @@
 #define MAX_SUBSETS 256
 
 int
-archive_share_rewrap(EVP_PKEY *agent_key, X509 *agent_cert,
+archive_share_rewrap_bound(EVP_PKEY *agent_key, X509 *agent_cert,
     const unsigned char *cms, size_t len, X509 *request_cert,
-    unsigned char **out, size_t *out_len, lb_err *err)
+    archive_share_binding *b, unsigned char **out, size_t *out_len,
+    lb_err *err)
 {
 	unsigned char *share = NULL;
 	size_t share_len = 0;
@@ -37,14 +38,22 @@ archive_share_rewrap(EVP_PKEY *agent_key, X509 *agent_cert,
 
 	*out = NULL;
 	*out_len = 0;
+	memset(b, 0, sizeof(*b));
 	if (archive_cms_decrypt(agent_key, agent_cert, cms, len,
-	    ARCHIVE_SHARE_LEN, &share, &share_len, err) == -1)
+	    ARCHIVE_SHARE_BOUND_LEN, &share, &share_len, err) == -1)
 		goto out;
-	if (share_len != ARCHIVE_SHARE_LEN || share[0] == 0) {
+	if ((share_len != ARCHIVE_SHARE_LEN &&
+	    share_len != ARCHIVE_SHARE_BOUND_LEN) || share[0] == 0) {
 		lb_err_set(err, LB_EINVAL, "a decrypted escrow share is "
 		    "malformed (%zu bytes)", share_len);
 		goto out;
 	}
+	if (share_len == ARCHIVE_SHARE_BOUND_LEN) {
+		b->bound = true;
+		memcpy(b->aad_sha256, share + ARCHIVE_SHARE_LEN, 32);
+		core_hex_lower(share + ARCHIVE_SHARE_LEN + 32, 32, b->policy);
+	}
+	/* the whole plaintext: the officer's client checks the binding too */
 	if (archive_cms_encrypt(request_cert, share, share_len, out, out_len,
 	    err) == -1)
 		goto out;
@@ -53,6 +62,17 @@ out:
 	if (share != NULL)
 		OPENSSL_clear_free(share, share_len);
 	return rc;
+}
+
+int
+archive_share_rewrap(EVP_PKEY *agent_key, X509 *agent_cert,
+    const unsigned char *cms, size_t len, X509 *request_cert,
+    unsigned char **out, size_t *out_len, lb_err *err)
+{
+	archive_share_binding b;
+
+	return archive_share_rewrap_bound(agent_key, agent_cert, cms, len,
+	    request_cert, &b, out, out_len, err);
 }
 
 /* AES-256-GCM decryption of the record; -1 when authentication fails. */
@@ -134,13 +154,13 @@ archive_record_open(X509 *cert, const char *email,
 {
 	unsigned char (*shares)[ARCHIVE_SHARE_LEN] = NULL;
 	unsigned char (*pick)[ARCHIVE_SHARE_LEN] = NULL;
-	unsigned char dkey[ARCHIVE_DATA_KEY_LEN];
+	unsigned char dkey[ARCHIVE_DATA_KEY_LEN], aad_md[32];
 	unsigned char *plain = NULL, *aad = NULL, *one = NULL;
 	size_t aad_len = 0, one_len = 0, have = 0, i, j, m = 0, tries = 0;
 	size_t idx[ARCHIVE_MAX_AGENTS];
 	char *serial = NULL;
 	EVP_PKEY *key = NULL;
-	bool opened = false;
+	bool opened = false, wrong;
 	lb_err sub;
 
 	if ((serial = ca_cert_serial(cert)) == NULL) {
@@ -167,18 +187,31 @@ archive_record_open(X509 *cert, const char *email,
 		lb_err_set(err, LB_EINTERNAL, "out of memory");
 		goto out;
 	}
-	/* decrypt every share; one that does not decrypt or repeats an x
-	 * coordinate is dropped, the others may still reach the threshold */
+	if (archive_record_aad(cert, email, &aad, &aad_len, err) == -1)
+		goto out;
+	if (EVP_Digest(aad, aad_len, aad_md, NULL, EVP_sha256(), NULL) != 1) {
+		lb_err_set(err, LB_EINTERNAL, "cannot hash the record's AAD");
+		goto out;
+	}
+	/* decrypt every share; one that does not decrypt, belongs to
+	 * another record or repeats an x coordinate is dropped, the others
+	 * may still reach the threshold */
 	for (i = 0; i < nshares; i++) {
 		lb_err_clear(&sub);
 		if (archive_cms_decrypt(onetime_key, onetime_cert,
-		    share_cms[i], share_len[i], ARCHIVE_SHARE_LEN, &one,
+		    share_cms[i], share_len[i], ARCHIVE_SHARE_BOUND_LEN, &one,
 		    &one_len, &sub) == -1) {
 			log_warnx("escrow record %s: share %zu: %s", serial,
 			    i + 1, sub.msg);
 			continue;
 		}
-		if (one_len == ARCHIVE_SHARE_LEN && one[0] != 0) {
+		wrong = one_len == ARCHIVE_SHARE_BOUND_LEN &&
+		    CRYPTO_memcmp(one + ARCHIVE_SHARE_LEN, aad_md, 32) != 0;
+		if (wrong)
+			log_warnx("escrow record %s: share %zu belongs to another "
+			    "record", serial, i + 1);
+		if (!wrong && (one_len == ARCHIVE_SHARE_LEN ||
+		    one_len == ARCHIVE_SHARE_BOUND_LEN) && one[0] != 0) {
 			for (j = 0; j < have && shares[j][0] != one[0]; j++)
 				;
 			if (j == have)
@@ -193,8 +226,6 @@ archive_record_open(X509 *cert, const char *email,
 		    "request's one-time key", serial, have, m);
 		goto out;
 	}
-	if (archive_record_aad(cert, email, &aad, &aad_len, err) == -1)
-		goto out;
 	/* the first m shares normally open it; a bad share among more than
 	 * m is outvoted by trying the other subsets, boundedly */
 	for (i = 0; i < m; i++)
@@ -296,9 +327,8 @@ out:
 /* ------------------------------------------------------------------ */
 /* The agent's checks and re-wrapping                                  */
 
-/* Whether a certificate's subjectAltName holds the rfc822Name email. */
-static bool
-cert_has_email(X509 *x, const char *email)
+bool
+archive_cert_has_email(X509 *x, const char *email)
 {
 	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL,
 	    NULL);
@@ -354,7 +384,7 @@ archive_view_check(const archive_view *v, const char *ca_file, lb_err *err)
 		    X509_STORE_CTX_get_error(ctx)));
 		goto out;
 	}
-	if (!cert_has_email(v->requester_cert, v->requester_email)) {
+	if (!archive_cert_has_email(v->requester_cert, v->requester_email)) {
 		lb_err_set(err, LB_EINVAL, "the requester's credential is not "
 		    "%s's: refusing to release a share", who);
 		goto out;

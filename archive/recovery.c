@@ -727,6 +727,14 @@ approve_tx(sqlite3 *db, const archive_caller *who, const char *id,
 	    check_approver(db, who, &rq, err) == -1 ||
 	    archive_load_agent_shares(db, &rq, who->serial, &held, err) == -1)
 		goto out;
+	/* agents' clients check the statement themselves; the server
+	 * refuses too, so that nothing is stored without one */
+	if (rq.statement == NULL) {
+		lb_err_set(err, LB_ECONFLICT, "the requesting officer has not "
+		    "signed request %s's statement: nothing can be approved",
+		    rq.id);
+		goto out;
+	}
 	if (held == 0) {
 		lb_err_set(err, LB_EFORBIDDEN, "your credential (serial %s) "
 		    "holds no escrow share of the keys this request covers",

@@ -57,6 +57,8 @@ archive_recovery_clear(archive_recovery *rq)
 	free(rq->deny_reason);
 	free(rq->request_cert);
 	free(rq->requester_cert);
+	free(rq->statement);
+	free(rq->statement_cms);
 	for (i = 0; i < rq->nrecords; i++)
 		archive_record_clear(&rq->records[i]);
 	free(rq->records);
@@ -91,9 +93,12 @@ archive_row_to_request(sqlite3_stmt *st, archive_recovery *rq, lb_err *err)
 	rq->expires = (time_t)sqlite3_column_int64(st, 9);
 	rq->denied_by = core_db_text_dup(st, 10);
 	rq->deny_reason = core_db_text_dup(st, 11);
+	rq->statement = core_db_text_dup(st, 12);
 	if (rq->requester_serial == NULL || rq->requester_email == NULL ||
 	    rq->email == NULL || rq->reason == NULL || rq->status == NULL ||
-	    core_db_blob_dup(st, 6, &rq->request_cert, &rq->request_cert_len) == -1) {
+	    core_db_blob_dup(st, 6, &rq->request_cert, &rq->request_cert_len) == -1 ||
+	    core_db_blob_dup(st, 13, &rq->statement_cms,
+	    &rq->statement_cms_len) == -1) {
 		archive_recovery_clear(rq);
 		return lb_err_set(err, LB_EINTERNAL, "out of memory");
 	}
@@ -113,15 +118,22 @@ archive_load_records(sqlite3 *db, archive_recovery *rq, lb_err *err)
 	int rc = -1, s;
 	void *p;
 
+	/* with each record: its certificate, and how many other open
+	 * requests cover it (agents are shown a second request as such) */
 	if (core_db_prepare(db, "SELECT e.id, e.serial, e.threshold, "
 	    "(SELECT count(*) FROM recovery_approvals a JOIN escrow_shares s "
 	    "ON s.agent_serial = a.agent_serial AND s.record_id = e.id "
-	    "WHERE a.request_id = rr.request_id) "
+	    "WHERE a.request_id = rr.request_id), c.der, "
+	    "(SELECT count(*) FROM recovery_request_records o JOIN "
+	    "recovery_requests q ON q.id = o.request_id WHERE o.record_id = e.id "
+	    "AND q.id <> rr.request_id AND q.status IN ('pending', 'approved', "
+	    "'fetched') AND q.collected IS NULL AND q.expires > ?2) "
 	    "FROM recovery_request_records rr JOIN escrow_records e "
-	    "ON e.id = rr.record_id WHERE rr.request_id = ? ORDER BY e.id",
-	    &st, err) == -1)
+	    "ON e.id = rr.record_id JOIN certificates c ON c.serial = e.serial "
+	    "WHERE rr.request_id = ?1 ORDER BY e.id", &st, err) == -1)
 		return -1;
 	sqlite3_bind_text(st, 1, rq->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL));
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
 		if (rq->nrecords == cap) {
 			cap = cap ? cap * 2 : 4;
@@ -137,7 +149,9 @@ archive_load_records(sqlite3 *db, archive_recovery *rq, lb_err *err)
 		r->record_id = sqlite3_column_int64(st, 0);
 		r->threshold = sqlite3_column_int(st, 2);
 		r->approvals = sqlite3_column_int(st, 3);
-		if ((r->serial = core_db_text_dup(st, 1)) == NULL) {
+		r->other_open = sqlite3_column_int(st, 5);
+		if ((r->serial = core_db_text_dup(st, 1)) == NULL ||
+		    core_db_blob_dup(st, 4, &r->cert, &r->cert_len) == -1) {
 			lb_err_set(err, LB_EINTERNAL, "out of memory");
 			goto out;
 		}
@@ -363,6 +377,7 @@ archive_load_package_record(sqlite3 *db, const char *id, archive_recovery_record
 	st = NULL;
 	if (ca_cert_get(db, r->serial, &ci, err) == -1)
 		goto out;
+	free(r->cert);
 	r->cert = ci.der;
 	r->cert_len = ci.der_len;
 	ci.der = NULL;

@@ -161,8 +161,12 @@ archive_request_json(const archive_recovery *rq, bool with_certs)
 		    (ca_json_put(o, "record_id", json_integer(r->record_id)) |
 		    ca_json_put(o, "serial", ca_json_str(r->serial)) |
 		    ca_json_put(o, "threshold", json_integer(r->threshold)) |
-		    ca_json_put(o, "approvals", json_integer(r->approvals))))
+		    ca_json_put(o, "approvals", json_integer(r->approvals)) |
+		    ca_json_put(o, "other_open", json_integer(r->other_open))))
 			bad = 1;
+		if (!bad && with_certs && r->cert != NULL)
+			bad = ca_json_put(o, "cert", ca_json_pem(r->cert,
+			    r->cert_len));
 		if (bad || r->share == NULL)
 			continue;
 		/* the caller's own share of this record (an agent's view) */
@@ -183,6 +187,11 @@ archive_request_json(const archive_recovery *rq, bool with_certs)
 			    rq->request_cert, rq->request_cert_len)) |
 			    ca_json_put(j, "requester_cert", ca_json_pem(
 			    rq->requester_cert, rq->requester_cert_len));
+		if (!bad && with_certs && rq->statement != NULL)
+			bad = ca_json_put(j, "statement",
+			    json_string(rq->statement)) |
+			    ca_json_put(j, "statement_cms", ca_json_b64(
+			    rq->statement_cms, rq->statement_cms_len));
 	}
 	json_decref(recs);
 	json_decref(shares);
@@ -207,6 +216,13 @@ archive_view_clear(archive_view *v)
 		free(v->shares[i].cms);
 	}
 	free(v->shares);
+	for (i = 0; v->records != NULL && i < v->nrecords; i++) {
+		free(v->records[i].serial);
+		X509_free(v->records[i].cert);
+	}
+	free(v->records);
+	free(v->statement);
+	free(v->statement_cms);
 	X509_free(v->request_cert);
 	X509_free(v->requester_cert);
 	memset(v, 0, sizeof(*v));
@@ -245,6 +261,28 @@ archive_view_parse(const char *buf, size_t len, archive_view *v,
 	v->nrecords = json_array_size(json_object_get(j, "records"));
 	v->request_cert = cert_member(j, "request_cert");
 	v->requester_cert = cert_member(j, "requester_cert");
+	v->statement = ca_json_dup(j, "statement", (size_t)64 * 1024, &oom);
+	if (json_object_get(j, "statement_cms") != NULL &&
+	    b64_member(j, "statement_cms", SHARE_B64_MAX, &v->statement_cms,
+	    &v->statement_cms_len) == -1) {
+		lb_err_set(err, LB_EINVAL, "the request's statement signature is "
+		    "malformed");
+		goto out;
+	}
+	arr = json_object_get(j, "records");
+	if (v->nrecords > SHARES_MAX || (arr != NULL && !json_is_array(arr))) {
+		lb_err_set(err, LB_EINVAL, "the request's records are malformed");
+		goto out;
+	}
+	if (v->nrecords > 0 && (v->records = calloc(v->nrecords,
+	    sizeof(*v->records))) == NULL)
+		oom = true;
+	for (i = 0; !oom && i < v->nrecords; i++) {
+		e = json_array_get(arr, i);
+		v->records[i].serial = ca_json_dup(e, "serial", 128, &oom);
+		v->records[i].cert = cert_member(e, "cert");
+		v->records[i].other_open = int_member(e, "other_open");
+	}
 	arr = json_object_get(j, "shares");
 	if ((n = json_array_size(arr)) > SHARES_MAX ||
 	    (arr != NULL && !json_is_array(arr))) {

@@ -29,6 +29,15 @@ int cmd_crl(int argc, char **argv);
 
 int cmd_agent(int argc, char **argv);
 int cmd_escrow(int argc, char **argv);
+/*
+ * A member's client audits the escrows since its last clean audit
+ * (archive_client_audit) beside another command: each mismatch is a
+ * warning on standard error.  Their number (0 also without a pin), or -1
+ * when the audit could not run (warned).
+ */
+struct archive_transport;
+int cli_escrow_audit_note(const struct archive_transport *t,
+    const char *home, const char *trust);
 int cmd_recovery(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_enrollment(int argc, char **argv);

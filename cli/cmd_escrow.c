@@ -148,7 +148,8 @@ show_run(void *state, cli_ctx *c)
 	archive_chain ch;
 	const archive_chain_link *cur = NULL, *pend = NULL;
 	lb_err err = { 0 };
-	size_t i;
+	char **old = NULL;
+	size_t i, nold = 0;
 
 	if (o->threshold != 0)
 		return -2;      /* cmd_escrow turns it into a proposal */
@@ -170,6 +171,23 @@ show_run(void *state, cli_ctx *c)
 		printf("no escrow policy in force: no encryption certificate "
 		    "can be issued until one is (see 'lockbox escrow policy "
 		    "propose')\n");
+	}
+	if (archive_escrow_before_policy(c->db, &old, &nold, &err) == -1) {
+		archive_chain_clear(&ch);
+		return cli_fail(&err);
+	}
+	if (nold > 0) {
+		printf("exposed: %zu escrow record(s) made before any signed "
+		    "policy (an upgrade): their agents never proved their keys "
+		    "their own (an older 'agent add --keygen' left them with the "
+		    "administrator); count them exposed until re-escrowed:",
+		    nold);
+		for (i = 0; i < nold; i++) {
+			printf(" %s", old[i]);
+			free(old[i]);
+		}
+		putchar('\n');
+		free(old);
 	}
 	if (pend != NULL) {
 		printf("pending: proposal v%d: threshold %d of %zu agents\n"
@@ -424,6 +442,8 @@ sign_step(struct eopts *o, const archive_transport *t, const char *home,
 	printf("signed escrow policy %s%s\n", o->hash, in_force ?
 	    ": it is now in force" : "; it comes into force once the others "
 	    "have signed");
+	/* and what was escrowed meanwhile: reported, not fatal */
+	(void)cli_escrow_audit_note(t, home, o->trust);
 	return 0;
 }
 
@@ -431,6 +451,29 @@ static int
 sign_run(void *state, cli_ctx *c)
 {
 	return with_member(state, c, sign_step);
+}
+
+int
+cli_escrow_audit_note(const archive_transport *t, const char *home,
+    const char *trust)
+{
+	archive_audit a;
+	lb_err err = { 0 };
+	size_t i, n;
+
+	if (archive_client_audit(t, home, trust, false, &a, &err) == -1) {
+		/* no pin yet, or no policy: nothing this client can audit */
+		if (err.code != LB_ENOTFOUND)
+			fprintf(stderr, "lockbox: warning: escrow audit: %s\n",
+			    err.msg);
+		return err.code == LB_ENOTFOUND ? 0 : -1;
+	}
+	for (i = 0; i < a.nproblems; i++)
+		fprintf(stderr, "lockbox: warning: escrow audit: mismatch: %s\n",
+		    a.problems[i]);
+	n = a.nproblems;
+	archive_audit_clear(&a);
+	return (int)n;
 }
 
 static int

@@ -32,7 +32,7 @@ static const char recovery_help[] =
 "                              CONNECTION\n"
 "\n"
 "CONNECTION: --server URL --ca-cert FILE --cred FILE.p12\n"
-"            [--cred-pass-file F]\n"
+"            [--cred-pass-file F] [--home DIR] [--trust-policy HASH]\n"
 "\n"
 "Recovers escrowed encryption keys when M of the N recovery agents agree.\n"
 "\n"
@@ -40,14 +40,23 @@ static const char recovery_help[] =
 "            --email (or the one --serial).  A one-time RSA-3072 key is made\n"
 "            here, its certificate signed by your credential; the key stays\n"
 "            in DIR/REQ.key (0600; DIR defaults to ~/.lockbox/recovery).\n"
+"            Your credential signs the request's statement (its id, owner,\n"
+"            keys, one-time key, expiry), kept as DIR/REQ.statement: the\n"
+"            agents release to nothing else, and fetch accepts no other key.\n"
 "            Prints the request id alone on the last line.\n"
 "  pending   (recovery agent) lists the requests awaiting your approval.\n"
 "  show      shows a request and how many approvals it has.\n"
-"  approve   (recovery agent) shows who asks, for whom and why, asks for\n"
-"            confirmation when standard input is a terminal (--yes skips\n"
-"            it), then decrypts your shares here and re-encrypts them to\n"
-"            the request's one-time key - after checking that the\n"
-"            requesting officer's credential signed that key.\n"
+"  approve   (recovery agent) checks the request itself before it\n"
+"            releases anything: the escrow policies from your pin (in\n"
+"            --home, default ~/.lockbox; see 'lockbox escrow policy'), the\n"
+"            officer's signed statement (an officer of the policy in\n"
+"            force, this request, its one-time key, its keys), that you\n"
+"            are neither the owner nor the officer, that you never\n"
+"            released to this one-time key before, and that each share\n"
+"            belongs to a key the statement names; shows the statement,\n"
+"            asks for confirmation when standard input is a terminal\n"
+"            (--yes skips it), then decrypts your shares here and\n"
+"            re-encrypts them to the request's one-time key.\n"
 "  deny      (recovery agent holding a share, or the requester) ends the\n"
 "            request: it releases nothing thereafter.\n"
 "  fetch     (the requester, once approved) combines the shares, decrypts\n"
@@ -77,6 +86,7 @@ struct ropts {
 	const char *email, *reason, *serial, *out_p12, *p12_pass;
 	enum ca_p12_format format;
 	bool yes, json;
+	const char *home, *trust;   /* approve: the policy pin */
 	const char *req;            /* REQ, the positional argument */
 	const char *dir;            /* --dir: where the one-time keys are */
 	char path[128];             /* API/REQ */
@@ -99,6 +109,8 @@ recovery_option(void *state, int c, const char *arg)
 	case 'P': o->p12_pass = arg; break;
 	case 'y': o->yes = true; break;
 	case 'j': o->json = true; break;
+	case 'H': o->home = arg; break;
+	case 'T': o->trust = arg; break;
 	case 'f':
 		if (strcmp(arg, "modern") == 0)
 			o->format = CA_P12_MODERN;
@@ -284,7 +296,15 @@ static int
 pending(struct ropts *o, const archive_transport *t, lb_err *err)
 {
 	json_t *resp = NULL, *list, *rq;
+	char *home;
 	size_t i;
+
+	/* an agent's look at its queue audits what was escrowed too */
+	if ((home = cli_user_dir(o->home, ".lockbox", "the policy pin",
+	    err)) == NULL)
+		return -1;
+	(void)cli_escrow_audit_note(t, home, o->trust);
+	free(home);
 
 	if (cli_http_json(t->h, "GET", ARCHIVE_API "?pending=1", NULL, &resp,
 	    NULL,
@@ -360,15 +380,37 @@ WITH_SERVER(deny)
 /* approve                                                             */
 
 static void
-show_view(void *arg, const archive_view *v)
+show_view(void *arg, const archive_view *v, const archive_checked *c,
+    const archive_policy *p)
 {
+	size_t i, k;
+
 	(void)arg;
-	printf("Recovery request %s (%s)\n  who asks:  %s\n  for whom:  %s "
-	    "(%zu escrowed key(s))\n  why:       %s\n  created %s, expires %s; "
-	    "%lld of %lld approvals so far\n", v->id, v->status,
-	    str(v->requester_email), str(v->email), v->nrecords,
-	    str(v->reason), str(v->created), str(v->expires), v->approvals,
-	    v->threshold);
+	if (c == NULL) {
+		/* nothing of ours to release: the server's word, for the record */
+		printf("Recovery request %s (%s): nothing of yours to release "
+		    "in it\n", v->id, v->status);
+		fflush(stdout);
+		return;
+	}
+	printf("Recovery request %s, as its officer signed it\n"
+	    "  who asks:  %s <%s> (recovery officer of escrow policy v%d)\n"
+	    "  for whom:  %s (%zu escrowed key(s))\n", v->id, c->officer->name,
+	    c->officer->email, p->version, c->s.owner, c->s.nrecords);
+	for (i = 0; i < c->s.nrecords; i++) {
+		printf("    key serial %s", c->s.records[i].serial);
+		for (k = 0; k < v->nrecords; k++)
+			if (v->records[k].serial != NULL &&
+			    strcmp(v->records[k].serial,
+			    c->s.records[i].serial) == 0 &&
+			    v->records[k].other_open > 0)
+				printf("  NOTE: also in %lld other open "
+				    "request(s)", v->records[k].other_open);
+		putchar('\n');
+	}
+	printf("  expires:   %s\n  why:       %s (as the server says; not "
+	    "signed)\n  %lld of %lld approvals so far\n", c->s.expires,
+	    str(v->reason), v->approvals, v->threshold);
 	fflush(stdout);
 }
 
@@ -395,10 +437,23 @@ approve(struct ropts *o, const archive_transport *t, lb_err *err)
 {
 	archive_review rv = { o, show_view, confirm };
 	archive_client_approved res;
+	char *home;
+	int rc;
 
-	if (archive_client_approve(t, o->req, o->ca_cert, &rv, &res, err) ==
-	    -1)
+	if ((home = cli_user_dir(o->home, ".lockbox", "the policy pin",
+	    err)) == NULL)
 		return -1;
+	rc = archive_client_approve(t, o->req, o->ca_cert, home, o->trust,
+	    &rv, &res, err);
+	if (rc == 0)
+		(void)cli_escrow_audit_note(t, home, o->trust);
+	free(home);
+	if (rc == -1)
+		return -1;
+	if (res.unbound > 0)
+		printf("note: %zu of your shares were escrowed before shares "
+		    "named their record: those the statement could not be held "
+		    "to\n", res.unbound);
 	printf("approved recovery request %s with %zu share(s): %lld of %lld "
 	    "approvals, request %s\n", o->req, res.nshares,
 	    res.approvals, res.threshold, res.status);
@@ -483,7 +538,9 @@ WITH_SERVER(fetch)
 #define CONNECTION_OPTS OPT("server", required_argument, 'S'), \
 	OPT("ca-cert", required_argument, 'C'), \
 	OPT("cred", required_argument, 'c'), \
-	OPT("cred-pass-file", required_argument, 'p')
+	OPT("cred-pass-file", required_argument, 'p'), \
+	OPT("home", required_argument, 'H'), \
+	OPT("trust-policy", required_argument, 'T')
 #define OPTS_END OPT(NULL, 0, 0)
 
 static const struct option request_opts[] = { CONNECTION_OPTS,

@@ -111,7 +111,9 @@ web_api_recovery_create(struct web_req *r)
 		ret = web_send_lb_err(r, &err);
 		goto out;
 	}
-	ret = web_send_json(r, 201, archive_request_json(&rq, false));
+	/* with the records' certificates: the officer's client signs the
+	 * request's statement over their keys */
+	ret = web_send_json(r, 201, archive_request_json(&rq, true));
 out:
 	archive_recovery_clear(&rq);
 	archive_opening_clear(&op);
@@ -295,5 +297,21 @@ web_api_recovery_collected(struct web_req *r)
 	if (archive_recovery_collect(db, &who, r->param, &expired,
 	    &err) == -1)
 		return send_refusal(r, &err, expired);
+	return send_request_now(r, db, &who);
+}
+
+/* The requester's signed statement of the request (200, the request). */
+enum MHD_Result
+web_api_recovery_statement(struct web_req *r)
+{
+	archive_caller who;
+	sqlite3 *db;
+	lb_err err;
+
+	if ((db = begin(r, &who, &err)) == NULL)
+		return web_send_lb_err(r, &err);
+	if (archive_recovery_statement(db, &who, r->param, r->body,
+	    r->body_len, &err) == -1)
+		return web_send_lb_err(r, &err);
 	return send_request_now(r, db, &who);
 }

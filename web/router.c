@@ -71,6 +71,8 @@ static const struct web_route routes[] = {
 	    ROLES_RECOVERY, false, web_api_recovery_package },
 	{ "/api/v1/recovery/requests/*/collected", "POST", WEB_HTTPS,
 	    ROLES_RECOVERY, false, web_api_recovery_collected },
+	{ "/api/v1/recovery/requests/*/statement", "POST", WEB_HTTPS,
+	    ROLES_RECOVERY, true, web_api_recovery_statement },
 	{ "/api/v1/escrow/policies", "GET", WEB_HTTPS, ROLES_ANY, false,
 	    web_api_policies },
 	{ "/api/v1/escrow/records", "GET", WEB_HTTPS, ROLES_ANY, false,

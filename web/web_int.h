@@ -355,6 +355,9 @@ enum MHD_Result web_api_recovery_deny(struct web_req *r);
  * the CA chain, for the requester of an approved request. */
 enum MHD_Result web_api_recovery_package(struct web_req *r);
 enum MHD_Result web_api_recovery_collected(struct web_req *r);
+/* POST /api/v1/recovery/requests/ID/statement {"statement", "cms"}: the
+ * requester's signed statement of the request, once. */
+enum MHD_Result web_api_recovery_statement(struct web_req *r);
 
 /* GET /api/v1/escrow/policies: every policy not withdrawn, with its
  * signatures (archive_chain_json), for any operator. */

@@ -61,6 +61,11 @@ check "openssl cms encrypt to it and decrypt with the key" sh -c "
     echo 'the secret plans' > '$T/msg' &&
     openssl cms -encrypt -binary -aes256 -in '$T/msg' -out '$T/msg.p7m' '$T/alice.pem' &&
     openssl cms -decrypt -binary -in '$T/msg.p7m' -inkey '$T/alice.key' -recip '$T/alice.pem' | cmp - '$T/msg'"
+# a record as an older lockbox left it: under no signed policy
+sqlite3 "$DIR/lockbox.db" "UPDATE escrow_records SET policy_hash = NULL WHERE serial = '$serial'"
+check "escrow policy reports a record made before any signed policy as exposed" sh -c "$LOCKBOX escrow policy --dir '$DIR' | grep '^exposed: 1 escrow record' | grep -q '$serial'"
+sqlite3 "$DIR/lockbox.db" "UPDATE escrow_records SET policy_hash = '$phash' WHERE serial = '$serial'"
+check "  ... and none once it names its policy" sh -c "! $LOCKBOX escrow policy --dir '$DIR' | grep -q '^exposed:'"
 check "the record names the policy it was escrowed under" test "$(sqlite3 "$DIR/lockbox.db" "SELECT policy_hash FROM escrow_records WHERE serial = '$serial'")" = "$phash"
 check "escrow record and one share per agent of the policy" sh -c "[ \"\$(sqlite3 '$DIR/lockbox.db' \"SELECT threshold || '/' || nshares FROM escrow_records WHERE serial = '$serial'\")\" = 2/3 ] &&
     [ \"\$(sqlite3 '$DIR/lockbox.db' \"SELECT count(*) FROM escrow_shares s JOIN escrow_records r ON r.id = s.record_id WHERE r.serial = '$serial'\")\" = 3 ]"
@@ -68,12 +73,12 @@ check "the receipt verifies against the CA (openssl cms)" sh -c "openssl cms -ve
 hash=$(sqlite3 "$DIR/lockbox.db" "SELECT record_sha256 FROM escrow_records WHERE serial = '$serial'")
 check "the receipt names the serial and the stored record's SHA-256" sh -c "grep -q 'serial: $serial' '$T/receipt.txt' && grep -q 'record-sha256: $hash' '$T/receipt.txt'"
 check "the stored receipt equals the one handed out" sh -c "sqlite3 '$DIR/lockbox.db' \"SELECT hex(receipt) FROM escrow_records WHERE serial = '$serial'\" | xxd -r -p | cmp - '$T/alice.p12.receipt'"
-check "the share for agent 2 decrypts with agent 2's key only" sh -c "
+check "the share for agent 2 decrypts with agent 2's key only, and names its policy" sh -c "
     openssl pkcs12 -in '$T/agent2.p12' -passin 'file:$PW' -nodes -out '$T/agent2.pem' 2>/dev/null &&
     a2=\$(openssl x509 -in '$T/agent2.pem' -noout -serial | cut -d= -f2) &&
     sqlite3 '$DIR/lockbox.db' \"SELECT hex(cms) FROM escrow_shares WHERE agent_serial = '\$a2'\" | xxd -r -p > '$T/share2.der' &&
     openssl cms -decrypt -inform DER -in '$T/share2.der' -inkey '$T/agent2.pem' -recip '$T/agent2.pem' -binary -out '$T/share2.bin' &&
-    [ \$(wc -c < '$T/share2.bin') = 33 ] &&
+    [ \$(wc -c < '$T/share2.bin') = 97 ] && [ \"\$(tail -c 32 '$T/share2.bin' | xxd -p -c 64)\" = '$phash' ] &&
     ! openssl cms -decrypt -inform DER -in '$T/share2.der' -inkey '$T/agent1.key' -recip '$T/agent1.pem' -binary -out /dev/null 2>/dev/null"
 
 # --keygen with the other key types

@@ -43,8 +43,8 @@ openssl cms -encrypt -aes256 -binary -in "$T/msg" -out "$T/msg.p7m" "$T/alice.pe
 rm -f "$T/alice.p12"
 $LOCKBOX recovery request "${C[@]}" --cred "$T/officer.p12" --email alice@example.org --reason "laptop lost" --dir "$T/rec" >"$T/req" 2>&1
 REQ=$(tail -n1 "$T/req")
-check "2 of 3: agent 1 approves" $LOCKBOX recovery approve "$REQ" "${C[@]}" --cred "$T/agent1.p12" --yes
-check "2 of 3: agent 3 approves" $LOCKBOX recovery approve "$REQ" "${C[@]}" --cred "$T/agent3.p12" --yes
+check "2 of 3: agent 1 approves" $LOCKBOX recovery approve "$REQ" "${C[@]}" --cred "$T/agent1.p12" --home "$T/agent1.home" --yes
+check "2 of 3: agent 3 approves" $LOCKBOX recovery approve "$REQ" "${C[@]}" --cred "$T/agent3.p12" --home "$T/agent3.home" --yes
 check "the officer fetches alice's key, and openssl cms decrypts with it" sh -c "
     $LOCKBOX recovery fetch '$REQ' ${C[*]} --cred '$T/officer.p12' --out-p12 '$T/back.p12' --p12-pass-file '$PW' --dir '$T/rec' >/dev/null &&
     openssl pkcs12 -in '$T/back.p12' -passin 'file:$PW' -nodes -out '$T/back.pem' 2>/dev/null &&

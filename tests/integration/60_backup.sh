@@ -104,8 +104,8 @@ serve_both "$NEW" "daemon listening (restored, other ports)"
 C=(--server "$HTTPS" --ca-cert "$NEW/ca.pem")
 REQ=$($LOCKBOX recovery request "${C[@]}" --cred "$T/officer.p12" --cred-pass-file $PW --email alice@example.org --reason "restored CA test" --dir "$T/rec" 2>>"$T/client.log" | tail -n1)
 check "a recovery officer opens a request on the restored CA" sh -c "echo '$REQ' | grep -Eqx '[0-9a-f]{32}'"
-expect_code "agent 1 approves" 0 $LOCKBOX recovery approve "$REQ" "${C[@]}" --cred "$T/agent1.p12" --cred-pass-file $PW --yes
-expect_code "agent 2 approves" 0 $LOCKBOX recovery approve "$REQ" "${C[@]}" --cred "$T/agent2.p12" --cred-pass-file $PW --yes
+expect_code "agent 1 approves" 0 $LOCKBOX recovery approve "$REQ" "${C[@]}" --cred "$T/agent1.p12" --cred-pass-file $PW --home "$T/agent1.p12.home" --yes
+expect_code "agent 2 approves" 0 $LOCKBOX recovery approve "$REQ" "${C[@]}" --cred "$T/agent2.p12" --cred-pass-file $PW --home "$T/agent2.p12.home" --yes
 check "  ... 2 of 2 approvals" grep -q "2 of 2 approvals, request approved" "$T/.out"
 expect_code "the officer fetches the recovered key" 0 $LOCKBOX recovery fetch "$REQ" "${C[@]}" --cred "$T/officer.p12" --cred-pass-file $PW --out-p12 "$T/rec.p12" --p12-pass-file $PW --dir "$T/rec"
 check "  ... naming alice's serial" grep -q "$SERIAL" "$T/.out"

@@ -482,8 +482,6 @@ wf_setup(void **state)
 			goto fail;
 		f->agent_serial[i] = ca_cert_serial(f->agent[i]);
 	}
-	if (tu_policy_sign_all(f->db, agent_key, f->agent, NAGENTS, 2) == -1)
-		return -1;
 	f->alice_officer_key = ca_keygen(CA_KEY_ECP256, &err);
 	if ((f->officer = ca_operator_add(f->ca, f->db,
 	    CA_ROLE_RECOVERY_OFFICER, "Officer", "officer@example.org",
@@ -492,6 +490,23 @@ wf_setup(void **state)
 	    CA_ROLE_RECOVERY_OFFICER, "Alice", EMAIL, f->alice_officer_key,
 	    "test", &err)) == NULL)
 		goto fail;
+	/* the policy: the three agents and both officers, all signing */
+	{
+		EVP_PKEY *keys[NAGENTS + 2];
+		X509 *certs[NAGENTS + 2];
+
+		for (i = 0; i < NAGENTS; i++) {
+			keys[i] = agent_key[i];
+			certs[i] = f->agent[i];
+		}
+		keys[NAGENTS] = officer_key;
+		certs[NAGENTS] = f->officer;
+		keys[NAGENTS + 1] = f->alice_officer_key;
+		certs[NAGENTS + 1] = f->alice_officer;
+		if (tu_policy_sign_as(f->db, keys, certs, NAGENTS + 2, 2,
+		    true) == -1)
+			return -1;
+	}
 	f->officer_serial = ca_cert_serial(f->officer);
 	f->alice_officer_serial = ca_cert_serial(f->alice_officer);
 	f->alice_key = ca_keygen(CA_KEY_ECP256, &err);
@@ -578,6 +593,46 @@ audits(struct wf *f, const char *action, const char *id)
 	return tu_sql_int(f->db, sql);
 }
 
+/* The officer signs the statement of request rq, for one-time key ot,
+ * and hands it in, as the officer's client does. */
+static void
+sign_statement(struct wf *f, X509 *ot, const archive_recovery *rq)
+{
+	archive_caller o = officer(f);
+	archive_statement st;
+	X509 *certs[8];
+	unsigned char *sig = NULL;
+	size_t sig_len = 0, i;
+	char expires[32], *b64 = NULL, *text;
+	json_t *body;
+	lb_err err = { 0 };
+
+	assert_true(rq->nrecords <= 8);
+	for (i = 0; i < rq->nrecords; i++) {
+		certs[i] = ca_cert_parse(rq->records[i].cert,
+		    rq->records[i].cert_len, &err);
+		assert_non_null(certs[i]);
+	}
+	core_time_fmt(rq->expires, expires, sizeof(expires));
+	assert_int_equal(archive_statement_of(rq->id, EMAIL, ot, expires,
+	    certs, rq->nrecords, &st, &err), 0);
+	assert_int_equal(archive_signed_make(st.text, st.text_len, officer_key,
+	    f->officer, &sig, &sig_len, &err), 0);
+	assert_int_equal(core_b64_encode(sig, sig_len, 0, &b64, NULL), 0);
+	body = json_pack("{s:s, s:s}", "statement", st.text, "cms", b64);
+	text = json_dumps(body, JSON_COMPACT);
+	if (archive_recovery_statement(f->db, &o, rq->id, text, strlen(text),
+	    &err) == -1)
+		fail_msg("archive_recovery_statement: %s", err.msg);
+	free(text);
+	json_decref(body);
+	free(b64);
+	OPENSSL_free(sig);
+	archive_statement_clear(&st);
+	for (i = 0; i < rq->nrecords; i++)
+		X509_free(certs[i]);
+}
+
 static void
 open_request(struct wf *f, X509 *ot, archive_recovery *rq)
 {
@@ -591,6 +646,7 @@ open_request(struct wf *f, X509 *ot, archive_recovery *rq)
 	    der, (size_t)len, rq, &err) == -1)
 		fail_msg("archive_recovery_open: %s", err.msg);
 	OPENSSL_free(der);
+	sign_statement(f, ot, rq);
 }
 
 /* Agent i reads request id and approves with its rewrapped share. */
@@ -1188,6 +1244,12 @@ fake_api(void *h, const char *method, const char *path, json_t *body,
 		assert_non_null(text);
 		fk->posts++;
 	}
+	if (strncmp(path, "/api/v1/escrow/", 15) == 0) {
+		archive_policy_local l = { f->db, "test" };
+
+		free(text);
+		return archive_policy_local_api(&l, method, path, body, r, err);
+	}
 	if (strcmp(path, ARCHIVE_API) == 0) {
 		assert_string_equal(method, "POST");
 		assert_int_equal(archive_opening_parse((unsigned char *)text,
@@ -1197,7 +1259,7 @@ fake_api(void *h, const char *method, const char *path, json_t *body,
 		    op.request_cert, strlen(op.request_cert), &rq, err);
 		archive_opening_clear(&op);
 		if (rc == 0)
-			j = archive_request_json(&rq, false);
+			j = archive_request_json(&rq, true);
 		goto out;
 	}
 	assert_int_equal(strncmp(path, ARCHIVE_API "/", strlen(ARCHIVE_API)
@@ -1212,7 +1274,12 @@ fake_api(void *h, const char *method, const char *path, json_t *body,
 			j = archive_package_json(&rq, ca_get0_chain(f->ca));
 		goto out;
 	}
-	if (strcmp(rest, "/approve") == 0) {
+	if (strcmp(rest, "/statement") == 0) {
+		rc = archive_recovery_statement(f->db, &fk->who, id, text,
+		    strlen(text), err);
+		if (rc == -1)
+			goto out;
+	} else if (strcmp(rest, "/approve") == 0) {
 		assert_int_equal(archive_approval_parse((unsigned char *)text,
 		    strlen(text), &ap, err), 0);
 		rc = archive_recovery_approve(f->db, &fk->who, id, ap.shares,
@@ -1247,11 +1314,17 @@ struct reviewed {
 };
 
 static void
-review_show(void *arg, const archive_view *v)
+review_show(void *arg, const archive_view *v, const archive_checked *c,
+    const archive_policy *p)
 {
 	struct reviewed *rv = arg;
 
+	/* what is shown is the officer's statement, checked */
 	assert_string_equal(v->requester_email, "officer@example.org");
+	assert_non_null(c);
+	assert_non_null(p);
+	assert_string_equal(c->officer->email, "officer@example.org");
+	assert_string_equal(c->s.owner, EMAIL);
 	rv->shown++;
 }
 
@@ -1277,9 +1350,20 @@ client_approve(struct wf *f, int i, const char *id, X509 *substitute,
 	char *ca_file = tu_path(ca_get0_dir(f->ca), "ca.pem");
 	int rc;
 
+	char name[16], *home, *trust;
+
+	snprintf(name, sizeof(name), "home%d", i);
+	home = tu_path(f->tmp, name);
+	(void)mkdir(home, 0700);
+	/* the policy the agent signed, as its pin would name it */
+	trust = tu_sql_text(f->db, "SELECT hash FROM escrow_policies WHERE "
+	    "status = 'in_force'");
 	lb_err_clear(err);
-	rc = archive_client_approve(&t, id, ca_file, &rv, res, err);
+	rc = archive_client_approve(&t, id, ca_file, home, trust, &rv, res,
+	    err);
+	free(trust);
 	free(ca_file);
+	free(home);
 	return rc;
 }
 
@@ -1383,12 +1467,204 @@ test_client_agent_refuses_a_substituted_certificate(void **state)
 	assert_int_equal(client_approve(f, 0, id, fake, &seen, &res, &err),
 	    -1);
 	assert_non_null(strstr(err.msg, "refusing to release a share"));
-	assert_int_equal(seen.shown, 1);
+	/* refused before anything is shown: the statement names another key */
+	assert_int_equal(seen.shown, 0);
 	assert_int_equal(seen.asked, 0);
 	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM "
 	    "recovery_approvals"), 0);
 	X509_free(fake);
 	EVP_PKEY_free(mallory);
+}
+
+/*
+ * Attack 1: whoever holds the state directory mints a credential with the
+ * officer's e-mail and signs the request's statement with it: the agent's
+ * client knows the officer by the key its pinned policy names.
+ */
+static void
+test_client_agent_refuses_a_statement_by_another_key(void **state)
+{
+	struct wf *f = *state;
+	archive_recovery rq;
+	archive_client_approved res;
+	archive_statement st;
+	struct reviewed seen = { 0, 0, true };
+	EVP_PKEY *mallory = ca_keygen(CA_KEY_ECP256, NULL);
+	X509 *minted;
+	unsigned char *sig = NULL;
+	size_t sig_len = 0;
+	sqlite3_stmt *up = NULL;
+	lb_err err = { 0 };
+	char id[ARCHIVE_REQUEST_ID_LEN + 1];
+
+	assert_non_null(mallory);
+	open_request(f, f->ot, &rq);
+	memcpy(id, rq.id, sizeof(id));
+	archive_recovery_clear(&rq);
+	assert_int_equal(archive_recovery_get(f->db, &(archive_caller){
+	    f->officer_serial, "officer@example.org",
+	    CA_ROLE_RECOVERY_OFFICER }, id, &rq, NULL, &err), 0);
+	assert_int_equal(archive_statement_parse(rq.statement,
+	    strlen(rq.statement), &st, &err), 0);
+	minted = make_cert(mallory, "Officer", mallory, NULL);
+	assert_int_equal(archive_signed_make(st.text, st.text_len, mallory,
+	    minted, &sig, &sig_len, &err), 0);
+	assert_int_equal(sqlite3_prepare_v2(f->db, "UPDATE recovery_requests "
+	    "SET statement_cms = ? WHERE id = ?", -1, &up, NULL), SQLITE_OK);
+	sqlite3_bind_blob(up, 1, sig, (int)sig_len, SQLITE_STATIC);
+	sqlite3_bind_text(up, 2, id, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(up), SQLITE_DONE);
+	sqlite3_finalize(up);
+	assert_int_equal(client_approve(f, 0, id, NULL, &seen, &res, &err),
+	    -1);
+	assert_non_null(strstr(err.msg, "not signed by a recovery officer of "
+	    "escrow policy v1"));
+	assert_int_equal(seen.asked, 0);
+	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM "
+	    "recovery_approvals"), 0);
+	OPENSSL_free(sig);
+	X509_free(minted);
+	EVP_PKEY_free(mallory);
+	archive_statement_clear(&st);
+	archive_recovery_clear(&rq);
+}
+
+/*
+ * Attack 3: the server shows the agent a request for alice and hands it
+ * its share of bob's key under alice's serial: the share's plaintext
+ * names bob's record, and the agent's client refuses.
+ */
+static void
+test_client_agent_refuses_a_share_of_another_record(void **state)
+{
+	struct wf *f = *state;
+	archive_recovery rq;
+	archive_client_approved res;
+	struct reviewed seen = { 0, 0, true };
+	EVP_PKEY *bk = ca_keygen(CA_KEY_ECP256, NULL);
+	unsigned char *rcpt = NULL;
+	size_t rlen = 0;
+	ca_request req;
+	lb_err err = { 0 };
+	char sql[512], id[ARCHIVE_REQUEST_ID_LEN + 1], *bob, *alice;
+	X509 *bc;
+
+	memset(&req, 0, sizeof(req));
+	req.email = "bob@example.org";
+	bc = archive_issue_enc(f->ca, f->db, &req, bk, "test", &rcpt, &rlen,
+	    &err);
+	assert_non_null(bc);
+	bob = ca_cert_serial(bc);
+	alice = ca_cert_serial(f->alice_cert);
+	open_request(f, f->ot, &rq);
+	memcpy(id, rq.id, sizeof(id));
+	archive_recovery_clear(&rq);
+	snprintf(sql, sizeof(sql), "UPDATE escrow_shares SET cms = (SELECT "
+	    "s.cms FROM escrow_shares s JOIN escrow_records r ON r.id = "
+	    "s.record_id WHERE r.serial = '%s' AND s.agent_serial = '%s') "
+	    "WHERE agent_serial = '%s' AND record_id = (SELECT id FROM "
+	    "escrow_records WHERE serial = '%s')", bob, f->agent_serial[0],
+	    f->agent_serial[0], alice);
+	assert_int_equal(sqlite3_exec(f->db, sql, NULL, NULL, NULL),
+	    SQLITE_OK);
+	assert_int_equal(client_approve(f, 0, id, NULL, &seen, &res, &err),
+	    -1);
+	assert_non_null(strstr(err.msg, "belongs to another record"));
+	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM "
+	    "recovery_shares"), 0);
+	free(bob);
+	free(alice);
+	X509_free(bc);
+	OPENSSL_free(rcpt);
+	EVP_PKEY_free(bk);
+}
+
+/* An agent's client releases to a one-time key once, whatever request
+ * the key comes with. */
+static void
+test_client_agent_releases_to_a_one_time_key_once(void **state)
+{
+	struct wf *f = *state;
+	archive_recovery rq;
+	archive_client_approved res;
+	struct reviewed seen = { 0, 0, true };
+	lb_err err = { 0 };
+	char id[ARCHIVE_REQUEST_ID_LEN + 1];
+
+	open_request(f, f->ot, &rq);
+	memcpy(id, rq.id, sizeof(id));
+	archive_recovery_clear(&rq);
+	assert_int_equal(client_approve(f, 0, id, NULL, &seen, &res, &err),
+	    0);
+	/* the same one-time key again, with a new request */
+	open_request(f, f->ot, &rq);
+	memcpy(id, rq.id, sizeof(id));
+	archive_recovery_clear(&rq);
+	assert_int_equal(client_approve(f, 0, id, NULL, &seen, &res, &err),
+	    -1);
+	assert_non_null(strstr(err.msg, "released shares to this request's "
+	    "one-time key before"));
+	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM "
+	    "recovery_approvals"), 1);
+}
+
+/* A statement is read in its one text form only; anything else, or more
+ * than 64 KiB, is refused. */
+static void
+test_statement_parse_bad(void **state)
+{
+	static const char good[] = "lockbox recovery statement v1\n"
+	    "request: 0123456789abcdef0123456789abcdef\n"
+	    "owner: alice@example.org\n"
+	    "one-time-key: "
+	    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
+	    "expires: 2026-12-14T15:00:00Z\n"
+	    "record: 4CCB4DAF "
+	    "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\n";
+	static const char *const bad[] = {
+		"", "lockbox recovery statement v2\n",
+		/* no record */
+		"lockbox recovery statement v1\nrequest: "
+		"0123456789abcdef0123456789abcdef\nowner: a@example.org\n"
+		"one-time-key: "
+		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+		"\nexpires: 2026-12-14T15:00:00Z\n",
+	};
+	archive_statement s;
+	lb_err err = { 0 };
+	char *edit, *big;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(archive_statement_parse(good, strlen(good), &s, &err),
+	    0);
+	assert_int_equal(s.nrecords, 1);
+	assert_non_null(archive_statement_find(&s, "4CCB4DAF"));
+	assert_null(archive_statement_find(&s, "4ccb4daf"));
+	archive_statement_clear(&s);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		lb_err_clear(&err);
+		assert_int_equal(archive_statement_parse(bad[i], strlen(bad[i]),
+		    &s, &err), -1);
+		assert_int_equal(err.code, LB_EINVAL);
+	}
+	/* one byte changed where the form is fixed: a lower-case serial, a
+	 * missing final newline, a space at the end */
+	edit = strdup(good);
+	*strstr(edit, "4CCB") = 'c';
+	lb_err_clear(&err);
+	assert_int_equal(archive_statement_parse(edit, strlen(edit), &s, &err),
+	    -1);
+	lb_err_clear(&err);
+	assert_int_equal(archive_statement_parse(good, strlen(good) - 1, &s,
+	    &err), -1);
+	free(edit);
+	big = calloc(1, 70000);
+	memcpy(big, good, strlen(good));
+	memset(big + strlen(good), 'x', 70000 - strlen(good) - 1);
+	lb_err_clear(&err);
+	assert_int_equal(archive_statement_parse(big, 69999, &s, &err), -1);
+	free(big);
 }
 
 int
@@ -1400,6 +1676,7 @@ main(void)
 		cmocka_unit_test(test_record_open),
 		cmocka_unit_test(test_approve_parse),
 		cmocka_unit_test(test_view_and_package_parse_bad),
+		cmocka_unit_test(test_statement_parse_bad),
 		cmocka_unit_test_setup_teardown(test_codecs_end_to_end,
 		    wf_setup, wf_teardown),
 		cmocka_unit_test_setup_teardown(
@@ -1411,6 +1688,15 @@ main(void)
 		    wf_setup, wf_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_client_agent_refuses_a_substituted_certificate,
+		    wf_setup, wf_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_client_agent_refuses_a_statement_by_another_key,
+		    wf_setup, wf_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_client_agent_refuses_a_share_of_another_record,
+		    wf_setup, wf_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_client_agent_releases_to_a_one_time_key_once,
 		    wf_setup, wf_teardown),
 	};
 

@@ -1407,6 +1407,8 @@ test_db_migrate_names_keeps_audit_chain(void **state)
 	    "DROP TABLE escrow_policy_signatures;"
 	    "DROP TABLE escrow_policies;"
 	    "ALTER TABLE escrow_records DROP COLUMN policy_hash;"
+	    "ALTER TABLE recovery_requests DROP COLUMN statement;"
+	    "ALTER TABLE recovery_requests DROP COLUMN statement_cms;"
 	    "PRAGMA user_version = 4;", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(tu_sql_int(db, "SELECT count(*) FROM "
 	    "pragma_table_info('audit') WHERE name = 'ts'"), 1);

@@ -406,7 +406,7 @@ test_key_uses_filled_for_older_certificates(void **state)
 /* Decrypts agent i's share of the record for serial. */
 static void
 agent_share(struct fx *f, const char *serial, int i,
-    unsigned char share[ARCHIVE_SHARE_LEN])
+    unsigned char share[ARCHIVE_SHARE_LEN], unsigned char binding[64])
 {
 	sqlite3_stmt *st = NULL;
 	char *aserial = ca_cert_serial(f->agent_cert[i]);
@@ -423,9 +423,10 @@ agent_share(struct fx *f, const char *serial, int i,
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	assert_int_equal(archive_cms_decrypt(f->agent_key[i], f->agent_cert[i],
 	    sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
-	    ARCHIVE_SHARE_LEN, &pt, &ptl, &err), 0);
-	assert_int_equal(ptl, ARCHIVE_SHARE_LEN);
+	    ARCHIVE_SHARE_BOUND_LEN, &pt, &ptl, &err), 0);
+	assert_int_equal(ptl, ARCHIVE_SHARE_BOUND_LEN);
 	memcpy(share, pt, ARCHIVE_SHARE_LEN);
+	memcpy(binding, pt + ARCHIVE_SHARE_LEN, 64);
 	OPENSSL_clear_free(pt, ptl);
 	sqlite3_finalize(st);
 	free(aserial);
@@ -474,6 +475,9 @@ test_escrow_round_trip(void **state)
 	lb_err err = { 0 };
 	EVP_PKEY *k = ca_keygen(CA_KEY_ECP256, &err), *back = NULL;
 	unsigned char *rcpt = NULL, shares[NAGENTS][ARCHIVE_SHARE_LEN];
+	unsigned char binding[NAGENTS][64], md[32], *aad = NULL;
+	size_t aad_len = 0;
+	char policy[65];
 	unsigned char pair[2][ARCHIVE_SHARE_LEN], dkey[ARCHIVE_DATA_KEY_LEN];
 	unsigned char pt[4096];
 	const unsigned char *p;
@@ -491,7 +495,27 @@ test_escrow_round_trip(void **state)
 	assert_int_equal(tu_sql_int(f->tu.db, "SELECT nshares * 10 + threshold "
 	    "FROM escrow_records"), NAGENTS * 10 + 2);
 	for (i = 0; i < NAGENTS; i++)
-		agent_share(f, serial, i, shares[i]);
+		agent_share(f, serial, i, shares[i], binding[i]);
+	/* each share names its record (its AAD's SHA-256) and its policy */
+	assert_int_equal(archive_record_aad(cert, "alice@example.org", &aad,
+	    &aad_len, &err), 0);
+	assert_int_equal(EVP_Digest(aad, aad_len, md, NULL, EVP_sha256(),
+	    NULL), 1);
+	core_hex_lower(binding[0] + 32, 32, policy);
+	assert_int_equal(tu_sql_int(f->tu.db, "SELECT count(*) FROM "
+	    "escrow_policies WHERE status = 'in_force'"), 1);
+	for (i = 0; i < NAGENTS; i++) {
+		assert_memory_equal(binding[i], md, 32);
+		assert_memory_equal(binding[i] + 32, binding[0] + 32, 32);
+	}
+	{
+		char sql[160];
+
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM escrow_records "
+		    "WHERE policy_hash = '%s'", policy);
+		assert_int_equal(tu_sql_int(f->tu.db, sql), 1);
+	}
+	free(aad);
 	/* every pair of agents recovers the key */
 	for (i = 0; i < NAGENTS; i++) {
 		for (j = i + 1; j < NAGENTS; j++) {

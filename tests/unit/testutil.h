@@ -211,13 +211,13 @@ tu_keys_free(EVP_PKEY **keys, int n)
 
 /*
  * Puts in force an escrow policy of threshold naming every active agent
- * (and no officer) after the policy in force, signed by the n agents
- * (keys and certificates; n must cover what the rule asks).  0, or -1
- * with the reason on stderr.
+ * and, with officers, every usable recovery officer, after the policy in
+ * force, signed by the n members (keys and certificates; n must cover
+ * what the rule asks).  0, or -1 with the reason on stderr.
  */
 static inline int
-tu_policy_sign_all(sqlite3 *db, EVP_PKEY *const *keys, X509 *const *certs,
-    int n, int threshold)
+tu_policy_sign_as(sqlite3 *db, EVP_PKEY *const *keys, X509 *const *certs,
+    int n, int threshold, bool officers)
 {
 	static const char *const none[] = { NULL };
 	archive_policy p;
@@ -227,8 +227,8 @@ tu_policy_sign_all(sqlite3 *db, EVP_PKEY *const *keys, X509 *const *certs,
 	bool in_force = false;
 	int i;
 
-	if (archive_policy_propose(db, threshold, NULL, 0, none, 0, "test",
-	    &p, &err) == -1)
+	if (archive_policy_propose(db, threshold, NULL, 0, officers ? NULL :
+	    none, 0, "test", &p, &err) == -1)
 		goto fail;
 	for (i = 0; i < n && !in_force; i++) {
 		if (archive_policy_sign(&p, keys[i], certs[i], &sig, &len,
@@ -251,6 +251,14 @@ tu_policy_sign_all(sqlite3 *db, EVP_PKEY *const *keys, X509 *const *certs,
 fail:
 	fprintf(stderr, "escrow policy: %s\n", err.msg);
 	return -1;
+}
+
+/* tu_policy_sign_as naming the agents alone. */
+static inline int
+tu_policy_sign_all(sqlite3 *db, EVP_PKEY *const *keys, X509 *const *certs,
+    int n, int threshold)
+{
+	return tu_policy_sign_as(db, keys, certs, n, threshold, false);
 }
 
 /*
