@@ -856,8 +856,8 @@ int archive_client_policy_sign(const archive_transport *t, const char *home,
  * The escrows audited (audit.c).  Server end: GET ARCHIVE_API_ESCROWS
  * ?after=ID&limit=N lists the records after ID with their share blobs
  * and the agent certificates they name: {"records": [{id, serial, email,
- * created, policy, threshold, shares: [{agent_serial, cms}]}], "certs":
- * {SERIAL: PEM}}.
+ * created, policy, threshold, cert, shares: [{agent_serial, cms}]}],
+ * "certs": {SERIAL: PEM}}.
  */
 #define ARCHIVE_API_ESCROWS "/api/v1/escrow/records"
 json_t *archive_escrow_list_json(sqlite3 *db, int64_t after, int limit,
@@ -880,7 +880,8 @@ void archive_audit_clear(archive_audit *a);
  * versions stale; its threshold is that policy's; its shares are one per
  * agent of that policy, each CMS to one recipient, the certificate it is
  * filed under, whose key the policy names; a share filed under the
- * client's own key decrypts with it.  Problems are collected, not fatal;
+ * client's own key decrypts with it and (when bound) names this record
+ * and policy.  Problems are collected, not fatal;
  * the point reached is kept (HOME/escrow-audit.json) only when there
  * were none.
  */

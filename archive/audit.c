@@ -17,6 +17,7 @@
 
 #include <openssl/cms.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 
 #include "archive/archive_int.h"
 
@@ -63,9 +64,10 @@ archive_escrow_list_json(sqlite3 *db, int64_t after, int limit, lb_err *err)
 		lb_err_set(err, LB_EINTERNAL, "out of memory");
 		return NULL;
 	}
-	if (core_db_prepare(db, "SELECT id, serial, email, created, "
-	    "policy_hash, threshold FROM escrow_records WHERE id > ? ORDER BY "
-	    "id LIMIT ?", &st, err) == -1 ||
+	if (core_db_prepare(db, "SELECT e.id, e.serial, e.email, e.created, "
+	    "e.policy_hash, e.threshold, c.der FROM escrow_records e JOIN "
+	    "certificates c ON c.serial = e.serial WHERE e.id > ? ORDER BY "
+	    "e.id LIMIT ?", &st, err) == -1 ||
 	    core_db_prepare(db, "SELECT agent_serial, cms FROM escrow_shares "
 	    "WHERE record_id = ? ORDER BY share_nr", &sh, err) == -1)
 		goto fail;
@@ -83,7 +85,9 @@ archive_escrow_list_json(sqlite3 *db, int64_t after, int limit, lb_err *err)
 		    (const char *)sqlite3_column_text(st, 2), "created",
 		    created, "policy", pol, "threshold",
 		    sqlite3_column_int(st, 5), "shares");
-		if (r == NULL || json_array_append_new(recs, r) == -1)
+		if (r == NULL || json_array_append_new(recs, r) == -1 ||
+		    ca_json_put(r, "cert", ca_json_pem(sqlite3_column_blob(st,
+		    6), (size_t)sqlite3_column_bytes(st, 6))) == -1)
 			goto oom;
 		shares = json_object_get(r, "shares");
 		sqlite3_reset(sh);
@@ -257,6 +261,34 @@ out:
 	return why;
 }
 
+/* Whether a bound share's plaintext names record r (its certificate and
+ * owner email) and policy pol. */
+static bool
+binding_ok(const unsigned char *pt, json_t *r, const char *email,
+    const char *pol)
+{
+	const char *pem = json_string_value(json_object_get(r, "cert"));
+	unsigned char *aad = NULL, md[32];
+	size_t aad_len = 0;
+	char hex[65];
+	lb_err err = { 0 };
+	X509 *x;
+	bool ok = false;
+
+	if (pem == NULL || (x = ca_cert_parse((const unsigned char *)pem,
+	    strlen(pem), &err)) == NULL)
+		return false;
+	if (archive_record_aad(x, email, &aad, &aad_len, &err) == 0 &&
+	    EVP_Digest(aad, aad_len, md, NULL, EVP_sha256(), NULL) == 1) {
+		core_hex_lower(pt + ARCHIVE_SHARE_LEN + 32, 32, hex);
+		ok = CRYPTO_memcmp(md, pt + ARCHIVE_SHARE_LEN, 32) == 0 &&
+		    strcmp(hex, pol) == 0;
+	}
+	free(aad);
+	X509_free(x);
+	return ok;
+}
+
 /* Checks one record; its problems into a. */
 static void
 check_record(const archive_verified *v, json_t *r, json_t *certs,
@@ -319,10 +351,15 @@ check_record(const archive_verified *v, json_t *r, json_t *certs,
 		} else if (mine && t != NULL) {
 			/* our own share: no label, the decryption proves it */
 			if (archive_cms_decrypt(t->key, t->cert, der, der_len,
-			    4096, &pt, &pt_len, &err) == -1 || pt_len <
-			    ARCHIVE_SHARE_LEN)
+			    4096, &pt, &pt_len, &err) == -1 || (pt_len !=
+			    ARCHIVE_SHARE_LEN && pt_len != ARCHIVE_SHARE_BOUND_LEN))
 				problem(a, serial, email, "%s", "the share filed "
 				    "under your key does not decrypt with it");
+			else if (pt_len == ARCHIVE_SHARE_BOUND_LEN &&
+			    !binding_ok(pt, r, email, pol))
+				problem(a, serial, email, "%s", "the share filed "
+				    "under your key belongs to another record or "
+				    "policy");
 			else
 				a->own_shares++;
 			if (pt != NULL)

@@ -52,6 +52,68 @@ check "the officer fetches alice's key, and openssl cms decrypts with it" sh -c 
 check "every member's audit: the record follows v1" $LOCKBOX escrow audit "${C[@]}" --cred "$T/agent2.p12" --home "$T/agent2.home"
 check "  ... agent 2 decrypted its own share of it" grep -q "1 of your own shares decrypted, 0 mismatch" "$T/.out"
 
+# --- attack 1: a credential minted with the officer's e-mail -----------------
+check "mallory registers a recovery officer credential of his own as officer@example.org" \
+    add_recovery_officer "$DIR" "$T/fake-officer.p12" Officer officer@example.org
+$LOCKBOX recovery request "${C[@]}" --cred "$T/fake-officer.p12" --email alice@example.org --reason "urgent" --dir "$T/mrec" >"$T/mreq" 2>&1
+MREQ=$(tail -n1 "$T/mreq")
+check "  ... the server takes his request, statement and all" sh -c "echo '$MREQ' | grep -Eqx '[0-9a-f]{32}' &&
+    [ \$(sqlite3 '$DIR/lockbox.db' \"SELECT count(*) FROM recovery_requests WHERE id = '$MREQ' AND statement IS NOT NULL\") = 1 ]"
+expect_fail "agent 1's client refuses: the statement's key is no officer of its policy" "not signed by a recovery officer of escrow policy v1" \
+    $LOCKBOX recovery approve "$MREQ" "${C[@]}" --cred "$T/agent1.p12" --home "$T/agent1.home" --yes
+expect_fail "  ... so does agent 2's" "not signed by a recovery officer" \
+    $LOCKBOX recovery approve "$MREQ" "${C[@]}" --cred "$T/agent2.p12" --home "$T/agent2.home" --yes
+check "  ... nothing was released to his one-time key" test "$(sql "SELECT count(*) FROM recovery_shares WHERE request_id = '$MREQ'")" = 0
+FAKE=$(openssl pkcs12 -in "$T/fake-officer.p12" -passin "file:$PW" -nokeys -clcerts 2>/dev/null | openssl x509 -noout -serial | cut -d= -f2)
+$LOCKBOX recovery deny "$MREQ" "${C[@]}" --cred "$T/agent1.p12" --home "$T/agent1.home" --reason "not our officer" >/dev/null 2>&1
+$LOCKBOX operator remove --dir "$DIR" "$FAKE" >/dev/null 2>&1
+
+# --- attack 3: the share of another key under the requested serial ----------
+DAVE=$($LOCKBOX issue --dir "$DIR" --profile smime-enc --email dave@example.org --keygen --key-type ec-p256 --out-p12 "$T/dave.p12" --p12-pass-file $PW | tail -n1)
+ALICE2=$($LOCKBOX issue --dir "$DIR" --profile smime-enc --email alice@example.org --keygen --key-type ec-p256 --out-p12 "$T/alice2.p12" --p12-pass-file $PW | tail -n1)
+$LOCKBOX recovery request "${C[@]}" --cred "$T/officer.p12" --email alice@example.org --serial "$ALICE2" --reason "second laptop" --dir "$T/rec" >"$T/req2" 2>&1
+REQ2=$(tail -n1 "$T/req2")
+A2SER=$(openssl pkcs12 -in "$T/agent2.p12" -passin "file:$PW" -nokeys -clcerts 2>/dev/null | openssl x509 -noout -serial | cut -d= -f2)
+ORIG=$(sql "SELECT hex(cms) FROM escrow_shares WHERE agent_serial = '$A2SER' AND record_id = (SELECT id FROM escrow_records WHERE serial = '$ALICE2')")
+sql "UPDATE escrow_shares SET cms = (SELECT s.cms FROM escrow_shares s JOIN escrow_records r ON r.id = s.record_id WHERE r.serial = '$DAVE' AND s.agent_serial = '$A2SER')
+     WHERE agent_serial = '$A2SER' AND record_id = (SELECT id FROM escrow_records WHERE serial = '$ALICE2')"
+expect_fail "agent 2's client refuses dave's share handed over as alice's" "belongs to another record" \
+    $LOCKBOX recovery approve "$REQ2" "${C[@]}" --cred "$T/agent2.p12" --home "$T/agent2.home" --yes
+check "  ... nothing released" test "$(sql "SELECT count(*) FROM recovery_shares WHERE request_id = '$REQ2'")" = 0
+check "agent 2's audit names the record whose share was swapped" sh -c "! $LOCKBOX escrow audit ${C[*]} --cred '$T/agent2.p12' --home '$T/agent2.home' --all > '$T/aud2' 2>&1; grep -q 'mismatch: record $ALICE2' '$T/aud2'"
+check "agent 3, whose share was left alone, approves" $LOCKBOX recovery approve "$REQ2" "${C[@]}" --cred "$T/agent3.p12" --home "$T/agent3.home" --yes
+sql "UPDATE escrow_shares SET cms = X'$ORIG' WHERE agent_serial = '$A2SER' AND record_id = (SELECT id FROM escrow_records WHERE serial = '$ALICE2')"
+check "with agent 2's share put back, its audit is clean" $LOCKBOX escrow audit "${C[@]}" --cred "$T/agent2.p12" --home "$T/agent2.home" --all
+
+# --- upgrade in place: a record as an older lockbox escrowed it ------------
+# erin's shares rewritten as an older lockbox made them (the share alone,
+# 33 bytes), under no policy, made before the policies began
+ERIN=$($LOCKBOX issue --dir "$DIR" --profile smime-enc --email erin@example.org --keygen --key-type ec-p256 --out-p12 "$T/erin.p12" --p12-pass-file $PW | tail -n1)
+openssl pkcs12 -in "$T/erin.p12" -passin "file:$PW" -nokeys -clcerts -out "$T/erin.pem" 2>/dev/null
+echo "for erin, sent before the upgrade" >"$T/emsg"
+openssl cms -encrypt -aes256 -binary -in "$T/emsg" -out "$T/emsg.p7m" "$T/erin.pem"
+for a in agent1 agent2 agent3; do
+    openssl pkcs12 -in "$T/$a.p12" -passin "file:$PW" -nodes -out "$T/$a.all.pem" 2>/dev/null
+    ser=$(openssl x509 -in "$T/$a.all.pem" -noout -serial | cut -d= -f2)
+    sql "SELECT hex(cms) FROM escrow_shares WHERE agent_serial = '$ser' AND record_id = (SELECT id FROM escrow_records WHERE serial = '$ERIN')" | xxd -r -p >"$T/$a.share.der"
+    openssl cms -decrypt -inform DER -binary -in "$T/$a.share.der" -inkey "$T/$a.all.pem" -recip "$T/$a.all.pem" | head -c 33 >"$T/$a.old"
+    openssl cms -encrypt -binary -outform DER -aes256 -recip "$T/$a.all.pem" -keyopt rsa_padding_mode:oaep -keyopt rsa_oaep_md:sha256 \
+        -keyopt rsa_mgf1_md:sha256 -in "$T/$a.old" -out "$T/$a.old.der"
+    sql "UPDATE escrow_shares SET cms = X'$(xxd -p "$T/$a.old.der" | tr -d '\n')' WHERE agent_serial = '$ser' AND record_id = (SELECT id FROM escrow_records WHERE serial = '$ERIN')"
+done
+sql "UPDATE escrow_records SET policy_hash = NULL, created = 1 WHERE serial = '$ERIN'"
+check "upgrade: the old record is reported exposed" sh -c "$LOCKBOX escrow policy --dir '$DIR' | grep '^exposed: 1 ' | grep -q '$ERIN'"
+check "upgrade: agent 1's audit counts it as made before any signed policy" sh -c "$LOCKBOX escrow audit ${C[*]} --cred '$T/agent1.p12' --home '$T/agent1.home' --all | grep -q '1 escrowed before any signed policy'"
+rm -f "$T/erin.p12"
+$LOCKBOX recovery request "${C[@]}" --cred "$T/officer.p12" --email erin@example.org --reason "upgrade drill" --dir "$T/rec" >"$T/ereq" 2>&1
+EREQ=$(tail -n1 "$T/ereq")
+check "upgrade: agent 1 approves the old record, told its share names no record" sh -c "$LOCKBOX recovery approve '$EREQ' ${C[*]} --cred '$T/agent1.p12' --home '$T/agent1.home' --yes | grep -q 'escrowed before shares named their record'"
+check "upgrade: agent 2 approves" $LOCKBOX recovery approve "$EREQ" "${C[@]}" --cred "$T/agent2.p12" --home "$T/agent2.home" --yes
+check "upgrade: the old record stays recoverable; openssl cms decrypts with the key" sh -c "
+    $LOCKBOX recovery fetch '$EREQ' ${C[*]} --cred '$T/officer.p12' --out-p12 '$T/eback.p12' --p12-pass-file '$PW' --dir '$T/rec' >/dev/null &&
+    openssl pkcs12 -in '$T/eback.p12' -passin 'file:$PW' -nodes -out '$T/eback.pem' 2>/dev/null &&
+    openssl cms -decrypt -binary -in '$T/emsg.p7m' -inkey '$T/eback.pem' -recip '$T/erin.pem' | cmp - '$T/emsg'"
+
 # --- the insider: one administrator alone ------------------------------------
 state() { sql "SELECT (SELECT group_concat(hash || status) FROM escrow_policies), (SELECT count(*) FROM escrow_policy_signatures)"; }
 before=$(state)
