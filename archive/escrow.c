@@ -381,20 +381,18 @@ sealed_current(sqlite3 *db, const archive_sealed *s, lb_err *err)
 {
 	char policy[65];
 	bool found;
-	size_t i;
+	size_t usable = 0;
 
 	if (archive_policy_hash_in_force(db, policy, &found, err) == -1)
 		return -1;
 	if (!found || strcmp(policy, s->policy) != 0)
 		goto changed;
-	for (i = 0; i < s->nagents; i++) {
-		if ((ca_operator_roles(db, s->agent_serial[i], NULL, err) &
-		    CA_ROLE_RECOVERY_AGENT) == 0) {
-			if (err->code != LB_OK)
-				return -1;
-			goto changed;
-		}
-	}
+	if (ca_operators_usable(db, ca_role_name(CA_ROLE_RECOVERY_AGENT),
+	    (const char *const *)s->agent_serial, s->nagents, &usable,
+	    err) == -1)
+		return -1;
+	if (usable != s->nagents)
+		goto changed;
 	return 0;
 changed:
 	return lb_err_set(err, LB_ECONFLICT, "the escrow policy or its agents "

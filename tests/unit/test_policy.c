@@ -416,6 +416,49 @@ test_escrow_goes_to_the_policy_agents(void **state)
 	archive_policy_clear(&g);
 }
 
+/* A key sealed for the agents of a policy is not stored when one of
+ * them lost its credential meanwhile: the escrow would go to a key that
+ * may be gone. */
+static void
+test_escrow_refused_when_an_agent_went_meanwhile(void **state)
+{
+	struct fx *f = *state;
+	archive_policy g;
+	archive_sealed *sealed;
+	lb_err err = { 0 };
+	EVP_PKEY *k = ca_keygen(CA_KEY_ECP256, &err);
+	ca_request req;
+	char *a2;
+	X509 *x;
+
+	genesis(f, &g);
+	memset(&req, 0, sizeof(req));
+	req.profile = "smime-enc";
+	req.email = "alice@example.org";
+	req.pubkey = k;
+	x = ca_sign_cert(f->tu.ca, &req, &err);
+	assert_non_null(x);
+	sealed = archive_escrow_seal(f->tu.ca, f->tu.db, x, k,
+	    "alice@example.org", &err);
+	assert_non_null(sealed);
+	a2 = ca_cert_serial(f->agent[2]);
+	assert_int_equal(ca_operator_remove(f->tu.db, a2, "test", &err), 0);
+	assert_int_equal(core_db_begin(f->tu.db, &err), 0);
+	assert_int_equal(archive_escrow_store(f->tu.db, sealed, "test", &err),
+	    -1);
+	core_db_rollback(f->tu.db);
+	assert_int_equal(err.code, LB_ECONFLICT);
+	assert_non_null(strstr(err.msg, "changed while the key was being "
+	    "escrowed"));
+	assert_int_equal(tu_sql_int(f->tu.db, "SELECT count(*) FROM "
+	    "escrow_records"), 0);
+	archive_sealed_free(sealed);
+	free(a2);
+	X509_free(x);
+	EVP_PKEY_free(k);
+	archive_policy_clear(&g);
+}
+
 /* ------------------------------------------------------------------ */
 /* The members' clients                                                */
 
@@ -799,6 +842,7 @@ main(void)
 		T(test_one_successor),
 		T(test_successor_needs_m_agents_and_the_added),
 		T(test_escrow_goes_to_the_policy_agents),
+		T(test_escrow_refused_when_an_agent_went_meanwhile),
 		T(test_client_refuses_a_hash_it_was_not_told),
 		T(test_client_refuses_its_name_with_another_key),
 		T(test_client_without_pin_signs_only_its_own),
