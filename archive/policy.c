@@ -318,7 +318,7 @@ archive_signed_check(const void *data, size_t len, const unsigned char *sig,
 	const unsigned char *q = sig;
 	CMS_ContentInfo *cms = NULL;
 	STACK_OF(X509) *signers = NULL;
-	BIO *in = NULL;
+	BIO *in = NULL, *mem = NULL;
 	int rc = -1;
 
 	spki[0] = '\0';
@@ -326,14 +326,27 @@ archive_signed_check(const void *data, size_t len, const unsigned char *sig,
 	    (cms = d2i_CMS_ContentInfo(NULL, &q, (long)sig_len)) == NULL ||
 	    q != sig + sig_len ||
 	    OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed ||
+	    CMS_is_detached(cms) != 1 ||
 	    sk_CMS_SignerInfo_num(CMS_get0_SignerInfos(cms)) != 1) {
-		lb_err_set(err, LB_EINVAL, "the signature is not one CMS "
-		    "SignedData signature");
+		/* detached only: the signed text is the document itself */
+		lb_err_set(err, LB_EINVAL, "the signature is not one detached "
+		    "CMS SignedData signature");
 		goto out;
 	}
-	/* trust is the key the document names, not a certificate chain */
-	if ((in = BIO_new_mem_buf(data, (int)len)) == NULL ||
-	    CMS_verify(cms, NULL, NULL, in, NULL, CMS_BINARY |
+	/*
+	 * trust is the key the document names, not a certificate chain.
+	 * The document goes in through a buffering BIO: given a memory BIO,
+	 * OpenSSL 3.0's CMS_verify copies it into one of its own, which it
+	 * leaks when the signature does not verify.
+	 */
+	if ((mem = BIO_new_mem_buf(data, (int)len)) == NULL ||
+	    (in = BIO_new(BIO_f_buffer())) == NULL) {
+		lb_err_set(err, LB_EINTERNAL, "out of memory");
+		goto out;
+	}
+	in = BIO_push(in, mem);
+	mem = NULL;
+	if (CMS_verify(cms, NULL, NULL, in, NULL, CMS_BINARY |
 	    CMS_NO_SIGNER_CERT_VERIFY) != 1 ||
 	    (signers = CMS_get0_signers(cms)) == NULL ||
 	    sk_X509_num(signers) != 1 ||
@@ -346,7 +359,8 @@ archive_signed_check(const void *data, size_t len, const unsigned char *sig,
 out:
 	ERR_clear_error();
 	sk_X509_free(signers);
-	BIO_free(in);
+	BIO_free_all(in);
+	BIO_free(mem);
 	CMS_ContentInfo_free(cms);
 	return rc;
 }
