@@ -568,12 +568,5 @@ int ca_operator_remove(sqlite3 *db, const char *id_or_serial,
  */
 unsigned ca_operator_roles(sqlite3 *db, const char *serial, char **email,
     lb_err *err);
-/*
- * How many of the n credential serials belong to active operators of role
- * whose credential is valid right now (each counted once): one query, for
- * the escrow that checks its agents inside its transaction.
- */
-int ca_operators_usable(sqlite3 *db, const char *role,
-    const char *const *serials, size_t n, size_t *usable, lb_err *err);
 
 #endif /* LOCKBOX_CA_H */

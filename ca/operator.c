@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "ca/ca_int.h"
 
 static const struct {
@@ -338,48 +336,4 @@ ca_operator_roles(sqlite3 *db, const char *serial, char **email, lb_err *err)
 		core_db_fail(db, "operator roles", err);
 	core_db_cached_done(st);
 	return roles_held;
-}
-
-int
-ca_operators_usable(sqlite3 *db, const char *role, const char *const *serials,
-    size_t n, size_t *usable, lb_err *err)
-{
-	sqlite3_stmt *st;
-	json_t *arr = json_array();
-	char *text = NULL;
-	size_t i;
-	int rc = -1;
-
-	*usable = 0;
-	for (i = 0; arr != NULL && i < n; i++)
-		if (json_array_append_new(arr, json_string(serials[i])) == -1)
-			break;
-	if (arr == NULL || i < n || (text = json_dumps(arr, JSON_COMPACT)) ==
-	    NULL) {
-		json_decref(arr);
-		return lb_err_set(err, LB_EINTERNAL, "out of memory");
-	}
-	/* every escrow asks this of its agents: one statement, kept */
-	if ((st = core_db_cached(db, "SELECT count(DISTINCT o.serial) FROM "
-	    "operators o JOIN certificates c ON c.serial = o.serial WHERE "
-	    "o.serial IN (SELECT value FROM json_each(?1)) AND o.role = ?2 AND "
-	    "o.status = 'active' AND c.status = 'valid' AND c.not_after >= ?3 "
-	    "AND c.not_before <= ?3")) == NULL) {
-		core_db_fail(db, "operator roles", err);
-		goto out;
-	}
-	sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, role, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)time(NULL));
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		*usable = (size_t)sqlite3_column_int64(st, 0);
-		rc = 0;
-	} else {
-		core_db_fail(db, "operator roles", err);
-	}
-	core_db_cached_done(st);
-out:
-	free(text);
-	json_decref(arr);
-	return rc;
 }
