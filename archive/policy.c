@@ -50,11 +50,14 @@ name_ok(const char *s)
 	return n > 0 && n <= NAME_MAX_LEN && s[0] != ' ' && s[n - 1] != ' ';
 }
 
-static bool
-hex64_ok(const char *s)
+/* 64 lowercase hex digits: a SHA-256 as the documents write it. */
+bool
+archive_policy_hash_valid(const char *s)
 {
 	size_t i;
 
+	if (s == NULL)
+		return false;
 	for (i = 0; i < 64; i++)
 		if (!((s[i] >= '0' && s[i] <= '9') ||
 		    (s[i] >= 'a' && s[i] <= 'f')))
@@ -106,7 +109,7 @@ policy_check(const archive_policy *p, lb_err *err)
 		    "agents", ARCHIVE_MAX_AGENTS);
 	for (i = 0; i < p->nmembers; i++) {
 		a = &p->members[i];
-		if (!hex64_ok(a->spki) || !core_email_valid(a->email) ||
+		if (!archive_policy_hash_valid(a->spki) || !core_email_valid(a->email) ||
 		    strchr(a->email, ' ') != NULL || !name_ok(a->name))
 			return lb_err_set(err, LB_EINVAL, "member %zu of the "
 			    "policy is malformed", i + 1);
@@ -247,7 +250,7 @@ archive_policy_parse(const char *doc, size_t len, archive_policy *p,
 	    strncmp(line, "previous: ", 10) != 0)
 		goto bad;
 	if (strcmp(line + 10, "none") != 0) {
-		if (!hex64_ok(line + 10))
+		if (!archive_policy_hash_valid(line + 10))
 			goto bad;
 		memcpy(p->previous, line + 10, 65);
 	}

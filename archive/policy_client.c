@@ -20,25 +20,6 @@
 /* ------------------------------------------------------------------ */
 /* The pin                                                             */
 
-static bool
-hash_ok(const char *s)
-{
-	size_t i;
-
-	if (s == NULL || strlen(s) != 64)
-		return false;
-	for (i = 0; i < 64; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' &&
-		    s[i] <= 'f')))
-			return false;
-	return true;
-}
-
-bool
-archive_policy_hash_valid(const char *s)
-{
-	return hash_ok(s);
-}
 
 int
 archive_pin_load(const char *home, archive_pin *pin, bool *found,
@@ -68,7 +49,7 @@ archive_pin_load(const char *home, archive_pin *pin, bool *found,
 	j = json_loadb((const char *)buf, len, 0, NULL);
 	first = json_string_value(json_object_get(j, "first"));
 	newest = json_string_value(json_object_get(j, "newest"));
-	if (!hash_ok(first) || !hash_ok(newest)) {
+	if (!archive_policy_hash_valid(first) || !archive_policy_hash_valid(newest)) {
 		lb_err_set(err, LB_EINVAL, "%s is not this client's policy pin",
 		    path);
 		goto out;
@@ -334,7 +315,7 @@ archive_client_policy_sign(const archive_transport *t, const char *home,
 	*in_force = false;
 	memset(&v, 0, sizeof(v));
 	v.in_force = v.pending = -1;
-	if (!hash_ok(hash))
+	if (!archive_policy_hash_valid(hash))
 		return lb_err_set(err, LB_EINVAL, "'%s' is not a policy hash "
 		    "(64 lowercase hex digits)", hash);
 	if (ca_spki_sha256(t->cert, spki) == -1)

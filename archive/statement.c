@@ -39,18 +39,6 @@ archive_statement_clear(archive_statement *s)
 	s->records = NULL;
 }
 
-static bool
-hex64(const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < 64; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' &&
-		    s[i] <= 'f')))
-			return false;
-	return s[64] == '\0';
-}
-
 int
 archive_statement_render(archive_statement *s, lb_err *err)
 {
@@ -61,7 +49,7 @@ archive_statement_render(archive_statement *s, lb_err *err)
 	s->text = NULL;
 	if (!archive_request_id_valid(s->id) || s->owner == NULL ||
 	    !core_email_valid(s->owner) || strchr(s->owner, ' ') != NULL ||
-	    !hex64(s->onetime) || s->expires[0] == '\0' ||
+	    !archive_policy_hash_valid(s->onetime) || s->expires[0] == '\0' ||
 	    s->nrecords == 0 || s->nrecords > 10000)
 		return lb_err_set(err, LB_EINVAL, "a recovery statement needs "
 		    "a request id, an owner, a one-time key and records");
@@ -75,7 +63,7 @@ archive_statement_render(archive_statement *s, lb_err *err)
 	for (i = 0; i < s->nrecords; i++) {
 		if (s->records[i].serial[0] == '\0' ||
 		    strspn(s->records[i].serial, "0123456789ABCDEF") !=
-		    strlen(s->records[i].serial) || !hex64(s->records[i].spki))
+		    strlen(s->records[i].serial) || !archive_policy_hash_valid(s->records[i].spki))
 			return lb_err_set(err, LB_EINVAL, "record %zu of the "
 			    "statement is malformed", i + 1);
 		n = snprintf(s->text + len, cap - len, "record: %s %s\n",
