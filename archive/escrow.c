@@ -6,9 +6,11 @@
  * shares recombine, the CA-signed receipt, and the rows - all inside the
  * caller's transaction.  Every plaintext is cleansed before returning.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/rand.h>
@@ -88,14 +90,137 @@ no_policy(lb_err *err)
 	    "escrow policy propose' and have its members sign it");
 }
 
+/* what load_agents and sealed_current say of an agent gone inactive */
+#define AGENT_INACTIVE "agent %s of escrow policy v%d has no active " \
+	"credential for the key the policy names: no key can be escrowed " \
+	"until a policy without it is in force"
+
+/*
+ * The agents of the policy in force as the last escrow found them.
+ * Reading and parsing the policy and listing every agent took a tenth of
+ * an escrow's own time (bench/escrow.c).  The cache answers only for the
+ * same database file and the same policy hash (a policy's text never
+ * changes under its hash), and only until the first of the agents'
+ * credentials expires.  Whether each agent is still active - not
+ * removed, its credential not revoked - is what archive_escrow_store
+ * asks inside the transaction that stores the shares (sealed_current),
+ * and a failed check empties the cache, so that the next escrow reads
+ * the database again.  Copies go out; the certificates are shared
+ * references, only read.
+ */
+static struct {
+	char *db_file;
+	char hash[65];
+	int threshold, version;
+	archive_agent *agents;
+	size_t n;
+	time_t until;
+} agents_cache;
+static pthread_mutex_t agents_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* n agents copied from src into *dst (calloc'ed, n + 1); -1 when out of
+ * memory, with nothing left allocated. */
+static int
+agents_copy(const archive_agent *src, size_t n, archive_agent **dst)
+{
+	size_t i;
+
+	if ((*dst = calloc(n + 1, sizeof(**dst))) == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		(*dst)[i] = src[i];
+		(*dst)[i].serial = strdup(src[i].serial);
+		(*dst)[i].name = strdup(src[i].name);
+		(*dst)[i].email = strdup(src[i].email);
+		if (X509_up_ref(src[i].cert) != 1)
+			(*dst)[i].cert = NULL;
+		if ((*dst)[i].serial == NULL || (*dst)[i].name == NULL ||
+		    (*dst)[i].email == NULL || (*dst)[i].cert == NULL) {
+			archive_agents_free(*dst, i + 1);
+			*dst = NULL;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void
+agents_cache_drop(void)
+{
+	pthread_mutex_lock(&agents_cache_lock);
+	archive_agents_free(agents_cache.agents, agents_cache.n);
+	free(agents_cache.db_file);
+	memset(&agents_cache, 0, sizeof(agents_cache));
+	pthread_mutex_unlock(&agents_cache_lock);
+}
+
+/* The cached agents of policy hash in db's file, copied; false on a
+ * miss. */
+static bool
+agents_cache_get(sqlite3 *db, const char *hash, archive_agent **agents,
+    size_t *n, int *threshold, int *version)
+{
+	const char *file = sqlite3_db_filename(db, "main");
+	bool hit = false;
+
+	pthread_mutex_lock(&agents_cache_lock);
+	if (file != NULL && agents_cache.db_file != NULL &&
+	    strcmp(agents_cache.db_file, file) == 0 &&
+	    strcmp(agents_cache.hash, hash) == 0 &&
+	    time(NULL) < agents_cache.until &&
+	    agents_copy(agents_cache.agents, agents_cache.n, agents) == 0) {
+		*n = agents_cache.n;
+		*threshold = agents_cache.threshold;
+		*version = agents_cache.version;
+		hit = true;
+	}
+	pthread_mutex_unlock(&agents_cache_lock);
+	return hit;
+}
+
+/* Keeps a copy of what load_agents read; a database without a file
+ * (in memory) is not cached. */
+static void
+agents_cache_put(sqlite3 *db, const archive_policy *p,
+    const archive_agent *agents, size_t n)
+{
+	const char *file = sqlite3_db_filename(db, "main");
+	archive_agent *copy = NULL;
+	char *f;
+	time_t until = 0;
+	size_t i;
+
+	if (file == NULL || *file == '\0' || n == 0)
+		return;
+	for (i = 0; i < n; i++)
+		if (i == 0 || agents[i].not_after < until)
+			until = agents[i].not_after;
+	if ((f = strdup(file)) == NULL || agents_copy(agents, n, &copy) == -1) {
+		free(f);
+		return; /* left uncached */
+	}
+	pthread_mutex_lock(&agents_cache_lock);
+	archive_agents_free(agents_cache.agents, agents_cache.n);
+	free(agents_cache.db_file);
+	agents_cache.db_file = f;
+	memcpy(agents_cache.hash, p->hash, 65);
+	agents_cache.threshold = p->threshold;
+	agents_cache.version = p->version;
+	agents_cache.agents = copy;
+	agents_cache.n = n;
+	agents_cache.until = until;
+	pthread_mutex_unlock(&agents_cache_lock);
+}
+
 /*
  * The agents of the policy in force (each by the key the policy names, in
- * its order), its threshold and its hash; LB_ECONFLICT when no policy is
- * in force or one of its agents has no active credential.
+ * its order), its threshold, version and hash; LB_ECONFLICT when no
+ * policy is in force or one of its agents has no active credential (from
+ * the cache, the second only shows in sealed_current).
  */
 static int
 load_agents(sqlite3 *db, archive_agent **agents, size_t *n, int *threshold,
-    char hash[65], lb_err *err)
+    int *version, char hash[65], lb_err *err)
 {
 	archive_policy p;
 	archive_agent *all = NULL;
@@ -105,6 +230,12 @@ load_agents(sqlite3 *db, archive_agent **agents, size_t *n, int *threshold,
 
 	*agents = NULL;
 	*n = 0;
+	if (archive_policy_hash_in_force(db, hash, &found, err) == -1)
+		return -1;
+	if (!found)
+		return no_policy(err);
+	if (agents_cache_get(db, hash, agents, n, threshold, version))
+		return 0;
 	if (archive_policy_in_force(db, &p, &found, err) == -1)
 		return -1;
 	if (!found)
@@ -124,17 +255,17 @@ load_agents(sqlite3 *db, archive_agent **agents, size_t *n, int *threshold,
 			    strcmp(all[j].spki, p.members[i].spki) == 0)
 				break;
 		if (j == nall) {
-			lb_err_set(err, LB_ECONFLICT, "agent %s of escrow policy "
-			    "v%d has no active credential for the key the policy "
-			    "names: no key can be escrowed until a policy without "
-			    "it is in force", p.members[i].email, p.version);
+			lb_err_set(err, LB_ECONFLICT, AGENT_INACTIVE,
+			    p.members[i].email, p.version);
 			goto out;
 		}
 		(*agents)[(*n)++] = all[j];
 		memset(&all[j], 0, sizeof(all[j]));
 	}
 	*threshold = p.threshold;
+	*version = p.version;
 	memcpy(hash, p.hash, 65);
+	agents_cache_put(db, &p, *agents, *n);
 	rc = 0;
 out:
 	if (rc == -1) {
@@ -210,12 +341,14 @@ struct archive_sealed {
 	char *serial, *email;
 	char hash[65];
 	char policy[65];            /* the policy in force it follows */
+	int version;                /* that policy's */
 	unsigned char iv[ARCHIVE_IV_LEN], tag[ARCHIVE_TAG_LEN];
 	unsigned char *ct;
 	size_t ct_len;
 	int threshold;
 	size_t nagents;
 	char **agent_serial;        /* nagents */
+	char **agent_email;         /* nagents */
 	unsigned char **wrapped;    /* CMS share per agent */
 	size_t *wrapped_len;
 	int *share_nr;
@@ -233,10 +366,13 @@ archive_sealed_free(archive_sealed *s)
 	for (i = 0; i < s->nagents; i++) {
 		if (s->agent_serial != NULL)
 			free(s->agent_serial[i]);
+		if (s->agent_email != NULL)
+			free(s->agent_email[i]);
 		if (s->wrapped != NULL)
 			OPENSSL_free(s->wrapped[i]);
 	}
 	free(s->agent_serial);
+	free(s->agent_email);
 	free(s->wrapped);
 	free(s->wrapped_len);
 	free(s->share_nr);
@@ -274,8 +410,8 @@ archive_escrow_seal(ca_ctx *ca, sqlite3 *db, X509 *cert, EVP_PKEY *key,
 		lb_err_set(err, LB_EINTERNAL, "out of memory");
 		goto out;
 	}
-	if (load_agents(db, &agents, &nagents, &threshold, s->policy,
-	    err) == -1)
+	if (load_agents(db, &agents, &nagents, &threshold, &s->version,
+	    s->policy, err) == -1)
 		goto out;
 	if (nagents == 0) {     /* a policy names at least three */
 		lb_err_set(err, LB_EINTERNAL, "the escrow policy names no agent");
@@ -285,6 +421,7 @@ archive_escrow_seal(ca_ctx *ca, sqlite3 *db, X509 *cert, EVP_PKEY *key,
 	    (s->email = strdup(email)) == NULL ||
 	    (shares = calloc(nagents, sizeof(*shares))) == NULL ||
 	    (s->agent_serial = calloc(nagents, sizeof(char *))) == NULL ||
+	    (s->agent_email = calloc(nagents, sizeof(char *))) == NULL ||
 	    (s->wrapped = calloc(nagents, sizeof(unsigned char *))) == NULL ||
 	    (s->wrapped_len = calloc(nagents, sizeof(size_t))) == NULL ||
 	    (s->share_nr = calloc(nagents, sizeof(int))) == NULL) {
@@ -339,7 +476,8 @@ archive_escrow_seal(ca_ctx *ca, sqlite3 *db, X509 *cert, EVP_PKEY *key,
 	    &s->receipt, &s->receipt_len, err) == -1)
 		goto out;
 	for (i = 0; i < nagents; i++) {
-		if ((s->agent_serial[i] = strdup(agents[i].serial)) == NULL) {
+		if ((s->agent_serial[i] = strdup(agents[i].serial)) == NULL ||
+		    (s->agent_email[i] = strdup(agents[i].email)) == NULL) {
 			lb_err_set(err, LB_EINTERNAL, "out of memory");
 			goto out;
 		}
@@ -374,7 +512,8 @@ out:
 
 /*
  * Whether the policy and agents a record was sealed for still hold: the
- * same policy in force, and each agent's credential still usable.
+ * same policy in force, and each agent's credential still usable.  Either
+ * failing empties load_agents' cache.
  */
 static int
 sealed_current(sqlite3 *db, const archive_sealed *s, lb_err *err)
@@ -394,11 +533,14 @@ sealed_current(sqlite3 *db, const archive_sealed *s, lb_err *err)
 		    CA_ROLE_RECOVERY_AGENT) == 0) {
 			if (err->code != LB_OK)
 				return -1;
-			goto changed;
+			agents_cache_drop();
+			return lb_err_set(err, LB_ECONFLICT, AGENT_INACTIVE,
+			    s->agent_email[i], s->version);
 		}
 	}
 	return 0;
 changed:
+	agents_cache_drop();
 	return lb_err_set(err, LB_ECONFLICT, "the escrow policy or its agents "
 	    "changed while the key was being escrowed: try again");
 }

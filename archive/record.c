@@ -4,6 +4,7 @@
  * signs, CMS EnvelopedData for shares (RSA-OAEP SHA-256, AES-256-CBC), and
  * the check that a private key belongs to a certificate.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,14 +243,48 @@ out:
 	return ok;
 }
 
-/* ECDH of priv with peer; check_peer runs the full public key check on
- * peer (a point multiplication, a quarter of a P-256 escrow's key check),
- * which a key generated here a moment ago does not need. */
 /*
  * EC: the private scalar d times the curve's generator is the public
  * point Q - what makes every key agreement with d agree with Q.  One
  * fixed-base multiplication, constant time; d is cleansed.
  */
+/*
+ * The curves' groups, built once: EC_GROUP_new_by_curve_name sets up two
+ * Montgomery contexts, half the time of the multiplication below
+ * (bench/escrow.c).  A group is only read once built, which OpenSSL
+ * allows from many threads at once; the groups live as long as the
+ * process.
+ */
+#define EC_GROUPS_MAX 4
+
+static struct {
+	int nid;
+	EC_GROUP *group;
+} ec_groups[EC_GROUPS_MAX];
+static size_t ec_groups_n;
+static pthread_mutex_t ec_groups_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The group of curve nid, built on first use; NULL if it cannot be. */
+static const EC_GROUP *
+ec_group_get0(int nid)
+{
+	const EC_GROUP *g = NULL;
+	size_t i;
+
+	pthread_mutex_lock(&ec_groups_lock);
+	for (i = 0; i < ec_groups_n && g == NULL; i++)
+		if (ec_groups[i].nid == nid)
+			g = ec_groups[i].group;
+	if (g == NULL && ec_groups_n < EC_GROUPS_MAX &&
+	    (ec_groups[ec_groups_n].group = EC_GROUP_new_by_curve_name(nid)) !=
+	    NULL) {
+		ec_groups[ec_groups_n].nid = nid;
+		g = ec_groups[ec_groups_n++].group;
+	}
+	pthread_mutex_unlock(&ec_groups_lock);
+	return g;
+}
+
 static int
 trial_ec(EVP_PKEY *pub, EVP_PKEY *key)
 {
@@ -257,7 +292,7 @@ trial_ec(EVP_PKEY *pub, EVP_PKEY *key)
 	size_t wl = 0, gl = 0, cl = 0;
 	char curve[64];
 	BIGNUM *d = NULL;
-	EC_GROUP *g = NULL;
+	const EC_GROUP *g;
 	EC_POINT *q = NULL;
 	BN_CTX *bc = NULL;
 	int nid, ok = 0;
@@ -268,7 +303,7 @@ trial_ec(EVP_PKEY *pub, EVP_PKEY *key)
 	    EVP_PKEY_get_octet_string_param(pub, OSSL_PKEY_PARAM_PUB_KEY, want,
 	    sizeof(want), &wl) != 1 || wl == 0 ||
 	    EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_PRIV_KEY, &d) != 1 ||
-	    (g = EC_GROUP_new_by_curve_name(nid)) == NULL ||
+	    (g = ec_group_get0(nid)) == NULL ||
 	    (q = EC_POINT_new(g)) == NULL || (bc = BN_CTX_secure_new()) ==
 	    NULL || EC_POINT_mul(g, q, d, NULL, NULL, bc) != 1)
 		goto out;
@@ -279,7 +314,6 @@ trial_ec(EVP_PKEY *pub, EVP_PKEY *key)
 out:
 	BN_clear_free(d);
 	EC_POINT_free(q);
-	EC_GROUP_free(g);
 	BN_CTX_free(bc);
 	return ok;
 }

@@ -67,9 +67,10 @@ core_audit_append(sqlite3 *db, const char *actor, const char *action,
 	int64_t id = 1, ts = (int64_t)time(NULL);
 	int rc = -1;
 
-	if (sqlite3_prepare_v2(db,
-	    "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1", -1, &st,
-	    NULL) != SQLITE_OK) {
+	/* every change appends a row, an escrowed issuance two: kept
+	 * prepared (bench/escrow.c) */
+	if ((st = core_db_cached(db, "SELECT id, hash FROM audit ORDER BY id "
+	    "DESC LIMIT 1")) == NULL) {
 		core_db_fail(db, "audit: last row", err);
 		goto out;
 	}
@@ -85,16 +86,15 @@ core_audit_append(sqlite3 *db, const char *actor, const char *action,
 		core_db_fail(db, "audit: last row", err);
 		goto out;
 	}
-	sqlite3_finalize(st);
+	core_db_cached_done(st);
 	st = NULL;
 	if (row_hash(id, ts, actor, action, object, detail, prev, hash) == -1) {
 		lb_err_set(err, LB_EINTERNAL, "cannot hash the audit row");
 		goto out;
 	}
-	if (sqlite3_prepare_v2(db,
-	    "INSERT INTO audit (id, created, actor, action, object, detail, "
-	    "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", -1, &st,
-	    NULL) != SQLITE_OK) {
+	if ((st = core_db_cached(db, "INSERT INTO audit (id, created, actor, "
+	    "action, object, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, "
+	    "?, ?, ?)")) == NULL) {
 		core_db_fail(db, "audit: insert", err);
 		goto out;
 	}
@@ -106,11 +106,13 @@ core_audit_append(sqlite3 *db, const char *actor, const char *action,
 	sqlite3_bind_text(st, 6, detail, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, prev, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 8, hash, -1, SQLITE_STATIC);
-	if (core_db_exec(db, &st, "audit: insert", err) == -1)
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		core_db_fail(db, "audit: insert", err);
 		goto out;
+	}
 	rc = 0;
 out:
-	sqlite3_finalize(st);
+	core_db_cached_done(st);
 	return rc;
 }
 

@@ -448,14 +448,65 @@ test_escrow_refused_when_an_agent_went_meanwhile(void **state)
 	    -1);
 	core_db_rollback(f->tu.db);
 	assert_int_equal(err.code, LB_ECONFLICT);
-	assert_non_null(strstr(err.msg, "changed while the key was being "
-	    "escrowed"));
+	assert_non_null(strstr(err.msg, "agent agent2@example.org of escrow "
+	    "policy v1 has no active credential"));
 	assert_int_equal(tu_sql_int(f->tu.db, "SELECT count(*) FROM "
 	    "escrow_records"), 0);
 	archive_sealed_free(sealed);
+	/* and the next seal reads the agents afresh: refused at once */
+	memset(&err, 0, sizeof(err));
+	assert_null(archive_escrow_seal(f->tu.ca, f->tu.db, x, k,
+	    "alice@example.org", &err));
+	assert_int_equal(err.code, LB_ECONFLICT);
+	assert_non_null(strstr(err.msg, "has no active credential"));
 	free(a2);
 	X509_free(x);
 	EVP_PKEY_free(k);
+	archive_policy_clear(&g);
+}
+
+/* The agents an earlier escrow read are kept between escrows; an agent
+ * removed since must still receive nothing: the escrow is refused and
+ * nothing is stored. */
+static void
+test_escrow_kept_agents_never_outlive_a_removal(void **state)
+{
+	struct fx *f = *state;
+	archive_policy g;
+	lb_err err = { 0 };
+	EVP_PKEY *k1 = ca_keygen(CA_KEY_ECP256, &err);
+	EVP_PKEY *k2 = ca_keygen(CA_KEY_ECP256, &err);
+	unsigned char *rcpt = NULL;
+	size_t rlen = 0;
+	ca_request req;
+	char *a1;
+	X509 *x;
+
+	genesis(f, &g);
+	memset(&req, 0, sizeof(req));
+	req.email = "alice@example.org";
+	x = archive_issue_enc(f->tu.ca, f->tu.db, &req, k1, "test", &rcpt,
+	    &rlen, &err);
+	assert_non_null(x);
+	X509_free(x);
+	OPENSSL_free(rcpt);
+	rcpt = NULL;
+	a1 = ca_cert_serial(f->agent[1]);
+	assert_int_equal(ca_operator_remove(f->tu.db, a1, "test", &err), 0);
+	req.email = "bob@example.org";
+	assert_null(archive_issue_enc(f->tu.ca, f->tu.db, &req, k2, "test",
+	    &rcpt, &rlen, &err));
+	assert_int_equal(err.code, LB_ECONFLICT);
+	assert_non_null(strstr(err.msg, "agent agent1@example.org of escrow "
+	    "policy v1 has no active credential"));
+	assert_null(rcpt);
+	assert_int_equal(tu_sql_int(f->tu.db, "SELECT count(*) FROM "
+	    "escrow_records"), 1);
+	assert_int_equal(tu_sql_int(f->tu.db, "SELECT count(*) FROM "
+	    "certificates WHERE email = 'bob@example.org'"), 0);
+	free(a1);
+	EVP_PKEY_free(k1);
+	EVP_PKEY_free(k2);
 	archive_policy_clear(&g);
 }
 
@@ -843,6 +894,7 @@ main(void)
 		T(test_successor_needs_m_agents_and_the_added),
 		T(test_escrow_goes_to_the_policy_agents),
 		T(test_escrow_refused_when_an_agent_went_meanwhile),
+		T(test_escrow_kept_agents_never_outlive_a_removal),
 		T(test_client_refuses_a_hash_it_was_not_told),
 		T(test_client_refuses_its_name_with_another_key),
 		T(test_client_without_pin_signs_only_its_own),
