@@ -244,13 +244,8 @@ out:
 }
 
 /*
- * EC: the private scalar d times the curve's generator is the public
- * point Q - what makes every key agreement with d agree with Q.  One
- * fixed-base multiplication, constant time; d is cleansed.
- */
-/*
  * The curves' groups, built once: EC_GROUP_new_by_curve_name sets up two
- * Montgomery contexts, half the time of the multiplication below
+ * Montgomery contexts, half the time of the key check below
  * (bench/escrow.c).  A group is only read once built, which OpenSSL
  * allows from many threads at once; the groups live as long as the
  * process.
@@ -285,6 +280,11 @@ ec_group_get0(int nid)
 	return g;
 }
 
+/*
+ * EC: the private scalar d times the curve's generator is the public
+ * point Q - what makes every key agreement with d agree with Q.  One
+ * fixed-base multiplication, constant time; d is cleansed.
+ */
 static int
 trial_ec(EVP_PKEY *pub, EVP_PKEY *key)
 {
