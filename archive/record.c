@@ -137,10 +137,19 @@ archive_cms_encrypt(X509 *to, const unsigned char *data, size_t len,
 	if (!EVP_PKEY_is_a(X509_get0_pubkey(to), "RSA"))
 		return lb_err_set(err, LB_EINVAL, "CMS EnvelopedData is made for "
 		    "RSA certificates only (RSA-OAEP key transport)");
+	/*
+	 * The recipient is named by its subjectKeyIdentifier where the
+	 * certificate has one (every certificate lockbox issues does; RFC 5652
+	 * section 6.2.1 allows either form and archive_cms_decrypt, like
+	 * `openssl cms -decrypt`, matches both): it spares a copy of the
+	 * issuer's name per share.
+	 */
 	if ((in = BIO_new_mem_buf(data, (int)len)) == NULL ||
 	    (cms = CMS_encrypt_ex(NULL, NULL, EVP_aes_256_cbc(),
 	    CMS_BINARY | CMS_PARTIAL, NULL, NULL)) == NULL ||
-	    (ri = CMS_add1_recipient_cert(cms, to, CMS_KEY_PARAM)) == NULL ||
+	    (ri = CMS_add1_recipient_cert(cms, to, CMS_KEY_PARAM |
+	    (X509_get0_subject_key_id(to) != NULL ? CMS_USE_KEYID : 0))) ==
+	    NULL ||
 	    (pctx = CMS_RecipientInfo_get0_pkey_ctx(ri)) == NULL ||
 	    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_OAEP_PADDING) <= 0 ||
 	    EVP_PKEY_CTX_set_rsa_oaep_md(pctx, EVP_sha256()) <= 0 ||
