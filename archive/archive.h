@@ -152,6 +152,11 @@ typedef struct archive_chain {
 	size_t n;
 } archive_chain;
 
+/* The SPKI hashes of l's signatures that verify over its document
+ * (calloc'ed, *n of them; the rest left out): archive_policy_accepted's
+ * signers.  -1 only when out of memory. */
+int archive_chain_link_signers(const archive_chain_link *l,
+    char (**keys)[65], size_t *n, lb_err *err);
 void archive_chain_link_clear(archive_chain_link *l);
 void archive_chain_clear(archive_chain *c);
 /* GET ARCHIVE_API_POLICIES: {"policies": [{hash, version, status,

@@ -48,6 +48,31 @@ add_cert(struct certs *c, const char *serial)
 	ca_cert_info_clear(&ci);
 }
 
+/*
+ * The record's certificate as "cert", from ca's store.  A record whose
+ * certificate is not there is listed without one, so that the members'
+ * audit flags it rather than never seeing the record.
+ */
+static int
+record_cert(sqlite3 *db, json_t *r, const char *serial, lb_err *err)
+{
+	ca_cert_info ci;
+	int rc = 0;
+
+	if (serial == NULL)
+		return lb_err_set(err, LB_EINTERNAL, "out of memory");
+	if (ca_cert_get(db, serial, &ci, err) == -1) {
+		if (err->code != LB_ENOTFOUND)
+			return -1;
+		lb_err_clear(err);
+		return 0;
+	}
+	if (ca_json_put(r, "cert", ca_json_pem(ci.der, ci.der_len)) == -1)
+		rc = lb_err_set(err, LB_EINTERNAL, "out of memory");
+	ca_cert_info_clear(&ci);
+	return rc;
+}
+
 json_t *
 archive_escrow_list_json(sqlite3 *db, int64_t after, int limit, lb_err *err)
 {
@@ -64,10 +89,9 @@ archive_escrow_list_json(sqlite3 *db, int64_t after, int limit, lb_err *err)
 		lb_err_set(err, LB_EINTERNAL, "out of memory");
 		return NULL;
 	}
-	if (core_db_prepare(db, "SELECT e.id, e.serial, e.email, e.created, "
-	    "e.policy_hash, e.threshold, c.der FROM escrow_records e JOIN "
-	    "certificates c ON c.serial = e.serial WHERE e.id > ? ORDER BY "
-	    "e.id LIMIT ?", &st, err) == -1 ||
+	if (core_db_prepare(db, "SELECT id, serial, email, created, "
+	    "policy_hash, threshold FROM escrow_records WHERE id > ? ORDER BY "
+	    "id LIMIT ?", &st, err) == -1 ||
 	    core_db_prepare(db, "SELECT agent_serial, cms FROM escrow_shares "
 	    "WHERE record_id = ? ORDER BY share_nr", &sh, err) == -1)
 		goto fail;
@@ -85,10 +109,11 @@ archive_escrow_list_json(sqlite3 *db, int64_t after, int limit, lb_err *err)
 		    (const char *)sqlite3_column_text(st, 2), "created",
 		    created, "policy", pol, "threshold",
 		    sqlite3_column_int(st, 5), "shares");
-		if (r == NULL || json_array_append_new(recs, r) == -1 ||
-		    ca_json_put(r, "cert", ca_json_pem(sqlite3_column_blob(st,
-		    6), (size_t)sqlite3_column_bytes(st, 6))) == -1)
+		if (r == NULL || json_array_append_new(recs, r) == -1)
 			goto oom;
+		if (record_cert(db, r, (const char *)sqlite3_column_text(st,
+		    1), err) == -1)
+			goto fail;
 		shares = json_object_get(r, "shares");
 		sqlite3_reset(sh);
 		sqlite3_bind_int64(sh, 1, sqlite3_column_int64(st, 0));

@@ -444,6 +444,32 @@ archive_policy_accepted(const archive_policy *prev, const archive_policy *p,
 /* ------------------------------------------------------------------ */
 /* The chain, both ends                                                */
 
+/*
+ * The keys of l's signatures that verify over its document: the input of
+ * archive_policy_accepted, for the server putting a policy in force and for
+ * a member's client checking the chain alike.  A signature that does not
+ * verify is left out, not an error.
+ */
+int
+archive_chain_link_signers(const archive_chain_link *l, char (**keys)[65],
+    size_t *n, lb_err *err)
+{
+	char spki[65];
+	lb_err e;
+	size_t i;
+
+	*n = 0;
+	if ((*keys = calloc(l->nsigs + 1, sizeof(**keys))) == NULL)
+		return lb_err_set(err, LB_EINTERNAL, "out of memory");
+	for (i = 0; i < l->nsigs; i++) {
+		lb_err_clear(&e);
+		if (archive_policy_sig_check(&l->p, l->sigs[i].cms,
+		    l->sigs[i].len, spki, &e) == 0)
+			memcpy((*keys)[(*n)++], spki, 65);
+	}
+	return 0;
+}
+
 void
 archive_chain_link_clear(archive_chain_link *l)
 {

@@ -92,27 +92,6 @@ archive_verified_clear(archive_verified *v)
 	v->in_force = v->pending = v->first = -1;
 }
 
-/* The keys of l's signatures that verify over its document. */
-static int
-link_signers(const archive_chain_link *l, char (**keys)[65], size_t *n,
-    lb_err *err)
-{
-	char spki[65];
-	lb_err e;
-	size_t i;
-
-	*n = 0;
-	if ((*keys = calloc(l->nsigs + 1, sizeof(**keys))) == NULL)
-		return lb_err_set(err, LB_EINTERNAL, "out of memory");
-	for (i = 0; i < l->nsigs; i++) {
-		lb_err_clear(&e);
-		if (archive_policy_sig_check(&l->p, l->sigs[i].cms,
-		    l->sigs[i].len, spki, &e) == 0)
-			memcpy((*keys)[(*n)++], spki, 65);
-	}
-	return 0;
-}
-
 static long
 find_hash(const archive_chain *c, const char *hash)
 {
@@ -165,7 +144,8 @@ archive_chain_verify(archive_verified *v, const char *first,
 			v->pending = next;
 			break;
 		}
-		if (link_signers(&c->links[next], &keys, &nkeys, err) == -1)
+		if (archive_chain_link_signers(&c->links[next], &keys, &nkeys,
+		    err) == -1)
 			return -1;
 		lb_err_clear(&why);
 		if (archive_policy_accepted(&c->links[cur].p, &c->links[next].p,

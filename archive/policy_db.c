@@ -387,25 +387,6 @@ fail:
 /* ------------------------------------------------------------------ */
 /* Signatures                                                          */
 
-/* The stored signatures of p as verified keys (the rule's input). */
-static int
-verified_signers(const archive_chain_link *l, char (**keys)[65], size_t *n,
-    lb_err *err)
-{
-	char spki[65];
-	size_t i;
-
-	*n = 0;
-	if ((*keys = calloc(l->nsigs + 1, sizeof(**keys))) == NULL)
-		return lb_err_set(err, LB_EINTERNAL, "out of memory");
-	for (i = 0; i < l->nsigs; i++)
-		if (archive_policy_sig_check(&l->p, l->sigs[i].cms,
-		    l->sigs[i].len, spki, err) == 0)
-			memcpy((*keys)[(*n)++], spki, 65);
-	lb_err_clear(err);
-	return 0;
-}
-
 /* A refused signature leaves its audit row, in a transaction of its own
  * (internal errors leave none). */
 static void
@@ -479,7 +460,7 @@ archive_policy_signature_add(sqlite3 *db, const char *hash,
 	}
 	if (core_audit_append(db, actor, "escrow.policy_sign", hash, m->email,
 	    err) == -1 || load_sigs(db, &pend, err) == -1 ||
-	    verified_signers(&pend, &keys, &nkeys, err) == -1)
+	    archive_chain_link_signers(&pend, &keys, &nkeys, err) == -1)
 		goto out;
 	lb_err_clear(&why);
 	if (archive_policy_accepted(have_cur ? &cur.p : NULL, &pend.p,

@@ -109,6 +109,21 @@ archive_row_to_request(sqlite3_stmt *st, archive_recovery *rq, lb_err *err)
  * The records a request covers, each with its threshold and the number of
  * approvals from agents in its share set; the request's totals.
  */
+/* r's certificate, from ca's store (DER, malloc'ed into r). */
+static int
+record_cert(sqlite3 *db, archive_recovery_record *r, lb_err *err)
+{
+	ca_cert_info ci;
+
+	if (ca_cert_get(db, r->serial, &ci, err) == -1)
+		return -1;
+	r->cert = ci.der;
+	r->cert_len = ci.der_len;
+	ci.der = NULL;
+	ca_cert_info_clear(&ci);
+	return 0;
+}
+
 int
 archive_load_records(sqlite3 *db, archive_recovery *rq, lb_err *err)
 {
@@ -118,19 +133,20 @@ archive_load_records(sqlite3 *db, archive_recovery *rq, lb_err *err)
 	int rc = -1, s;
 	void *p;
 
-	/* with each record: its certificate, and how many other open
-	 * requests cover it (agents are shown a second request as such) */
+	/* with each record: how many other open requests cover it (agents
+	 * are shown a second request as such); its certificate comes from
+	 * ca's store below */
 	if (core_db_prepare(db, "SELECT e.id, e.serial, e.threshold, "
 	    "(SELECT count(*) FROM recovery_approvals a JOIN escrow_shares s "
 	    "ON s.agent_serial = a.agent_serial AND s.record_id = e.id "
-	    "WHERE a.request_id = rr.request_id), c.der, "
+	    "WHERE a.request_id = rr.request_id), "
 	    "(SELECT count(*) FROM recovery_request_records o JOIN "
 	    "recovery_requests q ON q.id = o.request_id WHERE o.record_id = e.id "
 	    "AND q.id <> rr.request_id AND q.status IN ('pending', 'approved', "
 	    "'fetched') AND q.collected IS NULL AND q.expires > ?2) "
 	    "FROM recovery_request_records rr JOIN escrow_records e "
-	    "ON e.id = rr.record_id JOIN certificates c ON c.serial = e.serial "
-	    "WHERE rr.request_id = ?1 ORDER BY e.id", &st, err) == -1)
+	    "ON e.id = rr.record_id WHERE rr.request_id = ?1 ORDER BY e.id",
+	    &st, err) == -1)
 		return -1;
 	sqlite3_bind_text(st, 1, rq->id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL));
@@ -149,13 +165,14 @@ archive_load_records(sqlite3 *db, archive_recovery *rq, lb_err *err)
 		r->record_id = sqlite3_column_int64(st, 0);
 		r->threshold = sqlite3_column_int(st, 2);
 		r->approvals = sqlite3_column_int(st, 3);
-		r->other_open = sqlite3_column_int(st, 5);
-		if ((r->serial = core_db_text_dup(st, 1)) == NULL ||
-		    core_db_blob_dup(st, 4, &r->cert, &r->cert_len) == -1) {
+		r->other_open = sqlite3_column_int(st, 4);
+		if ((r->serial = core_db_text_dup(st, 1)) == NULL) {
 			lb_err_set(err, LB_EINTERNAL, "out of memory");
 			goto out;
 		}
 		rq->nrecords++;
+		if (record_cert(db, r, err) == -1)
+			goto out;
 		if (r->threshold > rq->threshold)
 			rq->threshold = r->threshold;
 	}
