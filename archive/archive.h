@@ -453,6 +453,7 @@ typedef struct archive_statement_record {
 typedef struct archive_statement {
 	char id[ARCHIVE_REQUEST_ID_LEN + 1];
 	char *owner;
+	char *reason;               /* the officer's, as the agents see it */
 	char onetime[65];
 	char expires[32];
 	archive_statement_record *records;
@@ -467,15 +468,17 @@ int archive_statement_parse(const char *text, size_t len,
     archive_statement *s, lb_err *err);
 const archive_statement_record *archive_statement_find(
     const archive_statement *s, const char *serial);
-/* The officer's statement of request id for owner: its one-time
- * certificate, expiry, and the records' n certificates. */
-int archive_statement_of(const char *id, const char *owner, X509 *onetime,
-    const char *expires, X509 *const *certs, size_t n, archive_statement *s,
-    lb_err *err);
+/* The officer's statement of request id for owner, with the officer's
+ * reason: its one-time certificate, expiry, and the records' n
+ * certificates. */
+int archive_statement_of(const char *id, const char *owner,
+    const char *reason, X509 *onetime, const char *expires,
+    X509 *const *certs, size_t n, archive_statement *s, lb_err *err);
 /*
  * POST .../{id}/statement {"statement", "cms"}: the requester hands in the
  * request's statement, once, while it is pending; it must say what the
- * stored request is (id, owner, one-time key, every record with its key)
+ * stored request is (id, owner, reason, one-time key, every record with
+ * its key)
  * and be signed with the requester's credential key.  Audit
  * "recovery.statement" (refusals "recovery.statement_refused").
  */
@@ -908,7 +911,8 @@ int archive_audit_page(const archive_verified *v, const archive_transport *t,
  * owner), signed with the credential, sent and kept as DIR/ID.statement.
  */
 int archive_client_statement(const archive_transport *t, const char *dir,
-    const char *id, const char *owner, json_t *reply, lb_err *err);
+    const char *id, const char *owner, const char *reason, json_t *reply,
+    lb_err *err);
 int archive_statement_save(const char *dir, const archive_statement *s,
     lb_err *err);
 int archive_statement_load(const char *dir, const char *id,
@@ -924,7 +928,8 @@ typedef struct archive_checked {
 void archive_checked_clear(archive_checked *c);
 /*
  * The view's statement: signed by a recovery officer of p, about this
- * request and its one-time key, unexpired; own (the agent's credential)
+ * request and its one-time key, unexpired, with the reason the server
+ * shows (the agent is shown the signed one); own (the agent's credential)
  * is neither the owner nor that officer; each share asked for belongs to
  * a record it names, with the key it names (out->aad_sha256 gets that
  * record's AAD hash, for the share's binding to match).

@@ -74,6 +74,10 @@ int archive_load_package_record(sqlite3 *db, const char *id,
  */
 void archive_actor_of(const archive_caller *who, char *buf, size_t len);
 bool archive_same_person(const char *a, const char *b);
+/* A reason given by a person: 1..ARCHIVE_REASON_MAX bytes, no control
+ * characters (so one line of a statement); LB_EINVAL saying what is
+ * wrong. */
+int archive_reason_check(const char *reason, lb_err *err);
 int archive_expire_due(sqlite3 *db, const archive_caller *who,
     const char *id, lb_err *err);
 void archive_serial_list(const archive_recovery *rq, char *buf, size_t len);

@@ -95,8 +95,8 @@ archive_client_request(const archive_transport *t, const char *dir,
 		goto out;
 	archive_fingerprint(cert, out->fingerprint);
 	/* what the agents will release to: this officer's statement */
-	if (archive_client_statement(t, dir, out->id, email, out->reply,
-	    err) == -1)
+	if (archive_client_statement(t, dir, out->id, email, reason,
+	    out->reply, err) == -1)
 		goto out;
 	rc = 0;
 out:

@@ -68,8 +68,8 @@ archive_same_person(const char *a, const char *b)
 
 /* A reason given by a person: 1..ARCHIVE_REASON_MAX bytes, no control
  * characters (it lands in the audit log and on other people's screens). */
-static int
-check_reason(const char *reason, lb_err *err)
+int
+archive_reason_check(const char *reason, lb_err *err)
 {
 	size_t i, n = reason != NULL ? strlen(reason) : 0;
 
@@ -301,7 +301,7 @@ open_allowed(const archive_caller *who, const char *email, const char *serial,
 	if (email == NULL || !core_email_valid(email))
 		return lb_err_set(err, LB_EINVAL, "email must be the key "
 		    "owner's address");
-	if (check_reason(reason, err) == -1)
+	if (archive_reason_check(reason, err) == -1)
 		return -1;
 	if (serial != NULL && ca_serial_arg(serial, norm, 130, err) == -1)
 		return -1;
@@ -849,7 +849,7 @@ deny_tx(sqlite3 *db, const archive_caller *who, const char *id,
 	int rc = -1;
 
 	memset(&rq, 0, sizeof(rq));
-	if (check_reason(reason, err) == -1)
+	if (archive_reason_check(reason, err) == -1)
 		goto out;
 	if (archive_expire_due(db, who, id, err) == -1 || core_db_begin(db, err) == -1)
 		goto out;

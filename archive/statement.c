@@ -1,16 +1,19 @@
 /*
  * statement.c - a recovery request is a statement its officer signs, both
  * ends: its one text form (the request id, the key owner's e-mail, the
- * one-time key, the expiry, each record's serial and key), the server
+ * officer's reason, the one-time key, the expiry, each record's serial and
+ * key), the server
  * taking it once from the requester (POST .../{id}/statement), and the
  * agent's check of it before anything is released: signed by a recovery
  * officer of the policy the agent's own pin verifies, for this request,
  * this one-time key and this owner, and naming every record whose share
- * the agent is asked for.
+ * the agent is asked for.  The reason is signed too, so that what an
+ * agent reads before releasing is the officer's word, not the server's.
  *
- *   lockbox recovery statement v1
+ *   lockbox recovery statement v2
  *   request: ID
  *   owner: EMAIL
+ *   reason: TEXT                 (one line: archive_reason_check)
  *   one-time-key: SPKI
  *   expires: ISO-8601
  *   record: SERIAL SPKI          (one line each)
@@ -25,17 +28,18 @@
 
 #include "archive/archive_int.h"
 
-#define HEADER "lockbox recovery statement v1\n"
+#define HEADER "lockbox recovery statement v2\n"
 #define STATEMENT_MAX ((size_t)64 * 1024)
 
 void
 archive_statement_clear(archive_statement *s)
 {
 	free(s->owner);
+	free(s->reason);
 	free(s->records);
 	free(s->text);
 	memset(s, 0, sizeof(*s));
-	s->owner = s->text = NULL;
+	s->owner = s->reason = s->text = NULL;
 	s->records = NULL;
 }
 
@@ -49,21 +53,26 @@ archive_statement_render(archive_statement *s, lb_err *err)
 	s->text = NULL;
 	if (!archive_request_id_valid(s->id) || s->owner == NULL ||
 	    !core_email_valid(s->owner) || strchr(s->owner, ' ') != NULL ||
+	    archive_reason_check(s->reason, err) == -1 ||
 	    !archive_policy_hash_valid(s->onetime) || s->expires[0] == '\0' ||
-	    s->nrecords == 0 || s->nrecords > 10000)
+	    s->nrecords == 0 || s->nrecords > 10000) {
+		lb_err_clear(err);
 		return lb_err_set(err, LB_EINVAL, "a recovery statement needs "
-		    "a request id, an owner, a one-time key and records");
-	cap = 256 + strlen(s->owner) + s->nrecords * 160;
+		    "a request id, an owner, a reason, a one-time key and "
+		    "records");
+	}
+	cap = 256 + strlen(s->owner) + strlen(s->reason) + s->nrecords * 160;
 	if ((s->text = malloc(cap)) == NULL)
 		return lb_err_set(err, LB_EINTERNAL, "out of memory");
 	n = snprintf(s->text, cap, HEADER "request: %s\nowner: %s\n"
-	    "one-time-key: %s\nexpires: %s\n", s->id, s->owner, s->onetime,
-	    s->expires);
+	    "reason: %s\none-time-key: %s\nexpires: %s\n", s->id, s->owner,
+	    s->reason, s->onetime, s->expires);
 	len = (size_t)n;
 	for (i = 0; i < s->nrecords; i++) {
 		if (s->records[i].serial[0] == '\0' ||
 		    strspn(s->records[i].serial, "0123456789ABCDEF") !=
-		    strlen(s->records[i].serial) || !archive_policy_hash_valid(s->records[i].spki))
+		    strlen(s->records[i].serial) ||
+		    !archive_policy_hash_valid(s->records[i].spki))
 			return lb_err_set(err, LB_EINVAL, "record %zu of the "
 			    "statement is malformed", i + 1);
 		n = snprintf(s->text + len, cap - len, "record: %s %s\n",
@@ -96,7 +105,7 @@ archive_statement_parse(const char *text, size_t len, archive_statement *s,
     lb_err *err)
 {
 	const char *p, *end;
-	char owner[256], line[160], *sp;
+	char owner[256], reason[ARCHIVE_REASON_MAX + 1], line[160], *sp;
 	archive_statement_record *nr;
 
 	memset(s, 0, sizeof(*s));
@@ -108,10 +117,12 @@ archive_statement_parse(const char *text, size_t len, archive_statement *s,
 	p += sizeof(HEADER) - 1;
 	if (field(&p, end, "request: ", s->id, sizeof(s->id)) == -1 ||
 	    field(&p, end, "owner: ", owner, sizeof(owner)) == -1 ||
+	    field(&p, end, "reason: ", reason, sizeof(reason)) == -1 ||
 	    field(&p, end, "one-time-key: ", s->onetime,
 	    sizeof(s->onetime)) == -1 ||
 	    field(&p, end, "expires: ", s->expires, sizeof(s->expires)) == -1 ||
-	    (s->owner = strdup(owner)) == NULL)
+	    (s->owner = strdup(owner)) == NULL ||
+	    (s->reason = strdup(reason)) == NULL)
 		goto bad;
 	while (p < end) {
 		if (s->nrecords >= 10000 ||
@@ -181,6 +192,9 @@ statement_matches(const archive_recovery *rq, const archive_statement *s,
 	if (strcmp(s->id, rq->id) != 0 || strcasecmp(s->owner, rq->email) != 0)
 		return lb_err_set(err, LB_EINVAL, "the statement is not about "
 		    "this request (its id or owner differ)");
+	if (rq->reason == NULL || strcmp(s->reason, rq->reason) != 0)
+		return lb_err_set(err, LB_EINVAL, "the statement gives another "
+		    "reason than the request's");
 	if (der_spki(rq->request_cert, rq->request_cert_len, spki) == -1 ||
 	    strcmp(spki, s->onetime) != 0)
 		return lb_err_set(err, LB_EINVAL, "the statement names another "
@@ -292,9 +306,9 @@ out:
 /* The officer's end                                                   */
 
 int
-archive_statement_of(const char *id, const char *owner, X509 *onetime,
-    const char *expires, X509 *const *certs, size_t n, archive_statement *s,
-    lb_err *err)
+archive_statement_of(const char *id, const char *owner, const char *reason,
+    X509 *onetime, const char *expires, X509 *const *certs, size_t n,
+    archive_statement *s, lb_err *err)
 {
 	size_t i;
 	char *serial;
@@ -303,6 +317,7 @@ archive_statement_of(const char *id, const char *owner, X509 *onetime,
 	snprintf(s->id, sizeof(s->id), "%s", id);
 	snprintf(s->expires, sizeof(s->expires), "%s", expires);
 	if ((s->owner = strdup(owner)) == NULL ||
+	    (s->reason = strdup(reason != NULL ? reason : "")) == NULL ||
 	    (s->records = calloc(n + 1, sizeof(*s->records))) == NULL ||
 	    ca_spki_sha256(onetime, s->onetime) == -1) {
 		archive_statement_clear(s);
@@ -384,7 +399,8 @@ archive_statement_remove(const char *dir, const char *id)
 
 int
 archive_client_statement(const archive_transport *t, const char *dir,
-    const char *id, const char *owner, json_t *reply, lb_err *err)
+    const char *id, const char *owner, const char *reason, json_t *reply,
+    lb_err *err)
 {
 	json_t *recs = json_object_get(reply, "records"), *r, *body = NULL;
 	const char *expires = json_string_value(json_object_get(reply,
@@ -421,8 +437,8 @@ archive_client_statement(const archive_transport *t, const char *dir,
 		k++;
 	}
 	if (archive_onetime_load(dir, id, &otkey, &onetime, err) == -1 ||
-	    archive_statement_of(id, owner, onetime, expires, certs, k, &s,
-	    err) == -1 ||
+	    archive_statement_of(id, owner, reason, onetime, expires, certs, k,
+	    &s, err) == -1 ||
 	    archive_signed_make(s.text, s.text_len, t->key, t->cert, &sig,
 	    &sig_len, err) == -1)
 		goto out;
@@ -562,6 +578,12 @@ archive_view_statement_check(const archive_view *v, const archive_policy *p,
 	    strcmp(spki, out->s.onetime) != 0) {
 		lb_err_set(err, LB_EINVAL, "the officer's statement is about "
 		    "another request or another one-time key: refusing to "
+		    "release a share");
+		goto fail;
+	}
+	if (v->reason == NULL || strcmp(v->reason, out->s.reason) != 0) {
+		lb_err_set(err, LB_EINVAL, "the server shows another reason "
+		    "for this request than its officer signed: refusing to "
 		    "release a share");
 		goto fail;
 	}

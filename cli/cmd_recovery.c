@@ -408,9 +408,9 @@ show_view(void *arg, const archive_view *v, const archive_checked *c,
 				    "request(s)", v->records[k].other_open);
 		putchar('\n');
 	}
-	printf("  expires:   %s\n  why:       %s (as the server says; not "
-	    "signed)\n  %lld of %lld approvals so far\n", c->s.expires,
-	    str(v->reason), v->approvals, v->threshold);
+	printf("  expires:   %s\n  why:       %s\n  %lld of %lld approvals "
+	    "so far\n", c->s.expires, c->s.reason, v->approvals,
+	    v->threshold);
 	fflush(stdout);
 }
 

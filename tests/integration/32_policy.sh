@@ -85,6 +85,14 @@ check "agent 3, whose share was left alone, approves" $LOCKBOX recovery approve 
 sql "UPDATE escrow_shares SET cms = X'$ORIG' WHERE agent_serial = '$A2SER' AND record_id = (SELECT id FROM escrow_records WHERE serial = '$ALICE2')"
 check "with agent 2's share put back, its audit is clean" $LOCKBOX escrow audit "${C[@]}" --cred "$T/agent2.p12" --home "$T/agent2.home" --all
 
+# --- attack 3, the words: the reason rewritten under a signed request -------
+sql "UPDATE recovery_requests SET reason = 'court order, approve now' WHERE id = '$REQ2'"
+expect_fail "agent 1's client refuses a reason the officer did not sign" "another reason for this request than its officer signed" \
+    $LOCKBOX recovery approve "$REQ2" "${C[@]}" --cred "$T/agent1.p12" --home "$T/agent1.home" --yes
+check "  ... nothing released, no approval counted" test "$(sql "SELECT count(*) FROM recovery_approvals WHERE request_id = '$REQ2'")" = 1
+check "  ... the statement the agents check carries the officer's reason" sh -c "sqlite3 '$DIR/lockbox.db' \"SELECT statement FROM recovery_requests WHERE id = '$REQ2'\" | grep -qx 'reason: second laptop'"
+sql "UPDATE recovery_requests SET reason = 'second laptop' WHERE id = '$REQ2'"
+
 # --- upgrade in place: a record as an older lockbox escrowed it ------------
 # erin's shares rewritten as an older lockbox made them (the share alone,
 # 33 bytes), under no policy, made before the policies began

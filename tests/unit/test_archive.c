@@ -614,8 +614,8 @@ sign_statement(struct wf *f, X509 *ot, const archive_recovery *rq)
 		assert_non_null(certs[i]);
 	}
 	core_time_fmt(rq->expires, expires, sizeof(expires));
-	assert_int_equal(archive_statement_of(rq->id, EMAIL, ot, expires,
-	    certs, rq->nrecords, &st, &err), 0);
+	assert_int_equal(archive_statement_of(rq->id, EMAIL, rq->reason, ot,
+	    expires, certs, rq->nrecords, &st, &err), 0);
 	assert_int_equal(archive_signed_make(st.text, st.text_len, officer_key,
 	    f->officer, &sig, &sig_len, &err), 0);
 	assert_int_equal(core_b64_encode(sig, sig_len, 0, &b64, NULL), 0);
@@ -647,6 +647,17 @@ open_request(struct wf *f, X509 *ot, archive_recovery *rq)
 		fail_msg("archive_recovery_open: %s", err.msg);
 	OPENSSL_free(der);
 	sign_statement(f, ot, rq);
+}
+
+/* open_request with f's one-time certificate, keeping only the id. */
+static void
+open_request_id(struct wf *f, char id[ARCHIVE_REQUEST_ID_LEN + 1])
+{
+	archive_recovery rq;
+
+	open_request(f, f->ot, &rq);
+	memcpy(id, rq.id, ARCHIVE_REQUEST_ID_LEN + 1);
+	archive_recovery_clear(&rq);
 }
 
 /* Agent i reads request id and approves with its rewrapped share. */
@@ -839,9 +850,7 @@ test_workflow(void **state)
 	assert_int_equal(audits(f, "recovery.collect", id), 1);
 
 	/* a denied request releases nothing */
-	open_request(f, f->ot, &rq);
-	memcpy(id, rq.id, sizeof(id));
-	archive_recovery_clear(&rq);
+	open_request_id(f, id);
 	assert_int_equal(approve(f, 0, id, &expired, &err), 0);
 	assert_int_equal(archive_recovery_deny(f->db, &a0, id, "no ticket",
 	    &expired, &err), 0);
@@ -857,9 +866,7 @@ test_workflow(void **state)
 	assert_int_equal(shares_of(f, id), 0);
 
 	/* an expired request releases nothing and is marked once */
-	open_request(f, f->ot, &rq);
-	memcpy(id, rq.id, sizeof(id));
-	archive_recovery_clear(&rq);
+	open_request_id(f, id);
 	assert_int_equal(approve(f, 0, id, &expired, &err), 0);
 	assert_int_equal(approve(f, 1, id, &expired, &err), 0);
 	assert_int_equal(sqlite3_exec(f->db, "UPDATE recovery_requests SET "
@@ -976,9 +983,7 @@ test_codecs_end_to_end(void **state)
 	char id[ARCHIVE_REQUEST_ID_LEN + 1], *text, *ca_file;
 
 	ca_file = tu_path(ca_get0_dir(f->ca), "ca.pem");
-	open_request(f, f->ot, &rq);
-	memcpy(id, rq.id, sizeof(id));
-	archive_recovery_clear(&rq);
+	open_request_id(f, id);
 	approve_over_the_wire(f, 0, id, ca_file);
 	approve_over_the_wire(f, 1, id, ca_file);
 	assert_int_equal(archive_recovery_package(f->db, &o, id, &rq,
@@ -1021,7 +1026,6 @@ static void
 test_agent_refuses_a_substituted_request(void **state)
 {
 	struct wf *f = *state;
-	archive_recovery rq;
 	archive_view v;
 	EVP_PKEY *mallory = ca_keygen(CA_KEY_RSA3072, NULL);
 	X509 *fake;
@@ -1030,9 +1034,7 @@ test_agent_refuses_a_substituted_request(void **state)
 
 	assert_non_null(mallory);
 	ca_file = tu_path(ca_get0_dir(f->ca), "ca.pem");
-	open_request(f, f->ot, &rq);
-	memcpy(id, rq.id, sizeof(id));
-	archive_recovery_clear(&rq);
+	open_request_id(f, id);
 
 	/* a one-time certificate of another key, not the officer's */
 	agent_view(f, 0, id, &v);
@@ -1325,6 +1327,7 @@ review_show(void *arg, const archive_view *v, const archive_checked *c,
 	assert_non_null(p);
 	assert_string_equal(c->officer->email, "officer@example.org");
 	assert_string_equal(c->s.owner, EMAIL);
+	assert_string_equal(c->s.reason, "lost laptop");
 	rv->shown++;
 }
 
@@ -1451,7 +1454,6 @@ static void
 test_client_agent_refuses_a_substituted_certificate(void **state)
 {
 	struct wf *f = *state;
-	archive_recovery rq;
 	archive_client_approved res;
 	struct reviewed seen = { 0, 0, true };
 	EVP_PKEY *mallory = ca_keygen(CA_KEY_ECP256, NULL);
@@ -1460,9 +1462,7 @@ test_client_agent_refuses_a_substituted_certificate(void **state)
 	char id[ARCHIVE_REQUEST_ID_LEN + 1];
 
 	assert_non_null(mallory);
-	open_request(f, f->ot, &rq);
-	memcpy(id, rq.id, sizeof(id));
-	archive_recovery_clear(&rq);
+	open_request_id(f, id);
 	fake = make_cert(mallory, "lockbox recovery request", mallory, NULL);
 	assert_int_equal(client_approve(f, 0, id, fake, &seen, &res, &err),
 	    -1);
@@ -1498,9 +1498,7 @@ test_client_agent_refuses_a_statement_by_another_key(void **state)
 	char id[ARCHIVE_REQUEST_ID_LEN + 1];
 
 	assert_non_null(mallory);
-	open_request(f, f->ot, &rq);
-	memcpy(id, rq.id, sizeof(id));
-	archive_recovery_clear(&rq);
+	open_request_id(f, id);
 	assert_int_equal(archive_recovery_get(f->db, &(archive_caller){
 	    f->officer_serial, "officer@example.org",
 	    CA_ROLE_RECOVERY_OFFICER }, id, &rq, NULL, &err), 0);
@@ -1538,7 +1536,6 @@ static void
 test_client_agent_refuses_a_share_of_another_record(void **state)
 {
 	struct wf *f = *state;
-	archive_recovery rq;
 	archive_client_approved res;
 	struct reviewed seen = { 0, 0, true };
 	EVP_PKEY *bk = ca_keygen(CA_KEY_ECP256, NULL);
@@ -1556,9 +1553,7 @@ test_client_agent_refuses_a_share_of_another_record(void **state)
 	assert_non_null(bc);
 	bob = ca_cert_serial(bc);
 	alice = ca_cert_serial(f->alice_cert);
-	open_request(f, f->ot, &rq);
-	memcpy(id, rq.id, sizeof(id));
-	archive_recovery_clear(&rq);
+	open_request_id(f, id);
 	snprintf(sql, sizeof(sql), "UPDATE escrow_shares SET cms = (SELECT "
 	    "s.cms FROM escrow_shares s JOIN escrow_records r ON r.id = "
 	    "s.record_id WHERE r.serial = '%s' AND s.agent_serial = '%s') "
@@ -1579,27 +1574,53 @@ test_client_agent_refuses_a_share_of_another_record(void **state)
 	EVP_PKEY_free(bk);
 }
 
+/*
+ * Attack 3, the words: whoever holds the database rewrites the reason of
+ * a signed request ("lost laptop" becomes "court order, approve now") to
+ * sway the agents.  The reason is in the officer's statement: the agent's
+ * client sees that the server's differs and releases nothing.
+ */
+static void
+test_client_agent_refuses_a_reason_the_officer_did_not_sign(void **state)
+{
+	struct wf *f = *state;
+	archive_client_approved res;
+	struct reviewed seen = { 0, 0, true };
+	lb_err err = { 0 };
+	char sql[256], id[ARCHIVE_REQUEST_ID_LEN + 1];
+
+	open_request_id(f, id);
+	snprintf(sql, sizeof(sql), "UPDATE recovery_requests SET reason = "
+	    "'court order, approve now' WHERE id = '%s'", id);
+	assert_int_equal(sqlite3_exec(f->db, sql, NULL, NULL, NULL),
+	    SQLITE_OK);
+	assert_int_equal(client_approve(f, 0, id, NULL, &seen, &res, &err),
+	    -1);
+	assert_non_null(strstr(err.msg, "another reason for this request "
+	    "than its officer signed"));
+	assert_int_equal(seen.shown, 0);
+	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM "
+	    "recovery_approvals"), 0);
+	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM "
+	    "recovery_shares"), 0);
+}
+
 /* An agent's client releases to a one-time key once, whatever request
  * the key comes with. */
 static void
 test_client_agent_releases_to_a_one_time_key_once(void **state)
 {
 	struct wf *f = *state;
-	archive_recovery rq;
 	archive_client_approved res;
 	struct reviewed seen = { 0, 0, true };
 	lb_err err = { 0 };
 	char id[ARCHIVE_REQUEST_ID_LEN + 1];
 
-	open_request(f, f->ot, &rq);
-	memcpy(id, rq.id, sizeof(id));
-	archive_recovery_clear(&rq);
+	open_request_id(f, id);
 	assert_int_equal(client_approve(f, 0, id, NULL, &seen, &res, &err),
 	    0);
 	/* the same one-time key again, with a new request */
-	open_request(f, f->ot, &rq);
-	memcpy(id, rq.id, sizeof(id));
-	archive_recovery_clear(&rq);
+	open_request_id(f, id);
 	assert_int_equal(client_approve(f, 0, id, NULL, &seen, &res, &err),
 	    -1);
 	assert_non_null(strstr(err.msg, "released shares to this request's "
@@ -1613,9 +1634,10 @@ test_client_agent_releases_to_a_one_time_key_once(void **state)
 static void
 test_statement_parse_bad(void **state)
 {
-	static const char good[] = "lockbox recovery statement v1\n"
+	static const char good[] = "lockbox recovery statement v2\n"
 	    "request: 0123456789abcdef0123456789abcdef\n"
 	    "owner: alice@example.org\n"
+	    "reason: laptop lost\n"
 	    "one-time-key: "
 	    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
 	    "expires: 2026-12-14T15:00:00Z\n"
@@ -1623,10 +1645,26 @@ test_statement_parse_bad(void **state)
 	    "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\n";
 	static const char *const bad[] = {
 		"", "lockbox recovery statement v2\n",
-		/* no record */
+		/* the first version, without the reason */
 		"lockbox recovery statement v1\nrequest: "
 		"0123456789abcdef0123456789abcdef\nowner: a@example.org\n"
 		"one-time-key: "
+		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+		"\nexpires: 2026-12-14T15:00:00Z\nrecord: 4CCB4DAF "
+		"ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"
+		"\n",
+		/* a reason with a control character */
+		"lockbox recovery statement v2\nrequest: "
+		"0123456789abcdef0123456789abcdef\nowner: a@example.org\n"
+		"reason: lost\tlaptop\none-time-key: "
+		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+		"\nexpires: 2026-12-14T15:00:00Z\nrecord: 4CCB4DAF "
+		"ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"
+		"\n",
+		/* no record */
+		"lockbox recovery statement v2\nrequest: "
+		"0123456789abcdef0123456789abcdef\nowner: a@example.org\n"
+		"reason: lost laptop\none-time-key: "
 		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 		"\nexpires: 2026-12-14T15:00:00Z\n",
 	};
@@ -1694,6 +1732,9 @@ main(void)
 		    wf_setup, wf_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_client_agent_refuses_a_share_of_another_record,
+		    wf_setup, wf_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_client_agent_refuses_a_reason_the_officer_did_not_sign,
 		    wf_setup, wf_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_client_agent_releases_to_a_one_time_key_once,
