@@ -485,6 +485,21 @@ int archive_statement_of(const char *id, const char *owner,
 int archive_recovery_statement(sqlite3 *db, const archive_caller *who,
     const char *id, const void *body, size_t len, lb_err *err);
 
+/*
+ * An agent going (coverage.c): the ca_leave_guard for ca_revoke_guarded
+ * and ca_operator_remove_guarded.  When the credential was an active
+ * recovery agent's, a record it held a share of must stay recoverable by
+ * the active agents left: otherwise LB_ECONFLICT, unless the reason is
+ * keyCompromise, which always goes through and leaves arg's text (an
+ * archive_leave_warning, may be NULL) naming the records to reshare
+ * (empty when none).
+ */
+typedef struct archive_leave_warning {
+	char text[512];
+} archive_leave_warning;
+int archive_agent_leave(sqlite3 *db, const char *serial,
+    unsigned roles_before, int reason, void *arg, lb_err *err);
+
 /* Frees what an archive_recovery holds (shares cleansed) and zeroes it. */
 void archive_recovery_clear(archive_recovery *rq);
 /* archive_recovery_clear on each of n, then free(a). */

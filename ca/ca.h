@@ -495,6 +495,18 @@ int ca_cert_supersede_others(sqlite3 *db, const char *email,
 
 int ca_revoke(sqlite3 *db, const char *serial, int reason,
     time_t invalidity, const char *actor, lb_err *err);
+/*
+ * A check that a credential may go out of service, called inside the
+ * revoking (or removing) transaction after the change, with the roles
+ * its holder had before it and the revocation reason: -1 with err rolls
+ * the change back.  archive_agent_leave is the one lockbox uses.
+ */
+typedef int (*ca_leave_guard)(sqlite3 *db, const char *serial,
+    unsigned roles_before, int reason, void *arg, lb_err *err);
+/* ca_revoke and ca_operator_remove with a guard (NULL: none). */
+int ca_revoke_guarded(sqlite3 *db, const char *serial, int reason,
+    time_t invalidity, const char *actor, ca_leave_guard guard, void *arg,
+    lb_err *err);
 
 /*
  * Calls fn for every revoked certificate whose not_after is at or after
@@ -561,6 +573,8 @@ int ca_operator_list_role(sqlite3 *db, const char *role,
  * credential with privilegeWithdrawn. */
 int ca_operator_remove(sqlite3 *db, const char *id_or_serial,
     const char *actor, lb_err *err);
+int ca_operator_remove_guarded(sqlite3 *db, const char *id_or_serial,
+    const char *actor, ca_leave_guard guard, void *arg, lb_err *err);
 /*
  * The roles held by the active operator whose credential has this serial;
  * CA_ROLE_NONE when unknown, removed, revoked or expired.  *email (optional)

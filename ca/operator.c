@@ -227,9 +227,18 @@ int
 ca_operator_remove(sqlite3 *db, const char *id_or_serial, const char *actor,
     lb_err *err)
 {
+	return ca_operator_remove_guarded(db, id_or_serial, actor, NULL, NULL,
+	    err);
+}
+
+int
+ca_operator_remove_guarded(sqlite3 *db, const char *id_or_serial,
+    const char *actor, ca_leave_guard guard, void *arg, lb_err *err)
+{
 	sqlite3_stmt *st = NULL;
 	char norm[130] = "", *serial = NULL, detail[256];
 	bool by_id = true, revoked;
+	unsigned before;
 	const char *p;
 	int rc = -1, r;
 
@@ -280,6 +289,9 @@ ca_operator_remove(sqlite3 *db, const char *id_or_serial, const char *actor,
 		lb_err_set(err, LB_EINTERNAL, "out of memory");
 		goto rollback;
 	}
+	before = ca_operator_roles(db, serial, NULL, err);
+	if (err->code != LB_OK)
+		goto rollback;
 	if (core_db_prepare(db, "UPDATE operators SET status = 'removed', "
 	    "removed = ? WHERE serial = ?", &st, err) == -1)
 		goto rollback;
@@ -292,6 +304,8 @@ ca_operator_remove(sqlite3 *db, const char *id_or_serial, const char *actor,
 		goto rollback;
 	/* the credential dies with the role: privilegeWithdrawn (9) */
 	if (!revoked && ca_revoke_in_tx(db, serial, 9, 0, actor, err) == -1)
+		goto rollback;
+	if (guard != NULL && guard(db, serial, before, 9, arg, err) == -1)
 		goto rollback;
 	if (core_db_commit(db, err) == -1)
 		goto out;

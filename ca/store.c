@@ -357,7 +357,17 @@ int
 ca_revoke(sqlite3 *db, const char *serial, int reason, time_t invalidity,
     const char *actor, lb_err *err)
 {
+	return ca_revoke_guarded(db, serial, reason, invalidity, actor, NULL,
+	    NULL, err);
+}
+
+int
+ca_revoke_guarded(sqlite3 *db, const char *serial, int reason,
+    time_t invalidity, const char *actor, ca_leave_guard guard, void *arg,
+    lb_err *err)
+{
 	char norm[130];
+	unsigned before;
 
 	if (ca_serial_arg(serial, norm, sizeof(norm), err) == -1)
 		return -1;
@@ -367,7 +377,11 @@ ca_revoke(sqlite3 *db, const char *serial, int reason, time_t invalidity,
 		    "cessationOfOperation or privilegeWithdrawn");
 	if (core_db_begin(db, err) == -1)
 		return -1;
-	if (ca_revoke_in_tx(db, norm, reason, invalidity, actor, err) == -1) {
+	before = ca_operator_roles(db, norm, NULL, err);
+	if (err->code != LB_OK ||
+	    ca_revoke_in_tx(db, norm, reason, invalidity, actor, err) == -1 ||
+	    (guard != NULL && guard(db, norm, before, reason, arg,
+	    err) == -1)) {
 		core_db_rollback(db);
 		return -1;
 	}

@@ -37,8 +37,10 @@ static const char agent_help[] =
 "            both (and --ca-cert's chain) to the PKCS#12 FILE under the\n"
 "            same passphrase: the --cred of the recovery commands\n"
 "  list      each agent's credential expiry, with a warning 60 days ahead\n"
-"  remove    withdraws the role and revokes the credential; existing\n"
-"            escrows stay recoverable by the other agents\n"
+"  remove    withdraws the role and revokes the credential; refused\n"
+"            while it would leave an escrow record with fewer shares\n"
+"            held by active agents than its threshold ('lockbox revoke\n"
+"            --reason keyCompromise' always goes through, and warns)\n"
 "\n"
 "No file is overwritten.  'add --keygen' is refused for agents: a key made\n"
 "on the CA's host could be kept by its administrator.\n";

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <openssl/pem.h>
 
+#include "archive/archive.h"
 #include "cli/cli.h"
 
 static const char revoke_help[] =
@@ -19,7 +20,12 @@ static const char revoke_help[] =
 "it).  REASON is keyCompromise, affiliationChanged, superseded,\n"
 "cessationOfOperation (default: no longer needed) or privilegeWithdrawn.\n"
 "For keyCompromise, --invalidity-date names when the key is known or\n"
-"suspected to have been compromised (seconds since the epoch).\n";
+"suspected to have been compromised (seconds since the epoch).\n"
+"\n"
+"A recovery agent's credential is revoked only while every escrow record\n"
+"it holds a share of stays recoverable by the active agents left (its\n"
+"threshold of shares); keyCompromise always goes through, with a warning\n"
+"naming the records to reshare.\n";
 
 /* revoke SERIAL */
 
@@ -65,12 +71,15 @@ static int
 revoke_run(void *state, cli_ctx *c)
 {
 	const struct revoke_state *s = state;
+	archive_leave_warning w = { "" };
 	lb_err err = { 0 };
 
-	if (ca_revoke(c->db, c->argv[0], s->reason, (time_t)s->inv,
-	    cli_actor(), &err) == -1)
+	if (ca_revoke_guarded(c->db, c->argv[0], s->reason, (time_t)s->inv,
+	    cli_actor(), archive_agent_leave, &w, &err) == -1)
 		return cli_fail(&err);
 	printf("revoked %s (%s)\n", c->argv[0], ca_reason_name(s->reason));
+	if (w.text[0] != '\0')
+		fprintf(stderr, "lockbox revoke: warning: %s\n", w.text);
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "archive/archive.h"
 #include "cli/cli.h"
 
 static const char operator_help[] =
@@ -185,7 +186,8 @@ remove_run(void *state, cli_ctx *c)
 	lb_err err = { 0 };
 
 	(void)state;
-	if (ca_operator_remove(c->db, c->argv[0], cli_actor(), &err) == -1)
+	if (ca_operator_remove_guarded(c->db, c->argv[0], cli_actor(),
+	    archive_agent_leave, NULL, &err) == -1)
 		return cli_fail(&err);
 	printf("operator %s removed; its credential is revoked\n",
 	    c->argv[0]);

@@ -321,6 +321,7 @@ enum MHD_Result
 web_api_cert_revoke(struct web_req *r)
 {
 	static const char *const params[] = { NULL };
+	archive_leave_warning w = { "" };
 	char actor[320];
 	time_t invalidity;
 	int reason;
@@ -334,8 +335,11 @@ web_api_cert_revoke(struct web_req *r)
 	    (db = web_db(r->srv, &err)) == NULL)
 		return web_send_lb_err(r, &err);
 	snprintf(actor, sizeof(actor), "api:%s", r->op_email);
-	if (ca_revoke(db, r->param, reason, invalidity, actor, &err) == -1)
+	if (ca_revoke_guarded(db, r->param, reason, invalidity, actor,
+	    archive_agent_leave, &w, &err) == -1)
 		return web_send_lb_err(r, &err);
+	if (w.text[0] != '\0')
+		log_warnx("certificate %s: %s", r->param, w.text);
 	log_info("certificate %s revoked (%s) by %s", r->param,
 	    ca_reason_name(reason), actor);
 	crl_publisher_wake(r->srv->crl);

@@ -163,4 +163,15 @@ check "  ... new escrows split among its three agents, under v2" sh -c "$LOCKBOX
     [ \"\$(sqlite3 '$DIR/lockbox.db' \"SELECT nshares || ' ' || policy_hash FROM escrow_records WHERE email = 'erin@example.org'\")\" = '3 $hash2' ]"
 check "audit rows for escrow and policy, chain intact" sh -c "$LOCKBOX audit list --dir '$DIR' > '$T/audit' && grep -q ' escrow.store ' '$T/audit' && grep -q escrow.policy_propose '$T/audit' &&
     grep -q escrow.policy_sign '$T/audit' && grep -q escrow.policy_in_force '$T/audit' && $LOCKBOX audit verify --dir '$DIR'"
+
+# an agent going must not strand an escrow: alice's v1 record is held by
+# agents 2 and 3 now (agent 1 removed), its threshold is 2
+a2=$(openssl pkcs12 -in "$T/agent2.p12" -passin "file:$PW" -nokeys -clcerts 2>/dev/null | openssl x509 -noout -serial | cut -d= -f2)
+audit_n() { sqlite3 "$DIR/lockbox.db" "SELECT count(*) FROM audit"; }
+n0=$(audit_n)
+expect_fail "agent remove is refused while it would leave alice's record below its threshold" "[0-9]+ escrow record\\(s\\) that would be left with fewer shares held by active agents than their threshold \\(the first, $serial: 1 of 2\\)" \
+    $LOCKBOX agent remove --dir "$DIR" "$a2"
+expect_fail "  ... so is revoking its credential (superseded)" "lockbox escrow reshare" $LOCKBOX revoke --dir "$DIR" "$a2" --reason superseded
+check "  ... agent 2 is still active and its credential valid, no audit row" sh -c "[ \"\$(sqlite3 '$DIR/lockbox.db' \"SELECT o.status || ' ' || c.status FROM operators o JOIN certificates c ON c.serial = o.serial WHERE o.serial = '$a2'\")\" = 'active valid' ] && [ \$(sqlite3 '$DIR/lockbox.db' 'SELECT count(*) FROM audit') = $n0 ]"
+check "a keyCompromise revocation goes through, warning with the record to reshare" sh -c "$LOCKBOX revoke --dir '$DIR' '$a2' --reason keyCompromise 2>'$T/kc.err' | grep -q '^revoked' && grep -q 'warning: [0-9]* escrow record(s) (the first $serial)' '$T/kc.err' && grep -q 'lockbox escrow reshare' '$T/kc.err'"
 exit 0

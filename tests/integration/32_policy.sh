@@ -205,6 +205,16 @@ expect_fail "a policy with officer@ and Officer@Example.ORG is refused" "stands 
 expect_fail "  ... so is naming the variant alone: it selects both" "stands twice" $LOCKBOX escrow policy propose --dir "$DIR2" --threshold 2 --officers Officer@Example.ORG
 check "  ... and nothing was proposed" test "$(sqlite3 "$DIR2/lockbox.db" "SELECT count(*) FROM escrow_policies")" = "$n"
 
+# --- over the API too: revoking agents until a record is stranded ------------
+openssl pkcs12 -in "$DIR/admin.p12" -passin "file:$PW" -nodes -out "$T/admin.pem" 2>/dev/null
+A3SER=$(openssl pkcs12 -in "$T/agent3.p12" -passin "file:$PW" -nokeys -clcerts 2>/dev/null | openssl x509 -noout -serial | cut -d= -f2)
+API=(--cacert "$DIR/ca.pem" --cert "$T/admin.pem" -H 'Content-Type: application/json')
+status 200 "the admin revokes agent 3's credential over the API: 2 of 3 still hold every record" \
+    "${API[@]}" -X POST --data '{"reason": "superseded"}' "$HTTPS/api/v1/certificates/$A3SER/revoke"
+status 409 "  ... agent 2's next is refused: it would strand alice's records" \
+    "${API[@]}" -X POST --data '{"reason": "superseded"}' "$HTTPS/api/v1/certificates/$A2SER/revoke"
+check "  ... naming the reshare, and agent 2's credential is still valid" sh -c "grep -q 'lockbox escrow reshare' '$T/body' && [ \"\$(sqlite3 '$DIR/lockbox.db' \"SELECT status FROM certificates WHERE serial = '$A2SER'\")\" = valid ]"
+
 stop_serve "policy"
 no_sanitizer_reports "$T/serve.log"
 exit 0

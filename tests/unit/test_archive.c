@@ -1605,6 +1605,58 @@ test_client_agent_refuses_a_reason_the_officer_did_not_sign(void **state)
 	    "recovery_shares"), 0);
 }
 
+/*
+ * The admin removes agents one by one (or revokes their credentials) to
+ * make alice's key unrecoverable: the first removal leaves 2 of 3, at the
+ * threshold; the second is refused, by removal and by every revocation
+ * reason but keyCompromise, and changes nothing.  keyCompromise goes
+ * through, warning with the record to reshare.
+ */
+static void
+test_agent_going_never_strands_an_escrow(void **state)
+{
+	struct wf *f = *state;
+	static const int reasons[] = { 3, 4, 5, 9 };
+	archive_leave_warning w = { "" };
+	char *alice = ca_cert_serial(f->alice_cert);
+	lb_err err = { 0 };
+	int audit0, i;
+
+	assert_int_equal(ca_operator_remove_guarded(f->db, f->agent_serial[0],
+	    "test", archive_agent_leave, NULL, &err), 0);
+	audit0 = tu_sql_int(f->db, "SELECT count(*) FROM audit");
+	lb_err_clear(&err);
+	assert_int_equal(ca_operator_remove_guarded(f->db, f->agent_serial[1],
+	    "test", archive_agent_leave, NULL, &err), -1);
+	assert_int_equal(err.code, LB_ECONFLICT);
+	assert_non_null(strstr(err.msg, alice));
+	assert_non_null(strstr(err.msg, "1 of 2"));
+	for (i = 0; i < 4; i++) {
+		lb_err_clear(&err);
+		assert_int_equal(ca_revoke_guarded(f->db, f->agent_serial[1],
+		    reasons[i], 0, "test", archive_agent_leave, &w, &err), -1);
+		assert_int_equal(err.code, LB_ECONFLICT);
+	}
+	/* nothing changed: still an active agent, no audit row */
+	assert_true((ca_operator_roles(f->db, f->agent_serial[1], NULL, &err) &
+	    CA_ROLE_RECOVERY_AGENT) != 0);
+	assert_int_equal(tu_sql_int(f->db, "SELECT count(*) FROM audit"),
+	    audit0);
+	/* revoking anything else is not held up */
+	lb_err_clear(&err);
+	assert_int_equal(ca_revoke_guarded(f->db, alice, 4, 0, "test",
+	    archive_agent_leave, &w, &err), 0);
+	assert_string_equal(w.text, "");
+	/* a compromised credential always goes, with the warning */
+	assert_int_equal(ca_revoke_guarded(f->db, f->agent_serial[1], 1, 0,
+	    "test", archive_agent_leave, &w, &err), 0);
+	assert_non_null(strstr(w.text, alice));
+	assert_non_null(strstr(w.text, "lockbox escrow reshare"));
+	assert_int_equal(ca_operator_roles(f->db, f->agent_serial[1], NULL,
+	    &err) & CA_ROLE_RECOVERY_AGENT, 0);
+	free(alice);
+}
+
 /* An agent's client releases to a one-time key once, whatever request
  * the key comes with. */
 static void
@@ -1736,6 +1788,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_client_agent_refuses_a_reason_the_officer_did_not_sign,
 		    wf_setup, wf_teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_agent_going_never_strands_an_escrow, wf_setup,
+		    wf_teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_client_agent_releases_to_a_one_time_key_once,
 		    wf_setup, wf_teardown),
