@@ -500,6 +500,26 @@ typedef struct archive_leave_warning {
 int archive_agent_leave(sqlite3 *db, const char *serial,
     unsigned roles_before, int reason, void *arg, lb_err *err);
 
+/*
+ * lockbox escrow status: the escrow records by the policy they were made
+ * under (hash "" for those made before any policy), how many of them the
+ * active agents can recover (their threshold of shares held by active
+ * agents), and the first ARCHIVE_STATUS_LOST_MAX serials of the rest.
+ */
+#define ARCHIVE_STATUS_LOST_MAX 20
+typedef struct archive_status_policy {
+	char hash[65];
+	long records, recoverable;
+	char lost[ARCHIVE_STATUS_LOST_MAX][80];
+	size_t nlost;
+} archive_status_policy;
+typedef struct archive_status {
+	archive_status_policy *policies;  /* in order of first record */
+	size_t npolicies;
+} archive_status;
+int archive_escrow_status(sqlite3 *db, archive_status *out, lb_err *err);
+void archive_status_clear(archive_status *st);
+
 /* Frees what an archive_recovery holds (shares cleansed) and zeroes it. */
 void archive_recovery_clear(archive_recovery *rq);
 /* archive_recovery_clear on each of n, then free(a). */

@@ -5,7 +5,8 @@
  * Removing an agent, or revoking its credential for any reason but
  * keyCompromise, is refused while it would take a record that active
  * agents can recover below that; a keyCompromise revocation always goes
- * through, with a warning naming the records to reshare.
+ * through, with a warning naming the records to reshare.  The same count
+ * over every record is `lockbox escrow status`.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,7 @@
 #define REASON_KEY_COMPROMISE 1
 
 /* The serials of the agents holding shares of records that `serial` has a
- * share of, and which of them are active now. */
+ * share of (NULL: of any record), and which of them are active now. */
 struct holders {
 	char (*serial)[80];
 	bool *active;
@@ -40,11 +41,13 @@ holders_load(sqlite3 *db, const char *serial, struct holders *h, lb_err *err)
 	int r, rc = -1;
 
 	memset(h, 0, sizeof(*h));
-	if (core_db_prepare(db, "SELECT DISTINCT s2.agent_serial FROM "
-	    "escrow_shares s1 JOIN escrow_shares s2 ON s2.record_id = "
-	    "s1.record_id WHERE s1.agent_serial = ?", &st, err) == -1)
+	if (core_db_prepare(db, serial != NULL ? "SELECT DISTINCT "
+	    "s2.agent_serial FROM escrow_shares s1 JOIN escrow_shares s2 ON "
+	    "s2.record_id = s1.record_id WHERE s1.agent_serial = ?" :
+	    "SELECT DISTINCT agent_serial FROM escrow_shares", &st, err) == -1)
 		return -1;
-	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+	if (serial != NULL)
+		sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *a = (const char *)sqlite3_column_text(st, 0);
 
@@ -93,52 +96,57 @@ holder_active(const struct holders *h, const char *serial)
 	return false;
 }
 
-/* How many records `serial` held a share of went from recoverable to
- * not (active holders counted now, with `serial` no longer among them);
- * the first of them, its active shares and threshold. */
-static int
-lost_records(sqlite3 *db, const char *serial, long *n, char first[80],
-    int *first_held, int *first_threshold, lb_err *err)
-{
-	struct holders h;
-	sqlite3_stmt *st = NULL;
-	int64_t cur = -1;
-	int held = 0, threshold = 0, r, rc = -1;
-	char cur_serial[80] = "";
+/* One record as each_record sees it: held counts its shares whose agents
+ * are active now. */
+struct rec {
+	char serial[80];
+	char policy[65];    /* "" for a record made before any policy */
+	int threshold, held;
+};
 
-	*n = 0;
-	first[0] = '\0';
-	if (holders_load(db, serial, &h, err) == -1)
+/*
+ * fn for every escrow record that agent credential `serial` holds a share
+ * of (NULL: every record), by id, with its active shares counted by h.
+ */
+static int
+each_record(sqlite3 *db, const char *serial, const struct holders *h,
+    void (*fn)(const struct rec *r, void *arg), void *arg, lb_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	struct rec cur;
+	int64_t id = -1;
+	int r, rc = -1;
+
+	memset(&cur, 0, sizeof(cur));
+	if (core_db_prepare(db, serial != NULL ? "SELECT r.id, r.serial, "
+	    "r.threshold, r.policy_hash, s2.agent_serial FROM escrow_shares s1 "
+	    "JOIN escrow_records r ON r.id = s1.record_id JOIN escrow_shares "
+	    "s2 ON s2.record_id = r.id WHERE s1.agent_serial = ?1 ORDER BY "
+	    "r.id" : "SELECT r.id, r.serial, r.threshold, r.policy_hash, "
+	    "s.agent_serial FROM escrow_records r LEFT JOIN escrow_shares s ON "
+	    "s.record_id = r.id ORDER BY r.id", &st, err) == -1)
 		return -1;
-	if (core_db_prepare(db, "SELECT r.id, r.serial, r.threshold, "
-	    "s2.agent_serial FROM escrow_shares s1 JOIN escrow_records r ON "
-	    "r.id = s1.record_id JOIN escrow_shares s2 ON s2.record_id = r.id "
-	    "WHERE s1.agent_serial = ?1 ORDER BY r.id", &st, err) == -1)
-		goto out;
-	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+	if (serial != NULL)
+		sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
 	for (;;) {
 		r = sqlite3_step(st);
-		if (r != SQLITE_ROW || sqlite3_column_int64(st, 0) != cur) {
-			/* one record done: it had held + 1 before */
-			if (cur != -1 && held < threshold &&
-			    held + 1 >= threshold) {
-				if ((*n)++ == 0) {
-					snprintf(first, 80, "%s", cur_serial);
-					*first_held = held;
-					*first_threshold = threshold;
-				}
-			}
+		if (r != SQLITE_ROW || sqlite3_column_int64(st, 0) != id) {
+			if (id != -1)
+				fn(&cur, arg);
 			if (r != SQLITE_ROW)
 				break;
-			cur = sqlite3_column_int64(st, 0);
-			snprintf(cur_serial, sizeof(cur_serial), "%s",
+			id = sqlite3_column_int64(st, 0);
+			snprintf(cur.serial, sizeof(cur.serial), "%s",
 			    (const char *)sqlite3_column_text(st, 1));
-			threshold = sqlite3_column_int(st, 2);
-			held = 0;
+			cur.threshold = sqlite3_column_int(st, 2);
+			snprintf(cur.policy, sizeof(cur.policy), "%s",
+			    sqlite3_column_type(st, 3) == SQLITE_NULL ? "" :
+			    (const char *)sqlite3_column_text(st, 3));
+			cur.held = 0;
 		}
-		if (sqlite3_column_text(st, 3) != NULL && holder_active(&h,
-		    (const char *)sqlite3_column_text(st, 3)))
-			held++;
+		if (sqlite3_column_text(st, 4) != NULL && holder_active(h,
+		    (const char *)sqlite3_column_text(st, 4)))
+			cur.held++;
 	}
 	if (r != SQLITE_DONE) {
 		core_db_fail(db, "the shares of the escrow records", err);
@@ -147,8 +155,24 @@ lost_records(sqlite3 *db, const char *serial, long *n, char first[80],
 	rc = 0;
 out:
 	sqlite3_finalize(st);
-	holders_clear(&h);
 	return rc;
+}
+
+/* Records that went from recoverable to not: the count, the first. */
+struct lost {
+	long n;
+	struct rec first;
+};
+
+static void
+lost_one(const struct rec *r, void *arg)
+{
+	struct lost *l = arg;
+
+	/* it had held + 1 before the agent went */
+	if (r->held < r->threshold && r->held + 1 >= r->threshold &&
+	    l->n++ == 0)
+		l->first = *r;
 }
 
 int
@@ -156,19 +180,22 @@ archive_agent_leave(sqlite3 *db, const char *serial, unsigned roles_before,
     int reason, void *arg, lb_err *err)
 {
 	archive_leave_warning *w = arg;
-	char first[80];
-	int held = 0, threshold = 0;
-	long n;
+	struct holders h;
+	struct lost l;
+	int rc;
 
 	if (w != NULL)
 		w->text[0] = '\0';
 	/* an agent that was not active held nothing that counted */
 	if ((roles_before & CA_ROLE_RECOVERY_AGENT) == 0)
 		return 0;
-	if (lost_records(db, serial, &n, first, &held, &threshold, err) == -1)
+	memset(&l, 0, sizeof(l));
+	if (holders_load(db, serial, &h, err) == -1)
 		return -1;
-	if (n == 0)
-		return 0;
+	rc = each_record(db, serial, &h, lost_one, &l, err);
+	holders_clear(&h);
+	if (rc == -1 || l.n == 0)
+		return rc;
 	if (reason == REASON_KEY_COMPROMISE) {
 		if (w != NULL)
 			snprintf(w->text, sizeof(w->text), "%ld escrow "
@@ -176,7 +203,8 @@ archive_agent_leave(sqlite3 *db, const char *serial, unsigned roles_before,
 			    "held by active agents than their threshold "
 			    "(%d of %d): put a policy with a new agent in "
 			    "force and reshare them ('lockbox escrow "
-			    "reshare')", n, first, held, threshold);
+			    "reshare')", l.n, l.first.serial, l.first.held,
+			    l.first.threshold);
 		return 0;
 	}
 	return lb_err_set(err, LB_ECONFLICT, "agent credential %s holds shares "
@@ -184,6 +212,72 @@ archive_agent_leave(sqlite3 *db, const char *serial, unsigned roles_before,
 	    "by active agents than their threshold (the first, %s: %d of %d): "
 	    "put a policy with a new agent in force and reshare them first "
 	    "('lockbox escrow reshare'); a compromised credential may still be "
-	    "revoked with reason keyCompromise", serial, n, first, held,
-	    threshold);
+	    "revoked with reason keyCompromise", serial, l.n, l.first.serial,
+	    l.first.held, l.first.threshold);
+}
+
+/* ------------------------------------------------------------------ */
+/* escrow status                                                       */
+
+struct tally {
+	archive_status *st;
+	int failed;
+};
+
+static void
+tally_one(const struct rec *r, void *arg)
+{
+	struct tally *t = arg;
+	archive_status *st = t->st;
+	archive_status_policy *p = NULL;
+	size_t i;
+	void *q;
+
+	for (i = 0; i < st->npolicies; i++)
+		if (strcmp(st->policies[i].hash, r->policy) == 0)
+			p = &st->policies[i];
+	if (p == NULL) {
+		if ((q = realloc(st->policies, (st->npolicies + 1) *
+		    sizeof(*st->policies))) == NULL) {
+			t->failed = 1;
+			return;
+		}
+		st->policies = q;
+		p = &st->policies[st->npolicies++];
+		memset(p, 0, sizeof(*p));
+		memcpy(p->hash, r->policy, sizeof(p->hash));
+	}
+	p->records++;
+	if (r->held >= r->threshold) {
+		p->recoverable++;
+		return;
+	}
+	if (p->nlost < ARCHIVE_STATUS_LOST_MAX)
+		memcpy(p->lost[p->nlost++], r->serial, sizeof(p->lost[0]));
+}
+
+int
+archive_escrow_status(sqlite3 *db, archive_status *out, lb_err *err)
+{
+	struct holders h;
+	struct tally t = { out, 0 };
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (holders_load(db, NULL, &h, err) == -1)
+		return -1;
+	rc = each_record(db, NULL, &h, tally_one, &t, err);
+	holders_clear(&h);
+	if (rc == 0 && t.failed)
+		rc = lb_err_set(err, LB_EINTERNAL, "out of memory");
+	if (rc == -1)
+		archive_status_clear(out);
+	return rc;
+}
+
+void
+archive_status_clear(archive_status *st)
+{
+	free(st->policies);
+	memset(st, 0, sizeof(*st));
 }

@@ -27,6 +27,7 @@ static const char escrow_help[] =
 "       lockbox escrow audit --cred FILE.p12 [--cred-pass-file F]\n"
 "                            (--server URL --ca-cert F | --dir DIR)\n"
 "                            [--home DIR] [--trust-policy HASH] [--all]\n"
+"       lockbox escrow status [--dir DIR]\n"
 "\n"
 "The escrow policy says how many recovery agents together (the threshold\n"
 "M) can restore an escrowed key, which agents hold the shares and which\n"
@@ -61,6 +62,11 @@ static const char escrow_help[] =
 "            their certificates; a share filed under your own key must\n"
 "            decrypt with it.  Each record that does not is printed\n"
 "            ('mismatch: ...') and the exit code is 1.\n"
+"  status    the escrow records by the policy they were made under, how\n"
+"            many of them the active agents can recover (the threshold of\n"
+"            shares held by agents whose credentials are valid), and the\n"
+"            records they cannot; records made before any signed policy\n"
+"            count as exposed.\n"
 "\n"
 "A policy has one successor: a second proposal after the same policy is\n"
 "refused while the first is pending.\n";
@@ -197,6 +203,65 @@ show_run(void *state, cli_ctx *c)
 		print_members(pend);
 		print_signers(pend);
 	}
+	archive_chain_clear(&ch);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* status                                                              */
+
+static int
+status_run(void *state, cli_ctx *c)
+{
+	archive_chain ch;
+	archive_status st;
+	const archive_status_policy *p;
+	lb_err err = { 0 };
+	long all = 0, ok = 0;
+	size_t i, k;
+	int version;
+
+	(void)state;
+	if (archive_chain_load(c->db, &ch, &err) == -1)
+		return cli_fail(&err);
+	if (archive_escrow_status(c->db, &st, &err) == -1) {
+		archive_chain_clear(&ch);
+		return cli_fail(&err);
+	}
+	for (i = 0; i < st.npolicies; i++) {
+		all += st.policies[i].records;
+		ok += st.policies[i].recoverable;
+	}
+	printf("escrow records: %ld, recoverable by the active agents: %ld\n",
+	    all, ok);
+	for (i = 0; i < st.npolicies; i++) {
+		p = &st.policies[i];
+		version = 0;
+		for (k = 0; k < ch.n; k++)
+			if (strcmp(ch.links[k].p.hash, p->hash) == 0)
+				version = ch.links[k].p.version;
+		if (p->hash[0] == '\0')
+			printf("before any signed policy: ");
+		else if (version > 0)
+			printf("policy v%d (%.16s): ", version, p->hash);
+		else
+			printf("policy %.16s (not in the chain): ", p->hash);
+		printf("%ld record(s), %ld recoverable by the active agents%s\n",
+		    p->records, p->recoverable, p->hash[0] == '\0' ? "; all "
+		    "exposed until re-escrowed (see 'lockbox escrow policy')" :
+		    "");
+		if (p->nlost == 0)
+			continue;
+		printf("  not recoverable (fewer shares held by active agents "
+		    "than the threshold):");
+		for (k = 0; k < p->nlost; k++)
+			printf(" %s", p->lost[k]);
+		if (p->records - p->recoverable > (long)p->nlost)
+			printf(" and %ld more", p->records - p->recoverable -
+			    (long)p->nlost);
+		putchar('\n');
+	}
+	archive_status_clear(&st);
 	archive_chain_clear(&ch);
 	return 0;
 }
@@ -571,6 +636,13 @@ cmd_escrow(int argc, char **argv)
 		fputs(escrow_help, stdout);
 		return 0;
 	}
+	if (argc >= 2 && strcmp(argv[1], "status") == 0) {
+		static const cli_sub status = { "escrow status", escrow_help,
+		    none_opts, escrow_option, 0, 0, NULL, NULL, CLI_DB,
+		    status_run };
+
+		return cli_run(&status, &o, argc - 1, argv + 1);
+	}
 	if (argc >= 2 && strcmp(argv[1], "audit") == 0) {
 		cli_sub audit = { "escrow audit", escrow_help, audit_opts,
 		    escrow_option, 0, 0, NULL, audit_check, CLI_NONE,
@@ -580,7 +652,7 @@ cmd_escrow(int argc, char **argv)
 		return cli_run(&audit, &o, argc - 1, argv + 1);
 	}
 	if (argc < 2 || strcmp(argv[1], "policy") != 0)
-		return cli_usage("escrow", "expected policy or audit");
+		return cli_usage("escrow", "expected policy, status or audit");
 	for (i = 0; argc >= 3 && i < sizeof(subs) / sizeof(subs[0]); i++)
 		if (strcmp(argv[2], strrchr(subs[i].name, ' ') + 1) == 0) {
 			if (i != 1)

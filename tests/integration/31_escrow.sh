@@ -173,5 +173,11 @@ expect_fail "agent remove is refused while it would leave alice's record below i
     $LOCKBOX agent remove --dir "$DIR" "$a2"
 expect_fail "  ... so is revoking its credential (superseded)" "lockbox escrow reshare" $LOCKBOX revoke --dir "$DIR" "$a2" --reason superseded
 check "  ... agent 2 is still active and its credential valid, no audit row" sh -c "[ \"\$(sqlite3 '$DIR/lockbox.db' \"SELECT o.status || ' ' || c.status FROM operators o JOIN certificates c ON c.serial = o.serial WHERE o.serial = '$a2'\")\" = 'active valid' ] && [ \$(sqlite3 '$DIR/lockbox.db' 'SELECT count(*) FROM audit') = $n0 ]"
+check "escrow status: every record recoverable by the active agents" sh -c "$LOCKBOX escrow status --dir '$DIR' > '$T/st1' && grep -Eq '^escrow records: ([0-9]+), recoverable by the active agents: \\1\$' '$T/st1' && ! grep -q 'not recoverable' '$T/st1'"
 check "a keyCompromise revocation goes through, warning with the record to reshare" sh -c "$LOCKBOX revoke --dir '$DIR' '$a2' --reason keyCompromise 2>'$T/kc.err' | grep -q '^revoked' && grep -q 'warning: [0-9]* escrow record(s) (the first $serial)' '$T/kc.err' && grep -q 'lockbox escrow reshare' '$T/kc.err'"
+check "escrow status: v1's records are no longer recoverable, alice's named; v2's are" sh -c "$LOCKBOX escrow status --dir '$DIR' > '$T/st2' &&
+    grep -Eq '^policy v1 \\([0-9a-f]{16}\\): [0-9]+ record\\(s\\), 0 recoverable by the active agents\$' '$T/st2' &&
+    grep -q '^  not recoverable .*$serial' '$T/st2' &&
+    grep -Eq '^policy v2 \\([0-9a-f]{16}\\): 1 record\\(s\\), 1 recoverable by the active agents\$' '$T/st2'"
+expect_code "escrow status takes no arguments" 2 $LOCKBOX escrow status --dir "$DIR" extra
 exit 0

@@ -1618,6 +1618,7 @@ test_agent_going_never_strands_an_escrow(void **state)
 	struct wf *f = *state;
 	static const int reasons[] = { 3, 4, 5, 9 };
 	archive_leave_warning w = { "" };
+	archive_status st;
 	char *alice = ca_cert_serial(f->alice_cert);
 	lb_err err = { 0 };
 	int audit0, i;
@@ -1654,6 +1655,14 @@ test_agent_going_never_strands_an_escrow(void **state)
 	assert_non_null(strstr(w.text, "lockbox escrow reshare"));
 	assert_int_equal(ca_operator_roles(f->db, f->agent_serial[1], NULL,
 	    &err) & CA_ROLE_RECOVERY_AGENT, 0);
+	/* and escrow status says so */
+	assert_int_equal(archive_escrow_status(f->db, &st, &err), 0);
+	assert_int_equal(st.npolicies, 1);
+	assert_int_equal(st.policies[0].records, 1);
+	assert_int_equal(st.policies[0].recoverable, 0);
+	assert_int_equal(st.policies[0].nlost, 1);
+	assert_string_equal(st.policies[0].lost[0], alice);
+	archive_status_clear(&st);
 	free(alice);
 }
 
